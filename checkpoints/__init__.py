@@ -1,0 +1,17 @@
+"""The checkpoints, in deploy order, and the engine that runs them."""
+from __future__ import annotations
+
+from checkpoints.head_launch import HeadLaunch
+from checkpoints.job_creation import JobCreation
+from checkpoints.prerequisites import Prerequisites
+from checkpoints.project_setup import ProjectSetup
+from checkpoints.serve_deploy import ServeDeploy
+from checkpoints.teardown import Teardown
+from checkpoints.validation import Validation
+from checkpoints.worker_launch import WorkerLaunch
+
+CHECKPOINTS = (Prerequisites(), ProjectSetup(), JobCreation(), HeadLaunch(), WorkerLaunch(),
+               ServeDeploy(), Validation())
+TEARDOWN = Teardown()
+BY_NAME = {c.name: c for c in (*CHECKPOINTS, TEARDOWN)}
+ORDER = tuple(c.name for c in CHECKPOINTS)

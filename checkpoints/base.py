@@ -1,0 +1,74 @@
+"""What every checkpoint is, and what it is given to work with."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from checkpoints.plan import Plan
+from cluster.config import Config
+from cluster.manager import ClusterManager
+from cluster.platform import Platform
+from store import Store
+
+
+class Reporter(Protocol):
+    """Where progress goes (CLI lines, API run events). The engine itself never prints."""
+
+    def checkpoint_started(self, name: str, index: int, total: int) -> None: ...
+    def checkpoint_finished(self, name: str, outcome: str, seconds: float, detail: str = "") -> None: ...
+    def waiting(self, message: str) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class NullReporter:
+    def checkpoint_started(self, name, index, total): pass
+    def checkpoint_finished(self, name, outcome, seconds, detail=""): pass
+    def waiting(self, message): pass
+    def message(self, text): pass
+
+
+@dataclass
+class Context:
+    config: Config
+    store: Store
+    platform: Platform
+    cluster: ClusterManager
+    reporter: Reporter = field(default_factory=NullReporter)
+    force: bool = False
+    run_id: str | None = None
+    clock: Callable[[], float] = time.time
+    cancelled: Callable[[], bool] = lambda: False
+
+    def on_wait(self, message: str) -> None:
+        """Called by long waits; the reporter decides how often to show it."""
+        if self.cancelled():
+            raise RunCancelled()
+        self.reporter.waiting(message)
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class Checkpoint:
+    """One step of a deploy: ``plan`` looks at the live system, ``apply`` changes it,
+    ``verify`` proves the result. Subclasses set the class attributes."""
+
+    name: str = ""
+    description: str = ""
+    gate_policy: str = "none"  # shown to users; the logic is approval_reasons + destructive actions
+
+    def plan(self, ctx: Context) -> Plan:
+        raise NotImplementedError
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        raise NotImplementedError
+
+    def verify(self, ctx: Context) -> list[str]:
+        """Problems left after apply; empty when the checkpoint's goal holds."""
+        return []
+
+    def approval_reasons(self, plan: Plan) -> list[str]:
+        """Non-destructive reasons this plan needs an approval (destructive ones are generic)."""
+        return []

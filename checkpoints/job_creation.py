@@ -1,0 +1,99 @@
+"""3. job_creation: create or update the jobs of jobs_config.yaml and run them in order.
+
+A job's run is skipped when its last run succeeded for the same job spec (and script
+content), unless forced (``--force`` / ``FORCE_REBUILD=true``). Changing an existing job
+needs an approval.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+from checkpoints.base import Checkpoint, Context
+from checkpoints.errors import CheckpointFailed
+from checkpoints.plan import Action, Plan
+from cluster.config import load_jobs_config
+from cluster.platform import JobSpec
+
+
+def desired_jobs(ctx: Context) -> list[JobSpec]:
+    return [JobSpec(name=j["name"], script=j["script"], arguments=j["arguments"], cpu=j["cpu"],
+                    memory=j["memory"], timeout=j["timeout"], parent=j["parent_job_key"],
+                    environment=j["environment"])
+            for j in load_jobs_config(ctx.config.jobs_config)]
+
+
+def run_key(ctx: Context, spec: JobSpec) -> str:
+    """What a successful run is recorded against: the spec and the script's content."""
+    script = ctx.config.project_dir / spec.script
+    content = script.read_bytes() if script.exists() else b""
+    return hashlib.sha256(spec.spec_hash.encode() + content).hexdigest()[:16]
+
+
+class JobCreation(Checkpoint):
+    name = "job_creation"
+    description = ("Create or update the jobs of jobs_config.yaml (parent chain) and run them in "
+                   "order, skipping runs that already succeeded for the same job spec")
+    gate_policy = "approval when it changes existing jobs"
+
+    def plan(self, ctx: Context) -> Plan:
+        existing = {j.name: j for j in ctx.platform.list_jobs()}
+        actions, rerun = [], ctx.force or ctx.config.force_rebuild
+        for spec in desired_jobs(ctx):
+            job = existing.get(spec.name)
+            if job is None:
+                actions.append(Action("create", f"job {spec.name}", {"script": spec.script}))
+            elif job.spec != spec:
+                changed = sorted(k for k in spec.__dataclass_fields__
+                                 if getattr(spec, k) != getattr(job.spec, k))
+                actions.append(Action("update", f"job {spec.name}", {"fields": changed}))
+            key = run_key(ctx, spec)
+            runs = ctx.platform.job_runs(job.id) if job else []
+            done = any(r.spec_hash == key and r.status == "succeeded" for r in runs)
+            if rerun or not done:
+                actions.append(Action("run", f"job {spec.name}", {"forced": bool(rerun and done)}))
+        return Plan(self.name, tuple(actions))
+
+    def approval_reasons(self, plan: Plan) -> list[str]:
+        updates = [a.target for a in plan.actions if a.kind == "update"]
+        return [f"changes existing {', '.join(updates)}"] if updates else []
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        to_run = {a.target.split(" ", 1)[1] for a in plan.actions if a.kind == "run"}
+        jobs = {j.name: j for j in ctx.platform.list_jobs()}
+        for spec in desired_jobs(ctx):  # parents first
+            parent_id = jobs[spec.parent].id if spec.parent else None
+            job = jobs.get(spec.name)
+            if job is None:
+                job = ctx.platform.create_job(spec, parent_id)
+            elif job.spec != spec:
+                job = ctx.platform.update_job(job.id, spec, parent_id)
+            jobs[spec.name] = job
+            if spec.name in to_run:
+                self._run(ctx, job, spec)
+
+    def _run(self, ctx: Context, job, spec: JobSpec) -> None:
+        run = ctx.platform.start_job_run(job.id, run_key(ctx, spec))
+        ctx.reporter.message(f"job {spec.name}: run {run.id} started")
+        start = time.monotonic()
+        while not run.finished:
+            ctx.on_wait(f"job {spec.name} run {run.id} is {run.status} "
+                        f"({time.monotonic() - start:.0f}s)")
+            time.sleep(0.1)
+            run = ctx.platform.get_job_run(job.id, run.id)
+        if run.status != "succeeded":
+            log = getattr(ctx.platform, "job_run_log", lambda _id: "")(run.id)
+            raise CheckpointFailed(f"job {spec.name} run {run.id} ended {run.status}"
+                                   + (f" (exit {run.exit_code})" if run.exit_code is not None else "")
+                                   + (f"\n{log.strip()[-1500:]}" if log.strip() else ""))
+
+    def verify(self, ctx: Context) -> list[str]:
+        jobs = {j.name: j for j in ctx.platform.list_jobs()}
+        problems = []
+        for spec in desired_jobs(ctx):
+            job = jobs.get(spec.name)
+            key = run_key(ctx, spec)
+            if job is None or not any(r.spec_hash == key and r.status == "succeeded"
+                                      for r in ctx.platform.job_runs(job.id)):
+                problems.append(f"job {spec.name} has no successful run of its current spec")
+        return problems

@@ -1,0 +1,273 @@
+"""The orchestrator: one loop over the selected checkpoints with named phases
+(plan -> skip if empty -> gate -> apply -> verify -> record), one run at a time per cluster.
+
+Collaborators are injected: the context (config, store, platform, cluster, reporter, clock)
+and a gatekeeper that turns "this plan needs an approval" into a decision (a CLI prompt,
+--auto-approve, waiting for an approval given elsewhere). The orchestrator never prints.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from checkpoints import BY_NAME, ORDER, TEARDOWN
+from checkpoints import approvals
+from checkpoints.base import Checkpoint, Context, RunCancelled
+from checkpoints.errors import CheckpointFailed, DeployError, InvalidRequest, NotFound
+from checkpoints.plan import Gate, Plan, gate_for
+from checkpoints.runs import (AWAITING, CANCELLED, FAILED, INTERRUPTED, REJECTED, RESUMABLE,
+                              RUNNING, SUCCEEDED, transition)
+from cluster.config import ConfigError
+from cluster.dashboard import DashboardError
+from cluster.manager import ClusterError
+from cluster.platform import PlatformError
+from cluster.serve import ServeError
+
+LEASE_TTL = 30.0
+HEARTBEAT = 5.0
+# Failures that carry a message written for users; anything else is reported with its type.
+EXPECTED = (DeployError, ClusterError, PlatformError, DashboardError, ServeError, ConfigError)
+
+
+@dataclass
+class GateRequest:
+    ctx: Context
+    run: dict
+    checkpoint: Checkpoint
+    plan: Plan
+    gate: Gate
+    request: dict
+    why_not: str  # why an existing approval did not count ("" if there was none)
+
+
+Gatekeeper = Callable[[GateRequest], str]  # -> approved | rejected | pending | timeout
+
+
+def selection_for(mode: str, name: str | None = None) -> list[str]:
+    if mode == "deploy":
+        return list(ORDER)
+    if mode == "teardown":
+        return [TEARDOWN.name]
+    if name not in ORDER:
+        raise InvalidRequest(f"unknown checkpoint {name!r}; choose one of {', '.join(ORDER)}",
+                             "checkpoint")
+    return [name] if mode == "checkpoint" else list(ORDER[ORDER.index(name):])
+
+
+def wait_for_decision(ctx: Context, name: str, plan: Plan, gate: Gate, timeout: float,
+                      on_tick: Callable[[float], None] = lambda elapsed: None,
+                      poll: float = 0.5) -> approvals.Verdict | None:
+    """Poll the store until a decision on this plan holds; None after ``timeout``."""
+    start = time.monotonic()
+    while True:
+        verdict = approvals.evaluate(ctx.store, ctx.run_id, name, plan.fingerprint, gate)
+        if verdict.state != "missing":
+            return verdict
+        elapsed = time.monotonic() - start
+        if elapsed >= timeout:
+            return None
+        if ctx.cancelled():
+            raise RunCancelled()
+        on_tick(elapsed)
+        time.sleep(poll)
+
+
+class Orchestrator:
+    def __init__(self, ctx: Context, gatekeeper: Gatekeeper):
+        self.ctx = ctx
+        self.store = ctx.store
+        self.gatekeeper = gatekeeper
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    # -- lease ----------------------------------------------------------------------------------
+    def acquire(self, run_id: str | None = None) -> None:
+        """Take the cluster lease or raise LeaseHeld. Runs left 'running' by a crashed holder
+        become 'interrupted' (only the lease holder may run)."""
+        self.store.acquire_lease(self.holder, run_id, LEASE_TTL)
+        for run in self.store.list_runs(statuses=[RUNNING]):
+            transition(self.store, run["id"], INTERRUPTED,
+                       error="the process running it stopped (crash or kill)")
+            self.store.add_event("run.interrupted", f"run {run['id']} was interrupted",
+                                 run_id=run["id"])
+        self._stop_heartbeat.clear()
+        self._heartbeat = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        while not self._stop_heartbeat.wait(HEARTBEAT):
+            self.store.renew_lease(self.holder, LEASE_TTL)
+
+    def release(self) -> None:
+        self._stop_heartbeat.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=2)
+        self.store.release_lease(self.holder)
+
+    # -- runs -------------------------------------------------------------------------------------
+    def create_run(self, mode: str, selection: list[str], requester: str, source: str,
+                   options: dict | None = None) -> dict:
+        run = self.store.create_run(mode, selection, requester, source, options)
+        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run["id"])
+        self.store.add_event("run.started", f"{mode} run {run['id']} started by {requester}",
+                             run_id=run["id"], data={"selection": selection, "mode": mode})
+        return run
+
+    def resumable_run(self, run_id: str | None = None) -> dict:
+        if run_id:
+            run = self.store.get_run(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} not found")
+        else:
+            runs = self.store.list_runs(limit=1)
+            run = runs[0] if runs else None
+            if run is None:
+                raise NotFound("there is no run to resume: start one with --deploy")
+        if run["status"] not in RESUMABLE:
+            raise InvalidRequest(f"run {run['id']} is {run['status']}; only runs that are "
+                                 f"{', '.join(sorted(RESUMABLE))} can be resumed", "resume")
+        return run
+
+    def resume(self, run: dict) -> dict:
+        transition(self.store, run["id"], RUNNING, error=None, failed_checkpoint=None)
+        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run["id"])
+        self.store.add_event("run.resumed", f"run {run['id']} resumed", run_id=run["id"])
+        return self.store.get_run(run["id"])
+
+    def execute(self, run: dict) -> dict:
+        """Run the run's remaining checkpoints; returns the run as recorded at the end."""
+        run_id = self.ctx.run_id = run["id"]
+        self.ctx.cancelled = lambda: self.store.get_run(run_id)["status"] == CANCELLED
+        remaining = [r["checkpoint"] for r in run["checkpoints"]
+                     if r["status"] not in ("succeeded", "skipped")]
+        total = len(run["selection"])
+        for name in remaining:
+            index = run["selection"].index(name) + 1
+            outcome = self._run_checkpoint(run_id, BY_NAME[name], index, total)
+            if outcome != "done":
+                return self._finish(run_id, outcome, name)
+        return self._finish(run_id, SUCCEEDED, None)
+
+    def _finish(self, run_id: str, outcome: str, checkpoint: str | None) -> dict:
+        status = {"pending": AWAITING, "rejected": REJECTED, "failed": FAILED,
+                  "cancelled": CANCELLED, SUCCEEDED: SUCCEEDED}[outcome]
+        run = self.store.get_run(run_id)
+        if status != run["status"] and run["status"] != CANCELLED:
+            transition(self.store, run_id, status,
+                       failed_checkpoint=checkpoint if status != SUCCEEDED else None)
+        run = self.store.get_run(run_id)
+        self.store.add_event("run.finished", f"run {run_id} {run['status']}", run_id=run_id,
+                             checkpoint=checkpoint, data={"status": run["status"],
+                                                          "error": run["error"]})
+        return run
+
+    # -- one checkpoint: plan -> skip? -> gate -> apply -> verify -> record ---------------------------
+    def _run_checkpoint(self, run_id: str, checkpoint: Checkpoint, index: int, total: int) -> str:
+        ctx, name = self.ctx, checkpoint.name
+        started, wall = time.monotonic(), self.store.clock()
+        self.store.update_result(run_id, name, status="running", started_at=wall, error=None)
+        self._event("checkpoint.started", name, f"{name} started", {"index": index, "total": total})
+        ctx.reporter.checkpoint_started(name, index, total)
+        plan = None
+        try:
+            while True:
+                plan = checkpoint.plan(ctx)  # plan
+                if plan.empty:  # skip
+                    return self._record(run_id, name, "skipped", started, plan)
+                gate = gate_for(checkpoint, plan, ctx.config.approvals.required)
+                if gate.required:  # gate
+                    decision = self._gate(run_id, checkpoint, plan, gate)
+                    if decision != "approved":
+                        return self._record(run_id, name, decision, started, plan)
+                    again = checkpoint.plan(ctx)
+                    if again.fingerprint != plan.fingerprint:
+                        ctx.reporter.message(f"{name}: the plan changed while waiting; "
+                                             f"it needs a new approval")
+                        continue
+                checkpoint.apply(ctx, plan)  # apply
+                problems = checkpoint.verify(ctx)  # verify
+                if problems:
+                    raise CheckpointFailed("verify: " + "; ".join(problems))
+                return self._record(run_id, name, "done", started, plan)  # record
+        except RunCancelled:
+            return self._record(run_id, name, "cancelled", started, plan, "cancelled by request")
+        except EXPECTED as e:
+            return self._record(run_id, name, "failed", started, plan, str(e))
+        except Exception as e:  # a bug: keep the trace in the store, not on the user's screen
+            self.store.add_event("checkpoint.crash", traceback.format_exc(), run_id=run_id,
+                                 checkpoint=name)
+            return self._record(run_id, name, "failed", started, plan,
+                                f"{type(e).__name__}: {e}")
+
+    def _gate(self, run_id: str, checkpoint: Checkpoint, plan: Plan, gate: Gate) -> str:
+        ctx = self.ctx
+        verdict = approvals.evaluate(self.store, run_id, checkpoint.name, plan.fingerprint, gate)
+        if verdict.state == "approved":
+            self._event("approval.used", checkpoint.name,
+                        f"{checkpoint.name}: approval {verdict.record['id']} by "
+                        f"{verdict.record['approver']} applies", {"approval_id": verdict.record["id"]})
+            return "approved"
+        run = self.store.get_run(run_id)
+        if verdict.state == "rejected":
+            self._rejected(run_id, checkpoint.name, verdict.record)
+            return "rejected"
+        request = self.store.open_approval_request(
+            run_id, checkpoint.name, plan.fingerprint, plan.to_dict(), gate.destructive,
+            list(gate.reasons), run["requester"])
+        self.store.update_result(run_id, checkpoint.name, status="awaiting_approval",
+                                 plan=plan.to_dict(), fingerprint=plan.fingerprint)
+        transition(self.store, run_id, AWAITING)
+        self._event("approval.required", checkpoint.name,
+                    f"{checkpoint.name} awaits {'destructive ' if gate.destructive else ''}approval "
+                    f"of plan {plan.fingerprint}",
+                    {"plan": plan.to_dict(), "gate": gate.to_dict(), "request_id": request["id"],
+                     "why_not": verdict.why})
+        decision = self.gatekeeper(GateRequest(ctx, run, checkpoint, plan, gate, request, verdict.why))
+        if decision == "approved":
+            self.store.close_approval_requests(run_id, checkpoint.name)
+            transition(self.store, run_id, RUNNING)
+        elif decision == "rejected":
+            record = approvals.evaluate(self.store, run_id, checkpoint.name, plan.fingerprint,
+                                        gate).record
+            self._rejected(run_id, checkpoint.name, record)
+        elif decision == "timeout":
+            raise CheckpointFailed(
+                f"no decision on {checkpoint.name} within approvals.wait_timeout_seconds "
+                f"({ctx.config.approvals.wait_timeout_seconds:.0f}s): failing closed")
+        return decision
+
+    def _rejected(self, run_id: str, name: str, record: dict | None) -> None:
+        self.store.close_approval_requests(run_id, name)
+        who = "unknown"
+        if record:
+            who = record["approver"] + (f": {record['reason']}" if record["reason"] else "")
+        self.store.update_run(run_id, error=f"{name} rejected by {who}")
+
+    def _record(self, run_id: str, name: str, outcome: str, started: float, plan: Plan | None,
+                error: str | None = None) -> str:
+        seconds = time.monotonic() - started
+        status = {"done": "succeeded", "pending": "awaiting_approval"}.get(outcome, outcome)
+        self.store.update_result(run_id, name, status=status, finished_at=self.store.clock(),
+                                 duration=round(seconds, 3),
+                                 plan=plan.to_dict() if plan else None,
+                                 fingerprint=plan.fingerprint if plan else None, error=error)
+        if error and outcome == "failed":
+            self.store.update_run(run_id, error=f"{name} failed: {error}")
+        detail = error or ""
+        if outcome == "rejected":
+            detail = self.store.get_run(run_id)["error"] or ""
+        self._event(f"checkpoint.{status}", name, f"{name} {status} in {seconds:.1f}s"
+                    + (f": {detail}" if detail else ""), {"seconds": round(seconds, 3)})
+        self.ctx.reporter.checkpoint_finished(name, status, seconds, detail)
+        return "done" if outcome == "skipped" else outcome
+
+    def _event(self, kind: str, checkpoint: str, message: str, data: dict | None = None) -> None:
+        self.store.add_event(kind, message, run_id=self.ctx.run_id, checkpoint=checkpoint, data=data)
+

@@ -1,0 +1,91 @@
+"""Plans, actions and gates.
+
+A plan lists what a checkpoint must change, found by looking at the live platform and cluster.
+Its fingerprint (hash of its canonical JSON) is what an approval is given for, so the details
+of an action must be stable: names and settings, never timestamps or pids.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+DESTRUCTIVE_KINDS = frozenset({"delete", "replace"})
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # create | update | replace | delete | run | cleanup
+    target: str
+    details: dict = field(default_factory=dict)
+
+    @property
+    def destructive(self) -> bool:
+        return self.kind in DESTRUCTIVE_KINDS
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "target": self.target, "details": self.details,
+                "destructive": self.destructive}
+
+    def describe(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(self.details.items()))
+        return f"{self.kind} {self.target}" + (f" ({extra})" if extra else "")
+
+
+@dataclass(frozen=True)
+class Plan:
+    checkpoint: str
+    actions: tuple = ()
+    notes: tuple = ()  # what was looked at; not part of the fingerprint
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    @property
+    def destructive(self) -> bool:
+        return any(a.destructive for a in self.actions)
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps({"checkpoint": self.checkpoint,
+                                "actions": [[a.kind, a.target, a.details] for a in self.actions]},
+                               sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return {"checkpoint": self.checkpoint, "fingerprint": self.fingerprint,
+                "destructive": self.destructive, "actions": [a.to_dict() for a in self.actions],
+                "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether a plan needs an approval before it is applied, and why."""
+    required: bool
+    destructive: bool
+    reasons: tuple = ()
+
+    @property
+    def risk(self) -> str:
+        return "destructive" if self.destructive else ("approval" if self.required else "none")
+
+    def to_dict(self) -> dict:
+        return {"required": self.required, "destructive": self.destructive, "risk": self.risk,
+                "reasons": list(self.reasons)}
+
+
+NO_GATE = Gate(required=False, destructive=False)
+
+
+def gate_for(checkpoint, plan: Plan, required_by_config: tuple = ()) -> Gate:
+    """The checkpoint's own policy, plus destructive actions, plus ``approvals.required``."""
+    if plan.empty:
+        return NO_GATE
+    reasons = list(checkpoint.approval_reasons(plan))
+    destructive = [a.describe() for a in plan.actions if a.destructive]
+    if destructive:
+        reasons.append("destructive: " + "; ".join(destructive))
+    if checkpoint.name in required_by_config:
+        reasons.append("approvals.required lists this checkpoint")
+    return Gate(required=bool(reasons), destructive=bool(destructive), reasons=tuple(reasons))

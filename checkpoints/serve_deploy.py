@@ -1,0 +1,63 @@
+"""6. serve_deploy: deploy the configured Serve apps, merged with what runs.
+
+Apps deployed by other means (the API) are kept. An app this checkpoint deployed earlier
+and the config no longer lists is deleted, and an app whose code (import path) changes is
+replaced: both are destructive."""
+from __future__ import annotations
+
+from checkpoints.base import Checkpoint, Context
+from checkpoints.plan import Action, Plan
+from cluster.dashboard import DashboardError
+from cluster.serve import same_app
+
+SERVE_TIMEOUT = 180
+
+
+class ServeDeploy(Checkpoint):
+    name = "serve_deploy"
+    description = "Deploy the configured Serve apps via the dashboard Serve REST API, merging with what runs"
+    gate_policy = "destructive approval when it would remove or replace running apps"
+
+    def plan(self, ctx: Context) -> Plan:
+        desired = {a.name: a.serve_config() for a in ctx.config.serve_apps}
+        try:
+            status = ctx.cluster.serve.status()
+            live = ctx.cluster.serve.deployed_configs(status)
+        except DashboardError:
+            live, status = {}, {}
+        managed = ctx.store.kv_get("serve.managed", [])
+        actions = []
+        for name, app in desired.items():
+            current = live.get(name)
+            if current is None:
+                actions.append(Action("create", f"app {name}", {
+                    "import_path": app["import_path"], "route_prefix": app["route_prefix"]}))
+            elif not same_app(current, app):
+                kind = "replace" if current.get("import_path") != app["import_path"] else "update"
+                actions.append(Action(kind, f"app {name}", {
+                    "import_path": app["import_path"], "route_prefix": app["route_prefix"]}))
+            elif status.get(name, {}).get("status") in ("DEPLOY_FAILED", "UNHEALTHY"):
+                actions.append(Action("replace", f"app {name}", {"why": status[name]["status"]}))
+        for name in managed:
+            if name not in desired and name in live:
+                actions.append(Action("delete", f"app {name}", {"why": "no longer in the config"}))
+        return Plan(self.name, tuple(actions), notes=(f"{len(live)} app(s) running",))
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        serve = ctx.cluster.serve
+        desired = {a.name: a for a in ctx.config.serve_apps}
+        touched = [a.target.split(" ", 1)[1] for a in plan.actions]
+        removes = [n for n in touched if n not in desired]
+        upserts = [desired[n].serve_config() for n in touched if n in desired]
+        if any(a.kind == "replace" and "why" in a.details for a in plan.actions):
+            # a failed app with an unchanged config: remove it first so Serve redeploys it
+            serve.apply(removes=[n for n in touched if n in desired])
+        serve.apply(upserts=upserts, removes=removes)
+        ctx.store.kv_set("serve.managed", sorted(desired))
+        serve.wait_running(list(desired), SERVE_TIMEOUT, ctx.on_wait)
+        serve.wait_answering([a.health_path or a.route_prefix for a in desired.values()],
+                             SERVE_TIMEOUT, ctx.on_wait)
+
+    def verify(self, ctx: Context) -> list[str]:
+        from cluster.health import serve_checks
+        return [c.detail for c in serve_checks(ctx.cluster) if not c.ok]

@@ -1,0 +1,24 @@
+"""teardown (not one of the seven): stop every node app of the cluster. Always destructive."""
+from __future__ import annotations
+
+from checkpoints.base import Checkpoint, Context
+from checkpoints.plan import Action, Plan
+
+
+class Teardown(Checkpoint):
+    name = "teardown"
+    description = "Stop and delete every node app of the cluster (Serve apps go with the head)"
+    gate_policy = "destructive approval, always"
+
+    def plan(self, ctx: Context) -> Plan:
+        apps = ctx.cluster.apps()
+        return Plan(self.name, tuple(Action("delete", f"app {a.name}", {"status": a.status})
+                                     for a in sorted(apps, key=lambda a: a.name)))
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        names = ctx.cluster.teardown()
+        ctx.reporter.message(f"stopped {len(names)} app(s): {', '.join(names)}")
+
+    def verify(self, ctx: Context) -> list[str]:
+        left = [a.name for a in ctx.cluster.apps()]
+        return [f"apps still present: {', '.join(left)}"] if left else []

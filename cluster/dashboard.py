@@ -1,0 +1,53 @@
+"""A small client for the Ray dashboard's REST API (nodes, health, Serve applications)."""
+from __future__ import annotations
+
+import requests
+
+
+class DashboardError(Exception):
+    pass
+
+
+class DashboardClient:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False  # loopback only: never route through an HTTP proxy
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def _call(self, method: str, path: str, **kwargs):
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, self.url + path, **kwargs)
+        except requests.RequestException as e:
+            raise DashboardError(f"{method} {path}: dashboard unreachable "
+                                 f"({type(e).__name__})") from None
+        if response.status_code >= 400:
+            raise DashboardError(f"{method} {path}: HTTP {response.status_code} "
+                                 f"{response.text[:300]}")
+        return response
+
+    def healthy(self) -> bool:
+        try:
+            return self._call("GET", "/api/gcs_healthz", timeout=2).status_code == 200
+        except DashboardError:
+            return False
+
+    def nodes(self) -> list[dict]:
+        body = self._call("GET", "/api/v0/nodes", params={"detail": "true", "limit": 1000}).json()
+        return body["data"]["result"]["result"]
+
+    def serve_applications(self) -> dict:
+        """Live status: ``applications{name: {status, message, route_prefix, deployments}}``."""
+        return self._call("GET", "/api/serve/applications/").json()
+
+    def put_serve(self, config: dict) -> None:
+        self._call("PUT", "/api/serve/applications/", json=config, timeout=60)
+
+    def delete_serve(self) -> None:
+        self._call("DELETE", "/api/serve/applications/", timeout=60)
+
+    def version(self) -> dict:
+        return self._call("GET", "/api/version").json()

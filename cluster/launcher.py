@@ -1,0 +1,70 @@
+"""The node launcher: the script every node app runs, on the local platform and on CML.
+
+CML applications take no arguments, so everything comes from the environment:
+
+    RAYDEPLOY_ROLE           head | worker
+    RAYDEPLOY_APP_NAME       this app's name (names the published node file)
+    CDSW_IP_ADDRESS          this node's address (a loopback address locally, the pod IP on CML)
+    RAY_HEAD_ADDRESS         host:port of the head's GCS (workers)
+    RAYDEPLOY_RAY_ARGS       JSON object of extra ``ray start`` options (ports, resources)
+    RAY_AUTH_MODE / RAY_AUTH_TOKEN   token auth, passed through to every Ray process
+
+It publishes ``nodes/<app>.json`` (and for the head ``head_address``) in the project files,
+then replaces itself with ``ray start --block`` so the app's process is the node.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def project_files() -> Path:
+    return Path(os.environ.get("RAYDEPLOY_PROJECT_FILES") or Path.cwd() / ".raydeploy_files")
+
+
+def ray_start_argv(environ) -> list[str]:
+    role = environ["RAYDEPLOY_ROLE"]
+    ip = environ["CDSW_IP_ADDRESS"]
+    options = json.loads(environ.get("RAYDEPLOY_RAY_ARGS") or "{}")
+    argv = ["start", "--block", f"--node-ip-address={ip}", "--disable-usage-stats"]
+    if role == "head":
+        argv += ["--head", f"--dashboard-host={ip}"]
+    elif role == "worker":
+        argv.append(f"--address={environ['RAY_HEAD_ADDRESS']}")
+    else:
+        raise SystemExit(f"RAYDEPLOY_ROLE must be head or worker, not {role!r}")
+    for key, value in sorted(options.items()):
+        argv.append(f"--{key.replace('_', '-')}={value}")
+    return argv
+
+
+def main() -> None:
+    environ = os.environ
+    ip = environ["CDSW_IP_ADDRESS"]
+    options = json.loads(environ.get("RAYDEPLOY_RAY_ARGS") or "{}")
+    files = project_files()
+    (files / "nodes").mkdir(parents=True, exist_ok=True)
+    node = {"app": environ.get("RAYDEPLOY_APP_NAME", ip), "ip": ip, "pid": os.getpid(),
+            "role": environ["RAYDEPLOY_ROLE"]}
+    _publish(files / "nodes" / f"{node['app']}.json", json.dumps(node))
+    if node["role"] == "head":
+        _publish(files / "head_address", f"{ip}:{options.get('port', 6379)}")
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    if ray is None:
+        raise SystemExit("the 'ray' command is not installed next to this Python")
+    argv = ray_start_argv(environ)
+    print("launcher: ray " + " ".join(argv), flush=True)
+    os.execv(ray, [ray, *argv])
+
+
+def _publish(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""The local platform: every app and job run is a process on this machine.
+
+Each app runs in its own process group (so stopping it stops every Ray process it started)
+with its own loopback address, handed to it as ``CDSW_IP_ADDRESS`` exactly as CML hands a
+pod its IP. Records live in the store, so a later process (the next CLI run, the API server)
+sees and stops apps that an earlier one started. Logs go to files in the state dir.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from cluster import processes
+from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, App, AppSpec, Job, JobRun,
+                              JobSpec, NotFound, PlatformError, Project)
+from cluster.ports import pick_loopback
+from store import Store, new_id
+
+
+class LocalPlatform:
+    name = "local"
+    shares_host_network = True  # every node on one machine: ports must not collide
+
+    def __init__(self, store: Store, project_dir: Path, state_dir: Path):
+        self.store = store
+        self.project_dir = Path(project_dir)
+        self.workspace = Path(state_dir) / "project"
+        self.files_dir = self.workspace / "files"
+        self.logs_dir = Path(state_dir) / "logs"
+        self._lock = threading.Lock()  # address allocation among this process's threads
+
+    def check(self) -> list[str]:
+        if not self.project_dir.is_dir():
+            return [f"project directory {self.project_dir} does not exist"]
+        return []
+
+    # -- project ----------------------------------------------------------------------------
+    def find_project(self, name: str) -> Project | None:
+        record = self.store.kv_get("local.project")
+        if record and record["name"] == name and self.files_dir.is_dir():
+            return Project(id=record["id"], name=name)
+        return None
+
+    def create_project(self, name: str) -> Project:
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        record = {"id": new_id("proj"), "name": name, "source": str(self.project_dir)}
+        self.store.kv_set("local.project", record)
+        return Project(id=record["id"], name=name)
+
+    @property
+    def project_id(self) -> str:
+        record = self.store.kv_get("local.project")
+        return record["id"] if record else "local"
+
+    # -- project files ---------------------------------------------------------------------------
+    def write_file(self, path: str, content: str) -> None:
+        target = self._file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(content)
+        os.replace(tmp, target)
+
+    def read_file(self, path: str) -> str | None:
+        try:
+            return self._file(path).read_text()
+        except FileNotFoundError:
+            return None
+
+    def delete_file(self, path: str) -> None:
+        self._file(path).unlink(missing_ok=True)
+
+    def _file(self, path: str) -> Path:
+        target = (self.files_dir / path).resolve()
+        if not target.is_relative_to(self.files_dir.resolve()):
+            raise PlatformError(f"project file path {path!r} leaves the project")
+        return target
+
+    # -- applications -----------------------------------------------------------------------------
+    def list_apps(self) -> list[App]:
+        return [self._app(r) for r in self.store.platform_apps()]
+
+    def get_app(self, app_id: str) -> App:
+        record = self.store.platform_app(app_id)
+        if record is None:
+            raise NotFound(f"application {app_id} not found")
+        return self._app(record)
+
+    def create_app(self, spec: AppSpec) -> App:
+        existing = next((a for a in self.list_apps() if a.name == spec.name), None)
+        if existing is not None:
+            return existing
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            taken = {a.ip for a in self.list_apps() if a.ip}
+            ip = pick_loopback(taken)
+            record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
+                      "spec": {**asdict(spec), "ip": ip}, "created_at": time.time()}
+            self.store.put_platform_app(record)  # recorded before the process exists
+        env = {**os.environ, **spec.env, **self._cdsw_env(ip),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(self.project_dir),
+                                                          os.environ.get("PYTHONPATH")]))}
+        log = open(self.logs_dir / f"{spec.name}.log", "ab")
+        try:
+            proc = subprocess.Popen([sys.executable, spec.script], cwd=self.project_dir, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as e:
+            record["status"] = FAILED
+            self.store.put_platform_app(record)
+            raise PlatformError(f"could not start application {spec.name}: {e}") from None
+        finally:
+            log.close()
+        record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
+        self.store.put_platform_app(record)
+        return self._app(record)
+
+    def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None:
+        record = self.store.platform_app(app_id)
+        if record is None:
+            raise NotFound(f"application {app_id} not found")
+        if record["pid"] and processes.group_alive(record["pid"]) and self._owned(record):
+            processes.stop_group(record["pid"], grace_seconds)
+        record.update(status=STOPPED, stopped_at=time.time())
+        self.store.put_platform_app(record)
+
+    def delete_app(self, app_id: str) -> None:
+        self.stop_app(app_id)
+        self.store.delete_platform_app(app_id)
+
+    def app_log(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    def _owned(self, record: dict) -> bool:
+        """The recorded pid is still the process we started (its group may outlive it)."""
+        alive_start = processes.start_time(record["pid"])
+        return alive_start is None or alive_start == record["pid_start"]
+
+    def _app(self, record: dict) -> App:
+        spec = dict(record["spec"])
+        ip = spec.pop("ip", None)
+        status = record["status"]
+        if status in (STARTING, RUNNING) and record["pid"]:
+            if not processes.is_ours(record["pid"], record["pid_start"]):
+                status = FAILED
+        return App(id=record["id"], name=record["name"], status=status, spec=AppSpec(**spec),
+                   ip=ip, created_at=record["created_at"])
+
+    def _cdsw_env(self, ip: str) -> dict:
+        """What CML gives every workload, so the launcher runs the same on both platforms."""
+        return {"CDSW_IP_ADDRESS": ip, "CDSW_PROJECT_ID": self.project_id,
+                "CDSW_DOMAIN": "localhost", "RAYDEPLOY_PROJECT_FILES": str(self.files_dir)}
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def list_jobs(self) -> list[Job]:
+        return [Job(id=r["id"], name=r["name"], spec=JobSpec(**r["spec"]))
+                for r in self.store.platform_jobs()]
+
+    def create_job(self, spec: JobSpec, parent_id: str | None = None) -> Job:
+        now = time.time()
+        job = {"id": new_id("job"), "name": spec.name, "spec": asdict(spec), "created_at": now,
+               "updated_at": now}
+        self.store.put_platform_job(job)
+        return Job(id=job["id"], name=spec.name, spec=spec)
+
+    def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None = None) -> Job:
+        current = next((j for j in self.store.platform_jobs() if j["id"] == job_id), None)
+        if current is None:
+            raise NotFound(f"job {job_id} not found")
+        current.update(spec=asdict(spec), updated_at=time.time())
+        self.store.put_platform_job(current)
+        return Job(id=job_id, name=spec.name, spec=spec)
+
+    def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
+        job = next((j for j in self.list_jobs() if j.id == job_id), None)
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        run_id = new_id("jobrun")
+        run_dir = self.logs_dir / "jobs" / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec = job.spec
+        env = {**os.environ, **spec.environment, "CDSW_PROJECT_ID": self.project_id,
+               "RAYDEPLOY_PLATFORM": "local",
+               "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
+               "PYTHONPATH": str(self.project_dir)}
+        command = [sys.executable, "-m", "cluster.job_runner", str(run_dir), str(spec.timeout),
+                   "--", sys.executable, spec.script, *shlex.split(spec.arguments)]
+        proc = subprocess.Popen(command, cwd=self.project_dir, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        record = {"id": run_id, "job_id": job_id, "spec_hash": spec_hash, "status": "running",
+                  "pid": proc.pid, "pid_start": processes.start_time(proc.pid),
+                  "log_path": str(run_dir / "output.log"), "created_at": time.time()}
+        self.store.put_job_run(record)
+        threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
+        return self._job_run(record)
+
+    def get_job_run(self, job_id: str, run_id: str) -> JobRun:
+        record = self.store.job_run(run_id)
+        if record is None or record["job_id"] != job_id:
+            raise NotFound(f"job run {run_id} of job {job_id} not found")
+        return self._job_run(record)
+
+    def job_runs(self, job_id: str) -> list[JobRun]:
+        return [self._job_run(r) for r in self.store.job_runs(job_id)]
+
+    def job_run_log(self, run_id: str) -> str:
+        record = self.store.job_run(run_id)
+        try:
+            return Path(record["log_path"]).read_text()[-4000:] if record else ""
+        except OSError:
+            return ""
+
+    def _job_run(self, record: dict) -> JobRun:
+        if record["status"] == "running":
+            result = Path(record["log_path"]).with_name("result")
+            if result.exists():  # written by cluster.job_runner as its last act
+                status, _, code = result.read_text().partition(" ")
+                record.update(status=status, exit_code=int(code), finished_at=time.time())
+                self.store.put_job_run(record)
+            elif not processes.is_ours(record["pid"], record["pid_start"]):
+                record.update(status="failed", finished_at=time.time())  # died without a result
+                self.store.put_job_run(record)
+        return JobRun(id=record["id"], job_id=record["job_id"], status=record["status"],
+                      spec_hash=record["spec_hash"], exit_code=record.get("exit_code"),
+                      created_at=record["created_at"])

@@ -1,0 +1,87 @@
+"""Loopback addresses and ports for nodes on one machine.
+
+Several clusters may share this machine (a user's, a test's), and Ray binds some ports on
+every address (GCS, raylet) and the agent port on 127.0.0.1 as well as the node address, so
+a port is free only if it binds on the wildcard address. Addresses are 127.0.0.2 and up:
+Ray rewrites 127.0.0.1 to the machine's routable address.
+"""
+from __future__ import annotations
+
+import socket
+
+FIRST_HOST, LAST_HOST = 2, 254
+
+
+def _ephemeral_start() -> int:
+    """Ports from here up are handed out to outgoing connections: never pick them."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+EPHEMERAL_START = _ephemeral_start()
+
+
+def port_free(port: int, host: str = "0.0.0.0") -> bool:
+    """Whether a server could listen on ``port`` now. SO_REUSEADDR as servers set it, so a
+    port with only TIME_WAIT connections left (a stopped cluster's) counts as free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(preferred: int, taken: set[int], lo: int = 20000,
+              hi: int = min(EPHEMERAL_START, 30000)) -> int:
+    """``preferred`` if free (and not in ``taken``), else the first free port from ``lo``."""
+    candidates = ([preferred] if preferred else []) + list(range(lo, hi))
+    for port in candidates:
+        if port not in taken and port_free(port):
+            taken.add(port)
+            return port
+    raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def pick_port_range(size: int, taken: set[int], lo: int = 30000,
+                    hi: int = max(EPHEMERAL_START, 30000 + 2000)) -> tuple[int, int]:
+    """A block of ``size`` consecutive free ports (for Ray's per-node worker port range)."""
+    start = lo
+    while start + size <= hi:
+        block = range(start, start + size)
+        clash = next((p for p in block if p in taken or not port_free(p)), None)
+        if clash is None:
+            taken.update(block)
+            return start, start + size - 1
+        start = clash + 1
+    raise RuntimeError(f"no {size} free consecutive ports in {lo}-{hi}")
+
+
+def listening_addresses() -> set[str]:
+    """IPv4 addresses some process on this machine listens on (from /proc/net/tcp)."""
+    out = set()
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if cols[3] == "0A":  # LISTEN
+                    out.add(socket.inet_ntoa(bytes.fromhex(cols[1].split(":")[0])[::-1]))
+    except OSError:
+        pass
+    return out
+
+
+def pick_loopback(taken: set[str]) -> str:
+    """A loopback address nobody listens on and no record of ours holds."""
+    busy = listening_addresses() | taken
+    for n in range(FIRST_HOST, LAST_HOST + 1):
+        ip = f"127.0.0.{n}"
+        if ip not in busy:
+            taken.add(ip)
+            return ip
+    raise RuntimeError("every loopback address 127.0.0.2-254 is in use")

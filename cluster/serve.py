@@ -1,0 +1,134 @@
+"""Serve applications through the dashboard's Serve REST API, without its traps.
+
+The PUT is declarative (every app not listed is deleted) and answers 200 before anything is
+deployed. So every write here reads the running configs (each app's ``deployed_app_config``), merges one change into it, checks it
+itself, and PUTs under a file lock, so two writers (CLI and API server) never drop each
+other's apps. RUNNING is not "answering": ``probe`` sends a real request through the proxy.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+
+import requests
+
+from cluster.dashboard import DashboardError
+
+APP_KEYS = ("import_path", "route_prefix", "args", "runtime_env", "deployments")
+
+
+class ServeError(Exception):
+    pass
+
+
+class RoutePrefixTaken(ServeError):
+    pass
+
+
+def same_app(live: dict, desired: dict) -> bool:
+    """Whether a running app's config already is ``desired`` (for the keys we manage)."""
+    return all((live.get(k) or None) == (desired.get(k) or None) for k in APP_KEYS)
+
+
+class ServeManager:
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    @property
+    def proxy_url(self) -> str | None:
+        head, layout = self.cluster.head_app(), self.cluster.layout()
+        ip = self.cluster.node_ip(head) if head else None
+        return f"http://{ip}:{layout.serve_port}" if ip and layout else None
+
+    def status(self) -> dict:
+        """``{name: {status, message, route_prefix, deployments, ...}}`` of running apps."""
+        return self.cluster.dashboard().serve_applications().get("applications") or {}
+
+    def deployed_configs(self, status: dict | None = None) -> dict[str, dict]:
+        """The config each app was deployed with through the REST API, by name. (Apps started
+        imperatively, e.g. ``serve.run``, have none and cannot be kept by a declarative PUT.)"""
+        status = self.status() if status is None else status
+        return {name: app["deployed_app_config"] for name, app in status.items()
+                if app.get("deployed_app_config")}
+
+    @contextlib.contextmanager
+    def _writer_lock(self):
+        path = self.cluster.config.state_dir / "serve.lock"
+        with open(path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def apply(self, upserts: list[dict] = (), removes: list[str] = ()) -> dict[str, dict]:
+        """Merge ``upserts`` into the running apps, drop ``removes``, and PUT the result."""
+        with self._writer_lock():
+            apps = self.deployed_configs()
+            for name in removes:
+                apps.pop(name, None)
+            for app in upserts:
+                apps[app["name"]] = {**apps.get(app["name"], {}), **app}
+            prefixes: dict[str, str] = {}
+            for app in apps.values():
+                owner = prefixes.setdefault(app.get("route_prefix") or "/", app["name"])
+                if owner != app["name"]:
+                    raise RoutePrefixTaken(f"route prefix {app['route_prefix']!r} of {app['name']!r}"
+                                           f" is already used by application {owner!r}")
+            layout = self.cluster.layout()
+            head_ip = self.cluster.node_ip(self.cluster.head_app())
+            self.cluster.dashboard().put_serve({
+                "proxy_location": "HeadOnly",
+                "http_options": {"host": head_ip, "port": layout.serve_port},
+                "applications": list(apps.values())})
+            return apps
+
+    def wait_running(self, names: list[str], timeout: float = 180, on_wait=None) -> None:
+        start = time.monotonic()
+        while True:
+            try:
+                status = self.status()
+            except DashboardError:
+                status = {}
+            failed = {n: status[n].get("message", "") for n in names
+                      if status.get(n, {}).get("status") in ("DEPLOY_FAILED", "UNHEALTHY")}
+            if failed:
+                raise ServeError("; ".join(f"application {n} failed: {m.strip()[-800:]}"
+                                           for n, m in failed.items()))
+            if all(status.get(n, {}).get("status") == "RUNNING" for n in names):
+                return
+            elapsed = time.monotonic() - start
+            if elapsed > timeout:
+                states = {n: status.get(n, {}).get("status", "MISSING") for n in names}
+                raise ServeError(f"timed out after {timeout:.0f}s waiting for {states}")
+            if on_wait:
+                on_wait(f"waiting for Serve applications {', '.join(names)} ({elapsed:.0f}s)")
+            time.sleep(0.2)
+
+    def probe(self, path: str, timeout: float = 3.0) -> tuple[bool, str]:
+        """One HTTP GET through the Serve proxy: (answered, detail)."""
+        url = (self.proxy_url or "") + path
+        try:
+            with requests.Session() as s:
+                s.trust_env = False
+                response = s.get(url, timeout=timeout)
+        except requests.RequestException as e:
+            return False, f"GET {url}: {type(e).__name__}"
+        ok = response.status_code < 500 and response.status_code != 404
+        return ok, f"GET {url}: HTTP {response.status_code}"
+
+    def wait_answering(self, paths: list[str], timeout: float = 120, on_wait=None) -> None:
+        start = time.monotonic()
+        pending = list(paths)
+        while pending:
+            pending = [p for p in pending if not self.probe(p)[0]]
+            if not pending:
+                return
+            elapsed = time.monotonic() - start
+            if elapsed > timeout:
+                raise ServeError("not answering through the proxy after "
+                                 f"{timeout:.0f}s: " + "; ".join(self.probe(p)[1] for p in pending))
+            if on_wait:
+                on_wait(f"waiting for {', '.join(pending)} to answer ({elapsed:.0f}s)")
+            time.sleep(0.2)

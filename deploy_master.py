@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""deploy_master: deploy and operate a Ray cluster through ordered, resumable checkpoints.
+
+    python deploy_master.py --deploy [--auto-approve] [--config FILE]
+    python deploy_master.py --resume | --status | --list-checkpoints | --teardown
+    python deploy_master.py approve NAME [--acknowledge-risks] [--reason R]
+    python deploy_master.py reject NAME --reason R
+
+Exit codes: 0 done, 1 failed, 2 usage or config error, 3 awaiting approval, 4 rejected.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import shlex
+import sys
+import time
+
+from checkpoints import BY_NAME, CHECKPOINTS, ORDER
+from checkpoints import approvals
+from checkpoints.base import Context
+from checkpoints.errors import (Conflict, DeployError, InvalidRequest, NotFound,
+                                SelfApprovalForbidden)
+from checkpoints.factory import make_context
+from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
+from checkpoints.runs import AWAITING, REJECTED, transition
+from cluster.config import ConfigError, load_config
+from store import LeaseHeld
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING, EXIT_REJECTED = 0, 1, 2, 3, 4
+RUN_EXIT = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "awaiting_approval": EXIT_AWAITING,
+            "rejected": EXIT_REJECTED, "cancelled": EXIT_FAILED, "interrupted": EXIT_FAILED}
+STATUS_EVERY = 10.0
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def say(text: str = "", err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+# -- progress ---------------------------------------------------------------------------------------
+class LineReporter:
+    """One line per checkpoint outcome, and a status line at least every 10 s while waiting."""
+
+    def __init__(self):
+        self.last_output = time.monotonic()
+        self.prefix = ""
+
+    def checkpoint_started(self, name, index, total):
+        self.prefix = f"[{index}/{total}] {name}"
+        self.last_output = time.monotonic()
+
+    def checkpoint_finished(self, name, outcome, seconds, detail=""):
+        label = {"succeeded": "done", "skipped": "skipped (satisfied)",
+                 "awaiting_approval": "awaiting approval"}.get(outcome, outcome)
+        line = f"{self.prefix:<32} {label} ({seconds:.2f}s)"
+        if detail and outcome in ("failed", "rejected", "cancelled"):
+            line += f"\n    {detail}".replace("\n", "\n    ")
+        say(line)
+        self.last_output = time.monotonic()
+
+    def waiting(self, message):
+        if time.monotonic() - self.last_output >= STATUS_EVERY:
+            say(f"    ... {message}")
+            self.last_output = time.monotonic()
+
+    def message(self, text):
+        say(f"    {text}")
+        self.last_output = time.monotonic()
+
+
+# -- gate ----------------------------------------------------------------------------------------------
+class CliGatekeeper:
+    """Decides at a gate: --auto-approve, an interactive prompt (TTY), or waiting for an
+    approval given elsewhere (``approve`` or the API), or, with --no-wait, stopping at once."""
+
+    def __init__(self, args, operator: str):
+        self.args = args
+        self.operator = operator
+
+    def __call__(self, req: GateRequest) -> str:
+        ctx, name, gate = req.ctx, req.checkpoint.name, req.gate
+        if self.args.auto_approve:
+            approvals.decide(ctx.store, checkpoint=name, decision="approve", approver=self.operator,
+                             source="auto", ttl_seconds=ctx.config.approvals.ttl_seconds,
+                             reason="--auto-approve", acknowledge_risks=True)
+            say(f"    auto-approved {name} (plan {req.plan.fingerprint})")
+            return "approved"
+        self._show(req)
+        command = approve_command(self.args, name, gate.destructive)
+        if self.args.no_wait:
+            say(f"    approve with:  {command}\n    then resume:   {resume_command(self.args)}")
+            return "pending"
+        if sys.stdin.isatty():
+            return self._prompt(req)
+        say(f"    waiting for an approval; give it with:\n      {command}\n"
+            f"    or POST /api/v1/approvals/{name}")
+        started = time.monotonic()
+        next_status = [STATUS_EVERY]
+
+        def tick(elapsed):
+            if elapsed >= next_status[0]:
+                say(f"    ... still awaiting approval of {name} ({elapsed:.0f}s); {command}")
+                next_status[0] += STATUS_EVERY
+        verdict = wait_for_decision(ctx, name, req.plan, gate,
+                                    ctx.config.approvals.wait_timeout_seconds, tick)
+        if verdict is None:
+            return "timeout"
+        say(f"    {verdict.state} by {verdict.record['approver']} after {time.monotonic() - started:.0f}s")
+        return verdict.state
+
+    def _show(self, req: GateRequest) -> None:
+        gate = req.gate
+        say(f"    {req.checkpoint.name} needs {'DESTRUCTIVE ' if gate.destructive else ''}approval"
+            f" (plan {req.plan.fingerprint}, risk: {gate.risk})")
+        for action in req.plan.actions:
+            say(f"      - {action.describe()}{'   [destructive]' if action.destructive else ''}")
+        for reason in gate.reasons:
+            say(f"      why: {reason}")
+        if req.why_not:
+            say(f"      note: {req.why_not}")
+
+    def _prompt(self, req: GateRequest) -> str:
+        ctx, name = req.ctx, req.checkpoint.name
+        try:
+            if req.gate.destructive:
+                answer = input(f"    Type the checkpoint name ({name}) to approve, or press Enter to reject: ")
+                approved = answer.strip() == name
+            else:
+                answer = input(f"    Approve {name}? [y/N]: ")
+                approved = answer.strip().lower() in ("y", "yes")
+            reason = input("    Reason (optional): ").strip() or None
+        except (EOFError, KeyboardInterrupt):
+            say("\n    no answer: the run stays awaiting approval")
+            return "pending"
+        approvals.decide(ctx.store, checkpoint=name, decision="approve" if approved else "reject",
+                         approver=self.operator, source="cli",
+                         ttl_seconds=ctx.config.approvals.ttl_seconds,
+                         reason=reason or ("approved at the prompt" if approved else "declined at the prompt"),
+                         acknowledge_risks=approved and req.gate.destructive)
+        return "approved" if approved else "rejected"
+
+
+def _base_command(args) -> list[str]:
+    parts = ["python", "deploy_master.py"]
+    if args.config:
+        parts += ["--config", args.config]
+    if args.state_dir:
+        parts += ["--state-dir", args.state_dir]
+    return parts
+
+
+def approve_command(args, name: str, destructive: bool) -> str:
+    parts = _base_command(args) + ["approve", name] + (["--acknowledge-risks"] if destructive else [])
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def resume_command(args) -> str:
+    return " ".join(shlex.quote(p) for p in _base_command(args) + ["--resume"])
+
+
+# -- commands --------------------------------------------------------------------------------------------
+def cmd_run(args, ctx: Context, operator: str) -> int:
+    orchestrator = Orchestrator(ctx, CliGatekeeper(args, operator))
+    try:
+        orchestrator.acquire()  # also marks runs left 'running' by a crashed process interrupted
+    except LeaseHeld as e:
+        raise CliError(str(e), EXIT_FAILED) from None
+    try:
+        if args.resume:
+            rejected = _latest_rejected(ctx)
+            if rejected and not args.run_id:
+                say(f"run {rejected['id']} was rejected ({rejected['error']}); "
+                    f"start a new one with --deploy", err=True)
+                return EXIT_REJECTED
+            run = orchestrator.resume(orchestrator.resumable_run(args.run_id))
+            say(f"resuming run {run['id']} ({run['mode']})")
+        else:
+            mode, name = _mode(args)
+            run = orchestrator.create_run(mode, selection_for(mode, name), operator, "cli",
+                                          {"force": args.force})
+            say(f"run {run['id']}: {mode}" + (f" {name}" if name else "")
+                + f" on {ctx.config.platform} ({ctx.config.source})")
+        for warning in ctx.config.warnings:
+            say(f"warning: {warning}")
+        started = time.monotonic()
+        run = orchestrator.execute(run)
+    finally:
+        orchestrator.release()
+    elapsed = time.monotonic() - started
+    status = run["status"]
+    if status == "succeeded":
+        say(f"run {run['id']} succeeded in {elapsed:.1f}s")
+        if run["mode"] != "teardown":
+            _print_endpoints(ctx)
+    elif status == "awaiting_approval":
+        say(f"run {run['id']} is awaiting approval at {run['failed_checkpoint']}; "
+            f"after approving, continue with: {resume_command(args)}")
+    elif status == "rejected":
+        say(f"run {run['id']} rejected: {run['error']}", err=True)
+    else:
+        say(f"run {run['id']} {status}: {run['error']}\n"
+            f"fix the cause and continue with: {resume_command(args)}", err=True)
+    return RUN_EXIT[status]
+
+
+def _latest_rejected(ctx: Context) -> dict | None:
+    runs = ctx.store.list_runs(limit=1)
+    return runs[0] if runs and runs[0]["status"] == REJECTED else None
+
+
+def _mode(args) -> tuple[str, str | None]:
+    if args.teardown:
+        return "teardown", None
+    if args.checkpoint:
+        return "checkpoint", args.checkpoint
+    if args.start_from:
+        return "start_from", args.start_from
+    return "deploy", None
+
+
+def _print_endpoints(ctx: Context) -> None:
+    cluster = ctx.cluster
+    if cluster.head_app() is None:
+        return
+    say(f"  head address : {cluster.head_address()}")
+    say(f"  dashboard    : {cluster.dashboard_url()}")
+    proxy = cluster.serve.proxy_url
+    for app in ctx.config.serve_apps:
+        say(f"  app {app.name:<9}: {proxy}{app.route_prefix}")
+
+
+def cmd_decide(args, ctx: Context, operator: str) -> int:
+    decision = "approve" if args.command == "approve" else "reject"
+    if args.name not in BY_NAME:
+        raise CliError(f"unknown checkpoint {args.name!r}; choose one of "
+                       f"{', '.join(BY_NAME)}", EXIT_USAGE)
+    record, _ = approvals.decide(
+        ctx.store, checkpoint=args.name, decision=decision, approver=operator, source="cli",
+        ttl_seconds=ctx.config.approvals.ttl_seconds, reason=args.reason,
+        acknowledge_risks=getattr(args, "acknowledge_risks", False), fingerprint=args.fingerprint)
+    say(f"{record['decision']} {args.name} plan {record['plan_fingerprint']} "
+        f"(record {record['id']}) by {operator}")
+    run = ctx.store.get_run(record["run_id"]) if record["run_id"] else None
+    if decision == "reject" and run and run["status"] == AWAITING and ctx.store.current_lease() is None:
+        # nobody is waiting on this run: end it here
+        transition(ctx.store, run["id"], REJECTED, failed_checkpoint=args.name,
+                   error=f"{args.name} rejected by {operator}" + (f": {args.reason}" if args.reason else ""))
+        ctx.store.close_approval_requests(run["id"], args.name)
+        say(f"run {run['id']} ended as rejected")
+    elif decision == "approve" and ctx.store.current_lease() is None:
+        say(f"continue with: {resume_command(args)}")
+    return EXIT_OK
+
+
+def cmd_status(args, ctx: Context) -> int:
+    runs = ctx.store.list_runs(limit=1)
+    if not runs:
+        say("no runs yet")
+    else:
+        run = runs[0]
+        say(f"run {run['id']} ({run['mode']}, by {run['requester']}): {run['status']}"
+            + (f" - {run['error']}" if run["error"] else ""))
+        for r in run["checkpoints"]:
+            took = f" ({r['duration']:.2f}s)" if r["duration"] is not None else ""
+            say(f"  {r['checkpoint']:<16} {r['status']}{took}"
+                + (f": {r['error'].splitlines()[0]}" if r["error"] else ""))
+    lease = ctx.store.current_lease()
+    if lease:
+        say(f"lease held by {lease['holder']} (run {lease['run_id']})")
+    for req in ctx.store.approval_requests(open_only=True):
+        say(f"awaiting approval: {req['checkpoint']} plan {req['fingerprint']}"
+            f"{' (destructive)' if req['destructive'] else ''}: "
+            f"{approve_command(args, req['checkpoint'], req['destructive'])}")
+    cluster = ctx.cluster
+    nodes = cluster.nodes() if cluster.head_app() else []
+    say(f"nodes: {sum(n['alive'] for n in nodes)} alive of {len(nodes)}")
+    for n in nodes:
+        say(f"  {n['platform_app_name'] or '-':<24} {n['node_type']:<6} {n['node_ip'] or '-':<12} "
+            f"{'ALIVE' if n['alive'] else 'NOT ALIVE'} CPU={n['resources'].get('CPU', 0)}")
+    return EXIT_OK
+
+
+def cmd_list(args, ctx: Context) -> int:
+    say(f"{'#':<3}{'checkpoint':<16}{'gate':<62}last result")
+    for i, cp in enumerate(CHECKPOINTS, 1):
+        last = ctx.store.last_result(cp.name)
+        say(f"{i:<3}{cp.name:<16}{cp.gate_policy:<68}{last['status'] if last else '-'}")
+    return EXIT_OK
+
+
+# -- argument parsing ----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="cluster config (default: examples/cluster.local.yaml)")
+    common.add_argument("--state-dir", metavar="DIR", help="state directory (overrides state_dir)")
+    common.add_argument("--operator", help="who you are, for the audit trail (default: $USER)")
+
+    parser = argparse.ArgumentParser(prog="deploy_master.py", parents=[common],
+                                     description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Exit codes: 0 done, 1 failed, 2 usage or config error,"
+                                            " 3 awaiting approval, 4 rejected.")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--deploy", action="store_true", help="run the checkpoints in order")
+    action.add_argument("--resume", action="store_true",
+                        help="continue the last run that failed, was interrupted or awaits approval")
+    action.add_argument("--status", action="store_true", help="show the last run and the cluster")
+    action.add_argument("--list-checkpoints", action="store_true", help="list the checkpoints")
+    action.add_argument("--teardown", action="store_true",
+                        help="stop every node of the cluster (destructive: gated)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--checkpoint", metavar="NAME", choices=ORDER, help="run only this checkpoint")
+    scope.add_argument("--start-from", metavar="NAME", choices=ORDER,
+                       help="run from this checkpoint to the end")
+    parser.add_argument("--run-id", help=argparse.SUPPRESS)
+    parser.add_argument("--auto-approve", action="store_true",
+                        help="approve every gate (recorded with source 'auto')")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="at a gate without an approval, exit at once (code 3)")
+    parser.add_argument("--force", action="store_true",
+                        help="re-run jobs even if they already succeeded for the same spec")
+
+    sub = parser.add_subparsers(dest="command", metavar="{approve,reject}")
+    for name, helptext in (("approve", "approve the plan awaiting approval at a checkpoint"),
+                           ("reject", "reject it (ends the run as rejected)")):
+        p = sub.add_parser(name, parents=[common], help=helptext)
+        p.add_argument("name", metavar="NAME", help="checkpoint name")
+        p.add_argument("--reason", help="why (kept in the audit trail)")
+        p.add_argument("--fingerprint", help="the plan fingerprint you reviewed (default: the awaiting one)")
+        if name == "approve":
+            p.add_argument("--acknowledge-risks", action="store_true",
+                           help="required to approve a destructive gate")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for attr in ("auto_approve", "no_wait", "force", "checkpoint", "start_from", "deploy",
+                 "resume", "status", "list_checkpoints", "teardown", "run_id"):
+        if not hasattr(args, attr):
+            setattr(args, attr, None)
+    running = args.deploy or args.resume or args.teardown or args.checkpoint or args.start_from
+    if not (running or args.status or args.list_checkpoints or args.command):
+        parser.print_help()
+        return EXIT_USAGE
+    operator = args.operator or os.environ.get("USER") or getpass.getuser()
+    try:
+        config = load_config(args.config, state_dir_override=args.state_dir)
+        ctx = make_context(config, LineReporter(), force=bool(args.force))
+        if args.command:
+            return cmd_decide(args, ctx, operator)
+        if args.status:
+            return cmd_status(args, ctx)
+        if args.list_checkpoints:
+            return cmd_list(args, ctx)
+        return cmd_run(args, ctx, operator)
+    except ConfigError as e:
+        say(f"error: {e}\nnothing was started.", err=True)
+        return EXIT_USAGE
+    except CliError as e:
+        say(f"error: {e}", err=True)
+        return e.code
+    except (InvalidRequest, SelfApprovalForbidden) as e:
+        say(f"error: {e}", err=True)
+        return EXIT_USAGE
+    except (NotFound, Conflict, DeployError) as e:
+        say(f"error: {e}", err=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        say("\ninterrupted: resume with --resume", err=True)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""SQLite plumbing: one file per state dir, WAL, a connection per thread, a schema version.
+
+The CLI and the API server open the same file at once. WAL lets readers run beside the one
+writer; every write goes through ``transaction()`` (BEGIN IMMEDIATE), so two processes never
+interleave a read-modify-write, and ``busy_timeout`` makes the loser wait instead of failing.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, mode TEXT NOT NULL, status TEXT NOT NULL, requester TEXT NOT NULL,
+    source TEXT NOT NULL, selection TEXT NOT NULL, options TEXT NOT NULL, error TEXT,
+    failed_checkpoint TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS checkpoint_results (
+    run_id TEXT NOT NULL REFERENCES runs(id), checkpoint TEXT NOT NULL, status TEXT NOT NULL,
+    started_at REAL, finished_at REAL, duration REAL, plan TEXT, fingerprint TEXT, error TEXT,
+    PRIMARY KEY (run_id, checkpoint)
+);
+CREATE TABLE IF NOT EXISTS approval_requests (
+    id TEXT PRIMARY KEY, run_id TEXT NOT NULL, checkpoint TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    plan TEXT NOT NULL, destructive INTEGER NOT NULL, reasons TEXT NOT NULL, requester TEXT NOT NULL,
+    created_at REAL NOT NULL, closed_at REAL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY, checkpoint TEXT NOT NULL, plan_fingerprint TEXT NOT NULL, run_id TEXT,
+    decision TEXT NOT NULL, approver TEXT NOT NULL, requester TEXT, reason TEXT,
+    acknowledge_risks INTEGER NOT NULL, source TEXT NOT NULL, created_at REAL NOT NULL,
+    expires_at REAL, revokes TEXT, idempotency_key TEXT UNIQUE
+);
+CREATE INDEX IF NOT EXISTS approvals_by_plan ON approvals (checkpoint, plan_fingerprint);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, kind TEXT NOT NULL, checkpoint TEXT,
+    message TEXT NOT NULL, data TEXT, created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, run_id TEXT, pid INTEGER, host TEXT,
+    acquired_at REAL NOT NULL, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS platform_apps (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, pid INTEGER,
+    pid_start TEXT, status TEXT NOT NULL, created_at REAL NOT NULL, stopped_at REAL
+);
+CREATE TABLE IF NOT EXISTS platform_jobs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS platform_job_runs (
+    id TEXT PRIMARY KEY, job_id TEXT NOT NULL, spec_hash TEXT NOT NULL, status TEXT NOT NULL,
+    pid INTEGER, pid_start TEXT, exit_code INTEGER, log_path TEXT, created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
+"""
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only (the store holds approval history)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Database:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        create_private_file(self.path)
+        self._local = threading.local()
+        # executescript commits by itself, so the idempotent DDL runs outside a transaction.
+        self.connection().executescript(SCHEMA)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"state store {self.path} has schema version {row[0]}, newer than this "
+                    f"tool's {SCHEMA_VERSION}: upgrade the tool")
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A write transaction taken up front (BEGIN IMMEDIATE), committed on success."""
+        conn = self.connection()
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, sql: str, params=()) -> list[sqlite3.Row]:
+        return self.connection().execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params=()) -> sqlite3.Row | None:
+        return self.connection().execute(sql, params).fetchone()
+
+    def schema_version(self) -> int:
+        return int(self.query_one("SELECT value FROM meta WHERE key='schema_version'")[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
