@@ -297,11 +297,17 @@ def cmd_list(args, ctx: Context) -> int:
 
 # -- argument parsing ----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE",
-                        help="cluster config (default: examples/cluster.local.yaml)")
-    common.add_argument("--state-dir", metavar="DIR", help="state directory (overrides state_dir)")
-    common.add_argument("--operator", help="who you are, for the audit trail (default: $USER)")
+    def common_options(default):
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--config", metavar="FILE", default=default,
+                            help="cluster config (default: examples/cluster.local.yaml)")
+        common.add_argument("--state-dir", metavar="DIR", default=default,
+                            help="state directory (overrides state_dir)")
+        common.add_argument("--operator", default=default,
+                            help="who you are, for the audit trail (default: $USER)")
+        return common
+    # Given before or after the subcommand; a subcommand must not reset them to None.
+    common, sub_common = common_options(None), common_options(argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(prog="deploy_master.py", parents=[common],
                                      description=__doc__.split("\n\n")[0],
@@ -331,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{approve,reject}")
     for name, helptext in (("approve", "approve the plan awaiting approval at a checkpoint"),
                            ("reject", "reject it (ends the run as rejected)")):
-        p = sub.add_parser(name, parents=[common], help=helptext)
+        p = sub.add_parser(name, parents=[sub_common], help=helptext)
         p.add_argument("name", metavar="NAME", help="checkpoint name")
         p.add_argument("--reason", help="why (kept in the audit trail)")
         p.add_argument("--fingerprint", help="the plan fingerprint you reviewed (default: the awaiting one)")

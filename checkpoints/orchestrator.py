@@ -79,8 +79,10 @@ def wait_for_decision(ctx: Context, name: str, plan: Plan, gate: Gate, timeout: 
 
 
 class Orchestrator:
-    def __init__(self, ctx: Context, gatekeeper: Gatekeeper):
+    def __init__(self, ctx: Context, gatekeeper: Gatekeeper,
+                 checkpoints: dict[str, Checkpoint] = BY_NAME):
         self.ctx = ctx
+        self.checkpoints = checkpoints
         self.store = ctx.store
         self.gatekeeper = gatekeeper
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -150,7 +152,7 @@ class Orchestrator:
         total = len(run["selection"])
         for name in remaining:
             index = run["selection"].index(name) + 1
-            outcome = self._run_checkpoint(run_id, BY_NAME[name], index, total)
+            outcome = self._run_checkpoint(run_id, self.checkpoints[name], index, total)
             if outcome != "done":
                 return self._finish(run_id, outcome, name)
         return self._finish(run_id, SUCCEEDED, None)
@@ -159,9 +161,13 @@ class Orchestrator:
         status = {"pending": AWAITING, "rejected": REJECTED, "failed": FAILED,
                   "cancelled": CANCELLED, SUCCEEDED: SUCCEEDED}[outcome]
         run = self.store.get_run(run_id)
-        if status != run["status"] and run["status"] != CANCELLED:
-            transition(self.store, run_id, status,
-                       failed_checkpoint=checkpoint if status != SUCCEEDED else None)
+        stopped_at = checkpoint if status != SUCCEEDED else None
+        if run["status"] == CANCELLED:
+            pass
+        elif status != run["status"]:
+            transition(self.store, run_id, status, failed_checkpoint=stopped_at)
+        else:  # already awaiting approval since the gate
+            self.store.update_run(run_id, failed_checkpoint=stopped_at)
         run = self.store.get_run(run_id)
         self.store.add_event("run.finished", f"run {run_id} {run['status']}", run_id=run_id,
                              checkpoint=checkpoint, data={"status": run["status"],
@@ -210,6 +216,7 @@ class Orchestrator:
         ctx = self.ctx
         verdict = approvals.evaluate(self.store, run_id, checkpoint.name, plan.fingerprint, gate)
         if verdict.state == "approved":
+            self.store.close_approval_requests(run_id, checkpoint.name)
             self._event("approval.used", checkpoint.name,
                         f"{checkpoint.name}: approval {verdict.record['id']} by "
                         f"{verdict.record['approver']} applies", {"approval_id": verdict.record["id"]})

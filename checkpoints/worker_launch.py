@@ -51,12 +51,14 @@ class WorkerLaunch(Checkpoint):
         cluster = ctx.cluster
         by_name = {a.name: a for a in cluster.worker_apps(live_only=False)}
         for action in plan.actions:
-            name = action.target.split(" ", 1)[1]
-            if action.kind == "cleanup" and name in by_name:
-                ctx.platform.delete_app(by_name[name].id)
-            elif action.kind in ("delete", "replace") and name in by_name:
-                ctx.reporter.message(f"draining and removing {name}")
-                cluster.remove_worker(by_name[name].id)
+            app = by_name.get(action.target.split(" ", 1)[-1])
+            if app is None:
+                continue
+            if action.kind == "cleanup":
+                ctx.platform.delete_app(app.id)
+            elif action.kind in ("delete", "replace"):
+                ctx.reporter.message(f"draining and removing {app.name}")
+                cluster.remove_worker(app.id)
         new = []
         for action in plan.actions:
             if action.kind == "create":

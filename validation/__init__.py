@@ -1,0 +1,1 @@
+"""Live validation of a deployed cluster: ``python -m validation``."""

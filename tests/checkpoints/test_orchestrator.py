@@ -1,0 +1,163 @@
+"""The orchestrator's loop and rules, with small scripted checkpoints (no cluster needed)."""
+import pytest
+
+from checkpoints import approvals
+from checkpoints.base import Checkpoint
+from checkpoints.errors import CheckpointFailed
+from checkpoints.factory import make_context
+from checkpoints.orchestrator import Orchestrator
+from checkpoints.plan import Action, Plan
+from cluster.config import parse_config
+from store import LeaseHeld
+
+
+class Scripted(Checkpoint):
+    """Plans what ``state`` says is missing; apply fixes it; verify checks it."""
+
+    def __init__(self, name, state, kind="create", fail_apply=False):
+        self.name, self.state, self.kind, self.fail_apply = name, state, kind, fail_apply
+        self.applied = 0
+
+    def plan(self, ctx):
+        if self.state.get(self.name):
+            return Plan(self.name)
+        return Plan(self.name, (Action(self.kind, f"thing {self.name}", {"n": self.state.get("n", 1)}),))
+
+    def apply(self, ctx, plan):
+        self.applied += 1
+        if self.fail_apply:
+            raise CheckpointFailed(f"{self.name} broke")
+        self.state[self.name] = True
+
+    def verify(self, ctx):
+        return [] if self.state.get(self.name) else [f"{self.name} missing"]
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return make_context(parse_config({"state_dir": str(tmp_path)}, environ={}))
+
+
+def run(ctx, steps, gatekeeper=lambda req: "pending", run_record=None):
+    orch = Orchestrator(ctx, gatekeeper, {s.name: s for s in steps})
+    orch.acquire()
+    try:
+        if run_record is None:
+            run_record = orch.create_run("deploy", [s.name for s in steps], "alice", "cli")
+        else:
+            run_record = orch.resume(orch.resumable_run(run_record["id"]))
+        return orch.execute(run_record)
+    finally:
+        orch.release()
+
+
+def test_runs_in_order_and_skips_what_is_done(ctx):
+    state = {"b": True}
+    steps = [Scripted("a", state), Scripted("b", state), Scripted("c", state)]
+    result = run(ctx, steps)
+    assert result["status"] == "succeeded"
+    assert [r["status"] for r in result["checkpoints"]] == ["succeeded", "skipped", "succeeded"]
+    again = run(ctx, steps)
+    assert [r["status"] for r in again["checkpoints"]] == ["skipped"] * 3
+    assert [s.applied for s in steps] == [1, 0, 1]
+
+
+def test_failure_is_recorded_and_resume_continues_from_it(ctx):
+    state = {}
+    broken = Scripted("b", state, fail_apply=True)
+    steps = [Scripted("a", state), broken, Scripted("c", state)]
+    result = run(ctx, steps)
+    assert result["status"] == "failed" and result["failed_checkpoint"] == "b"
+    assert "b broke" in result["error"]
+    broken.fail_apply = False
+    resumed = run(ctx, steps, run_record=result)
+    assert resumed["status"] == "succeeded" and resumed["id"] == result["id"]
+    assert steps[0].applied == 1  # not redone
+
+
+def test_destructive_gate_waits_then_resumes_with_approval(ctx):
+    state = {}
+    steps = [Scripted("a", state), Scripted("b", state, kind="delete")]
+    result = run(ctx, steps)
+    assert result["status"] == "awaiting_approval" and result["failed_checkpoint"] == "b"
+    assert steps[1].applied == 0
+    request = ctx.store.open_request_for("b")
+    assert request["destructive"] and request["run_id"] == result["id"]
+    approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="bob", source="cli",
+                     ttl_seconds=60, acknowledge_risks=True)
+    resumed = run(ctx, steps, run_record=result)
+    assert resumed["status"] == "succeeded" and steps[1].applied == 1
+
+
+def test_changed_plan_is_not_covered_by_the_earlier_approval(ctx):
+    state = {"n": 1}
+    steps = [Scripted("b", state, kind="delete")]
+    first = run(ctx, steps)
+    approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="bob", source="cli",
+                     ttl_seconds=60, acknowledge_risks=True)
+    state["n"] = 2  # the live system changed: a different plan
+    again = run(ctx, steps, run_record=first)
+    assert again["status"] == "awaiting_approval" and steps[0].applied == 0
+    events = ctx.store.events(run_id=first["id"], kind_prefix="approval.required")
+    assert "earlier plan" in events[-1]["data"]["why_not"]
+
+
+def test_rejection_ends_the_run_with_who_and_why(ctx):
+    state = {}
+    steps = [Scripted("b", state, kind="replace")]
+
+    def reject(req):
+        approvals.decide(ctx.store, checkpoint="b", decision="reject", approver="carol",
+                         source="cli", ttl_seconds=60, reason="too risky")
+        return "rejected"
+    result = run(ctx, steps, gatekeeper=reject)
+    assert result["status"] == "rejected"
+    assert "carol" in result["error"] and "too risky" in result["error"]
+    assert steps[0].applied == 0
+
+
+def test_gatekeeper_approval_is_recorded_and_applied(ctx):
+    state = {}
+    steps = [Scripted("b", state, kind="delete")]
+
+    def auto(req):
+        approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="robot",
+                         source="auto", ttl_seconds=60, acknowledge_risks=True)
+        return "approved"
+    result = run(ctx, steps, gatekeeper=auto)
+    assert result["status"] == "succeeded"
+    assert ctx.store.approvals("b")[0]["source"] == "auto"
+
+
+def test_timeout_fails_closed(ctx):
+    steps = [Scripted("b", {}, kind="delete")]
+    result = run(ctx, steps, gatekeeper=lambda req: "timeout")
+    assert result["status"] == "failed" and "failing closed" in result["error"]
+    assert steps[0].applied == 0
+
+
+def test_one_run_at_a_time(ctx):
+    first = Orchestrator(ctx, lambda r: "pending")
+    first.acquire()
+    try:
+        with pytest.raises(LeaseHeld):
+            Orchestrator(ctx, lambda r: "pending").acquire()
+    finally:
+        first.release()
+
+
+def test_a_crashed_runs_status_becomes_interrupted(ctx):
+    stale = ctx.store.create_run("deploy", ["a"], "alice", "cli")  # 'running', no live holder
+    orch = Orchestrator(ctx, lambda r: "pending")
+    orch.acquire()
+    orch.release()
+    assert ctx.store.get_run(stale["id"])["status"] == "interrupted"
+
+
+def test_unexpected_errors_are_recorded_not_raised(ctx):
+    class Buggy(Scripted):
+        def plan(self, ctx):
+            raise ZeroDivisionError("oops")
+    result = run(ctx, [Buggy("a", {})])
+    assert result["status"] == "failed" and "ZeroDivisionError" in result["error"]
+    assert ctx.store.events(kind_prefix="checkpoint.crash")

@@ -1,0 +1,119 @@
+from pathlib import Path
+
+import pytest
+
+from cluster.config import ConfigError, load_config, load_jobs_config, parse_config
+
+
+def test_defaults_and_types():
+    config = parse_config({"workers": {"count": 3, "cpu": 2}}, environ={})
+    assert config.workers.count == 3 and config.workers.cpu == 2.0
+    assert config.head.gpus == 0 and config.platform == "local"
+    assert config.ray.auth == "token"
+
+
+def test_every_bad_field_is_listed_at_once():
+    doc = {"workers": {"count": -1, "bogus": 1}, "head": {"cpu": "x"}, "colour": "blue",
+           "serve": {"applications": [{"name": "a", "import_path": "no_colon",
+                                       "route_prefix": "hello"}]},
+           "ray": {"port": 80}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, environ={})
+    assert set(info.value.errors) == {
+        "workers.count", "workers.bogus", "head.cpu", "colour", "ray.port",
+        "serve.applications.0.import_path", "serve.applications.0.route_prefix"}
+    assert "7 field errors" in str(info.value)
+
+
+def test_environment_overrides_and_their_errors_name_the_variable():
+    config = parse_config({}, environ={"RAY_NUM_WORKERS": "5", "RAY_WORKER_GPUS": "1",
+                                       "FORCE_REBUILD": "true", "CML_HOST": "https://ml.example.com",
+                                       "CML_API_KEY": "k", "RUNTIME_IDENTIFIER": "img:1"})
+    assert (config.workers.count, config.workers.gpus, config.force_rebuild) == (5, 1, True)
+    assert config.cml.host == "https://ml.example.com" and config.cml.runtime_identifier == "img:1"
+    with pytest.raises(ConfigError) as info:
+        parse_config({}, environ={"RAY_NUM_WORKERS": "many"})
+    assert "workers.count (from RAY_NUM_WORKERS)" in info.value.errors
+
+
+def test_api_key_never_in_repr():
+    config = parse_config({"cml": {"api_key": "sekrit-key"}}, environ={})
+    assert "sekrit-key" not in repr(config)
+
+
+def test_head_gpus_are_zero_with_a_warning():
+    config = parse_config({"head": {"gpus": 2}}, environ={})
+    assert config.head.gpus == 0
+    assert any("head.gpus" in w for w in config.warnings)
+
+
+def test_legacy_cai_section_maps_onto_ours():
+    config = parse_config({"cai": {"host": "https://ml.example.com", "api_key": "k",
+                                   "project_id": "p-1", "num_workers": 3,
+                                   "resources": {"cpu": 4, "memory": 16, "num_gpus": 1},
+                                   "head_resources": {"cpu": 2, "memory": 8},
+                                   "runtime_identifier": "rt"},
+                           "ray": {"port": 6380, "dashboard_port": 8266}}, environ={})
+    assert config.platform == "cml" and config.cml.project_id == "p-1"
+    assert (config.workers.count, config.workers.cpu, config.workers.memory, config.workers.gpus) == (3, 4, 16, 1)
+    assert (config.head.cpu, config.head.memory) == (2, 8)
+    assert (config.ray.port, config.ray.dashboard_port) == (6380, 8266)
+
+
+def test_legacy_cai_unknown_keys_are_errors():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"cai": {"host": "https://h", "api_key": "k", "nope": 1}}, environ={})
+    assert "cai.nope" in info.value.errors
+
+
+def test_legacy_ray_cluster_section():
+    config = parse_config({"ray_cluster": {"num_workers": 4, "head_cpu": 2, "head_memory": 4,
+                                           "worker_cpu": 3, "worker_memory": 6, "worker_gpus": 0}},
+                          environ={})
+    assert (config.workers.count, config.workers.cpu, config.head.cpu) == (4, 3, 2)
+
+
+def test_cml_platform_needs_host_and_key():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"platform": "cml"}, environ={})
+    assert {"cml.host", "cml.api_key"} <= set(info.value.errors)
+
+
+def test_duplicate_app_names_and_prefixes():
+    app = {"name": "a", "import_path": "m:app", "route_prefix": "/a"}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"serve": {"applications": [app, dict(app)]}}, environ={})
+    assert "serve.applications" in info.value.errors
+
+
+def test_state_dir_override_and_yaml_errors(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("workers: {count: 1}\n")
+    config = load_config(path, environ={}, state_dir_override=str(tmp_path / "s"))
+    assert config.state_dir == (tmp_path / "s").resolve()
+    path.write_text("workers: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "(yaml)" in info.value.errors
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "missing.yaml", environ={})
+
+
+def test_jobs_config_orders_parents_first(tmp_path):
+    path = tmp_path / "jobs.yaml"
+    path.write_text("jobs:\n"
+                    "  - {name: c, script: c.py, parent_job_key: b}\n"
+                    "  - {name: a, script: a.py}\n"
+                    "  - {name: b, script: b.py, parent_job_key: a}\n")
+    assert [j["name"] for j in load_jobs_config(path)] == ["a", "b", "c"]
+    path.write_text("jobs:\n  - {name: a, script: a.py, parent_job_key: zz}\n")
+    with pytest.raises(ConfigError):
+        load_jobs_config(path)
+
+
+def test_shipped_configs_are_valid():
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "examples" / "cluster.local.yaml", environ={})
+    assert config.workers.count == 2 and config.serve_apps[0].name == "hello"
+    assert [j["name"] for j in load_jobs_config(root / "jobs_config.yaml")] == [
+        "git_sync", "setup_environment", "launch_ray_cluster"]

@@ -1,0 +1,90 @@
+"""Shared test helpers: run the CLI as a user would, write configs, clean up every process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def base_config(state_dir: Path, name: str = "rdtest", workers: int = 2, **extra) -> dict:
+    config = {
+        "cluster_name": name,
+        "platform": "local",
+        "state_dir": str(state_dir),
+        "project_dir": str(ROOT),
+        "jobs_config": str(ROOT / "jobs_config.yaml"),
+        "ray": {"auth": "token"},
+        "head": {"cpu": 1, "memory": 1},
+        "workers": {"count": workers, "cpu": 1, "memory": 1},
+        "serve": {"applications": [{"name": "hello", "import_path": "examples.apps.hello:app",
+                                    "route_prefix": "/hello"}]},
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_NUM_WORKERS", "RAY_WORKER_GPUS", "FORCE_REBUILD", "CML_HOST",
+                        "CML_API_KEY", "RUNTIME_IDENTIFIER", "RAY_ADDRESS")}
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def cli(*args, config: Path | None = None, env: dict | None = None, timeout: float = 300,
+        stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(ROOT / "deploy_master.py")]
+    if config is not None:
+        command += ["--config", str(config)]
+    return subprocess.run(command + list(args), cwd=ROOT, env=env or clean_env(), stdin=stdin,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def stop_recorded_apps(state_dir: Path) -> None:
+    """Last-resort cleanup: stop every app process group the store records (ours only)."""
+    from cluster import processes
+    from store import Store
+    if not (state_dir / "state.db").exists():
+        return
+    for app in Store(state_dir).platform_apps():
+        if app["pid"] and processes.group_alive(app["pid"]):
+            processes.stop_group(app["pid"], grace_seconds=1)
+
+
+def our_ray_processes(state_dir: Path) -> list[str]:
+    """Command lines of live processes that belong to the cluster of ``state_dir``."""
+    import zlib
+    marker = f"raydeploy-{zlib.crc32(str(state_dir).encode()):08x}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline or marker in environ:
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace")[:200])
+    return found
+
+
+@pytest.fixture
+def state_dir(tmp_path) -> Path:
+    path = tmp_path / "state"
+    yield path
+    stop_recorded_apps(path)

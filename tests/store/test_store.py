@@ -1,0 +1,97 @@
+import multiprocessing
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from store import LeaseHeld, Store
+
+
+def test_file_is_private_and_versioned(tmp_path):
+    store = Store(tmp_path / "s")
+    mode = stat.S_IMODE(os.stat(tmp_path / "s" / "state.db").st_mode)
+    assert mode == 0o600
+    assert store.db.schema_version() == 1
+
+
+def test_run_and_results_roundtrip(tmp_path):
+    store = Store(tmp_path)
+    run = store.create_run("deploy", ["a", "b"], "alice", "cli", {"force": True})
+    assert [r["checkpoint"] for r in run["checkpoints"]] == ["a", "b"]
+    store.update_result(run["id"], "a", status="succeeded", duration=1.5, plan={"x": 1})
+    store.update_run(run["id"], status="failed", error="boom")
+    again = store.get_run(run["id"])
+    assert again["status"] == "failed" and again["finished_at"] is not None
+    assert again["checkpoints"][0]["plan"] == {"x": 1}
+    assert again["options"] == {"force": True}
+
+
+def test_approvals_are_append_only_with_idempotency(tmp_path):
+    store = Store(tmp_path)
+    first, created = store.add_approval(checkpoint="c", plan_fingerprint="f", decision="approved",
+                                        approver="bob", source="api", idempotency_key="k1")
+    again, created_again = store.add_approval(checkpoint="c", plan_fingerprint="f",
+                                              decision="approved", approver="bob", source="api",
+                                              idempotency_key="k1")
+    assert created and not created_again and again["id"] == first["id"]
+    store.add_approval(checkpoint="c", plan_fingerprint="f", decision="revoked", approver="eve",
+                       source="api", revokes=first["id"])
+    assert len(store.approvals("c")) == 2 and store.revoked_ids() == {first["id"]}
+    assert [e["kind"] for e in store.events()] == ["approval.approved", "approval.revoked"]
+
+
+def test_lease_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
+    store = Store(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; sys.path.insert(0, '.');"
+                               "from store import Store;"
+                               f"Store({str(tmp_path)!r}).acquire_lease('other', 'run-x', 60);"
+                               "print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LeaseHeld) as info:
+            store.acquire_lease("me", None)
+        assert "run-x" in str(info.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    lease = store.acquire_lease("me", None)  # the holder died: no need to wait for expiry
+    assert lease["previous"]["holder"] == "other"
+
+
+def test_lease_expires(tmp_path):
+    now = [1000.0]
+    store = Store(tmp_path, clock=lambda: now[0])
+    store.acquire_lease("a", None, ttl=10)
+    store.db.connection().execute("UPDATE leases SET host='elsewhere'")  # can't check its pid
+    with pytest.raises(LeaseHeld):
+        store.acquire_lease("b", None)
+    now[0] += 11
+    assert store.acquire_lease("b", None)["previous"]["holder"] == "a"
+
+
+def _writer(path, n, tag):
+    store = Store(path)
+    for i in range(n):
+        store.add_event("test", f"{tag}-{i}")
+        store.add_approval(checkpoint="c", plan_fingerprint=tag, decision="approved",
+                           approver=tag, source="api", idempotency_key=f"{tag}-{i}")
+
+
+def test_two_processes_write_at_once_without_losing_a_write(tmp_path):
+    Store(tmp_path)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(tmp_path, 150, tag)) for tag in ("cli", "api")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = Store(tmp_path)
+    messages = [e["message"] for e in store.events(kind_prefix="test")]
+    assert len(messages) == 300 and len(set(messages)) == 300
+    assert len(store.approvals("c")) == 300

@@ -1,0 +1,39 @@
+"""The CLI's contract without a cluster: usage, broken configs, exit codes."""
+from tests.conftest import cli, write_config
+
+
+def test_no_action_prints_help_and_exits_2():
+    result = cli()
+    assert result.returncode == 2 and "--deploy" in result.stdout
+
+
+def test_broken_config_lists_every_error_and_starts_nothing(tmp_path):
+    state = tmp_path / "state"
+    path = write_config(tmp_path / "bad.yaml", {
+        "state_dir": str(state), "workers": {"count": "two", "cpu": -1},
+        "head": {"memory": 0}, "unknown_key": 1,
+        "serve": {"applications": [{"name": "x", "import_path": "bad", "route_prefix": "x"}]}})
+    result = cli("--deploy", "--auto-approve", config=path)
+    assert result.returncode == 2
+    for field in ("workers.count", "workers.cpu", "head.memory", "unknown_key",
+                  "serve.applications.0.import_path", "serve.applications.0.route_prefix"):
+        assert field in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not state.exists()  # nothing recorded, nothing started
+
+
+def test_unknown_checkpoint_is_a_usage_error(tmp_path):
+    result = cli("--checkpoint", "nope")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_approve_with_nothing_awaiting(tmp_path):
+    path = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "s")})
+    result = cli("approve", "worker_launch", "--acknowledge-risks", config=path)
+    assert result.returncode == 1 and "awaiting approval" in result.stderr
+
+
+def test_resume_with_no_run(tmp_path):
+    path = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "s")})
+    result = cli("--resume", config=path)
+    assert result.returncode == 1 and "no run to resume" in result.stderr
