@@ -8,7 +8,7 @@ deploy: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --deploy --auto-approve
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest; code=$$?; if [ $$code -eq 5 ]; then exit 0; fi; exit $$code
 
 status: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --status
