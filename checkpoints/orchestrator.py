@@ -169,6 +169,8 @@ class Orchestrator:
         else:  # already awaiting approval since the gate
             self.store.update_run(run_id, failed_checkpoint=stopped_at)
         run = self.store.get_run(run_id)
+        if run["status"] != AWAITING:  # nobody waits at a gate of a run that ended
+            self.store.close_approval_requests(run_id)
         self.store.add_event("run.finished", f"run {run_id} {run['status']}", run_id=run_id,
                              checkpoint=checkpoint, data={"status": run["status"],
                                                           "error": run["error"]})

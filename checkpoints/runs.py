@@ -32,5 +32,6 @@ def cancel(store: Store, run_id: str) -> dict:
     if run is None:
         raise NotFound(f"run {run_id} not found")
     transition(store, run_id, CANCELLED, error="cancelled by request")
+    store.close_approval_requests(run_id)
     store.add_event("run.cancelled", f"run {run_id} cancelled", run_id=run_id)
     return store.get_run(run_id)

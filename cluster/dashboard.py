@@ -39,6 +39,13 @@ class DashboardClient:
         body = self._call("GET", "/api/v0/nodes", params={"detail": "true", "limit": 1000}).json()
         return body["data"]["result"]["result"]
 
+    def usage_by_node(self) -> dict[str, dict[str, float]]:
+        """Resources in use per node id, from the autoscaler's report (lags by one tick, ~1 s)."""
+        body = self._call("GET", "/api/cluster_status").json()
+        report = ((body.get("data") or {}).get("clusterStatus") or {}).get("loadMetricsReport") or {}
+        return {node_id: {res: pair[0] for res, pair in usage.items()}
+                for node_id, usage in (report.get("usageByNode") or {}).items()}
+
     def serve_applications(self) -> dict:
         """Live status: ``applications{name: {status, message, route_prefix, deployments}}``."""
         return self._call("GET", "/api/serve/applications/").json()

@@ -61,6 +61,9 @@ class ClusterManager:
         self._lock = threading.Lock()
         self._dashboard: DashboardClient | None = None
         self.serve = ServeManager(self)
+        # Where this cluster starts looking for free ports: another cluster starting at the
+        # same moment (a test's, a user's) most likely looks elsewhere.
+        self.port_offset = (zlib.crc32(str(config.state_dir).encode()) % 50) * 100
 
     # -- names and records ------------------------------------------------------------------
     @property
@@ -118,11 +121,11 @@ class ClusterManager:
             return current
         ray = self.config.ray
         taken = self._ports_in_use()
-        pick = lambda configured, default: configured or pick_port(default, taken)  # noqa: E731
+        pick = lambda configured, default: configured or pick_port(default, taken, self.port_offset)  # noqa: E731
         layout = Layout(port=pick(ray.port, 6379), dashboard_port=pick(ray.dashboard_port, 8265),
                         serve_port=pick(ray.serve_port, 8000), client_port=pick(ray.client_port, 10001),
-                        agent_port=pick_port(52365, taken),
-                        worker_ports=pick_port_range(WORKER_PORTS_PER_NODE, taken))
+                        agent_port=pick_port(52365, taken, self.port_offset),
+                        worker_ports=pick_port_range(WORKER_PORTS_PER_NODE, taken, self.port_offset))
         self.store.kv_set("cluster.layout", layout.__dict__)
         return layout
 
@@ -217,8 +220,8 @@ class ClusterManager:
                 index = next(i for i in range(index + 1, 10_000) if i not in used)
                 args = {**self._resource_args(resources, resources.gpus)}
                 if getattr(self.platform, "shares_host_network", False):
-                    low, high = pick_port_range(WORKER_PORTS_PER_NODE, taken)
-                    args.update(dashboard_agent_listen_port=pick_port(0, taken),
+                    low, high = pick_port_range(WORKER_PORTS_PER_NODE, taken, self.port_offset)
+                    args.update(dashboard_agent_listen_port=pick_port(0, taken, self.port_offset),
                                 min_worker_port=low, max_worker_port=high,
                                 **self._private_ports(taken))
                 specs.append(self._node_spec(f"{self.worker_prefix}{index}", "worker", resources,
@@ -284,29 +287,41 @@ class ClusterManager:
             return None
         return next((n for n in nodes if n["node_ip"] == ip), None)
 
-    def nodes(self) -> list[dict]:
+    def nodes(self, with_usage: bool = False) -> list[dict]:
         """Platform apps and Ray nodes merged; an app whose Ray node is missing is shown too."""
         try:
             ray_nodes = self.ray_nodes()
         except (ClusterError, DashboardError):
             ray_nodes = []
+        usage = {}
+        if with_usage and ray_nodes:
+            try:
+                usage = self.dashboard().usage_by_node()
+            except DashboardError:
+                pass
         out, seen = [], set()
-        apps = ([self.head_app()] if self.head_app() else []) + self.worker_apps()
-        for app in apps:
+        head = self.head_app()
+        for app in ([head] if head else []) + self.worker_apps():
             node = self._ray_node_for(app, ray_nodes)
             if node:
                 seen.add(node["node_id"])
-            out.append(_node_row(node, app, "head" if app.name == self.head_name else "worker"))
+            out.append(_node_row(node, app, "head" if app.name == self.head_name else "worker", usage))
         for node in ray_nodes:
             if node["node_id"] not in seen and node["state"] == "ALIVE":
-                out.append(_node_row(node, None, "head" if node["is_head_node"] else "worker"))
+                out.append(_node_row(node, None, "head" if node["is_head_node"] else "worker", usage))
         return out
 
-    def capacity(self) -> dict:
-        alive = [n for n in self.nodes() if n["alive"]]
+    def capacity(self, nodes: list[dict] | None = None) -> dict:
+        """Totals over ALIVE nodes, in use from Ray's load report; memory in GB."""
+        alive = [n for n in (self.nodes(with_usage=True) if nodes is None else nodes) if n["alive"]]
         total = lambda key: sum(n["resources"].get(key, 0) for n in alive)  # noqa: E731
-        return {"total_cpus": total("CPU"), "total_gpus": total("GPU"),
-                "total_memory": round(total("memory") / 1024 ** 3, 2)}
+        used = lambda key: sum(n["resources_used"].get(key, 0) for n in alive)  # noqa: E731
+        cpus, gpus, memory = total("CPU"), total("GPU"), total("memory")
+        return {"total_cpus": cpus, "available_cpus": round(cpus - used("CPU"), 3),
+                "total_gpus": gpus, "available_gpus": round(gpus - used("GPU"), 3),
+                "total_memory": round(memory / 1024 ** 3, 2),
+                "available_memory": round((memory - used("memory")) / 1024 ** 3, 2),
+                "utilization_percent": round(100 * used("CPU") / cpus, 1) if cpus else 0.0}
 
     # -- teardown -----------------------------------------------------------------------------------
     def teardown(self) -> list[str]:
@@ -339,11 +354,10 @@ class ClusterManager:
                             "RAYDEPLOY_RAY_ARGS": json.dumps(ray_args, sort_keys=True),
                             "RAY_USAGE_STATS_ENABLED": "0", **self.auth_env(), **env})
 
-    @staticmethod
-    def _private_ports(taken: set[int]) -> dict:
+    def _private_ports(self, taken: set[int]) -> dict:
         """Every other port a node binds, chosen here: nodes starting at the same moment on
         one machine otherwise pick the same random port (seen: raylet 'Address already in use')."""
-        return {name: pick_port(0, taken) for name in (
+        return {name: pick_port(0, taken, self.port_offset) for name in (
             "node_manager_port", "object_manager_port", "metrics_export_port",
             "runtime_env_agent_port", "dashboard_agent_grpc_port")}
 
@@ -390,13 +404,14 @@ def _number(value: float):
     return int(value) if float(value).is_integer() else value
 
 
-def _node_row(node: dict | None, app: App | None, node_type: str) -> dict:
+def _node_row(node: dict | None, app: App | None, node_type: str, usage: dict | None = None) -> dict:
     return {"node_id": node["node_id"] if node else None,
-            "node_name": node.get("node_name") or node["node_ip"] if node else (app.name if app else None),
+            "node_name": (node.get("node_name") or node["node_ip"]) if node else (app.name if app else None),
             "node_ip": node["node_ip"] if node else (app.ip if app else None),
             "node_type": node_type,
             "platform_app_id": app.id if app else None,
             "platform_app_name": app.name if app else None,
             "platform_status": app.status if app else None,
             "alive": bool(node and node["state"] == "ALIVE"),
-            "resources": dict(node["resources_total"]) if node else {}}
+            "resources": dict(node["resources_total"]) if node else {},
+            "resources_used": dict((usage or {}).get(node["node_id"], {})) if node else {}}

@@ -36,10 +36,17 @@ def port_free(port: int, host: str = "0.0.0.0") -> bool:
     return True
 
 
-def pick_port(preferred: int, taken: set[int], lo: int = 20000,
-              hi: int = min(EPHEMERAL_START, 30000)) -> int:
-    """``preferred`` if free (and not in ``taken``), else the first free port from ``lo``."""
-    candidates = ([preferred] if preferred else []) + list(range(lo, hi))
+SINGLE_PORTS = (20000, 26000)  # GCS, dashboard, agents, ... one port each
+WORKER_PORTS = (26000, min(EPHEMERAL_START, 32768))  # blocks for Ray's worker processes
+
+
+def pick_port(preferred: int, taken: set[int], offset: int = 0) -> int:
+    """``preferred`` if free (and not in ``taken``), else the first free single port from
+    ``offset`` into the range (clusters use different offsets, so two clusters starting at
+    the same moment rarely reach for the same port)."""
+    lo, hi = SINGLE_PORTS
+    start = lo + offset % (hi - lo)
+    candidates = ([preferred] if preferred else []) + list(range(start, hi)) + list(range(lo, start))
     for port in candidates:
         if port not in taken and port_free(port):
             taken.add(port)
@@ -47,17 +54,18 @@ def pick_port(preferred: int, taken: set[int], lo: int = 20000,
     raise RuntimeError(f"no free port in {lo}-{hi}")
 
 
-def pick_port_range(size: int, taken: set[int], lo: int = 30000,
-                    hi: int = max(EPHEMERAL_START, 30000 + 2000)) -> tuple[int, int]:
+def pick_port_range(size: int, taken: set[int], offset: int = 0) -> tuple[int, int]:
     """A block of ``size`` consecutive free ports (for Ray's per-node worker port range)."""
-    start = lo
-    while start + size <= hi:
-        block = range(start, start + size)
-        clash = next((p for p in block if p in taken or not port_free(p)), None)
-        if clash is None:
-            taken.update(block)
-            return start, start + size - 1
-        start = clash + 1
+    lo, hi = WORKER_PORTS
+    start = lo + offset % max(hi - lo - size, 1)
+    for begin, end in ((start, hi), (lo, start + size)):
+        while begin + size <= end:
+            block = range(begin, begin + size)
+            clash = next((p for p in block if p in taken or not port_free(p)), None)
+            if clash is None:
+                taken.update(block)
+                return begin, begin + size - 1
+            begin = clash + 1
     raise RuntimeError(f"no {size} free consecutive ports in {lo}-{hi}")
 
 

@@ -199,10 +199,14 @@ class Store:
             sql += " WHERE closed_at IS NULL"
         return [_row(r) for r in self.db.query(sql + " ORDER BY created_at DESC")]
 
-    def close_approval_requests(self, run_id: str, checkpoint: str) -> None:
+    def close_approval_requests(self, run_id: str, checkpoint: str | None = None) -> None:
+        """Close the run's open requests (at ``checkpoint``, or all of them)."""
+        sql, params = "UPDATE approval_requests SET closed_at=? WHERE run_id=?", [self.clock(), run_id]
+        if checkpoint is not None:
+            sql += " AND checkpoint=?"
+            params.append(checkpoint)
         with self.db.transaction() as c:
-            c.execute("UPDATE approval_requests SET closed_at=? WHERE run_id=? AND checkpoint=?"
-                      " AND closed_at IS NULL", (self.clock(), run_id, checkpoint))
+            c.execute(sql + " AND closed_at IS NULL", params)
 
     def add_approval(self, *, checkpoint: str, plan_fingerprint: str, decision: str, approver: str,
                      source: str, run_id: str | None = None, requester: str | None = None,

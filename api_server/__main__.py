@@ -1,0 +1,44 @@
+"""python -m api_server [--host H] [--port P] [--config FILE] [--state-dir DIR]
+
+The development server. Production: gunicorn 'api_server.wsgi:app' (see README).
+Binds 127.0.0.1:8080 by default (CDSW_APP_HOST / CDSW_APP_PORT override); without API
+tokens it refuses any non-loopback address.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from api_server import ApiSetupError, check_bind, create_app
+from api_server.auth import AuthConfigError
+from api_server.settings import Settings
+from cluster.config import ConfigError, load_config
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m api_server", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--config", metavar="FILE")
+    parser.add_argument("--state-dir", metavar="DIR")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    settings.config_path = args.config or settings.config_path
+    settings.state_dir = args.state_dir or settings.state_dir
+    try:
+        config = load_config(settings.config_path, state_dir_override=settings.state_dir)
+        app = create_app(settings, config)
+        host = args.host or settings.host or config.api.host
+        port = args.port or settings.port or config.api.port
+        check_bind(host, app.extensions["raydeploy.auth"].enabled)
+    except (ConfigError, ApiSetupError, AuthConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    app.run(host=host, port=port, threaded=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

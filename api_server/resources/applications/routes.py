@@ -1,0 +1,81 @@
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from api_server.resources.applications.schemas import (AppDeletedSchema, AppDeployedSchema,
+                                                       AppDetailSchema,
+                                                       AppListSchema, DeployAppSchema)
+from api_server.resources.common import services
+
+blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
+                description="Ray Serve applications: deploy (merged with what runs), list, remove")
+
+
+def summary(name: str, app: dict) -> dict:
+    deployments = app.get("deployments") or {}
+    return {"name": name, "status": app.get("status", "UNKNOWN"),
+            "route_prefix": app.get("route_prefix"),
+            "num_replicas": sum(d.get("target_num_replicas") or len(d.get("replicas") or [])
+                                for d in deployments.values()),
+            "message": app.get("message") or "",
+            "last_deployed_time": app.get("last_deployed_time_s")}
+
+
+def detail(name: str, app: dict) -> dict:
+    deployments = [{"name": dep_name, "status": d.get("status", "UNKNOWN"),
+                    "message": d.get("message") or "",
+                    "num_replicas": d.get("target_num_replicas") or len(d.get("replicas") or []),
+                    "replicas": [{"replica_id": r.get("replica_id"), "state": r.get("state"),
+                                  "node_ip": r.get("node_ip")} for r in d.get("replicas") or []]}
+                   for dep_name, d in (app.get("deployments") or {}).items()]
+    return {**summary(name, app), "deployments": deployments,
+            "deployed_config": app.get("deployed_app_config")}
+
+
+def live_app_or_404(name: str) -> dict:
+    svc = services()
+    apps = svc.cluster.serve.status()
+    if name not in apps:
+        abort(404, message=f"no Serve application {name!r}")
+    return apps[name]
+
+
+@blp.route("")
+class Applications(MethodView):
+    @blp.response(200, AppListSchema)
+    def get(self):
+        """Serve applications with their status"""
+        apps = services().serve_status()
+        return {"applications": [summary(n, a) for n, a in sorted(apps.items())],
+                "total_applications": len(apps)}
+
+    @blp.arguments(DeployAppSchema)
+    @blp.response(202, AppDeployedSchema)
+    @blp.alt_response(409, description="the route prefix is used by another application")
+    @blp.alt_response(503, description="the cluster has no running head")
+    def post(self, body):
+        """Deploy (or update) one application, keeping every other running app (202: it
+        deploys asynchronously; follow it with GET /applications/{name})"""
+        svc = services()
+        entry = svc.app_config(body)
+        svc.cluster.serve.apply(upserts=[entry])
+        svc.invalidate()
+        return {"status": "success", "name": entry["name"], "route_prefix": entry["route_prefix"]}
+
+
+@blp.route("/<name>")
+class Application(MethodView):
+    @blp.response(200, AppDetailSchema)
+    @blp.alt_response(404, description="no such application")
+    def get(self, name):
+        """One application: deployments, replicas and status messages"""
+        return detail(name, live_app_or_404(name))
+
+    @blp.response(200, AppDeletedSchema)
+    @blp.alt_response(404, description="no such application")
+    def delete(self, name):
+        """Remove this application only (the others keep running)"""
+        live_app_or_404(name)
+        svc = services()
+        svc.cluster.serve.apply(removes=[name])
+        svc.invalidate()
+        return {"status": "success", "name": name}

@@ -1,0 +1,127 @@
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from api_server.resources.approvals.schemas import (ApprovalListSchema, ApprovalQuerySchema,
+                                                    ApprovalSchema, ApprovalStatusSchema,
+                                                    DecisionSchema, NamedDecisionSchema,
+                                                    RevokeSchema)
+from api_server.resources.checkpoints.routes import current_plan
+from api_server.resources.common import actor, auth_enabled, services
+from checkpoints import BY_NAME, approvals
+from checkpoints.plan import Gate
+
+blp = Blueprint("approvals", __name__, url_prefix="/api/v1/approvals",
+                description="Approval requests and decisions (append-only, audited)")
+
+
+def as_item(record: dict, revoked: set[str], now: float) -> dict:
+    return {**record, "state": approvals.record_state(record, revoked, now)}
+
+
+def pending_item(request_row: dict) -> dict:
+    return {"id": request_row["id"], "checkpoint": request_row["checkpoint"],
+            "plan_fingerprint": request_row["fingerprint"], "run_id": request_row["run_id"],
+            "state": "pending", "requester": request_row["requester"],
+            "destructive": request_row["destructive"], "created_at": request_row["created_at"]}
+
+
+def record_decision(checkpoint: str, body: dict):
+    svc = services()
+    record, created = approvals.decide(
+        svc.store, checkpoint=checkpoint, decision=body["decision"],
+        approver=actor(body.get("approved_by")), source="api",
+        ttl_seconds=svc.config.approvals.ttl_seconds, reason=body.get("reason"),
+        acknowledge_risks=body["acknowledge_risks"], fingerprint=body.get("plan_fingerprint"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval)
+    item = as_item(record, svc.store.revoked_ids(), svc.store.clock())
+    return item, 201 if created else 200
+
+
+@blp.route("")
+class Approvals(MethodView):
+    @blp.arguments(ApprovalQuerySchema, location="query")
+    @blp.response(200, ApprovalListSchema)
+    def get(self, query):
+        """Approval requests awaiting a decision, and decisions given, newest first"""
+        store = services().store
+        state = query.get("state")
+        items = []
+        if state in (None, "pending"):
+            items += [pending_item(r) for r in store.approval_requests(open_only=True)]
+        if state != "pending":
+            revoked, now = store.revoked_ids(), store.clock()
+            items += [i for i in (as_item(r, revoked, now) for r in store.approvals())
+                      if state is None or i["state"] == state]
+        return {"approvals": items, "total": len(items)}
+
+    @blp.arguments(NamedDecisionSchema)
+    @blp.response(201, ApprovalSchema)
+    @blp.alt_response(200, schema=ApprovalSchema,
+                      description="the same Idempotency-Key was seen: the first record")
+    @blp.alt_response(404, description="no plan of that checkpoint awaits approval")
+    @blp.alt_response(409, description="not the awaiting plan, or already decided")
+    def post(self, body):
+        """Approve or reject the plan awaiting approval at a checkpoint"""
+        return record_decision(body["checkpoint"], body)
+
+
+@blp.route("/<key>", parameters=[{"in": "path", "name": "key", "schema": {"type": "string"},
+                                   "description": "a checkpoint name (GET, POST) or an approval "
+                                                  "id (DELETE)"}])
+class CheckpointApproval(MethodView):
+    @blp.response(200, ApprovalStatusSchema)
+    def get(self, key):
+        """A gate: the plan (awaiting, or as it would be now), its fingerprint, whether a
+        valid approval exists, and what is still required"""
+        name = key
+        if name not in BY_NAME:
+            abort(404, message=f"no checkpoint {name!r}")
+        svc = services()
+        req = svc.store.open_request_for(name)
+        if req is not None:
+            plan, fingerprint = req["plan"], req["fingerprint"]
+            gate = Gate(required=True, destructive=req["destructive"], reasons=tuple(req["reasons"]))
+            gate_dict, error = gate.to_dict(), None
+            verdict = approvals.evaluate(svc.store, req["run_id"], name, fingerprint, gate)
+        else:
+            plan, gate_dict, error = current_plan(name)
+            fingerprint = plan["fingerprint"] if plan else None
+            verdict = None
+        approved = verdict is not None and verdict.state == "approved"
+        required = []
+        if req is not None and not approved:
+            required.append("a decision on plan " + fingerprint)
+            if req["destructive"]:
+                required.append("acknowledge_risks: true (destructive gate)")
+            if verdict.why:
+                required.append(verdict.why)
+        return {"checkpoint": name, "awaiting": req is not None,
+                "run_id": req["run_id"] if req else None, "plan": plan,
+                "plan_fingerprint": fingerprint, "gate": gate_dict, "approved": approved,
+                "approval": as_item(verdict.record, svc.store.revoked_ids(), svc.store.clock())
+                if verdict and verdict.record else None,
+                "required": required, "plan_error": error}
+
+    @blp.arguments(DecisionSchema)
+    @blp.response(201, ApprovalSchema)
+    @blp.alt_response(200, schema=ApprovalSchema,
+                      description="the same Idempotency-Key was seen: the first record")
+    @blp.alt_response(404, description="no plan of that checkpoint awaits approval")
+    @blp.alt_response(409, description="not the awaiting plan, or already decided")
+    def post(self, body, key):
+        """Approve or reject the plan awaiting approval at this checkpoint"""
+        if key not in BY_NAME:
+            abort(404, message=f"no checkpoint {key!r}")
+        return record_decision(key, body)
+
+    @blp.arguments(RevokeSchema, location="query")
+    @blp.response(200, ApprovalSchema)
+    @blp.alt_response(404, description="no such approval")
+    @blp.alt_response(409, description="already revoked")
+    def delete(self, query, key):
+        """Revoke an approval by id (a new record; the original stays in the audit trail)"""
+        svc = services()
+        revocation = approvals.revoke(svc.store, key, by=actor(None), reason=query.get("reason"))
+        return as_item(revocation, svc.store.revoked_ids(), svc.store.clock())

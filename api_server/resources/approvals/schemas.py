@@ -1,0 +1,68 @@
+from marshmallow import Schema, fields, validate
+
+from api_server.resources.checkpoints.schemas import GateSchema
+from checkpoints import BY_NAME
+
+TIME = {"description": "Unix time, seconds"}
+
+
+class ApprovalSchema(Schema):
+    id = fields.String(required=True)
+    checkpoint = fields.String(required=True)
+    plan_fingerprint = fields.String(required=True)
+    run_id = fields.String(allow_none=True)
+    state = fields.String(required=True, metadata={
+        "description": "pending (a plan awaiting a decision), approved, rejected, expired, "
+                       "revoked, or revocation (the record that revoked another)"})
+    decision = fields.String(allow_none=True)
+    approver = fields.String(allow_none=True)
+    requester = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    acknowledge_risks = fields.Boolean(allow_none=True)
+    destructive = fields.Boolean(allow_none=True)
+    source = fields.String(allow_none=True)
+    revokes = fields.String(allow_none=True)
+    created_at = fields.Float(required=True, metadata=TIME)
+    expires_at = fields.Float(allow_none=True, metadata=TIME)
+
+
+class ApprovalListSchema(Schema):
+    approvals = fields.List(fields.Nested(ApprovalSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class ApprovalQuerySchema(Schema):
+    state = fields.String(validate=validate.OneOf(
+        ["pending", "approved", "rejected", "expired", "revoked"]))
+
+
+class DecisionSchema(Schema):
+    decision = fields.String(load_default="approve", validate=validate.OneOf(["approve", "reject"]))
+    approved_by = fields.String(validate=validate.Length(min=1, max=200), metadata={
+        "description": "who decides; ignored when API auth is on (the token's principal is)"})
+    reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    acknowledge_risks = fields.Boolean(load_default=False)
+    plan_fingerprint = fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "the plan reviewed (default: the plan now awaiting approval)"})
+
+
+class NamedDecisionSchema(DecisionSchema):
+    checkpoint = fields.String(required=True, validate=validate.OneOf(list(BY_NAME)))
+
+
+class ApprovalStatusSchema(Schema):
+    checkpoint = fields.String(required=True)
+    awaiting = fields.Boolean(required=True, metadata={"description": "a run waits at this gate"})
+    run_id = fields.String(allow_none=True)
+    plan = fields.Dict(allow_none=True)
+    plan_fingerprint = fields.String(allow_none=True)
+    gate = fields.Nested(GateSchema, allow_none=True)
+    approved = fields.Boolean(required=True, metadata={"description": "a valid approval exists"})
+    approval = fields.Nested(ApprovalSchema, allow_none=True)
+    required = fields.List(fields.String(), required=True, metadata={
+        "description": "what is still needed before the plan may be applied"})
+    plan_error = fields.String(allow_none=True)
+
+
+class RevokeSchema(Schema):
+    reason = fields.String(allow_none=True, validate=validate.Length(max=2000))

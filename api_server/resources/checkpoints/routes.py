@@ -1,0 +1,74 @@
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from api_server.resources.checkpoints.schemas import (CheckpointDetailSchema, CheckpointListSchema,
+                                                      RunCheckpointSchema)
+from api_server.resources.common import actor, auth_enabled, services
+from api_server.resources.deployments.schemas import RunSchema
+from checkpoints import BY_NAME, CHECKPOINTS, ORDER
+from checkpoints.orchestrator import EXPECTED
+from checkpoints.plan import gate_for
+
+blp = Blueprint("checkpoints", __name__, url_prefix="/api/v1/checkpoints",
+                description="The ordered checkpoints, their gates, results and current plans")
+
+
+def describe(checkpoint) -> dict:
+    return {"order": ORDER.index(checkpoint.name) + 1, "name": checkpoint.name,
+            "description": checkpoint.description, "gate_policy": checkpoint.gate_policy,
+            "destructive": "destructive" in checkpoint.gate_policy,
+            "last_result": services().store.last_result(checkpoint.name)}
+
+
+def current_plan(name: str) -> tuple[dict | None, dict | None, str | None]:
+    """(plan, gate, error) of the checkpoint as the live system is now."""
+    svc, checkpoint = services(), BY_NAME[name]
+    try:
+        plan = checkpoint.plan(svc.ctx)
+    except EXPECTED as e:
+        return None, None, str(e)
+    gate = gate_for(checkpoint, plan, svc.config.approvals.required)
+    return plan.to_dict(), gate.to_dict(), None
+
+
+def checkpoint_or_404(name: str):
+    if name not in ORDER:
+        abort(404, message=f"no checkpoint {name!r}; checkpoints are {', '.join(ORDER)}")
+    return BY_NAME[name]
+
+
+@blp.route("")
+class Checkpoints(MethodView):
+    @blp.response(200, CheckpointListSchema)
+    def get(self):
+        """The checkpoints in deploy order, with gate policy and last result"""
+        return {"checkpoints": [describe(c) for c in CHECKPOINTS]}
+
+
+@blp.route("/<name>")
+class Checkpoint(MethodView):
+    @blp.response(200, CheckpointDetailSchema)
+    def get(self, name):
+        """One checkpoint: last result and the plan it would carry out now"""
+        out = describe(checkpoint_or_404(name))
+        plan, gate, error = current_plan(name)
+        last = out["last_result"]
+        return {**out, "status": last["status"] if last else "never_run", "plan": plan,
+                "gate": gate, "plan_error": error}
+
+    @blp.arguments(RunCheckpointSchema)
+    @blp.response(202, RunSchema)
+    @blp.alt_response(409, description="another run holds the cluster lease")
+    def post(self, body, name):
+        """Run this one checkpoint as a run (optionally approving its gate as the caller)"""
+        checkpoint_or_404(name)
+        svc = services()
+        who = actor(None)
+        approve_as = None
+        if body["approve"]:
+            approve_as = {"approver": who, "reason": body.get("reason"),
+                          "acknowledge_risks": body["acknowledge_risks"],
+                          "forbid_self_approval": auth_enabled()
+                          and svc.config.approvals.forbid_self_approval}
+        return svc.runs.start(requester=who, source="api", mode="checkpoint", checkpoint=name,
+                              force=body["force"], approve_as=approve_as)

@@ -1,0 +1,32 @@
+from marshmallow import Schema, fields
+
+from api_server.resources.nodes.schemas import CapacitySchema
+
+
+class ClusterStatusSchema(Schema):
+    healthy = fields.Boolean(required=True)
+    total_nodes = fields.Integer(required=True)
+    alive_nodes = fields.Integer(required=True)
+    total_applications = fields.Integer(required=True)
+    resources = fields.Nested(CapacitySchema, required=True)
+
+
+class ClusterInfoSchema(Schema):
+    head_address = fields.String(allow_none=True)
+    dashboard_url = fields.String(allow_none=True)
+    management_api_url = fields.String(allow_none=True)
+    serve_url = fields.String(allow_none=True)
+    ray_version = fields.String(allow_none=True)
+    cluster_name = fields.String(required=True)
+    platform = fields.String(required=True)
+
+
+class CheckSchema(Schema):
+    name = fields.String(required=True)
+    ok = fields.Boolean(required=True)
+    detail = fields.String(required=True)
+
+
+class ClusterHealthSchema(Schema):
+    healthy = fields.Boolean(required=True)
+    checks = fields.List(fields.Nested(CheckSchema), required=True)

@@ -1,0 +1,113 @@
+import json
+import time
+
+from flask import Response, request, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from api_server.resources.common import actor, services
+from api_server.resources.deployments.schemas import (EventQuerySchema, RunListQuerySchema,
+                                                      RunListSchema, RunSchema, StartRunSchema)
+from checkpoints import ORDER
+from checkpoints.errors import InvalidRequest
+from checkpoints.runs import FINISHED, cancel
+
+blp = Blueprint("deployments", __name__, url_prefix="/api/v1/deployments",
+                description="Deployment runs: start, follow, cancel")
+
+
+def get_run_or_404(run_id: str) -> dict:
+    run = services().store.get_run(run_id)
+    if run is None:
+        abort(404, message=f"run {run_id} not found")
+    return run
+
+
+@blp.route("")
+class Runs(MethodView):
+    @blp.arguments(RunListQuerySchema, location="query")
+    @blp.response(200, RunListSchema)
+    def get(self, query):
+        """List runs, newest first"""
+        runs = services().store.list_runs(limit=query["limit"],
+                                          statuses=[query["status"]] if "status" in query else None)
+        return {"deployments": runs, "total": len(runs)}
+
+    @blp.arguments(StartRunSchema)
+    @blp.response(202, RunSchema)
+    @blp.alt_response(409, description="another run holds the cluster lease")
+    def post(self, body):
+        """Start a deployment run in the background (202: follow it with GET or /events)"""
+        if body.get("start_from") and body.get("checkpoints"):
+            raise InvalidRequest("give start_from or checkpoints, not both", "checkpoints")
+        svc = services()
+        if body["resume"]:
+            return svc.runs.start(requester=actor(None), source="api", resume=True,
+                                  run_id=body.get("run_id"), force=body["force"])
+        if body.get("checkpoints"):
+            selection = [name for name in ORDER if name in body["checkpoints"]]
+            return svc.runs.start(requester=actor(None), source="api", mode="checkpoints",
+                                  selection=selection, force=body["force"])
+        if body.get("start_from"):
+            return svc.runs.start(requester=actor(None), source="api", mode="start_from",
+                                  checkpoint=body["start_from"], force=body["force"])
+        return svc.runs.start(requester=actor(None), source="api", force=body["force"])
+
+
+@blp.route("/<run_id>")
+class Run(MethodView):
+    @blp.response(200, RunSchema)
+    def get(self, run_id):
+        """One run: per-checkpoint results, timings, failure details"""
+        return get_run_or_404(run_id)
+
+
+@blp.route("/<run_id>/cancel")
+class CancelRun(MethodView):
+    @blp.response(200, RunSchema)
+    @blp.alt_response(409, description="the run already ended")
+    def post(self, run_id):
+        """Cancel a run (it stops at its next step; a wait for approval ends at once)"""
+        get_run_or_404(run_id)
+        return cancel(services().store, run_id)
+
+
+@blp.route("/<run_id>/events")
+class RunEvents(MethodView):
+    @blp.arguments(EventQuerySchema, location="query")
+    @blp.doc(responses={"200": {
+        "description": "Server-Sent Events: one event per step of the run (`id` is the event "
+                       "id, `event` its kind, `data` JSON); `event: end` when the run has ended. "
+                       "Reconnect with `Last-Event-ID` to continue.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+    @blp.alt_response(404, description="no such run")
+    def get(self, query, run_id):
+        """Live progress of a run, as Server-Sent Events"""
+        get_run_or_404(run_id)
+        store = services().store
+        try:
+            after = int(request.headers.get("Last-Event-ID") or 0)
+        except ValueError:
+            after = 0
+        follow = query["follow"]
+
+        def stream():
+            nonlocal after
+            quiet_since = time.monotonic()
+            while True:
+                status = store.get_run(run_id)["status"]
+                for event in store.events(run_id=run_id, after_id=after):
+                    after = event["id"]
+                    data = {k: event[k] for k in ("kind", "checkpoint", "message", "data", "created_at")}
+                    yield f"id: {after}\nevent: {event['kind']}\ndata: {json.dumps(data)}\n\n"
+                    quiet_since = time.monotonic()
+                if status in FINISHED or not follow:
+                    yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+                    return
+                if time.monotonic() - quiet_since > 15:
+                    yield ": keep-alive\n\n"
+                    quiet_since = time.monotonic()
+                time.sleep(0.25)
+
+        return Response(stream_with_context(stream()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

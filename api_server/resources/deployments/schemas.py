@@ -1,0 +1,67 @@
+from marshmallow import Schema, fields, validate
+
+from checkpoints import ORDER
+
+TIME = {"description": "Unix time, seconds"}
+
+
+class CheckpointResultSchema(Schema):
+    checkpoint = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "pending, running, succeeded, skipped, failed, awaiting_approval, "
+                       "rejected or cancelled"})
+    started_at = fields.Float(allow_none=True, metadata=TIME)
+    finished_at = fields.Float(allow_none=True, metadata=TIME)
+    duration = fields.Float(allow_none=True, metadata={"description": "seconds"})
+    plan = fields.Dict(allow_none=True)
+    fingerprint = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class RunSchema(Schema):
+    id = fields.String(required=True)
+    mode = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "running, awaiting_approval, succeeded, failed, rejected, cancelled, "
+                       "interrupted"})
+    requester = fields.String(required=True)
+    source = fields.String(required=True)
+    selection = fields.List(fields.String(), required=True)
+    options = fields.Dict()
+    error = fields.String(allow_none=True)
+    failed_checkpoint = fields.String(allow_none=True, metadata={
+        "description": "where the run stopped (failed, rejected or awaiting approval)"})
+    created_at = fields.Float(metadata=TIME)
+    updated_at = fields.Float(metadata=TIME)
+    finished_at = fields.Float(allow_none=True, metadata=TIME)
+    checkpoints = fields.List(fields.Nested(CheckpointResultSchema))
+
+
+class RunListSchema(Schema):
+    deployments = fields.List(fields.Nested(RunSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class RunListQuerySchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    status = fields.String(validate=validate.OneOf(
+        ["running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled",
+         "interrupted"]))
+
+
+class StartRunSchema(Schema):
+    start_from = fields.String(validate=validate.OneOf(ORDER), metadata={
+        "description": "run from this checkpoint to the end"})
+    checkpoints = fields.List(fields.String(validate=validate.OneOf(ORDER)),
+                              validate=validate.Length(min=1), metadata={
+                                  "description": "run exactly these (in deploy order)"})
+    resume = fields.Boolean(load_default=False, metadata={
+        "description": "continue the last failed, interrupted or awaiting run"})
+    run_id = fields.String(metadata={"description": "with resume: which run"})
+    force = fields.Boolean(load_default=False, metadata={
+        "description": "re-run jobs that already succeeded for the same spec"})
+
+
+class EventQuerySchema(Schema):
+    follow = fields.Boolean(load_default=True, metadata={
+        "description": "keep the stream open until the run ends (false: send what exists)"})

@@ -1,0 +1,109 @@
+"""What the API's views call: one object per app, holding the config, the store, the cluster
+manager, a short-lived cache of live cluster answers, and the background run launcher.
+No Flask here."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from checkpoints.background import RunLauncher
+from checkpoints.factory import make_context
+from cluster.config import Config, ServeApp
+from cluster.health import all_checks
+from cluster.manager import ClusterError
+from cluster.serve_inspect import ingress_deployment
+
+
+class TTLCache:
+    """Answers younger than ``ttl`` seconds are served as they are; one caller refreshes an
+    expired one while the others wait for it (no stampede on the dashboard)."""
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._values: dict[str, tuple[float, object]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: str, compute):
+        if self.ttl <= 0:
+            return compute()
+        hit = self._values.get(key)
+        if hit and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            hit = self._values.get(key)
+            if hit and time.monotonic() - hit[0] < self.ttl:
+                return hit[1]
+            value = compute()
+            self._values[key] = (time.monotonic(), value)
+            return value
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+class Services:
+    def __init__(self, config: Config, cache_seconds: float = 1.0):
+        self.config = config
+        self.ctx = make_context(config)
+        self.store = self.ctx.store
+        self.cluster = self.ctx.cluster
+        self.cache = TTLCache(cache_seconds)
+        self.runs = RunLauncher(lambda force: make_context(config, store=self.store, force=force))
+        self.node_lock = threading.Lock()
+
+    # -- cluster views (cached) -----------------------------------------------------------------
+    def nodes(self) -> list[dict]:
+        return self.cache.get("nodes", lambda: self.cluster.nodes(with_usage=True))
+
+    def capacity(self) -> dict:
+        return self.cache.get("capacity", lambda: self.cluster.capacity(self.nodes()))
+
+    def serve_status(self) -> dict:
+        def compute():
+            try:
+                return self.cluster.serve.status() if self.cluster.head_app() else {}
+            except ClusterError:
+                return {}
+        return self.cache.get("serve", compute)
+
+    def status(self) -> dict:
+        def compute():
+            nodes = self.nodes()
+            alive = sum(n["alive"] for n in nodes)
+            apps = self.serve_status()
+            healthy = (bool(nodes) and alive == len(nodes)
+                       and all(a.get("status") == "RUNNING" for a in apps.values()))
+            return {"healthy": healthy, "total_nodes": len(nodes), "alive_nodes": alive,
+                    "total_applications": len(apps), "resources": self.capacity()}
+        return self.cache.get("status", compute)
+
+    def health_checks(self) -> list[dict]:
+        return [c.to_dict() for c in all_checks(self.cluster)]
+
+    def ray_connected(self) -> bool:
+        return self.cache.get("ray_connected", lambda: self.cluster.head_app() is not None
+                              and self.cluster.dashboard().healthy())
+
+    def platform_available(self) -> bool:
+        return self.cache.get("platform_ok", lambda: not self.ctx.platform.check())
+
+    def invalidate(self) -> None:
+        self.cache.clear()
+
+    # -- serve ----------------------------------------------------------------------------------
+    def app_config(self, body: dict) -> dict:
+        """A Serve app entry from an API body (checked like a config entry)."""
+        app = ServeApp(name=body["name"], import_path=body["import_path"],
+                       route_prefix=body["route_prefix"], args=body.get("args") or {},
+                       runtime_env=body.get("runtime_env") or {})
+        entry = app.serve_config()
+        overrides = {k: body[k] for k in ("num_replicas", "ray_actor_options")
+                     if body.get(k) is not None}
+        if overrides:
+            name = ingress_deployment(app.import_path, app.args, Path(self.config.project_dir))
+            entry["deployments"] = [{"name": name, **overrides}]
+        return entry

@@ -1,0 +1,26 @@
+"""Server settings, read from the environment once (tests pass their own)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Settings:
+    config_path: str | None = None  # the deploy config (default: examples/cluster.local.yaml)
+    state_dir: str | None = None  # overrides the config's state_dir
+    host: str | None = None  # default: the config's api.host (127.0.0.1)
+    port: int | None = None  # default: the config's api.port (8080)
+    tokens: str | None = None  # "principal:role[+role]:token,..." (or api.tokens_file)
+    status_cache_seconds: float = 1.0  # how stale live cluster answers may be
+    environ: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        port = env.get("CDSW_APP_PORT")
+        return cls(config_path=env.get("RAYDEPLOY_CONFIG"), state_dir=env.get("RAYDEPLOY_STATE_DIR"),
+                   host=env.get("CDSW_APP_HOST"), port=int(port) if port else None,
+                   tokens=env.get("RAYDEPLOY_API_TOKENS"),
+                   status_cache_seconds=float(env.get("RAYDEPLOY_STATUS_CACHE_SECONDS", "1.0")),
+                   environ=env)

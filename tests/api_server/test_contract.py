@@ -1,0 +1,175 @@
+"""The API's contract without a cluster: shapes, errors, approvals, auth, CORS, docs, spec."""
+import logging
+
+import pytest
+
+from api_server import ApiSetupError, check_bind
+from api_server.spec import SPEC, render
+from tests.api_server.conftest import awaiting, make_app
+
+
+def error_shape(response, code):
+    body = response.get_json()
+    assert response.status_code == code, body
+    assert set(body) >= {"code", "status", "message"} and body["code"] == code
+    return body
+
+
+def test_health_without_a_cluster(client):
+    body = client.get("/health").get_json()
+    assert body == {"status": "healthy", "ray_connected": False, "platform_available": True,
+                    "cai_available": True}
+
+
+def test_checkpoints_are_listed_in_order(client):
+    names = [c["name"] for c in client.get("/api/v1/checkpoints").get_json()["checkpoints"]]
+    assert names == ["prerequisites", "project_setup", "job_creation", "head_launch",
+                     "worker_launch", "serve_deploy", "validation"]
+    detail = client.get("/api/v1/checkpoints/prerequisites").get_json()
+    assert detail["status"] == "never_run" and "0.0.0" in detail["plan_error"]
+    error_shape(client.get("/api/v1/checkpoints/nope"), 404)
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("/api/v1/approvals", {"decision": "approve"}, "checkpoint"),
+    ("/api/v1/approvals/worker_launch", {"decision": "maybe"}, "decision"),
+    ("/api/v1/resources/nodes/add", {"cpu": -1}, "cpu"),
+    ("/api/v1/resources/nodes/add", {"node_type": "head"}, "node_type"),
+    ("/api/v1/applications", {"name": "a", "import_path": "nocolon", "route_prefix": "/a"}, "import_path"),
+    ("/api/v1/applications", {"name": "a", "import_path": "m:app", "route_prefix": "a"}, "route_prefix"),
+    ("/api/v1/deployments", {"start_from": "nowhere"}, "start_from"),
+    ("/api/v1/deployments", {"bogus": 1}, "bogus"),
+])
+def test_bad_bodies_get_422_with_field_errors(client, path, body, field):
+    response = client.post(path, json=body)
+    assert field in error_shape(response, 422)["errors"]["json"]
+
+
+def test_not_found_and_conflicts_never_500(client):
+    error_shape(client.get("/api/v1/deployments/run-nope"), 404)
+    error_shape(client.get("/api/v1/deployments/run-nope/events"), 404)
+    error_shape(client.post("/api/v1/deployments/run-nope/cancel"), 404)
+    error_shape(client.delete("/api/v1/approvals/apr-nope"), 404)
+    error_shape(client.post("/api/v1/approvals/worker_launch", json={}), 404)  # nothing awaits
+    # no head: node and app changes conflict with the cluster's state
+    error_shape(client.post("/api/v1/resources/nodes/add", json={"wait": False}), 409)
+    error_shape(client.delete("/api/v1/resources/nodes/app-nope"), 409)
+
+
+def test_approval_flow_through_the_api(client, store):
+    run_id = awaiting(store)
+    pending = client.get("/api/v1/approvals?state=pending").get_json()["approvals"]
+    assert [(a["checkpoint"], a["state"], a["run_id"]) for a in pending] == [
+        ("worker_launch", "pending", run_id)]
+    gate = client.get("/api/v1/approvals/worker_launch").get_json()
+    assert gate["awaiting"] and gate["plan_fingerprint"] == "fp1" and not gate["approved"]
+    assert any("acknowledge_risks" in r for r in gate["required"])
+    # wrong plan: 409; destructive without acknowledgement: 422
+    error_shape(client.post("/api/v1/approvals/worker_launch",
+                            json={"plan_fingerprint": "other", "acknowledge_risks": True}), 409)
+    body = error_shape(client.post("/api/v1/approvals", json={"checkpoint": "worker_launch"}), 422)
+    assert "acknowledge_risks" in body["errors"]["json"]
+    created = client.post("/api/v1/approvals/worker_launch",
+                          json={"approved_by": "bob", "reason": "ok", "acknowledge_risks": True},
+                          headers={"Idempotency-Key": "k-1"})
+    assert created.status_code == 201
+    record = created.get_json()
+    assert (record["approver"], record["state"], record["source"]) == ("bob", "approved", "api")
+    repeat = client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+                         headers={"Idempotency-Key": "k-1"})
+    assert repeat.status_code == 200 and repeat.get_json()["id"] == record["id"]
+    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True}), 409)
+    assert client.get("/api/v1/approvals/worker_launch").get_json()["approved"]
+    revoked = client.delete(f"/api/v1/approvals/{record['id']}")
+    assert revoked.status_code == 200 and revoked.get_json()["revokes"] == record["id"]
+    error_shape(client.delete(f"/api/v1/approvals/{record['id']}"), 409)
+    states = {a["id"]: a["state"] for a in client.get("/api/v1/approvals").get_json()["approvals"]}
+    assert states[record["id"]] == "revoked"
+    assert len(store.approvals("worker_launch")) == 2  # nothing lost: append-only
+
+
+def test_rejection_through_the_api(client, store):
+    awaiting(store)
+    response = client.post("/api/v1/approvals", json={"checkpoint": "worker_launch",
+                                                      "decision": "reject", "reason": "no"})
+    assert response.status_code == 201 and response.get_json()["state"] == "rejected"
+
+
+TOKENS = ("root:admin:admin-token-0123456789,"
+          "vera:viewer:viewer-token-0123456789,"
+          "olga:operator:operator-token-01234567,"
+          "alice:approver:alice-token-0123456789,"
+          "bob:approver:bob-token-012345678901")
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_auth_roles_and_principal(tmp_path, caplog):
+    app = make_app(tmp_path, tokens=TOKENS, approvals={"forbid_self_approval": True},
+                   api={"cors_origins": ["https://ui.example.com"]})
+    client, store = app.test_client(), app.extensions["raydeploy"].store
+    caplog.set_level(logging.DEBUG)
+    assert client.get("/health").status_code == 200  # open
+    assert client.get("/docs").status_code == 200  # documentation holds no cluster data
+    error_shape(client.get("/api/v1/checkpoints"), 401)
+    error_shape(client.get("/api/v1/checkpoints", headers=bearer("wrong-token-0123456789")), 401)
+    assert client.get("/api/v1/checkpoints", headers=bearer("viewer-token-0123456789")).status_code == 200
+    awaiting(store, requester="alice")
+    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+                            headers=bearer("viewer-token-0123456789")), 403)
+    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+                            headers=bearer("operator-token-01234567")), 403)
+    # the requester may not approve its own destructive gate
+    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+                            headers=bearer("alice-token-0123456789")), 403)
+    ok = client.post("/api/v1/approvals/worker_launch",
+                     json={"acknowledge_risks": True, "approved_by": "mallory"},
+                     headers=bearer("bob-token-012345678901"))
+    assert ok.status_code == 201 and ok.get_json()["approver"] == "bob"  # body ignored
+    # CORS for the configured origin only
+    preflight = client.options("/api/v1/checkpoints", headers={
+        "Origin": "https://ui.example.com", "Access-Control-Request-Method": "GET"})
+    assert preflight.headers.get("Access-Control-Allow-Origin") == "https://ui.example.com"
+    other = client.get("/health", headers={"Origin": "https://evil.example.com"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert "token-0123456789" not in caplog.text and "bob-token" not in caplog.text
+
+
+def test_wildcard_cors_is_refused_with_auth(tmp_path):
+    with pytest.raises(ApiSetupError):
+        make_app(tmp_path, tokens=TOKENS, api={"cors_origins": ["*"]})
+
+
+def test_without_auth_only_loopback_binds():
+    check_bind("127.0.0.1", auth_enabled=False)
+    check_bind("0.0.0.0", auth_enabled=True)
+    with pytest.raises(ApiSetupError):
+        check_bind("0.0.0.0", auth_enabled=False)
+
+
+def test_docs_work_offline(client):
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).get_data(as_text=True)
+        assert "cdn" not in html.lower() and "https://" not in html
+    for asset in ("swagger/swagger-ui.css", "swagger/swagger-ui-bundle.js",
+                  "swagger/swagger-ui-standalone-preset.js", "redoc/redoc.standalone.js"):
+        response = client.get(f"/docs-assets/{asset}")
+        assert response.status_code == 200 and len(response.data) > 1000
+        response.close()
+    assert client.get("/openapi.json").get_json()["openapi"].startswith("3.")
+
+
+def test_checked_in_spec_is_current():
+    assert SPEC.read_text() == render(), "openapi/openapi.yaml is stale: python -m api_server.spec"
+
+
+def test_cancel_a_run_awaiting_approval(client, store):
+    run_id = awaiting(store)
+    body = client.post(f"/api/v1/deployments/{run_id}/cancel").get_json()
+    assert body["status"] == "cancelled"
+    assert not client.get("/api/v1/approvals?state=pending").get_json()["approvals"]
+    error_shape(client.post(f"/api/v1/deployments/{run_id}/cancel"), 409)
+    events = client.get(f"/api/v1/deployments/{run_id}/events?follow=false").get_data(as_text=True)
+    assert "event: run.cancelled" in events and "event: end" in events
