@@ -88,3 +88,44 @@ def state_dir(tmp_path) -> Path:
     path = tmp_path / "state"
     yield path
     stop_recorded_apps(path)
+
+
+class ApiServer:
+    """``python -m api_server`` on a free loopback port, stopped (by pid) when done."""
+
+    def __init__(self, config: Path, env: dict | None = None, host: str = "127.0.0.1"):
+        import socket
+        with socket.socket() as s:
+            s.bind((host, 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        self.log = open(config.parent / f"api-{self.port}.log", "w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "api_server", "--config", str(config), "--host", host,
+             "--port", str(self.port)], cwd=ROOT, env=env or clean_env(),
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        import time
+        import requests
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(self.url + "/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("API server did not start:\n" + self.output())
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> None:
+        from cluster import processes
+        if self.proc.poll() is None:
+            processes.stop_group(self.proc.pid, grace_seconds=3)
+        self.proc.wait()
+        self.log.close()

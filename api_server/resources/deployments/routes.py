@@ -79,7 +79,11 @@ class RunEvents(MethodView):
         "description": "Server-Sent Events: one event per step of the run (`id` is the event "
                        "id, `event` its kind, `data` JSON); `event: end` when the run has ended. "
                        "Reconnect with `Last-Event-ID` to continue.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+        "content": {"text/event-stream": {"schema": {
+            "type": "object", "properties": {
+                "id": {"type": "string"}, "event": {"type": "string"},
+                "data": {"type": "string", "description": "JSON: kind, checkpoint, message, "
+                                                          "data, created_at"}}}}}}})
     @blp.alt_response(404, description="no such run")
     def get(self, query, run_id):
         """Live progress of a run, as Server-Sent Events"""
