@@ -16,8 +16,10 @@ from cluster.serve_inspect import ingress_deployment
 
 
 class TTLCache:
-    """Answers younger than ``ttl`` seconds are served as they are; one caller refreshes an
-    expired one while the others wait for it (no stampede on the dashboard)."""
+    """Live cluster answers, kept ``ttl`` seconds. Once a value is older, the next caller
+    starts one background refresh and every caller keeps getting the previous value until
+    it lands (stale-while-revalidate): no request waits on the dashboard, and the dashboard
+    sees one query per key per ``ttl``. Only the very first call of a key waits."""
 
     def __init__(self, ttl: float):
         self.ttl = ttl
@@ -25,21 +27,31 @@ class TTLCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
     def get(self, key: str, compute):
         if self.ttl <= 0:
             return compute()
         hit = self._values.get(key)
-        if hit and time.monotonic() - hit[0] < self.ttl:
+        if hit is None:
+            with self._lock(key):
+                hit = self._values.get(key)
+                if hit is None:
+                    hit = self._values[key] = (time.monotonic(), compute())
             return hit[1]
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            hit = self._values.get(key)
-            if hit and time.monotonic() - hit[0] < self.ttl:
-                return hit[1]
-            value = compute()
-            self._values[key] = (time.monotonic(), value)
-            return value
+        if time.monotonic() - hit[0] >= self.ttl and self._lock(key).acquire(blocking=False):
+            threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
+        return hit[1]
+
+    def _refresh(self, key: str, compute) -> None:
+        try:
+            self._values[key] = (time.monotonic(), compute())
+        except Exception:  # keep serving the previous value; the next call tries again
+            pass
+        finally:
+            self._locks[key].release()
 
     def clear(self) -> None:
         self._values.clear()

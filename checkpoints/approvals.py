@@ -71,11 +71,18 @@ def decide(store: Store, *, checkpoint: str, decision: str, approver: str, sourc
     """
     if decision not in ("approve", "reject"):
         raise InvalidRequest("decision must be 'approve' or 'reject'", "decision")
-    if idempotency_key:
-        earlier = next((a for a in store.approvals() if a["idempotency_key"] == idempotency_key),
-                       None)
-        if earlier is not None:
-            return earlier, False
+    # One write transaction from the checks to the insert: two servers (or a server and the
+    # CLI) deciding at once cannot both pass the "already decided" check.
+    with store.db.transaction():
+        return _decide(store, checkpoint, decision, approver, source, ttl_seconds, reason,
+                       acknowledge_risks, fingerprint, idempotency_key, forbid_self_approval)
+
+
+def _decide(store, checkpoint, decision, approver, source, ttl_seconds, reason,
+            acknowledge_risks, fingerprint, idempotency_key, forbid_self_approval):
+    earlier = store.approval_by_key(idempotency_key) if idempotency_key else None
+    if earlier is not None:
+        return earlier, False
     request = store.open_request_for(checkpoint)
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "

@@ -217,11 +217,9 @@ class Store:
         returns the earlier record and False."""
         now = self.clock()
         with self.db.transaction() as c:
-            if idempotency_key:
-                row = c.execute("SELECT * FROM approvals WHERE idempotency_key=?",
-                                (idempotency_key,)).fetchone()
-                if row is not None:
-                    return _row(row), False
+            earlier = self.approval_by_key(idempotency_key) if idempotency_key else None
+            if earlier is not None:
+                return earlier, False
             approval_id = new_id("apr")
             c.execute("INSERT INTO approvals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       (approval_id, checkpoint, plan_fingerprint, run_id, decision, approver,
@@ -234,6 +232,10 @@ class Store:
                                  "source": source, "acknowledge_risks": acknowledge_risks,
                                  "revokes": revokes})
         return self.get_approval(approval_id), True
+
+    def approval_by_key(self, idempotency_key: str) -> dict | None:
+        return _row(self.db.query_one("SELECT * FROM approvals WHERE idempotency_key=?",
+                                      (idempotency_key,)))
 
     def get_approval(self, approval_id: str) -> dict | None:
         return _row(self.db.query_one("SELECT * FROM approvals WHERE id=?", (approval_id,)))
