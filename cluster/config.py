@@ -189,13 +189,17 @@ class DeploymentOverrideSchema(Schema):
     name = fields.String(required=True)
 
 
+# The rules of a Serve app's identity, shared by the config file and the REST API.
+APP_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
+                           error="Letters, digits, '-' and '_' only.")
+IMPORT_PATH = validate.Regexp(IMPORT_PATH_RE, error="Must look like 'package.module:attribute'.")
+ROUTE_PREFIX = validate.Regexp(r"^/[\w\-./]*$", error="Must start with '/'.")
+
+
 class ServeAppSchema(_Strict):
-    name = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", error="Letters, digits, '-' and '_' only."))
-    import_path = fields.String(required=True, validate=validate.Regexp(
-        IMPORT_PATH_RE, error="Must look like 'package.module:attribute'."))
-    route_prefix = fields.String(required=True, validate=validate.Regexp(
-        r"^/[\w\-./]*$", error="Must start with '/'."))
+    name = fields.String(required=True, validate=APP_NAME)
+    import_path = fields.String(required=True, validate=IMPORT_PATH)
+    route_prefix = fields.String(required=True, validate=ROUTE_PREFIX)
     args = fields.Dict(load_default=dict)
     runtime_env = fields.Dict(load_default=dict)
     deployments = fields.List(fields.Dict(), load_default=list)

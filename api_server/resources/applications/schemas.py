@@ -1,15 +1,12 @@
 from marshmallow import Schema, fields, validate
 
-from cluster.config import IMPORT_PATH_RE
+from cluster.config import APP_NAME, IMPORT_PATH, ROUTE_PREFIX
 
 
 class DeployAppSchema(Schema):
-    name = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", error="Letters, digits, '-' and '_' only."))
-    import_path = fields.String(required=True, validate=validate.Regexp(
-        IMPORT_PATH_RE, error="Must look like 'package.module:attribute'."))
-    route_prefix = fields.String(required=True, validate=validate.Regexp(
-        r"^/[\w\-./]*$", error="Must start with '/'."))
+    name = fields.String(required=True, validate=APP_NAME)
+    import_path = fields.String(required=True, validate=IMPORT_PATH)
+    route_prefix = fields.String(required=True, validate=ROUTE_PREFIX)
     num_replicas = fields.Integer(validate=validate.Range(min=1, max=1000))
     ray_actor_options = fields.Dict()
     args = fields.Dict()
