@@ -1,4 +1,4 @@
-"""Runs one local job: ``python -m cluster.job_runner RUN_DIR TIMEOUT -- COMMAND...``.
+"""Runs one local job: ``python cluster/job_runner.py RUN_DIR TIMEOUT -- COMMAND...``.
 
 Writes the command's output to ``RUN_DIR/output.log`` and, as its last act, ``RUN_DIR/result``
 (``succeeded 0`` / ``failed N`` / ``timedout -9``), so any later process can read how the run
@@ -15,7 +15,7 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     run_dir, timeout, sep, *command = argv
     if sep != "--" or not command:
-        print("usage: python -m cluster.job_runner RUN_DIR TIMEOUT -- COMMAND...", file=sys.stderr)
+        print("usage: python cluster/job_runner.py RUN_DIR TIMEOUT -- COMMAND...", file=sys.stderr)
         return 2
     run_dir = Path(run_dir)
     with open(run_dir / "output.log", "ab") as log:

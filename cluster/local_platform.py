@@ -16,11 +16,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from cluster import processes
+from cluster import job_runner, processes
 from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, App, AppSpec, Job, JobRun,
                               JobSpec, NotFound, PlatformError, Project)
 from cluster.ports import pick_loopback
 from store import Store, new_id
+
+ADOPT_KEY = "RAYDEPLOY_LOCAL_APP_ID"  # in every app's environment: finds it if its pid was lost
 
 
 class LocalPlatform:
@@ -103,7 +105,7 @@ class LocalPlatform:
             record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
                       "spec": {**asdict(spec), "ip": ip}, "created_at": time.time()}
             self.store.put_platform_app(record)  # recorded before the process exists
-        env = {**os.environ, **spec.env, **self._cdsw_env(ip),
+        env = {**os.environ, **spec.env, **self._cdsw_env(ip), ADOPT_KEY: record["id"],
                "PYTHONPATH": os.pathsep.join(filter(None, [str(self.project_dir),
                                                           os.environ.get("PYTHONPATH")]))}
         log = open(self.logs_dir / f"{spec.name}.log", "ab")
@@ -146,6 +148,13 @@ class LocalPlatform:
         spec = dict(record["spec"])
         ip = spec.pop("ip", None)
         status = record["status"]
+        if status == STARTING and not record["pid"] and time.time() - record["created_at"] > 5:
+            # the process that started it died between the start and recording the pid
+            pid = processes.find_session_leader(ADOPT_KEY, record["id"])
+            record.update(pid=pid, pid_start=processes.start_time(pid) if pid else None,
+                          status=RUNNING if pid else FAILED)
+            self.store.put_platform_app(record)
+            status = record["status"]
         if status in (STARTING, RUNNING) and record["pid"]:
             if not processes.is_ours(record["pid"], record["pid_start"]):
                 status = FAILED
@@ -189,7 +198,7 @@ class LocalPlatform:
                "RAYDEPLOY_PLATFORM": "local",
                "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
                "PYTHONPATH": str(self.project_dir)}
-        command = [sys.executable, "-m", "cluster.job_runner", str(run_dir), str(spec.timeout),
+        command = [sys.executable, job_runner.__file__, str(run_dir), str(spec.timeout),
                    "--", sys.executable, spec.script, *shlex.split(spec.arguments)]
         proc = subprocess.Popen(command, cwd=self.project_dir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -22,6 +22,23 @@ def start_time(pid: int) -> str | None:
     return fields[19]
 
 
+def find_session_leader(env_key: str, value: str) -> int | None:
+    """The session leader whose environment has ``env_key=value`` (an app we started)."""
+    needle = f"{env_key}={value}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry)) != int(entry):
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    return int(entry)
+        except (OSError, ProcessLookupError):
+            continue
+    return None
+
+
 def is_ours(pid: int | None, recorded_start: str | None) -> bool:
     return bool(pid) and recorded_start is not None and start_time(pid) == recorded_start
 
