@@ -6,7 +6,7 @@ import os
 
 bind = f"{os.environ.get('CDSW_APP_HOST', '127.0.0.1')}:{os.environ.get('CDSW_APP_PORT', '8080')}"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 300  # adding a node waits until it is ALIVE
 accesslog = "-"

@@ -384,7 +384,7 @@ class ClusterManager:
             raise NodeFailed(f"node app {app.name} failed{tail}")
 
     @staticmethod
-    def _wait(predicate, timeout: float, what: str, on_wait=None, interval: float = 0.2) -> None:
+    def _wait(predicate, timeout: float, what: str, on_wait=None, interval: float = 0.1) -> None:
         start = time.monotonic()
         while True:
             try:
