@@ -350,10 +350,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for attr in ("auto_approve", "no_wait", "force", "checkpoint", "start_from", "deploy",
-                 "resume", "status", "list_checkpoints", "teardown", "run_id"):
-        if not hasattr(args, attr):
-            setattr(args, attr, None)
     running = args.deploy or args.resume or args.teardown or args.checkpoint or args.start_from
     if not (running or args.status or args.list_checkpoints or args.command):
         parser.print_help()

@@ -19,7 +19,7 @@ from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
 from api_server.services import Services
 from api_server.settings import Settings
-from cluster.config import Config, ConfigError, load_config
+from cluster.config import Config, load_config
 
 log = logging.getLogger("api_server")
 API_VERSION = "1.0.0"
@@ -106,4 +106,4 @@ def check_bind(host: str, auth_enabled: bool) -> None:
                             f"or bind a loopback address")
 
 
-__all__ = ["create_app", "check_bind", "ApiSetupError", "ConfigError"]
+__all__ = ["create_app", "check_bind", "ApiSetupError"]

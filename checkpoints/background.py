@@ -8,8 +8,6 @@ import threading
 from checkpoints import approvals
 from checkpoints.base import Context
 from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
-from checkpoints.runs import RESUMABLE
-from checkpoints.errors import InvalidRequest
 
 
 def gatekeeper_for(approve_as: dict | None):
@@ -46,10 +44,7 @@ class RunLauncher:
         orchestrator.acquire()
         try:
             if resume:
-                run = orchestrator.resumable_run(run_id)
-                if run["status"] not in RESUMABLE:
-                    raise InvalidRequest(f"run {run['id']} cannot be resumed", "resume")
-                run = orchestrator.resume(run)
+                run = orchestrator.resume(orchestrator.resumable_run(run_id))
             else:
                 run = orchestrator.create_run(mode, selection or selection_for(mode, checkpoint),
                                               requester, source, {"force": force})

@@ -251,8 +251,7 @@ class ClusterManager:
         if node is not None and node["state"] == "ALIVE":
             self._drain(node, drain_seconds)
         self.platform.delete_app(app.id)
-        if hasattr(self.platform, "delete_file"):
-            self.platform.delete_file(f"nodes/{app.name}.json")
+        self.platform.delete_file(f"nodes/{app.name}.json")
         return app
 
     def _drain(self, node: dict, drain_seconds: int) -> None:
@@ -330,10 +329,8 @@ class ClusterManager:
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda a: self.platform.delete_app(a.id), apps))
         for app in apps:
-            if hasattr(self.platform, "delete_file"):
-                self.platform.delete_file(f"nodes/{app.name}.json")
-        if hasattr(self.platform, "delete_file"):
-            self.platform.delete_file("head_address")
+            self.platform.delete_file(f"nodes/{app.name}.json")
+        self.platform.delete_file("head_address")
         self.store.kv_delete("cluster.layout")
         self.store.kv_delete("serve.managed")
         if self.platform.name == "local":
