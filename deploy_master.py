@@ -234,6 +234,8 @@ def _print_endpoints(ctx: Context) -> None:
     proxy = cluster.serve.proxy_url
     for app in ctx.config.serve_apps:
         say(f"  app {app.name:<9}: {proxy}{app.route_prefix}")
+    if ctx.config.management_api.enabled:
+        say(f"  management API: {cluster.serve.management_api_url()}  (docs: /docs)")
 
 
 def cmd_decide(args, ctx: Context, operator: str) -> int:

@@ -42,7 +42,8 @@ class ApiSetupError(Exception):
 def create_app(settings: Settings | None = None, config: Config | None = None) -> Flask:
     settings = settings or Settings.from_env()
     if config is None:
-        config = load_config(settings.config_path, state_dir_override=settings.state_dir)
+        config = load_config(settings.config_path, state_dir_override=settings.state_dir,
+                             base_dir=settings.base_dir)
     auth = TokenAuth.load(settings.tokens, config.api.tokens_file)
     origins = list(config.api.cors_origins)
     if auth.enabled and "*" in origins:

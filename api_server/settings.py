@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 class Settings:
     config_path: str | None = None  # the deploy config (default: examples/cluster.local.yaml)
     state_dir: str | None = None  # overrides the config's state_dir
+    base_dir: str | None = None  # what relative config paths are relative to (default: cwd)
     host: str | None = None  # default: the config's api.host (127.0.0.1)
     port: int | None = None  # default: the config's api.port (8080)
     tokens: str | None = None  # "principal:role[+role]:token,..." (or api.tokens_file)
@@ -20,6 +21,7 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         port = env.get("CDSW_APP_PORT")
         return cls(config_path=env.get("RAYDEPLOY_CONFIG"), state_dir=env.get("RAYDEPLOY_STATE_DIR"),
+                   base_dir=env.get("RAYDEPLOY_BASE_DIR"),
                    host=env.get("CDSW_APP_HOST"), port=int(port) if port else None,
                    tokens=env.get("RAYDEPLOY_API_TOKENS"),
                    status_cache_seconds=float(env.get("RAYDEPLOY_STATUS_CACHE_SECONDS", "1.0")),

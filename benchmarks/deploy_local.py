@@ -132,8 +132,10 @@ def main() -> None:
                 "cluster_name": "bench", "state_dir": f"{tmp}/state",
                 "head": {"cpu": 1, "memory": 1},
                 "workers": {"count": args.workers, "cpu": 1, "memory": 1},
+                # the baseline deploys only the hello app: compare like with like
                 "serve": {"applications": [{"name": "hello", "route_prefix": "/hello",
-                                            "import_path": "examples.apps.hello:app"}]}}))
+                                            "import_path": "examples.apps.hello:app"}],
+                          "management_api": {"enabled": False}}}))
             figures["a"].append(baseline(args.workers))
             try:
                 figures["b"].append(deploy_master(config, "--deploy", "--auto-approve"))

@@ -1,4 +1,5 @@
-"""6. serve_deploy: deploy the configured Serve apps, merged with what runs.
+"""6. serve_deploy: deploy the configured Serve apps and the management API app, merged
+with what runs.
 
 Apps deployed by other means (the API) are kept. An app this checkpoint deployed earlier
 and the config no longer lists is deleted, and an app whose code (import path) changes is
@@ -8,7 +9,7 @@ from __future__ import annotations
 from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import Action, Plan
 from cluster.dashboard import DashboardError
-from cluster.serve import same_app
+from cluster.serve import desired_apps, same_app
 
 SERVE_TIMEOUT = 180
 
@@ -19,7 +20,7 @@ class ServeDeploy(Checkpoint):
     gate_policy = "destructive approval when it would remove or replace running apps"
 
     def plan(self, ctx: Context) -> Plan:
-        desired = {a.name: a.serve_config() for a in ctx.config.serve_apps}
+        desired = {app["name"]: app for app, _ in desired_apps(ctx.config)}
         try:
             status = ctx.cluster.serve.status()
             live = ctx.cluster.serve.deployed_configs(status)
@@ -45,18 +46,18 @@ class ServeDeploy(Checkpoint):
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         serve = ctx.cluster.serve
-        desired = {a.name: a for a in ctx.config.serve_apps}
+        apps = desired_apps(ctx.config)
+        desired = {app["name"]: app for app, _ in apps}
         touched = [a.target.split(" ", 1)[1] for a in plan.actions]
         removes = [n for n in touched if n not in desired]
-        upserts = [desired[n].serve_config() for n in touched if n in desired]
+        upserts = [desired[n] for n in touched if n in desired]
         if any(a.kind == "replace" and "why" in a.details for a in plan.actions):
             # a failed app with an unchanged config: remove it first so Serve redeploys it
             serve.apply(removes=[n for n in touched if n in desired])
         serve.apply(upserts=upserts, removes=removes)
         ctx.store.kv_set("serve.managed", sorted(desired))
         serve.wait_running(list(desired), SERVE_TIMEOUT, ctx.on_wait)
-        serve.wait_answering([a.health_path or a.route_prefix for a in desired.values()],
-                             SERVE_TIMEOUT, ctx.on_wait)
+        serve.wait_answering([path for _, path in apps], SERVE_TIMEOUT, ctx.on_wait)
 
     def verify(self, ctx: Context) -> list[str]:
         from cluster.health import serve_checks

@@ -101,6 +101,16 @@ class ServeApp:
 
 
 @dataclass(frozen=True)
+class ManagementApiConfig:
+    """The management API deployed on the cluster as a Serve app (serve.management_api)."""
+    enabled: bool = True
+    name: str = "management-api"
+    route_prefix: str = "/"
+    num_cpus: float = 0.1
+    memory: float | None = None  # GB
+
+
+@dataclass(frozen=True)
 class ApprovalsConfig:
     ttl_seconds: float = 24 * 3600
     wait_timeout_seconds: float = 3600
@@ -137,11 +147,13 @@ class Config:
     head: NodeResources
     workers: WorkersConfig
     serve_apps: tuple
+    management_api: ManagementApiConfig
     approvals: ApprovalsConfig
     cml: CMLConfig
     api: ApiConfig
     force_rebuild: bool = False
-    source: str = "config"
+    source: str = "config"  # the file it came from, absolute when loaded from a file
+    base_dir: Path = Path(".")  # relative paths in the file were resolved against this
     warnings: tuple = ()
 
     def with_changes(self, **changes) -> "Config":
@@ -206,17 +218,36 @@ class ServeAppSchema(_Strict):
     health_path = fields.String(load_default=None, allow_none=True)
 
 
+class ManagementApiSchema(_Strict):
+    enabled = fields.Boolean(load_default=True)
+    name = fields.String(load_default="management-api", validate=APP_NAME)
+    route_prefix = fields.String(load_default="/", validate=ROUTE_PREFIX)
+    num_cpus = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=64))
+    memory = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0.05),
+                          metadata={"description": "GB reserved for the replica"})
+
+
 class ServeSchema(_Strict):
     applications = fields.List(fields.Nested(ServeAppSchema), load_default=list)
+    management_api = fields.Nested(ManagementApiSchema, load_default=None)
+
+    @pre_load
+    def _defaults(self, data, **kwargs):
+        if isinstance(data, dict) and data.get("management_api") is None:
+            data = {**data, "management_api": {}}
+        return data
 
     @validates_schema
     def _unique(self, data, **kwargs):
         errors = {}
+        mgmt = data.get("management_api") or {}
         for key in ("name", "route_prefix"):
-            seen = set()
+            seen = {mgmt[key]} if mgmt.get("enabled") else set()
             for app in data.get("applications", []):
                 if app[key] in seen:
-                    errors.setdefault("applications", []).append(f"Duplicate {key} {app[key]!r}.")
+                    errors.setdefault("applications", []).append(
+                        f"Duplicate {key} {app[key]!r} (the management API's is "
+                        f"{mgmt.get(key)!r}: change serve.management_api.{key}).")
                 seen.add(app[key])
         if errors:
             raise ValidationError(errors)
@@ -410,23 +441,29 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
         workers=WorkersConfig(**data["workers"]),
         serve_apps=tuple(ServeApp(**{**a, "deployments": tuple(a["deployments"])})
                          for a in data["serve"]["applications"]),
+        management_api=ManagementApiConfig(**data["serve"]["management_api"]),
         approvals=ApprovalsConfig(
             ttl_seconds=data["approvals"]["ttl_seconds"],
             wait_timeout_seconds=data["approvals"]["wait_timeout_seconds"],
             required=tuple(data["approvals"]["required"]),
             forbid_self_approval=data["approvals"]["forbid_self_approval"]),
         cml=CMLConfig(**data["cml"]),
-        api=ApiConfig(**{**data["api"], "cors_origins": cors}),
+        api=ApiConfig(**{**data["api"], "cors_origins": cors,
+                         "tokens_file": str(resolve(data["api"]["tokens_file"]))
+                         if data["api"]["tokens_file"] else None}),
         force_rebuild=data["force_rebuild"],
         source=source,
+        base_dir=base.resolve(),
         warnings=tuple(warnings),
     )
 
 
 def load_config(path: str | Path | None = None, *, environ=None,
-                state_dir_override: str | None = None) -> Config:
+                state_dir_override: str | None = None, base_dir: Path | None = None) -> Config:
     """Load and validate a config file (the local example when ``path`` is None)."""
     path = Path(path) if path else DEFAULT_CONFIG
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
     if not path.exists():
         raise ConfigError({"(file)": [f"{path} does not exist"]}, str(path))
     try:
@@ -436,8 +473,9 @@ def load_config(path: str | Path | None = None, *, environ=None,
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError({"(yaml)": [f"{where}{getattr(e, 'problem', None) or e}"]},
                           str(path)) from None
-    return parse_config(doc, source=str(path), environ=environ,
-                        state_dir_override=state_dir_override)
+    return parse_config(doc, source=str(path.resolve()), environ=environ,
+                        state_dir_override=state_dir_override,
+                        base_dir=Path(base_dir) if base_dir else None)
 
 
 def load_jobs_config(path: Path) -> list[dict]:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from cluster.dashboard import DashboardError
 from cluster.manager import ClusterError, ClusterManager
-from cluster.serve import ServeError
+from cluster.serve import ServeError, desired_apps
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def resource_checks(cluster: ClusterManager) -> list[Check]:
 
 
 def serve_checks(cluster: ClusterManager, probe: bool = True) -> list[Check]:
-    apps = cluster.config.serve_apps
+    apps = desired_apps(cluster.config)
     if not apps:
         return []
     try:
@@ -69,12 +69,13 @@ def serve_checks(cluster: ClusterManager, probe: bool = True) -> list[Check]:
     except (ClusterError, DashboardError, ServeError) as e:
         return [Check("serve_apps", False, str(e))]
     checks = []
-    for app in apps:
-        state = status.get(app.name, {}).get("status", "MISSING")
-        checks.append(Check(f"app:{app.name}", state == "RUNNING", f"{app.name} is {state}"))
+    for app, path in apps:
+        name = app["name"]
+        state = status.get(name, {}).get("status", "MISSING")
+        checks.append(Check(f"app:{name}", state == "RUNNING", f"{name} is {state}"))
         if probe and state == "RUNNING":
-            ok, detail = cluster.serve.probe(app.health_path or app.route_prefix)
-            checks.append(Check(f"http:{app.name}", ok, detail))
+            ok, detail = cluster.serve.probe(path)
+            checks.append(Check(f"http:{name}", ok, detail))
     return checks
 
 

@@ -16,6 +16,39 @@ import requests
 from cluster.dashboard import DashboardError
 
 APP_KEYS = ("import_path", "route_prefix", "args", "runtime_env", "deployments")
+MANAGEMENT_IMPORT_PATH = "api_server.serve_app:app"
+MANAGEMENT_DEPLOYMENT = "ManagementAPI"  # api_server.serve_app.DEPLOYMENT (not imported: Ray)
+
+
+def management_app_config(config) -> dict | None:
+    """The management API's Serve app entry (None when serve.management_api.enabled is off).
+    Its replica reads the same config file and state dir as the CLI."""
+    mgmt = config.management_api
+    if not mgmt.enabled:
+        return None
+    options = {"num_cpus": mgmt.num_cpus}
+    if mgmt.memory:
+        options["memory"] = int(mgmt.memory * 1024 ** 3)
+    return {"name": mgmt.name, "import_path": MANAGEMENT_IMPORT_PATH,
+            "route_prefix": mgmt.route_prefix,
+            "runtime_env": {"env_vars": {"RAYDEPLOY_CONFIG": str(config.source),
+                                         "RAYDEPLOY_STATE_DIR": str(config.state_dir),
+                                         "RAYDEPLOY_BASE_DIR": str(config.base_dir)}},
+            "deployments": [{"name": MANAGEMENT_DEPLOYMENT, "num_replicas": 1,
+                             "ray_actor_options": options}]}
+
+
+def health_path(route_prefix: str) -> str:
+    return route_prefix.rstrip("/") + "/health"
+
+
+def desired_apps(config) -> list[tuple[dict, str]]:
+    """Every app serve_deploy keeps running: (Serve config entry, path that must answer)."""
+    apps = [(a.serve_config(), a.health_path or a.route_prefix) for a in config.serve_apps]
+    mgmt = management_app_config(config)
+    if mgmt is not None:
+        apps.append((mgmt, health_path(mgmt["route_prefix"])))
+    return apps
 
 
 class ServeError(Exception):
@@ -40,6 +73,12 @@ class ServeManager:
         head, layout = self.cluster.head_app(), self.cluster.layout()
         ip = self.cluster.node_ip(head) if head else None
         return f"http://{ip}:{layout.serve_port}" if ip and layout else None
+
+    def management_api_url(self) -> str | None:
+        """Where the cluster's own management API answers (through the Serve proxy)."""
+        mgmt = self.cluster.config.management_api
+        proxy = self.proxy_url
+        return proxy + mgmt.route_prefix.rstrip("/") if mgmt.enabled and proxy else None
 
     def status(self) -> dict:
         """``{name: {status, message, route_prefix, deployments, ...}}`` of running apps."""

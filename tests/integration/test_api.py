@@ -154,13 +154,13 @@ def test_deploy_and_remove_an_app_keeps_the_others(gated, live_cluster):
                           json={**body, "name": "other", "route_prefix": "/hello"}, timeout=60)
     assert clash.status_code == 409 and "hello" in clash.json()["message"]
     listed = requests.get(f"{url}/api/v1/applications", timeout=10).json()
-    assert {a["name"] for a in listed["applications"]} == {"hello", "greeter"}
+    assert {a["name"] for a in listed["applications"]} == {"hello", "greeter", "management-api"}
     assert requests.delete(f"{url}/api/v1/applications/greeter", timeout=60).status_code == 200
     wait_for(lambda: requests.get(f"{url}/api/v1/applications/greeter", timeout=10).status_code == 404,
              timeout=60)
     assert requests.get(f"{proxy}/hello", timeout=10).json()["message"] == "hello, world"
     status = requests.get(f"{url}/api/v1/cluster/status", timeout=10).json()
-    assert status["healthy"] and status["total_applications"] == 1 and status["alive_nodes"] == 3
+    assert status["healthy"] and status["total_applications"] == 2 and status["alive_nodes"] == 3
     info = requests.get(f"{url}/api/v1/cluster/info", timeout=10).json()
     assert info["cluster_name"] == "rdtest" and info["head_address"].startswith("127.0.0.")
     health = requests.get(f"{url}/api/v1/cluster/health", timeout=30).json()

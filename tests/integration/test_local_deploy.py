@@ -1,7 +1,8 @@
 """A real local deploy through the CLI, as a user runs it: deploy, re-run, crash and resume,
 approvals (prompt, waiting, --no-wait, plan changes, expiry, rejection), lease, teardown.
 
-The tests share one cluster and run in file order; each leaves it at head + 2 workers."""
+The tests share one cluster and run in file order; each leaves it at head + 2 workers
+(tests/integration/test_zz_teardown.py tears it down last)."""
 from __future__ import annotations
 
 import ipaddress
@@ -232,18 +233,3 @@ def test_interactive_prompt_approves_when_the_name_is_typed(live_cluster):
     assert worker_names(live_cluster) == ["rdtest-worker-1"]
     assert live_cluster.cli("--deploy", workers=2).returncode == 0
     assert len(alive_nodes(live_cluster)) == 3
-
-
-def test_zz_teardown_is_gated_and_leaves_no_process(live_cluster):
-    result = live_cluster.cli("--teardown", "--no-wait")
-    assert result.returncode == 3 and "DESTRUCTIVE" in result.stdout
-    assert our_ray_processes(live_cluster.state_dir)
-    result = live_cluster.cli("--teardown", "--auto-approve")
-    assert result.returncode == 0, result.stdout + result.stderr
-    deadline = time.monotonic() + 15
-    while our_ray_processes(live_cluster.state_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert our_ray_processes(live_cluster.state_dir) == []
-    assert live_cluster.store().platform_apps() == []
-    # and the audit trail shows the automatic approval
-    assert live_cluster.store().approvals("teardown")[0]["source"] == "auto"

@@ -24,12 +24,14 @@ class Status(MethodView):
 class Info(MethodView):
     @blp.response(200, ClusterInfoSchema)
     def get(self):
-        """Where things are: head address, dashboard, Serve proxy, management API"""
+        """Where things are: head address, dashboard, Serve proxy, and the management API
+        (the one hosted on the cluster by Serve; this server's own URL when that is off)"""
         svc = services()
         cluster = svc.cluster
         return {"head_address": cluster.head_address(), "dashboard_url": cluster.dashboard_url(),
                 "serve_url": cluster.serve.proxy_url,
-                "management_api_url": request.host_url.rstrip("/"),
+                "management_api_url": cluster.serve.management_api_url()
+                or request.host_url.rstrip("/"),
                 "ray_version": importlib.metadata.version("ray"),
                 "cluster_name": svc.config.cluster_name, "platform": svc.config.platform}
 
