@@ -29,11 +29,14 @@ class LocalPlatform:
     name = "local"
     shares_host_network = True  # every node on one machine: ports must not collide
 
-    def __init__(self, store: Store, project_dir: Path, state_dir: Path):
+    def __init__(self, store: Store, project_dir: Path, state_dir: Path,
+                 files_dir: Path | None = None, extra_env: dict | None = None):
         self.store = store
         self.project_dir = Path(project_dir)
         self.workspace = Path(state_dir) / "project"
-        self.files_dir = self.workspace / "files"
+        # project files shared by every app (CML: the project directory itself)
+        self.files_dir = Path(files_dir) if files_dir else self.workspace / "files"
+        self.extra_env = dict(extra_env or {})  # e.g. the CML simulator's CDSW_* variables
         self.logs_dir = Path(state_dir) / "logs"
         self._lock = threading.Lock()  # address allocation among this process's threads
 
@@ -164,7 +167,8 @@ class LocalPlatform:
     def _cdsw_env(self, ip: str) -> dict:
         """What CML gives every workload, so the launcher runs the same on both platforms."""
         return {"CDSW_IP_ADDRESS": ip, "CDSW_PROJECT_ID": self.project_id,
-                "CDSW_DOMAIN": "localhost", "RAYDEPLOY_PROJECT_FILES": str(self.files_dir)}
+                "CDSW_DOMAIN": "localhost", "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
+                **self.extra_env}
 
     # -- jobs -------------------------------------------------------------------------------------
     def list_jobs(self) -> list[Job]:
@@ -196,7 +200,7 @@ class LocalPlatform:
         spec = job.spec
         env = {**os.environ, **spec.environment, "CDSW_PROJECT_ID": self.project_id,
                "RAYDEPLOY_PLATFORM": "local",
-               "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
+               "RAYDEPLOY_PROJECT_FILES": str(self.files_dir), **self.extra_env,
                "PYTHONPATH": str(self.project_dir)}
         command = [sys.executable, job_runner.__file__, str(run_dir), str(spec.timeout),
                    "--", sys.executable, spec.script, *shlex.split(spec.arguments)]

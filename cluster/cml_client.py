@@ -1,0 +1,128 @@
+"""A client of the CML REST API v2 (the subset in shared/CML_API.md).
+
+Every call has a timeout; 429, 5xx and connection errors are retried with exponential
+backoff (honouring Retry-After); lists follow ``next_page_token``; ``search_filter`` is a
+substring match, so lookups by name compare exact names here. Errors name the call and the
+resource, never the API key. Creates are made idempotent by the callers (look up by name
+first, see CMLPlatform), because a create whose answer was lost may still have happened.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Iterator
+
+import requests
+
+from cluster.platform import NotFound, PlatformError
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class CMLAuthError(PlatformError):
+    pass
+
+
+class CMLClient:
+    def __init__(self, host: str, api_key: str, *, timeout: float = 30.0, retries: int = 6,
+                 backoff: float = 0.5, max_backoff: float = 20.0, page_size: int = 100,
+                 session: requests.Session | None = None):
+        self.base = host.rstrip("/") + "/api/v2"
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.page_size = page_size
+        self.session = session or requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.session.headers["Accept"] = "application/json"
+        self.calls = 0  # requests sent, retries included
+
+    def __repr__(self) -> str:  # never show the key
+        return f"CMLClient({self.base!r})"
+
+    # -- transport ---------------------------------------------------------------------------
+    def request(self, method: str, path: str, what: str, **kwargs) -> dict | bytes:
+        """``what`` names the call and resource for messages, e.g. "create application ray-head"."""
+        kwargs.setdefault("timeout", self.timeout)
+        url = self.base + path
+        for attempt in range(self.retries + 1):
+            self.calls += 1
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.RequestException as e:
+                if attempt == self.retries:
+                    raise PlatformError(f"{what}: CML unreachable after {attempt + 1} tries "
+                                        f"({type(e).__name__})") from None
+                self._sleep(attempt, None)
+                continue
+            if response.status_code in RETRY_STATUS and attempt < self.retries:
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                continue
+            if response.status_code >= 400:
+                raise self._error(response, what)
+            if "json" not in response.headers.get("Content-Type", "json"):
+                return response.content
+            return response.json() if response.content else {}
+        raise PlatformError(f"{what}: gave up")  # not reached
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = min(self.max_backoff, self.backoff * 2 ** attempt) * (0.5 + random.random() / 2)
+        if retry_after:
+            try:
+                delay = max(delay, float(retry_after))
+            except ValueError:
+                pass
+        time.sleep(delay)
+
+    @staticmethod
+    def _error(response: requests.Response, what: str) -> PlatformError:
+        try:
+            detail = response.json().get("message") or response.json().get("error")
+        except ValueError:
+            detail = response.text[:200]
+        status = response.status_code
+        if status in (401, 403):
+            return CMLAuthError(f"{what}: HTTP {status}, the API key was refused or lacks "
+                                f"permission ({detail}); check CML_API_KEY")
+        if status == 404:
+            return NotFound(f"{what}: not found ({detail})")
+        return PlatformError(f"{what}: HTTP {status} ({detail})")
+
+    def list(self, path: str, key: str, what: str, **filters) -> Iterator[dict]:
+        """Every item of a paginated list; ``filters`` go into ``search_filter``."""
+        params = {"page_size": self.page_size}
+        if filters:
+            params["search_filter"] = json.dumps(filters)
+        token = ""
+        while True:
+            page = self.request("GET", path, what, params={**params, **({"page_token": token}
+                                                                      if token else {})})
+            yield from page.get(key) or []
+            token = page.get("next_page_token") or ""
+            if not token:
+                return
+
+    def find_by_name(self, path: str, key: str, name: str, what: str) -> dict | None:
+        matches = [i for i in self.list(path, key, what, name=name) if i.get("name") == name]
+        return matches[0] if matches else None
+
+    # -- resources ----------------------------------------------------------------------------
+    def validate_key(self) -> dict:
+        return self.request("POST", "/auth/validate_key", "validate API key", json={"audience": "API"})
+
+    def runtimes(self) -> list[dict]:
+        return list(self.list("/runtimes", "runtimes", "list runtimes"))
+
+
+def environment_out(env: dict | str | None) -> dict:
+    """``environment`` as CML returns it (a JSON string) -> dict."""
+    if isinstance(env, dict):
+        return env
+    return json.loads(env) if env else {}
+
+
+def environment_patch(env: dict) -> str:
+    """``environment`` for a PATCH body: a JSON-encoded string."""
+    return json.dumps(env)

@@ -1,0 +1,59 @@
+"""python -m cml_simulator --port P [options]: a CML API v2 simulator on loopback.
+
+Faults by flag or environment: --error-rate (CML_SIM_ERROR_RATE), --rate-limit-rate
+(CML_SIM_RATE_LIMIT_RATE) with --retry-after (CML_SIM_RETRY_AFTER), --latency
+(CML_SIM_LATENCY), --app-start-delay (CML_SIM_APP_START_DELAY). The API key is
+--api-key or CML_SIM_API_KEY (never printed).
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import ipaddress
+import os
+import signal
+import sys
+import tempfile
+
+from cml_simulator.app import Faults, create_app
+from cml_simulator.state import Workspace
+
+
+def main(argv=None) -> int:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m cml_simulator", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-dir", default=None, help="workspace files (default: a temp dir)")
+    parser.add_argument("--api-key", default=env.get("CML_SIM_API_KEY"))
+    parser.add_argument("--error-rate", type=float, default=float(env.get("CML_SIM_ERROR_RATE", 0)))
+    parser.add_argument("--rate-limit-rate", type=float,
+                        default=float(env.get("CML_SIM_RATE_LIMIT_RATE", 0)))
+    parser.add_argument("--retry-after", type=float, default=float(env.get("CML_SIM_RETRY_AFTER", 1)))
+    parser.add_argument("--latency", type=float, default=float(env.get("CML_SIM_LATENCY", 0)))
+    parser.add_argument("--app-start-delay", type=float,
+                        default=float(env.get("CML_SIM_APP_START_DELAY", 0)))
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    if not ipaddress.ip_address(args.host).is_loopback:
+        print("error: the simulator listens on loopback addresses only", file=sys.stderr)
+        return 2
+    if not args.api_key:
+        print("error: give --api-key or CML_SIM_API_KEY", file=sys.stderr)
+        return 2
+    for name in ("error_rate", "rate_limit_rate"):
+        if not 0 <= getattr(args, name) < 1:
+            print(f"error: --{name.replace('_', '-')} must be in [0, 1)", file=sys.stderr)
+            return 2
+    workspace = Workspace(args.state_dir or tempfile.mkdtemp(prefix="cml-sim-"), args.api_key,
+                          app_start_delay=args.app_start_delay)
+    atexit.register(workspace.shutdown)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = create_app(workspace, Faults(args.error_rate, args.rate_limit_rate, args.retry_after,
+                                       args.latency, args.seed))
+    app.run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
