@@ -17,7 +17,8 @@ from cluster.cml_client import CMLAuthError, CMLClient, environment_out
 from cluster.platform import NotFound
 from tests.conftest import ROOT, clean_env
 
-SWAGGER = json.loads((ROOT.parent / "shared" / "cml-api-v2-swagger.json").read_text())
+# the public v2 swagger (subset for our endpoints), kept beside the simulator it specifies
+SWAGGER = json.loads((ROOT / "cml_simulator" / "cml-api-v2-swagger.json").read_text())
 KEY = "sim-key-0123456789abcdef"
 
 
