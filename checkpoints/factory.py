@@ -4,6 +4,7 @@ from __future__ import annotations
 from checkpoints.errors import InvalidRequest
 from checkpoints.base import Context, NullReporter, Reporter
 from cluster.config import Config
+from cluster.cml_platform import CMLPlatform
 from cluster.local_platform import LocalPlatform
 from cluster.manager import ClusterManager
 from store import Store
@@ -12,6 +13,8 @@ from store import Store
 def make_platform(config: Config, store: Store):
     if config.platform == "local":
         return LocalPlatform(store, config.project_dir, config.state_dir)
+    if config.platform == "cml":
+        return CMLPlatform(config)
     raise InvalidRequest(f"platform {config.platform!r} is not available in this build", "platform")
 
 

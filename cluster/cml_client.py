@@ -43,8 +43,15 @@ class CMLClient:
         return f"CMLClient({self.base!r})"
 
     # -- transport ---------------------------------------------------------------------------
-    def request(self, method: str, path: str, what: str, **kwargs) -> dict | bytes:
-        """``what`` names the call and resource for messages, e.g. "create application ray-head"."""
+    def request(self, method: str, path: str, what: str, *, idempotent: bool | None = None,
+                **kwargs) -> dict | bytes:
+        """``what`` names the call and resource for messages, e.g. "create application ray-head".
+
+        429 is always retried (the request was turned away). 5xx and connection errors are
+        retried only for idempotent calls: a create may have happened although its answer was
+        lost, so its caller looks the name up before trying again (see CMLPlatform)."""
+        if idempotent is None:
+            idempotent = method != "POST" or path.rsplit(":", 1)[-1] in ("stop", "restart", "download")
         kwargs.setdefault("timeout", self.timeout)
         url = self.base + path
         for attempt in range(self.retries + 1):
@@ -52,12 +59,13 @@ class CMLClient:
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.RequestException as e:
-                if attempt == self.retries:
+                if attempt == self.retries or not idempotent:
                     raise PlatformError(f"{what}: CML unreachable after {attempt + 1} tries "
                                         f"({type(e).__name__})") from None
                 self._sleep(attempt, None)
                 continue
-            if response.status_code in RETRY_STATUS and attempt < self.retries:
+            retry = response.status_code == 429 or (idempotent and response.status_code in RETRY_STATUS)
+            if retry and attempt < self.retries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue
             if response.status_code >= 400:
@@ -110,7 +118,8 @@ class CMLClient:
 
     # -- resources ----------------------------------------------------------------------------
     def validate_key(self) -> dict:
-        return self.request("POST", "/auth/validate_key", "validate API key", json={"audience": "API"})
+        return self.request("POST", "/auth/validate_key", "validate API key", idempotent=True,
+                            json={"audience": "API"})
 
     def runtimes(self) -> list[dict]:
         return list(self.list("/runtimes", "runtimes", "list runtimes"))

@@ -126,6 +126,8 @@ class CMLConfig:
     project_id: str | None = None
     git_url: str | None = None
     runtime_identifier: str | None = None
+    project_timeout_seconds: float = 900
+    shared_host_network: bool = False  # true when every app runs on one host (the simulator)
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,8 @@ class CMLSchema(_Strict):
     project_id = fields.String(load_default=None, allow_none=True)
     git_url = fields.String(load_default=None, allow_none=True)
     runtime_identifier = fields.String(load_default=None, allow_none=True)
+    project_timeout_seconds = fields.Float(load_default=900, validate=validate.Range(min=1))
+    shared_host_network = fields.Boolean(load_default=False)
 
 
 class ApiSchema(_Strict):

@@ -101,6 +101,9 @@ class LocalPlatform:
         existing = next((a for a in self.list_apps() if a.name == spec.name), None)
         if existing is not None:
             return existing
+        if not (self.project_dir / spec.script).is_file():
+            raise PlatformError(f"cannot start application {spec.name}: its script {spec.script} "
+                                f"is not in the project directory {self.project_dir}")
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             taken = {a.ip for a in self.list_apps() if a.ip}

@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cluster.local_platform import LocalPlatform
-from cluster.platform import FAILED, RUNNING, STARTING, STOPPED, AppSpec, JobSpec
+from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, AppSpec, JobSpec,
+                              PlatformError)
 from cluster.ports import pick_port
 from store import Store
 
@@ -299,7 +300,11 @@ class Workspace:
         spec = AppSpec(name=f"{record['subdomain']}-{record['id']}", script=record["script"],
                        cpu=record["cpu"], memory=record["memory"], gpus=record["nvidia_gpu"],
                        env={k: str(v) for k, v in record["environment"].items()})
-        local = project.platform.create_app(spec)
+        try:
+            local = project.platform.create_app(spec)
+        except PlatformError:  # CML accepts the app; it fails when its script is missing
+            record.update(local_id=None, state="failed", started_at=time.time())
+            return
         record.update(local_id=local.id, state="starting", started_at=time.time())
 
     def app(self, project_id: str, app_id: str) -> dict:
@@ -311,6 +316,8 @@ class Workspace:
     def app_status(self, record: dict) -> str:
         if record["state"] == "stopped":
             return "APPLICATION_STOPPED"
+        if record["state"] == "failed":
+            return "APPLICATION_FAILED"
         local = self.project(record["project_id"]).platform.get_app(record["local_id"])
         if local.status == FAILED:
             return "APPLICATION_FAILED"
@@ -352,7 +359,7 @@ class Workspace:
         return self.app_api(record)
 
     def app_api(self, r: dict) -> dict:
-        status = self.app_status(r) if r["local_id"] or r["state"] == "stopped" else "APPLICATION_STOPPED"
+        status = self.app_status(r)
         public_env = {k: v for k, v in r["environment"].items() if not k.startswith("CDSW_")}
         out = {"id": r["id"], "name": r["name"], "subdomain": r["subdomain"],
                "description": r["description"], "script": r["script"], "cpu": r["cpu"],

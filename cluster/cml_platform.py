@@ -1,0 +1,240 @@
+"""The CML platform: nodes are CML Applications, environment jobs are CML Jobs.
+
+Creates look the name up first (exact match over the substring search), so a create that is
+retried after a lost answer never makes a second project, job or application. Project files
+(node addresses) live under ``.raydeploy_files/`` in the project, where the launcher writes.
+"""
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+
+from cluster.cml_client import CMLClient, environment_out, environment_patch
+from cluster.config import Config
+from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, App, AppSpec, Job, JobRun,
+                              JobSpec, NotFound, PlatformError, Project)
+
+FILES = ".raydeploy_files"
+APP_STATUS = {"APPLICATION_STARTING": STARTING, "APPLICATION_RUNNING": RUNNING,
+              "APPLICATION_STOPPING": "stopping", "APPLICATION_STOPPED": STOPPED,
+              "APPLICATION_FAILED": FAILED, "APPLICATION_UNKNOWN": FAILED}
+RUN_STATUS = {"ENGINE_SUCCEEDED": "succeeded", "ENGINE_FAILED": "failed",
+              "ENGINE_TIMEDOUT": "timedout", "ENGINE_STOPPED": "stopped",
+              "ENGINE_SKIPPED": "skipped"}  # everything else: still going
+RUN_KEY = "RAYDEPLOY_RUN_KEY"  # in a run's environment: the job spec it ran
+
+
+def subdomain(name: str) -> str:
+    """A valid CML subdomain (^[a-z0-9]+(-[a-z0-9]+)*$) from an app name."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-")[:63].strip("-")
+
+
+class CMLPlatform:
+    name = "cml"
+
+    def __init__(self, config: Config, client: CMLClient | None = None):
+        self.config = config
+        cml = config.cml
+        self.client = client or CMLClient(cml.host, cml.api_key)
+        # the simulator runs every app on one host; real CML pods each have their own network
+        self.shares_host_network = cml.shared_host_network
+        self._project_id = cml.project_id
+
+    def _create(self, find, post, what: str, tries: int = 6):
+        """Create once: after an ambiguous failure, look the name up before trying again."""
+        for attempt in range(tries):
+            existing = find()
+            if existing is not None:
+                return existing
+            try:
+                return post()
+            except PlatformError as e:
+                if isinstance(e, NotFound) or "HTTP 4" in str(e) or attempt == tries - 1:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2 ** attempt))
+        raise PlatformError(f"{what}: gave up")
+
+    # -- checks -------------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        try:
+            answer = self.client.validate_key()
+        except PlatformError as e:
+            return [str(e)]
+        problems = [] if answer.get("valid", True) else ["CML says the API key is not valid"]
+        wanted = self.config.cml.runtime_identifier
+        if wanted and wanted not in {r.get("image_identifier") for r in self.client.runtimes()}:
+            problems.append(f"runtime {wanted} is not available in this workspace")
+        return problems
+
+    # -- project --------------------------------------------------------------------------------
+    @property
+    def project_id(self) -> str:
+        if not self._project_id:
+            project = self.find_project(self.config.cml.project_name or self.config.cluster_name)
+            if project is None:
+                raise PlatformError("the CML project does not exist yet (run project_setup)")
+            self._project_id = project.id
+        return self._project_id
+
+    def find_project(self, name: str) -> Project | None:
+        if self._project_id:
+            try:
+                found = self.client.request("GET", f"/projects/{self._project_id}",
+                                            f"get project {self._project_id}")
+            except NotFound:
+                return None
+        else:
+            found = self.client.find_by_name("/projects", "projects", name, f"find project {name}")
+        if found is None:
+            return None
+        return Project(id=found["id"], name=found["name"], status=found.get("creation_status", "success"))
+
+    def create_project(self, name: str) -> Project:
+        """Create the project (from ``cml.git_url`` when set); its clone finishes later."""
+        git_url = self.config.cml.git_url
+        body = {"name": name, "template": "git" if git_url else "blank",
+                "default_project_engine_type": "ml_runtime", "visibility": "private"}
+        if git_url:
+            body["git_url"] = git_url
+
+        def post():
+            raw = self.client.request("POST", "/projects", f"create project {name}", json=body)
+            return Project(id=raw["id"], name=name, status=raw.get("creation_status", "creating"))
+        project = self._create(lambda: self.find_project(name), post, f"create project {name}")
+        self._project_id = project.id
+        return project
+
+    def _path(self, suffix: str) -> str:
+        return f"/projects/{self.project_id}{suffix}"
+
+    # -- project files ---------------------------------------------------------------------------
+    def read_file(self, path: str) -> str | None:
+        try:
+            data = self.client.request("POST", self._path(f"/files/{FILES}/{path}:download"),
+                                       f"download {path}")
+        except NotFound:
+            return None
+        return data.decode() if isinstance(data, bytes) else str(data)
+
+    def write_file(self, path: str, content: str) -> None:
+        self.delete_file(path)  # an upload never overwrites (it would store name(1).ext)
+        self.client.request("POST", self._path("/files"), f"upload {path}",
+                            files={f"{FILES}/{path}": (path.rsplit("/", 1)[-1], content.encode())})
+
+    def delete_file(self, path: str) -> None:
+        try:
+            self.client.request("DELETE", self._path(f"/files/{FILES}/{path}"), f"delete {path}")
+        except NotFound:
+            pass
+
+    # -- applications ------------------------------------------------------------------------------
+    def _app(self, raw: dict) -> App:
+        env = environment_out(raw.get("environment"))
+        spec = AppSpec(name=raw["name"], script=raw.get("script", ""), cpu=float(raw.get("cpu") or 0),
+                       memory=float(raw.get("memory") or 0), gpus=int(raw.get("nvidia_gpu") or 0),
+                       env=env, description=raw.get("description", ""))
+        return App(id=raw["id"], name=raw["name"], status=APP_STATUS.get(raw.get("status"), FAILED),
+                   spec=spec, ip=None)
+
+    def list_apps(self) -> list[App]:
+        return [self._app(a) for a in self.client.list(self._path("/applications"), "applications",
+                                                       "list applications")]
+
+    def get_app(self, app_id: str) -> App:
+        return self._app(self.client.request("GET", self._path(f"/applications/{app_id}"),
+                                             f"get application {app_id}"))
+
+    def _find_app(self, name: str) -> dict | None:
+        return self.client.find_by_name(self._path("/applications"), "applications", name,
+                                        f"find application {name}")
+
+    def create_app(self, spec: AppSpec) -> App:
+        body = {"name": spec.name, "subdomain": subdomain(spec.name), "script": spec.script,
+                "description": spec.description, "cpu": spec.cpu, "memory": spec.memory,
+                "nvidia_gpu": spec.gpus, "environment": spec.env, "bypass_authentication": False}
+        if self.config.cml.runtime_identifier:
+            body["runtime_identifier"] = self.config.cml.runtime_identifier
+        raw = self._create(lambda: self._find_app(spec.name),
+                           lambda: self.client.request("POST", self._path("/applications"),
+                                                       f"create application {spec.name}", json=body),
+                           f"create application {spec.name}")
+        return self._app(raw)
+
+    def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None:
+        self.client.request("POST", self._path(f"/applications/{app_id}:stop"),
+                            f"stop application {app_id}")
+
+    def delete_app(self, app_id: str) -> None:
+        try:
+            self.client.request("DELETE", self._path(f"/applications/{app_id}"),
+                                f"delete application {app_id}")
+        except NotFound:
+            pass
+
+    # -- jobs --------------------------------------------------------------------------------------
+    def _job(self, raw: dict, by_id: dict[str, str]) -> Job:
+        env = environment_out(raw.get("environment"))
+        spec = JobSpec(name=raw["name"], script=raw.get("script", ""),
+                       arguments=raw.get("arguments", ""), cpu=float(raw.get("cpu") or 0),
+                       memory=float(raw.get("memory") or 0), timeout=int(raw.get("timeout") or 0),
+                       parent=by_id.get(raw.get("parent_id") or ""), environment=env)
+        return Job(id=raw["id"], name=raw["name"], spec=spec)
+
+    def list_jobs(self) -> list[Job]:
+        raw = list(self.client.list(self._path("/jobs"), "jobs", "list jobs"))
+        by_id = {j["id"]: j["name"] for j in raw}
+        return [self._job(j, by_id) for j in raw]
+
+    def _job_body(self, spec: JobSpec, parent_id: str | None) -> dict:
+        body = {"name": spec.name, "script": spec.script, "arguments": spec.arguments,
+                "cpu": spec.cpu, "memory": spec.memory, "timeout": spec.timeout,
+                "kill_on_timeout": True, "environment": spec.environment,
+                "parent_id": parent_id or ""}
+        if self.config.cml.runtime_identifier:
+            body["runtime_identifier"] = self.config.cml.runtime_identifier
+        return body
+
+    def create_job(self, spec: JobSpec, parent_id: str | None = None) -> Job:
+        find = lambda: next((j for j in self.list_jobs() if j.name == spec.name), None)  # noqa: E731
+        self._create(find, lambda: self.client.request("POST", self._path("/jobs"),
+                                                       f"create job {spec.name}",
+                                                       json=self._job_body(spec, parent_id)),
+                     f"create job {spec.name}")
+        return find()
+
+    def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None = None) -> Job:
+        body = self._job_body(spec, parent_id)
+        body["environment"] = environment_patch(spec.environment)  # a string in PATCH bodies
+        self.client.request("PATCH", self._path(f"/jobs/{job_id}"), f"update job {spec.name}",
+                            json=body)
+        return next(j for j in self.list_jobs() if j.id == job_id)
+
+    def _run(self, raw: dict) -> JobRun:
+        env = environment_out(raw.get("environment"))
+        return JobRun(id=raw["id"], job_id=raw["job_id"],
+                      status=RUN_STATUS.get(raw.get("status"), "running"),
+                      spec_hash=env.get(RUN_KEY, ""), created_at=_epoch(raw.get("created_at")))
+
+    def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
+        raw = self.client.request("POST", self._path(f"/jobs/{job_id}/runs"), f"run job {job_id}",
+                                  json={"environment": {RUN_KEY: spec_hash}})
+        return self._run(raw)
+
+    def get_job_run(self, job_id: str, run_id: str) -> JobRun:
+        return self._run(self.client.request("GET", self._path(f"/jobs/{job_id}/runs/{run_id}"),
+                                             f"get run {run_id} of job {job_id}"))
+
+    def job_runs(self, job_id: str) -> list[JobRun]:
+        return [self._run(r) for r in self.client.list(self._path(f"/jobs/{job_id}/runs"),
+                                                       "job_runs", f"list runs of job {job_id}")]
+
+
+def _epoch(stamp: str | None) -> float:
+    if not stamp:
+        return 0.0
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
