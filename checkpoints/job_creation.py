@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 
 from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
@@ -16,15 +17,25 @@ from cluster.config import load_jobs_config
 from cluster.platform import JobSpec
 
 
+RUN_KEY = "RAYDEPLOY_RUN_KEY"
+
+
 def desired_jobs(ctx: Context) -> list[JobSpec]:
-    return [JobSpec(name=j["name"], script=j["script"], arguments=j["arguments"], cpu=j["cpu"],
-                    memory=j["memory"], timeout=j["timeout"], parent=j["parent_job_key"],
-                    environment=j["environment"])
-            for j in load_jobs_config(ctx.config.jobs_config)]
+    specs = [JobSpec(name=j["name"], script=j["script"], arguments=j["arguments"], cpu=j["cpu"],
+                     memory=j["memory"], timeout=j["timeout"], parent=j["parent_job_key"],
+                     environment=j["environment"])
+             for j in load_jobs_config(ctx.config.jobs_config)]
+    if getattr(ctx.platform, "chains_jobs", False):
+        # A child job starts by itself when its parent succeeds (CML), so the run key must be
+        # in the job's own environment for every run of it to carry it.
+        specs = [replace(s, environment={**s.environment, RUN_KEY: run_key(ctx, s)}) for s in specs]
+    return specs
 
 
 def run_key(ctx: Context, spec: JobSpec) -> str:
     """What a successful run is recorded against: the spec and the script's content."""
+    if RUN_KEY in spec.environment:
+        return spec.environment[RUN_KEY]
     script = ctx.config.project_dir / spec.script
     content = script.read_bytes() if script.exists() else b""
     return hashlib.sha256(spec.spec_hash.encode() + content).hexdigest()[:16]
@@ -60,7 +71,9 @@ class JobCreation(Checkpoint):
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         to_run = {a.target.split(" ", 1)[1] for a in plan.actions if a.kind == "run"}
+        chains = getattr(ctx.platform, "chains_jobs", False)
         jobs = {j.name: j for j in ctx.platform.list_jobs()}
+        started = {}  # name -> run started (or chained) in this apply
         for spec in desired_jobs(ctx):  # parents first
             parent_id = jobs[spec.parent].id if spec.parent else None
             job = jobs.get(spec.name)
@@ -69,23 +82,44 @@ class JobCreation(Checkpoint):
             elif job.spec != spec:
                 job = ctx.platform.update_job(job.id, spec, parent_id)
             jobs[spec.name] = job
-            if spec.name in to_run:
-                self._run(ctx, job, spec)
+            if spec.name not in to_run:
+                continue
+            if chains and spec.parent in started:
+                run = self._chained_run(ctx, job, started[spec.parent])
+            else:
+                run = ctx.platform.start_job_run(job.id, run_key(ctx, spec))
+                ctx.reporter.message(f"job {spec.name}: run {run.id} started")
+            started[spec.name] = self._wait(ctx, job, spec, run)
 
-    def _run(self, ctx: Context, job, spec: JobSpec) -> None:
-        run = ctx.platform.start_job_run(job.id, run_key(ctx, spec))
-        ctx.reporter.message(f"job {spec.name}: run {run.id} started")
+    def _chained_run(self, ctx: Context, job, parent_run):
+        """The run CML starts by itself once the parent's run has succeeded."""
+        deadline = time.monotonic() + 120
+        while True:
+            runs = [r for r in ctx.platform.job_runs(job.id) if r.created_at >= parent_run.created_at]
+            if runs:
+                ctx.reporter.message(f"job {job.name}: run {runs[0].id} started by its parent")
+                return runs[0]
+            if time.monotonic() > deadline:
+                raise CheckpointFailed(f"job {job.name}: no run started after its parent succeeded")
+            ctx.on_wait(f"job {job.name}: waiting for the run its parent starts")
+            time.sleep(0.5)
+
+    def _wait(self, ctx: Context, job, spec: JobSpec, run):
         start = time.monotonic()
         while not run.finished:
-            ctx.on_wait(f"job {spec.name} run {run.id} is {run.status} "
-                        f"({time.monotonic() - start:.0f}s)")
-            time.sleep(0.1)
+            elapsed = time.monotonic() - start
+            if elapsed > spec.timeout + 120:
+                raise CheckpointFailed(f"job {spec.name} run {run.id} still {run.status} after "
+                                       f"{elapsed:.0f}s (timeout {spec.timeout}s)")
+            ctx.on_wait(f"job {spec.name} run {run.id} is {run.status} ({elapsed:.0f}s)")
+            time.sleep(0.1 if elapsed < 5 else 1)
             run = ctx.platform.get_job_run(job.id, run.id)
         if run.status != "succeeded":
             log = getattr(ctx.platform, "job_run_log", lambda _id: "")(run.id)
             raise CheckpointFailed(f"job {spec.name} run {run.id} ended {run.status}"
                                    + (f" (exit {run.exit_code})" if run.exit_code is not None else "")
                                    + (f"\n{log.strip()[-1500:]}" if log.strip() else ""))
+        return run
 
     def verify(self, ctx: Context) -> list[str]:
         jobs = {j.name: j for j in ctx.platform.list_jobs()}

@@ -32,6 +32,7 @@ def subdomain(name: str) -> str:
 
 class CMLPlatform:
     name = "cml"
+    chains_jobs = True  # a child job starts by itself when its parent's run succeeds
 
     def __init__(self, config: Config, client: CMLClient | None = None):
         self.config = config

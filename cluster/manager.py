@@ -60,6 +60,7 @@ class ClusterManager:
         self.platform = platform
         self._lock = threading.Lock()
         self._dashboard: DashboardClient | None = None
+        self._node_ips: dict[str, str] = {}
         self.serve = ServeManager(self)
         # Where this cluster starts looking for free ports: another cluster starting at the
         # same moment (a test's, a user's) most likely looks elsewhere.
@@ -151,10 +152,16 @@ class ClusterManager:
 
     # -- addresses ----------------------------------------------------------------------------------
     def node_ip(self, app: App) -> str | None:
+        """The app's node address: known up front locally; on CML published by the node
+        itself in the project files (read once, then remembered for that app id)."""
         if app.ip:
             return app.ip
-        raw = self.platform.read_file(f"nodes/{app.name}.json")
-        return json.loads(raw)["ip"] if raw else None
+        if app.id not in self._node_ips:
+            raw = self.platform.read_file(f"nodes/{app.name}.json")
+            if not raw:
+                return None
+            self._node_ips[app.id] = json.loads(raw)["ip"]
+        return self._node_ips[app.id]
 
     def head_address(self) -> str | None:
         head, layout = self.head_app(), self.layout()
@@ -196,11 +203,10 @@ class ClusterManager:
 
     def wait_head(self, app: App, timeout: float = 120, on_wait=None) -> None:
         """Wait until GCS and dashboard answer and Ray lists the head node ALIVE."""
-        ip = self.node_ip(app)
-
         def ready():
             self._raise_if_failed(app)
-            return self.dashboard().healthy() and any(
+            ip = self.node_ip(app)  # on CML only known once the node has published it
+            return ip is not None and self.dashboard().healthy() and any(
                 n["node_ip"] == ip and n["state"] == "ALIVE" for n in self.ray_nodes())
         self._wait(ready, timeout, f"head {app.name} to answer", on_wait)
 

@@ -48,7 +48,9 @@ def build_venv(venv: Path) -> int:
         print(f"{venv}: requirements already installed ({digest[:12]}), skipping")
         return 0
     if not (venv / "bin" / "python").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        # on top of the runtime's packages: only what it lacks (or pins otherwise) is installed
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                       check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
     result = subprocess.run(pip + ["-r", str(REQUIREMENTS)])
     if result.returncode == 0:
