@@ -73,15 +73,17 @@ class JobCreation(Checkpoint):
         to_run = {a.target.split(" ", 1)[1] for a in plan.actions if a.kind == "run"}
         chains = getattr(ctx.platform, "chains_jobs", False)
         jobs = {j.name: j for j in ctx.platform.list_jobs()}
-        started = {}  # name -> run started (or chained) in this apply
-        for spec in desired_jobs(ctx):  # parents first
+        specs = desired_jobs(ctx)
+        for spec in specs:  # the whole chain first (parents first): CML starts children itself
             parent_id = jobs[spec.parent].id if spec.parent else None
             job = jobs.get(spec.name)
             if job is None:
-                job = ctx.platform.create_job(spec, parent_id)
+                jobs[spec.name] = ctx.platform.create_job(spec, parent_id)
             elif job.spec != spec:
-                job = ctx.platform.update_job(job.id, spec, parent_id)
-            jobs[spec.name] = job
+                jobs[spec.name] = ctx.platform.update_job(job.id, spec, parent_id)
+        started = {}  # name -> run started (or chained) in this apply
+        for spec in specs:
+            job = jobs[spec.name]
             if spec.name not in to_run:
                 continue
             if chains and spec.parent in started:
