@@ -1,0 +1,58 @@
+"""The FULL deploy with platform: cml, against the simulator: the project is a git clone of
+this repository, the jobs run as CML jobs (chained), the Ray nodes are simulator apps (real
+processes on their own loopback addresses), the Serve app answers, validation passes,
+teardown removes every app. Then the same with 20% injected errors and 429s."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.cml_simulator.test_contract import KEY, Simulator
+from tests.conftest import ROOT, clean_env, cli, our_ray_processes, write_config
+
+
+@pytest.mark.parametrize("faults", [(), ("--error-rate", "0.2", "--rate-limit-rate", "0.1",
+                                         "--retry-after", "0.2", "--seed", "5")],
+                         ids=["clean", "faulty"])
+def test_full_deploy_on_cml_through_the_simulator(tmp_path, faults):
+    sim = Simulator(tmp_path / "sim", *faults)
+    state = tmp_path / "state"
+    config = write_config(tmp_path / "cml.yaml", {
+        "cluster_name": "raycml", "platform": "cml", "state_dir": str(state),
+        "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
+        "cml": {"host": sim.url, "project_name": "ray-on-cml", "git_url": str(ROOT),
+                "shared_host_network": True},
+        "head": {"cpu": 1, "memory": 1}, "workers": {"count": 2, "cpu": 1, "memory": 1},
+        "serve": {"applications": [{"name": "hello", "import_path": "examples.apps.hello:app",
+                                    "route_prefix": "/hello"}],
+                  "management_api": {"enabled": False}}})
+    env = clean_env(CML_API_KEY=KEY)
+    try:
+        result = cli("--deploy", "--auto-approve", config=config, env=env, timeout=900)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert KEY not in result.stdout + result.stderr
+        counts = sim.counts()
+        assert (counts["projects"], counts["jobs"], counts["applications"]) == (1, 3, 3)
+        if faults:
+            assert counts["injected_errors"] > 0 and counts["injected_429"] > 0
+        check = subprocess.run([sys.executable, "-m", "validation", "--config", str(config)],
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert check.returncode == 0, check.stdout + check.stderr
+        proxy = next(line.split(": ", 1)[1] for line in result.stdout.splitlines()
+                     if line.strip().startswith("app hello"))
+        assert requests.get(proxy, timeout=10).json()["message"] == "hello, world"
+        again = cli("--deploy", config=config, env=env, timeout=300)
+        assert again.returncode == 0 and again.stdout.count("skipped (satisfied)") == 7
+        down = cli("--teardown", "--auto-approve", config=config, env=env, timeout=300)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert sim.counts()["applications"] == 0
+        deadline = time.monotonic() + 15
+        while our_ray_processes(state) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert our_ray_processes(state) == []
+    finally:
+        sim.stop()
