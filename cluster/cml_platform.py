@@ -6,6 +6,7 @@ retried after a lost answer never makes a second project, job or application. Pr
 """
 from __future__ import annotations
 
+import os
 import re
 import time
 from datetime import datetime
@@ -23,6 +24,13 @@ RUN_STATUS = {"ENGINE_SUCCEEDED": "succeeded", "ENGINE_FAILED": "failed",
               "ENGINE_TIMEDOUT": "timedout", "ENGINE_STOPPED": "stopped",
               "ENGINE_SKIPPED": "skipped"}  # everything else: still going
 RUN_KEY = "RAYDEPLOY_RUN_KEY"  # in a run's environment: the job spec it ran
+
+
+def with_git_token(url: str, token: str | None) -> str:
+    """A private repository's https URL with its token (sent to CML, never printed)."""
+    if not token or not url.startswith("https://") or "@" in url.split("/")[2]:
+        return url
+    return f"https://oauth2:{token}@{url[len('https://'):]}"
 
 
 def subdomain(name: str) -> str:
@@ -97,7 +105,7 @@ class CMLPlatform:
         body = {"name": name, "template": "git" if git_url else "blank",
                 "default_project_engine_type": "ml_runtime", "visibility": "private"}
         if git_url:
-            body["git_url"] = git_url
+            body["git_url"] = with_git_token(git_url, os.environ.get("CML_GIT_TOKEN"))
 
         def post():
             raw = self.client.request("POST", "/projects", f"create project {name}", json=body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cluster.cml_client import CMLClient
-from cluster.cml_platform import CMLPlatform, subdomain
+from cluster.cml_platform import CMLPlatform, subdomain, with_git_token
 from cluster.config import parse_config
 from cluster.platform import AppSpec, JobSpec
 from tests.cml_simulator.test_contract import KEY, Simulator
@@ -22,6 +22,13 @@ def sim(tmp_path_factory):
     simulator = Simulator(tmp_path_factory.mktemp("sim-platform"))
     yield simulator
     simulator.stop()
+
+
+def test_git_token_goes_into_https_urls_only():
+    assert with_git_token("https://git.example.com/a/b.git", "t0k") == \
+        "https://oauth2:t0k@git.example.com/a/b.git"
+    assert with_git_token("/local/repo", "t0k") == "/local/repo"
+    assert with_git_token("https://git.example.com/a.git", None) == "https://git.example.com/a.git"
 
 
 def test_subdomains_are_valid():
