@@ -21,7 +21,8 @@ from pathlib import Path
 
 from cluster.config import Config, NodeResources
 from cluster.dashboard import DashboardClient, DashboardError
-from cluster.platform import FAILED, STARTING, RUNNING, App, AppSpec, Platform, PlatformError
+from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, App, AppSpec, Platform,
+                              PlatformError)
 from cluster.ports import pick_port, pick_port_range, port_free
 from cluster.serve import ServeManager
 from store import Store
@@ -369,14 +370,15 @@ class ClusterManager:
         return {"num_cpus": _number(resources.cpu), "num_gpus": gpus,
                 "memory": resources.memory_bytes, "object_store_memory": resources.object_store_bytes}
 
-    def _app_failed(self, app: App) -> bool:
+    def _app_status(self, app: App) -> str:
         try:
-            return self.platform.get_app(app.id).status == FAILED
-        except PlatformError:
-            return True
+            return self.platform.get_app(app.id).status
+        except PlatformError as e:
+            return f"unknown ({e})"
 
     def _raise_if_failed(self, app: App) -> None:
-        if self._app_failed(app):
+        status = self._app_status(app)
+        if status in (FAILED, STOPPED) or status.startswith("unknown"):
             tail = ""
             if hasattr(self.platform, "app_log"):
                 try:
@@ -384,7 +386,7 @@ class ClusterManager:
                                             .splitlines()[-15:])
                 except OSError:
                     pass
-            raise NodeFailed(f"node app {app.name} failed{tail}")
+            raise NodeFailed(f"node app {app.name} is {status} on {self.platform.name}{tail}")
 
     @staticmethod
     def _wait(predicate, timeout: float, what: str, on_wait=None, interval: float = 0.1) -> None:

@@ -117,3 +117,6 @@ def test_shipped_configs_are_valid():
     assert config.workers.count == 2 and config.serve_apps[0].name == "hello"
     assert [j["name"] for j in load_jobs_config(root / "jobs_config.yaml")] == [
         "git_sync", "setup_environment", "launch_ray_cluster"]
+    cml = load_config(root / "examples" / "cluster.cml.yaml",
+                      environ={"CML_HOST": "https://ml.example.com", "CML_API_KEY": "k"})
+    assert cml.platform == "cml" and cml.cml.api_key == "k" and cml.head.gpus == 0
