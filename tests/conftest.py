@@ -56,6 +56,14 @@ def cli(*args, config: Path | None = None, env: dict | None = None, timeout: flo
                           capture_output=True, text=True, timeout=timeout)
 
 
+def spawn_cli(*args, config: Path, env: dict | None = None, text: bool = True) -> subprocess.Popen:
+    """deploy_master.py in the background, without a terminal, output on its stdout pipe."""
+    return subprocess.Popen([sys.executable, str(ROOT / "deploy_master.py"), "--config", str(config),
+                             *args], cwd=ROOT, env=env or clean_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=text,
+                            start_new_session=True)
+
+
 def stop_recorded_apps(state_dir: Path) -> None:
     """Last-resort cleanup: stop every app process group the store records (ours only)."""
     from cluster import processes

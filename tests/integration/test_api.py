@@ -3,15 +3,13 @@ SSE, approvals across CLI and API, nodes, Serve applications. Leaves head + 2 wo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, ApiServer, clean_env, write_config
+from tests.conftest import ApiServer, spawn_cli, write_config
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +90,7 @@ def test_a_cli_approval_unblocks_an_api_run(gated, live_cluster):
 
 def test_an_api_approval_unblocks_a_waiting_cli_run(gated):
     server, path = gated
-    proc = subprocess.Popen([sys.executable, "deploy_master.py", "--config", str(path),
-                             "--checkpoint", "job_creation", "--force", "--operator", "dave"],
-                            cwd=ROOT, env=clean_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = spawn_cli("--checkpoint", "job_creation", "--force", "--operator", "dave", config=path)
     try:
         for line in proc.stdout:
             if "waiting for an approval" in line:

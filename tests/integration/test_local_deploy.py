@@ -17,7 +17,7 @@ import time
 import pexpect
 import requests
 
-from tests.conftest import ROOT, clean_env, our_ray_processes, write_config
+from tests.conftest import ROOT, clean_env, our_ray_processes, spawn_cli, write_config
 
 
 def worker_names(cluster):
@@ -91,11 +91,8 @@ def test_a_second_run_is_refused_while_one_holds_the_lease(live_cluster):
 
 def test_kill_during_worker_launch_then_resume_gives_exactly_the_workers(live_cluster):
     store = live_cluster.store()
-    env = clean_env(RAY_NUM_WORKERS="3")
-    proc = subprocess.Popen([sys.executable, "deploy_master.py", "--config",
-                             str(live_cluster.config_path), "--deploy"], cwd=ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = spawn_cli("--deploy", config=live_cluster.config_path,
+                     env=clean_env(RAY_NUM_WORKERS="3"), text=False)
     try:
         deadline = time.monotonic() + 60
         while not any(a["name"].endswith("worker-3") and a["pid"] for a in store.platform_apps()):
@@ -172,11 +169,8 @@ def test_an_expired_approval_is_not_accepted(live_cluster, tmp_path):
 
 
 def test_without_a_tty_the_run_waits_for_an_approval_given_elsewhere(live_cluster):
-    env = clean_env(RAY_NUM_WORKERS="1")
-    proc = subprocess.Popen([sys.executable, "deploy_master.py", "--config",
-                             str(live_cluster.config_path), "--deploy"], cwd=ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = spawn_cli("--deploy", config=live_cluster.config_path,
+                     env=clean_env(RAY_NUM_WORKERS="1"))
     try:
         seen = []
         for line in proc.stdout:
