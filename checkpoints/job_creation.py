@@ -13,7 +13,7 @@ from dataclasses import replace
 from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Action, Plan
-from cluster.config import load_jobs_config
+from cluster.jobs_config import load_jobs_config
 from cluster.platform import JobSpec
 
 

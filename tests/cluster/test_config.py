@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.config import ConfigError, load_config, load_jobs_config, parse_config
+from cluster.config import ConfigError, load_config, parse_config
+from cluster.jobs_config import load_jobs_config
 
 
 def test_defaults_and_types():
