@@ -203,9 +203,10 @@ class ClusterManager:
         return self.platform.create_app(self._node_spec(self.head_name, "head", head, args))
 
     def wait_head(self, app: App, timeout: float = 120, on_wait=None) -> None:
-        """Wait until GCS and dashboard answer and Ray lists the head node ALIVE."""
+        """Wait until the head app runs, GCS and dashboard answer and its node is ALIVE."""
         def ready():
-            self._raise_if_failed(app)
+            if not self._running(app):
+                return False
             ip = self.node_ip(app)  # on CML only known once the node has published it
             return ip is not None and self.dashboard().healthy() and any(
                 n["node_ip"] == ip and n["state"] == "ALIVE" for n in self.ray_nodes())
@@ -239,10 +240,11 @@ class ClusterManager:
             return list(pool.map(self.platform.create_app, specs))
 
     def wait_alive(self, apps: list[App], timeout: float = 180, on_wait=None) -> None:
-        """Wait until every app's Ray node is ALIVE; a failed app ends the wait with its log."""
+        """Wait until every app is running on the platform (CML: APPLICATION_RUNNING) and its
+        Ray node is ALIVE; a failed app ends the wait with its status and log."""
         def ready():
-            for app in apps:
-                self._raise_if_failed(app)
+            if not all([self._running(app) for app in apps]):  # every app checked for failure
+                return False
             alive = {n["node_ip"] for n in self.ray_nodes() if n["state"] == "ALIVE"}
             return all(self.node_ip(a) in alive for a in apps)
         self._wait(ready, timeout, f"{len(apps)} node(s) to become ALIVE", on_wait)
@@ -376,7 +378,8 @@ class ClusterManager:
         except PlatformError as e:
             return f"unknown ({e})"
 
-    def _raise_if_failed(self, app: App) -> None:
+    def _running(self, app: App) -> bool:
+        """Whether the platform reports the app running; raises NodeFailed if it ended."""
         status = self._app_status(app)
         if status in (FAILED, STOPPED) or status.startswith("unknown"):
             tail = ""
@@ -387,6 +390,7 @@ class ClusterManager:
                 except OSError:
                     pass
             raise NodeFailed(f"node app {app.name} is {status} on {self.platform.name}{tail}")
+        return status == RUNNING
 
     @staticmethod
     def _wait(predicate, timeout: float, what: str, on_wait=None, interval: float = 0.1) -> None:
