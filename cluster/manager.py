@@ -85,14 +85,15 @@ class ClusterManager:
         return [a for a in self.platform.list_apps()
                 if a.name == self.head_name or a.name.startswith(self.worker_prefix)]
 
-    def head_app(self, live_only: bool = True) -> App | None:
-        for app in self.apps():
+    def head_app(self, live_only: bool = True, apps: list[App] | None = None) -> App | None:
+        for app in self.apps() if apps is None else apps:
             if app.name == self.head_name and (not live_only or app.status in (STARTING, RUNNING)):
                 return app
         return None
 
-    def worker_apps(self, live_only: bool = True) -> list[App]:
-        return sorted((a for a in self.apps() if a.name.startswith(self.worker_prefix)
+    def worker_apps(self, live_only: bool = True, apps: list[App] | None = None) -> list[App]:
+        apps = self.apps() if apps is None else apps
+        return sorted((a for a in apps if a.name.startswith(self.worker_prefix)
                        and (not live_only or a.status in (STARTING, RUNNING))),
                       key=lambda a: int(a.name.rsplit("-", 1)[1]))
 
@@ -282,9 +283,9 @@ class ClusterManager:
             time.sleep(0.25)
 
     # -- what runs --------------------------------------------------------------------------------
-    def ray_nodes(self) -> list[dict]:
+    def ray_nodes(self, client: DashboardClient | None = None) -> list[dict]:
         """Ray's node rows; per address the ALIVE row wins over rows of earlier, dead nodes."""
-        rows = sorted(self.dashboard().nodes(), key=lambda n: n["state"] == "ALIVE")
+        rows = sorted((client or self.dashboard()).nodes(), key=lambda n: n["state"] == "ALIVE")
         return list({n["node_ip"]: n for n in rows}.values())
 
     def _ray_node_for(self, app: App, nodes: list[dict] | None = None) -> dict | None:
@@ -297,19 +298,18 @@ class ClusterManager:
 
     def nodes(self, with_usage: bool = False) -> list[dict]:
         """Platform apps and Ray nodes merged; an app whose Ray node is missing is shown too."""
+        apps = self.apps()  # one platform listing (an API call on CML) for the whole answer
+        head = self.head_app(apps=apps)
+        ray_nodes, usage = [], {}
         try:
-            ray_nodes = self.ray_nodes()
+            client = self.dashboard()
+            ray_nodes = self.ray_nodes(client)
+            if with_usage and ray_nodes:
+                usage = client.usage_by_node()
         except (ClusterError, DashboardError):
-            ray_nodes = []
-        usage = {}
-        if with_usage and ray_nodes:
-            try:
-                usage = self.dashboard().usage_by_node()
-            except DashboardError:
-                pass
+            pass  # no head or no dashboard: the platform apps are still shown
         out, seen = [], set()
-        head = self.head_app()
-        for app in ([head] if head else []) + self.worker_apps():
+        for app in ([head] if head else []) + self.worker_apps(apps=apps):
             node = self._ray_node_for(app, ray_nodes)
             if node:
                 seen.add(node["node_id"])
