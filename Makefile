@@ -2,13 +2,24 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# pytest's "no tests collected" (exit 5) is not a failure
+PYTEST  = $(BIN)/python -m pytest $(1); code=$$?; if [ $$code -eq 5 ]; then exit 0; fi; exit $$code
 
-.PHONY: deploy test status teardown
+.PHONY: deploy test test-fast lint status teardown
 deploy: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --deploy --auto-approve
 
-test: $(VENV)/.installed
-	$(BIN)/python -m pytest; code=$$?; if [ $$code -eq 5 ]; then exit 0; fi; exit $$code
+# everything: lint, unit tests, then integration tests on real clusters and servers (CI runs this)
+test: lint
+	@start=$$(date +%s); $(call PYTEST,); code=$$?; \
+	  echo "make test: $$(( $$(date +%s) - start ))s"; exit $$code
+
+# unit tests only (no Ray cluster, no server): seconds
+test-fast: lint
+	$(call PYTEST,-m unit -q)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
 
 status: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --status

@@ -17,24 +17,31 @@ import shlex
 import sys
 import time
 
-from checkpoints import BY_NAME, CHECKPOINTS, ORDER
-from checkpoints import approvals
+from checkpoints import BY_NAME, CHECKPOINTS, ORDER, approvals
 from checkpoints.base import Context
-from checkpoints.errors import (Conflict, DeployError, InvalidRequest, NotFound,
-                                SelfApprovalForbidden)
 from checkpoints.factory import make_context
 from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
-from checkpoints.runs import AWAITING, REJECTED, transition
+from checkpoints.runs import transition
 from cluster.config import ConfigError, load_config
-from store import LeaseHeld
+from core.errors import DomainError, Forbidden, Invalid
+from core.facts import Outcome, RunStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING, EXIT_REJECTED = 0, 1, 2, 3, 4
-RUN_EXIT = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "awaiting_approval": EXIT_AWAITING,
-            "rejected": EXIT_REJECTED, "cancelled": EXIT_FAILED, "interrupted": EXIT_FAILED}
+RUN_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.FAILED: EXIT_FAILED,
+            RunStatus.AWAITING_APPROVAL: EXIT_AWAITING, RunStatus.REJECTED: EXIT_REJECTED,
+            RunStatus.CANCELLED: EXIT_FAILED, RunStatus.INTERRUPTED: EXIT_FAILED}
 STATUS_EVERY = 10.0
 
 
-class CliError(Exception):
+def exit_code_for(error: DomainError) -> int:
+    """The one mapping of domain errors to exit codes: the caller's input (or rights) is at
+    fault -> 2; the state of things -> 1."""
+    return EXIT_USAGE if isinstance(error, (Invalid, Forbidden)) else EXIT_FAILED
+
+
+class CliError(DomainError):
+    """A CLI-level refusal with its own exit code."""
+
     def __init__(self, message: str, code: int):
         super().__init__(message)
         self.code = code
@@ -57,10 +64,9 @@ class LineReporter:
         self.last_output = time.monotonic()
 
     def checkpoint_finished(self, name, outcome, seconds, detail=""):
-        label = {"succeeded": "done", "skipped": "skipped (satisfied)",
-                 "awaiting_approval": "awaiting approval"}.get(outcome, outcome)
-        line = f"{self.prefix:<32} {label} ({seconds:.2f}s)"
-        if detail and outcome in ("failed", "rejected", "cancelled"):
+        outcome = Outcome(outcome)
+        line = f"{self.prefix:<32} {outcome.label} ({seconds:.2f}s)"
+        if detail and outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.CANCELLED):
             line += f"\n    {detail}".replace("\n", "\n    ")
         say(line)
         self.last_output = time.monotonic()
@@ -112,7 +118,7 @@ class CliGatekeeper:
                                     ctx.config.approvals.wait_timeout_seconds, tick)
         if verdict is None:
             return "timeout"
-        say(f"    {verdict.state} by {verdict.record['approver']} after {time.monotonic() - started:.0f}s")
+        say(f"    {verdict.state} by {verdict.record.approver} after {time.monotonic() - started:.0f}s")
         return verdict.state
 
     def _show(self, req: GateRequest) -> None:
@@ -130,7 +136,8 @@ class CliGatekeeper:
         ctx, name = req.ctx, req.checkpoint.name
         try:
             if req.gate.destructive:
-                answer = input(f"    Type the checkpoint name ({name}) to approve, or press Enter to reject: ")
+                answer = input(f"    Type the checkpoint name ({name}) to approve, "
+                               f"or press Enter to reject: ")
                 approved = answer.strip() == name
             else:
                 answer = input(f"    Approve {name}? [y/N]: ")
@@ -142,7 +149,7 @@ class CliGatekeeper:
         approvals.decide(ctx.store, checkpoint=name, decision="approve" if approved else "reject",
                          approver=self.operator, source="cli",
                          ttl_seconds=ctx.config.approvals.ttl_seconds,
-                         reason=reason or ("approved at the prompt" if approved else "declined at the prompt"),
+                         reason=reason or f"{'approved' if approved else 'declined'} at the prompt",
                          acknowledge_risks=approved and req.gate.destructive)
         return "approved" if approved else "rejected"
 
@@ -168,24 +175,21 @@ def resume_command(args) -> str:
 # -- commands --------------------------------------------------------------------------------------------
 def cmd_run(args, ctx: Context, operator: str) -> int:
     orchestrator = Orchestrator(ctx, CliGatekeeper(args, operator))
-    try:
-        orchestrator.acquire()  # also marks runs left 'running' by a crashed process interrupted
-    except LeaseHeld as e:
-        raise CliError(str(e), EXIT_FAILED) from None
+    orchestrator.acquire()  # also marks runs left 'running' by a crashed process interrupted
     try:
         if args.resume:
-            rejected = _latest_rejected(ctx)
-            if rejected and not args.run_id:
-                say(f"run {rejected['id']} was rejected ({rejected['error']}); "
+            latest = ctx.store.latest_run()
+            if latest and latest.status == RunStatus.REJECTED and not args.run_id:
+                say(f"run {latest.id} was rejected ({latest.error}); "
                     f"start a new one with --deploy", err=True)
                 return EXIT_REJECTED
             run = orchestrator.resume(orchestrator.resumable_run(args.run_id))
-            say(f"resuming run {run['id']} ({run['mode']})")
+            say(f"resuming run {run.id} ({run.mode})")
         else:
             mode, name = _mode(args)
             run = orchestrator.create_run(mode, selection_for(mode, name), operator, "cli",
                                           {"force": args.force})
-            say(f"run {run['id']}: {mode}" + (f" {name}" if name else "")
+            say(f"run {run.id}: {mode}" + (f" {name}" if name else "")
                 + f" on {ctx.config.platform} ({ctx.config.source})")
         for warning in ctx.config.warnings:
             say(f"warning: {warning}")
@@ -194,25 +198,20 @@ def cmd_run(args, ctx: Context, operator: str) -> int:
     finally:
         orchestrator.release()
     elapsed = time.monotonic() - started
-    status = run["status"]
-    if status == "succeeded":
-        say(f"run {run['id']} succeeded in {elapsed:.1f}s")
-        if run["mode"] != "teardown":
+    status = run.status
+    if status == RunStatus.SUCCEEDED:
+        say(f"run {run.id} succeeded in {elapsed:.1f}s")
+        if run.mode != "teardown":
             _print_endpoints(ctx)
-    elif status == "awaiting_approval":
-        say(f"run {run['id']} is awaiting approval at {run['failed_checkpoint']}; "
+    elif status == RunStatus.AWAITING_APPROVAL:
+        say(f"run {run.id} is awaiting approval at {run.failed_checkpoint}; "
             f"after approving, continue with: {resume_command(args)}")
-    elif status == "rejected":
-        say(f"run {run['id']} rejected: {run['error']}", err=True)
+    elif status == RunStatus.REJECTED:
+        say(f"run {run.id} rejected: {run.error}", err=True)
     else:
-        say(f"run {run['id']} {status}: {run['error']}\n"
+        say(f"run {run.id} {status}: {run.error}\n"
             f"fix the cause and continue with: {resume_command(args)}", err=True)
     return RUN_EXIT[status]
-
-
-def _latest_rejected(ctx: Context) -> dict | None:
-    runs = ctx.store.list_runs(limit=1)
-    return runs[0] if runs and runs[0]["status"] == REJECTED else None
 
 
 def _mode(args) -> tuple[str, str | None]:
@@ -226,11 +225,11 @@ def _mode(args) -> tuple[str, str | None]:
 
 
 def _print_endpoints(ctx: Context) -> None:
-    cluster = ctx.cluster
-    if cluster.head_app() is None:
+    cluster, inventory = ctx.cluster, ctx.cluster.inventory
+    if inventory.head_app() is None:
         return
-    say(f"  head address : {cluster.head_address()}")
-    say(f"  dashboard    : {cluster.dashboard_url()}")
+    say(f"  head address : {inventory.head_address()}")
+    say(f"  dashboard    : {inventory.dashboard_url()}")
     proxy = cluster.serve.proxy_url
     for app in ctx.config.serve_apps:
         say(f"  app {app.name:<9}: {proxy}{app.route_prefix}")
@@ -247,45 +246,45 @@ def cmd_decide(args, ctx: Context, operator: str) -> int:
         ctx.store, checkpoint=args.name, decision=decision, approver=operator, source="cli",
         ttl_seconds=ctx.config.approvals.ttl_seconds, reason=args.reason,
         acknowledge_risks=getattr(args, "acknowledge_risks", False), fingerprint=args.fingerprint)
-    say(f"{record['decision']} {args.name} plan {record['plan_fingerprint']} "
-        f"(record {record['id']}) by {operator}")
-    run = ctx.store.get_run(record["run_id"]) if record["run_id"] else None
-    if decision == "reject" and run and run["status"] == AWAITING and ctx.store.current_lease() is None:
+    say(f"{record.decision} {args.name} plan {record.plan_fingerprint} "
+        f"(record {record.id}) by {operator}")
+    run = ctx.store.get_run(record.run_id) if record.run_id else None
+    if (decision == "reject" and run and run.status == RunStatus.AWAITING_APPROVAL
+            and ctx.store.current_lease() is None):
         # nobody is waiting on this run: end it here
-        transition(ctx.store, run["id"], REJECTED, failed_checkpoint=args.name,
+        transition(ctx.store, run.id, RunStatus.REJECTED, failed_checkpoint=args.name,
                    error=f"{args.name} rejected by {operator}" + (f": {args.reason}" if args.reason else ""))
-        ctx.store.close_approval_requests(run["id"], args.name)
-        say(f"run {run['id']} ended as rejected")
+        ctx.store.close_approval_requests(run.id, args.name)
+        say(f"run {run.id} ended as rejected")
     elif decision == "approve" and ctx.store.current_lease() is None:
         say(f"continue with: {resume_command(args)}")
     return EXIT_OK
 
 
 def cmd_status(args, ctx: Context) -> int:
-    runs = ctx.store.list_runs(limit=1)
-    if not runs:
+    run = ctx.store.latest_run()
+    if run is None:
         say("no runs yet")
     else:
-        run = runs[0]
-        say(f"run {run['id']} ({run['mode']}, by {run['requester']}): {run['status']}"
-            + (f" - {run['error']}" if run["error"] else ""))
-        for r in run["checkpoints"]:
-            took = f" ({r['duration']:.2f}s)" if r["duration"] is not None else ""
-            say(f"  {r['checkpoint']:<16} {r['status']}{took}"
-                + (f": {r['error'].splitlines()[0]}" if r["error"] else ""))
+        say(f"run {run.id} ({run.mode}, by {run.requester}): {run.status}"
+            + (f" - {run.error}" if run.error else ""))
+        for r in run.checkpoints:
+            took = f" ({r.duration:.2f}s)" if r.duration is not None else ""
+            say(f"  {r.checkpoint:<16} {r.status}{took}"
+                + (f": {r.error.splitlines()[0]}" if r.error else ""))
     lease = ctx.store.current_lease()
     if lease:
-        say(f"lease held by {lease['holder']} (run {lease['run_id']})")
+        say(f"lease held by {lease.holder} (run {lease.run_id})")
     for req in ctx.store.approval_requests(open_only=True):
-        say(f"awaiting approval: {req['checkpoint']} plan {req['fingerprint']}"
-            f"{' (destructive)' if req['destructive'] else ''}: "
-            f"{approve_command(args, req['checkpoint'], req['destructive'])}")
-    cluster = ctx.cluster
-    nodes = cluster.nodes() if cluster.head_app() else []
-    say(f"nodes: {sum(n['alive'] for n in nodes)} alive of {len(nodes)}")
+        say(f"awaiting approval: {req.checkpoint} plan {req.fingerprint}"
+            f"{' (destructive)' if req.destructive else ''}: "
+            f"{approve_command(args, req.checkpoint, req.destructive)}")
+    inventory = ctx.cluster.inventory
+    nodes = inventory.nodes() if inventory.head_app() else []
+    say(f"nodes: {sum(n.alive for n in nodes)} alive of {len(nodes)}")
     for n in nodes:
-        say(f"  {n['platform_app_name'] or '-':<24} {n['node_type']:<6} {n['node_ip'] or '-':<12} "
-            f"{'ALIVE' if n['alive'] else 'NOT ALIVE'} CPU={n['resources'].get('CPU', 0)}")
+        say(f"  {n.platform_app_name or '-':<24} {n.node_type:<6} {n.node_ip or '-':<12} "
+            f"{'ALIVE' if n.alive else 'NOT ALIVE'} CPU={n.resources.get('CPU', 0)}")
     return EXIT_OK
 
 
@@ -293,7 +292,7 @@ def cmd_list(args, ctx: Context) -> int:
     say(f"{'#':<3}{'checkpoint':<16}{'gate':<62}last result")
     for i, cp in enumerate(CHECKPOINTS, 1):
         last = ctx.store.last_result(cp.name)
-        say(f"{i:<3}{cp.name:<16}{cp.gate_policy:<68}{last['status'] if last else '-'}")
+        say(f"{i:<3}{cp.name:<16}{cp.gate_policy:<68}{last.status if last else '-'}")
     return EXIT_OK
 
 
@@ -373,12 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         say(f"error: {e}", err=True)
         return e.code
-    except (InvalidRequest, SelfApprovalForbidden) as e:
+    except DomainError as e:  # one line, never a traceback
         say(f"error: {e}", err=True)
-        return EXIT_USAGE
-    except (NotFound, Conflict, DeployError) as e:
-        say(f"error: {e}", err=True)
-        return EXIT_FAILED
+        return exit_code_for(e)
     except KeyboardInterrupt:
         say("\ninterrupted: resume with --resume", err=True)
         return EXIT_FAILED

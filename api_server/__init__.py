@@ -19,7 +19,9 @@ from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
 from api_server.services import Services
 from api_server.settings import Settings
+from api_server.spec_plugins import AuthResponsesPlugin
 from cluster.config import Config, load_config
+from core.errors import Invalid
 
 log = logging.getLogger("api_server")
 API_VERSION = "1.0.0"
@@ -35,7 +37,7 @@ class RaydeployApi(Api):
         return payload, code, headers
 
 
-class ApiSetupError(Exception):
+class ApiSetupError(Invalid):
     """The server cannot start as configured (maps to exit code 2)."""
 
 
@@ -61,7 +63,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}]},
     )
-    api = RaydeployApi(app)
+    api = RaydeployApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin()]})
     for blp in BLUEPRINTS:  # this order is also the tag order in the spec
         api.register_blueprint(blp)
     app.register_blueprint(docs_blp)

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import yaml
 
+from core.errors import Invalid
+
 ROLES = ("viewer", "operator", "approver", "admin")
 # The API's own documentation holds no cluster data: open, so a browser can show it.
 DOCS = ("/docs", "/redoc", "/openapi.json")
 
 
-class AuthConfigError(Exception):
-    pass
+class AuthConfigError(Invalid):
+    """The tokens configuration is unusable (the server refuses to start)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class TokenAuth:
         return None
 
     @classmethod
-    def load(cls, env_value: str | None, tokens_file: str | None) -> "TokenAuth":
+    def load(cls, env_value: str | None, tokens_file: str | None) -> TokenAuth:
         entries = []
         if env_value:
             for item in filter(None, (p.strip() for p in env_value.split(","))):

@@ -1,29 +1,39 @@
-"""Domain errors mapped to HTTP once, all in flask-smorest's shape {code, status, message, errors}."""
+"""Domain errors mapped to HTTP once, all in flask-smorest's shape {code, status, message, errors}.
+
+One table on the five kinds of ``core.errors``; routes document the kinds they raise with
+``@raises(...)``, which takes the codes from the same table, so the spec says what the code
+answers."""
 from __future__ import annotations
 
 import logging
 
 from werkzeug.exceptions import default_exceptions
 
-from checkpoints.errors import (Conflict, DeployError, InvalidRequest, NotFound,
-                                SelfApprovalForbidden)
-from cluster.dashboard import DashboardError
-from cluster.manager import ClusterError, Conflict as ClusterConflict
-from cluster.platform import NotFound as PlatformNotFound, PlatformError
-from cluster.serve import RoutePrefixTaken, ServeError
-from cluster.serve_inspect import BadImportPath
-from store import LeaseHeld
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
-STATUS = (  # first match wins
-    (InvalidRequest, 422), (BadImportPath, 422), (NotFound, 404), (PlatformNotFound, 404), (Conflict, 409),
-    (ClusterConflict, 409), (RoutePrefixTaken, 409), (LeaseHeld, 409),
-    (SelfApprovalForbidden, 403), (DeployError, 400),
-    # e.g. "the cluster has no running head": the request conflicts with the cluster's state
-    (ClusterError, 409), (ServeError, 409),
-    (DashboardError, 503), (PlatformError, 502),
-)
+STATUS: dict[type[DomainError], int] = {Invalid: 422, Forbidden: 403, NotFound: 404,
+                                        Conflict: 409, Unavailable: 503}
+DESCRIPTION = {Invalid: "invalid input (field errors in `errors.json`)",
+               Forbidden: "the caller may not do this", NotFound: "not found",
+               Conflict: "conflicts with the current state", Unavailable:
+               "a dependency (platform, Ray, state store) did not answer"}
+
+
+def status_for(error: DomainError) -> int:
+    return next((code for kind, code in STATUS.items() if isinstance(error, kind)), 500)
+
+
+def raises(blp, *kinds: type[DomainError], **descriptions: str):
+    """Document the error kinds a view can raise (their codes come from STATUS)."""
+    def decorate(view):
+        for kind in kinds:
+            code = STATUS[kind]
+            view = blp.alt_response(code, description=descriptions.get(
+                kind.__name__.lower(), DESCRIPTION[kind]))(view)
+        return view
+    return decorate
 
 
 def http_error(api, code: int, message: str, errors: dict | None = None, headers: dict | None = None):
@@ -37,17 +47,14 @@ def http_error(api, code: int, message: str, errors: dict | None = None, headers
 
 
 def register(app, api) -> None:
-    def domain_error(error):
-        code = next(c for cls, c in STATUS if isinstance(error, cls))
-        errors = None
-        if isinstance(error, InvalidRequest) and error.field:
-            errors = {"json": {error.field: [str(error)]}}
-        elif isinstance(error, BadImportPath):
-            errors = {"json": {"import_path": [str(error)]}}
+    def domain_error(error: DomainError):
+        code = status_for(error)
+        errors = {"json": {error.field: [str(error)]}} if error.field and code == 422 else None
+        if code == 500:
+            log.error("unmapped domain error: %s", error)
         return http_error(api, code, str(error), errors)
 
-    for cls, _ in STATUS:
-        app.register_error_handler(cls, domain_error)
+    app.register_error_handler(DomainError, domain_error)
 
     def unexpected(error):
         log.exception("unexpected error")

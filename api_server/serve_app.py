@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ray import serve
 
-DEPLOYMENT = "ManagementAPI"
+from cluster.serve import MANAGEMENT_DEPLOYMENT
 
 
 def build_asgi_app():
@@ -20,7 +20,7 @@ def build_asgi_app():
     return WSGIMiddleware(create_app())
 
 
-@serve.deployment(name=DEPLOYMENT, num_replicas=1, ray_actor_options={"num_cpus": 0.1})
+@serve.deployment(name=MANAGEMENT_DEPLOYMENT, num_replicas=1, ray_actor_options={"num_cpus": 0.1})
 @serve.ingress(build_asgi_app)
 class ManagementAPI:
     pass

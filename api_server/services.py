@@ -11,8 +11,8 @@ from checkpoints.background import RunLauncher
 from checkpoints.factory import make_context
 from cluster.config import Config, ServeApp
 from cluster.health import all_checks
-from cluster.manager import ClusterError
 from cluster.serve_inspect import ingress_deployment
+from core.errors import DomainError
 
 
 class TTLCache:
@@ -65,27 +65,26 @@ class Services:
         self.cluster = self.ctx.cluster
         self.cache = TTLCache(cache_seconds)
         self.runs = RunLauncher(lambda force: make_context(config, store=self.store, force=force))
-        self.node_lock = threading.Lock()
 
     # -- cluster views (cached) -----------------------------------------------------------------
-    def nodes(self) -> list[dict]:
-        return self.cache.get("nodes", lambda: self.cluster.nodes(with_usage=True))
+    def nodes(self) -> list:
+        return self.cache.get("nodes", lambda: self.cluster.inventory.nodes(with_usage=True))
 
     def capacity(self) -> dict:
-        return self.cache.get("capacity", lambda: self.cluster.capacity(self.nodes()))
+        return self.cache.get("capacity", lambda: self.cluster.inventory.capacity(self.nodes()))
 
     def serve_status(self) -> dict:
         def compute():
             try:
-                return self.cluster.serve.status() if self.cluster.head_app() else {}
-            except ClusterError:
+                return self.cluster.serve.status() if self.cluster.inventory.head_app() else {}
+            except DomainError:
                 return {}
         return self.cache.get("serve", compute)
 
     def status(self) -> dict:
         def compute():
             nodes = self.nodes()
-            alive = sum(n["alive"] for n in nodes)
+            alive = sum(n.alive for n in nodes)
             apps = self.serve_status()
             healthy = (bool(nodes) and alive == len(nodes)
                        and all(a.get("status") == "RUNNING" for a in apps.values()))
@@ -97,8 +96,9 @@ class Services:
         return [c.to_dict() for c in all_checks(self.cluster)]
 
     def ray_connected(self) -> bool:
-        return self.cache.get("ray_connected", lambda: self.cluster.head_app() is not None
-                              and self.cluster.dashboard().healthy())
+        inventory = self.cluster.inventory
+        return self.cache.get("ray_connected", lambda: inventory.head_app() is not None
+                              and inventory.dashboard().healthy())
 
     def platform_available(self) -> bool:
         return self.cache.get("platform_ok", lambda: not self.ctx.platform.check())

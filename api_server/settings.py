@@ -17,7 +17,7 @@ class Settings:
     environ: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_env(cls, environ=None) -> "Settings":
+    def from_env(cls, environ=None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         port = env.get("CDSW_APP_PORT")
         return cls(config_path=env.get("RAYDEPLOY_CONFIG"), state_dir=env.get("RAYDEPLOY_STATE_DIR"),

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cluster import processes  # noqa: E402
-from cluster.cml_client import CMLClient  # noqa: E402
-from cluster.cml_platform import CMLPlatform  # noqa: E402
 from cluster.config import parse_config  # noqa: E402
-from cluster.platform import RUNNING, AppSpec  # noqa: E402
+from cluster.platforms.base import RUNNING, AppSpec  # noqa: E402
+from cluster.platforms.cml import CMLPlatform  # noqa: E402
+from cluster.platforms.cml.client import CMLClient  # noqa: E402
 
 KEY = "bench-key-0123456789"
 

@@ -85,7 +85,8 @@ def baseline(workers: int) -> float:
 
         def alive(n):
             rows = session.get(f"{url}/api/v0/nodes", params={"detail": "true"}, timeout=5)
-            return rows.ok and sum(r["state"] == "ALIVE" for r in rows.json()["data"]["result"]["result"]) >= n
+            found = rows.json()["data"]["result"]["result"] if rows.ok else []
+            return sum(r["state"] == "ALIVE" for r in found) >= n
         wait(lambda: session.get(f"{url}/api/gcs_healthz", timeout=2).ok and alive(1))
         for i in range(workers):
             procs.append(subprocess.Popen(

@@ -9,9 +9,11 @@ from checkpoints.serve_deploy import ServeDeploy
 from checkpoints.teardown import Teardown
 from checkpoints.validation import Validation
 from checkpoints.worker_launch import WorkerLaunch
+from core.facts import CHECKPOINT_ORDER
 
 CHECKPOINTS = (Prerequisites(), ProjectSetup(), JobCreation(), HeadLaunch(), WorkerLaunch(),
                ServeDeploy(), Validation())
 TEARDOWN = Teardown()
 BY_NAME = {c.name: c for c in (*CHECKPOINTS, TEARDOWN)}
-ORDER = tuple(c.name for c in CHECKPOINTS)
+ORDER = CHECKPOINT_ORDER
+assert tuple(c.name for c in CHECKPOINTS) == ORDER, "core.facts.CHECKPOINT_ORDER is the order"

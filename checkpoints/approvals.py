@@ -10,51 +10,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checkpoints.errors import (AlreadyDecided, InvalidRequest, NoPendingApproval, NotFound,
-                                PlanChanged, SelfApprovalForbidden)
+from checkpoints.errors import AlreadyDecided, NoPendingApproval, PlanChanged, SelfApprovalForbidden
 from checkpoints.plan import Gate
+from core.errors import Invalid, NotFound
+from core.facts import Decision
+from core.records import Approval
 from store import Store
 
 
 @dataclass(frozen=True)
 class Verdict:
     state: str  # approved | rejected | missing
-    record: dict | None = None
+    record: Approval | None = None
     why: str = ""  # for "missing": why an existing record did not count
 
 
-def record_state(record: dict, revoked: set[str], now: float) -> str:
+def record_state(record: Approval, revoked: set[str], now: float) -> str:
     """approved | rejected | revoked | expired | revocation, for listing records."""
-    if record["decision"] == "revoked":
+    if record.decision == Decision.REVOKED:
         return "revocation"
-    if record["id"] in revoked:
+    if record.id in revoked:
         return "revoked"
-    if record["decision"] == "approved" and record["expires_at"] and record["expires_at"] <= now:
+    if record.decision == Decision.APPROVED and record.expires_at and record.expires_at <= now:
         return "expired"
-    return record["decision"]
+    return str(record.decision)
 
 
 def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate: Gate) -> Verdict:
     """The decision that holds now for this run, checkpoint and plan."""
-    now = store.clock()
+    now = store.clock.time()
     revoked = store.revoked_ids()
     why = ""
     for record in store.approvals(checkpoint=checkpoint):  # newest first
         state = record_state(record, revoked, now)
-        if state in ("revocation", "revoked") or record["run_id"] != run_id:
+        if state in ("revocation", "revoked") or record.run_id != run_id:
             continue
-        if record["plan_fingerprint"] != fingerprint:
+        if record.plan_fingerprint != fingerprint:
             if state == "approved" and not why:
-                why = (f"approval {record['id']} was given for an earlier plan "
-                       f"({record['plan_fingerprint']}); the plan is now {fingerprint}")
+                why = (f"approval {record.id} was given for an earlier plan "
+                       f"({record.plan_fingerprint}); the plan is now {fingerprint}")
             continue
         if state == "rejected":
             return Verdict("rejected", record)
         if state == "expired":
-            why = why or f"approval {record['id']} expired"
+            why = why or f"approval {record.id} expired"
             continue
-        if gate.destructive and not record["acknowledge_risks"]:
-            why = why or f"approval {record['id']} did not acknowledge the risks of a destructive gate"
+        if gate.destructive and not record.acknowledge_risks:
+            why = why or f"approval {record.id} did not acknowledge the risks of a destructive gate"
             continue
         return Verdict("approved", record)
     return Verdict("missing", None, why)
@@ -63,14 +65,14 @@ def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate:
 def decide(store: Store, *, checkpoint: str, decision: str, approver: str, source: str,
            ttl_seconds: float, reason: str | None = None, acknowledge_risks: bool = False,
            fingerprint: str | None = None, idempotency_key: str | None = None,
-           forbid_self_approval: bool = False) -> tuple[dict, bool]:
+           forbid_self_approval: bool = False) -> tuple[Approval, bool]:
     """Record a decision on the plan now awaiting approval at ``checkpoint``.
 
     ``fingerprint`` defaults to the awaiting plan's; naming another one is PlanChanged.
     Returns (record, created): a repeated Idempotency-Key returns the first record.
     """
     if decision not in ("approve", "reject"):
-        raise InvalidRequest("decision must be 'approve' or 'reject'", "decision")
+        raise Invalid("decision must be 'approve' or 'reject'", field="decision")
     # One write transaction from the checks to the insert: two servers (or a server and the
     # CLI) deciding at once cannot both pass the "already decided" check.
     with store.db.transaction():
@@ -87,37 +89,38 @@ def _decide(store, checkpoint, decision, approver, source, ttl_seconds, reason,
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "
                                 f"(start a run that reaches it first)")
-    if fingerprint and fingerprint != request["fingerprint"]:
+    if fingerprint and fingerprint != request.fingerprint:
         raise PlanChanged(f"plan {fingerprint} is not the plan awaiting approval at {checkpoint} "
-                          f"(now {request['fingerprint']}): review the current plan and approve it")
-    gate = Gate(required=True, destructive=request["destructive"])
-    current = evaluate(store, request["run_id"], checkpoint, request["fingerprint"], gate)
+                          f"(now {request.fingerprint}): review the current plan and approve it")
+    gate = Gate(required=True, destructive=request.destructive)
+    current = evaluate(store, request.run_id, checkpoint, request.fingerprint, gate)
     if current.state != "missing":
-        raise AlreadyDecided(f"plan {request['fingerprint']} of {checkpoint} was already "
-                             f"{current.state} by {current.record['approver']}")
-    if decision == "approve" and request["destructive"] and not acknowledge_risks:
-        raise InvalidRequest(f"{checkpoint} is a destructive gate: approving it needs "
-                             f"acknowledge_risks (CLI: --acknowledge-risks)", "acknowledge_risks")
-    if (decision == "approve" and forbid_self_approval and request["destructive"]
-            and approver == request["requester"]):
+        raise AlreadyDecided(f"plan {request.fingerprint} of {checkpoint} was already "
+                             f"{current.state} by {current.record.approver}")
+    if decision == "approve" and request.destructive and not acknowledge_risks:
+        raise Invalid(f"{checkpoint} is a destructive gate: approving it needs "
+                      f"acknowledge_risks (CLI: --acknowledge-risks)", field="acknowledge_risks")
+    if (decision == "approve" and forbid_self_approval and request.destructive
+            and approver == request.requester):
         raise SelfApprovalForbidden(f"{approver} started this run and may not approve its "
                                     f"destructive gate {checkpoint} (approvals.forbid_self_approval)")
     return store.add_approval(
-        checkpoint=checkpoint, plan_fingerprint=request["fingerprint"],
-        decision="approved" if decision == "approve" else "rejected", approver=approver,
-        source=source, run_id=request["run_id"], requester=request["requester"], reason=reason,
-        acknowledge_risks=acknowledge_risks, ttl_seconds=ttl_seconds if decision == "approve" else None,
+        checkpoint=checkpoint, plan_fingerprint=request.fingerprint,
+        decision=Decision.APPROVED if decision == "approve" else Decision.REJECTED,
+        approver=approver, source=source, run_id=request.run_id, requester=request.requester,
+        reason=reason, acknowledge_risks=acknowledge_risks,
+        ttl_seconds=ttl_seconds if decision == "approve" else None,
         idempotency_key=idempotency_key)
 
 
-def revoke(store: Store, approval_id: str, by: str, reason: str | None = None) -> dict:
+def revoke(store: Store, approval_id: str, by: str, reason: str | None = None) -> Approval:
     record = store.get_approval(approval_id)
-    if record is None or record["decision"] == "revoked":
+    if record is None or record.decision == Decision.REVOKED:
         raise NotFound(f"approval {approval_id} not found")
     if approval_id in store.revoked_ids():
         raise AlreadyDecided(f"approval {approval_id} is already revoked")
     revocation, _ = store.add_approval(
-        checkpoint=record["checkpoint"], plan_fingerprint=record["plan_fingerprint"],
-        decision="revoked", approver=by, source="api", run_id=record["run_id"],
-        requester=record["requester"], reason=reason, revokes=approval_id)
+        checkpoint=record.checkpoint, plan_fingerprint=record.plan_fingerprint,
+        decision=Decision.REVOKED, approver=by, source="api", run_id=record.run_id,
+        requester=record.requester, reason=reason, revokes=approval_id)
     return revocation

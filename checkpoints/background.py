@@ -8,6 +8,7 @@ import threading
 from checkpoints import approvals
 from checkpoints.base import Context
 from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
+from core.records import Run
 
 
 def gatekeeper_for(approve_as: dict | None):
@@ -37,7 +38,7 @@ class RunLauncher:
     def start(self, *, requester: str, source: str, mode: str = "deploy",
               checkpoint: str | None = None, selection: list[str] | None = None,
               resume: bool = False, force: bool = False, run_id: str | None = None,
-              approve_as: dict | None = None) -> dict:
+              approve_as: dict | None = None) -> Run:
         """Take the lease (LeaseHeld if another run has it), record the run, start it."""
         ctx: Context = self.context_factory(force)
         orchestrator = Orchestrator(ctx, gatekeeper_for(approve_as))
@@ -52,13 +53,13 @@ class RunLauncher:
             orchestrator.release()
             raise
         thread = threading.Thread(target=self._execute, args=(orchestrator, run), daemon=True,
-                                  name=f"run-{run['id']}")
-        self.threads[run["id"]] = thread
+                                  name=f"run-{run.id}")
+        self.threads[run.id] = thread
         thread.start()
         return run
 
     @staticmethod
-    def _execute(orchestrator: Orchestrator, run: dict) -> None:
+    def _execute(orchestrator: Orchestrator, run: Run) -> None:
         try:
             orchestrator.execute(run)
         finally:

@@ -1,14 +1,15 @@
 """What every checkpoint is, and what it is given to work with."""
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from checkpoints.plan import Plan
 from cluster.config import Config
 from cluster.manager import ClusterManager
-from cluster.platform import Platform
+from cluster.platforms.base import Platform
+from core.timing import SYSTEM_CLOCK, Clock
 from store import Store
 
 
@@ -37,7 +38,7 @@ class Context:
     reporter: Reporter = field(default_factory=NullReporter)
     force: bool = False
     run_id: str | None = None
-    clock: Callable[[], float] = time.time
+    clock: Clock = SYSTEM_CLOCK
     cancelled: Callable[[], bool] = lambda: False
 
     def on_wait(self, message: str) -> None:

@@ -1,24 +1,7 @@
-"""Domain errors of the checkpoint engine. The CLI maps them to exit codes, the API to HTTP."""
+"""Errors of the checkpoint engine, each one of the five kinds of ``core.errors``."""
+from __future__ import annotations
 
-
-class DeployError(Exception):
-    """Base: a message fit to show a user as it is."""
-
-
-class NotFound(DeployError):
-    pass
-
-
-class Conflict(DeployError):
-    pass
-
-
-class InvalidRequest(DeployError):
-    """Bad input the user can correct (maps to exit 2 / HTTP 422)."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 
 
 class PlanChanged(Conflict):
@@ -33,9 +16,10 @@ class NoPendingApproval(NotFound):
     pass
 
 
-class SelfApprovalForbidden(DeployError):
+class SelfApprovalForbidden(Forbidden):
     pass
 
 
-class CheckpointFailed(DeployError):
-    """A checkpoint's plan, apply or verify failed; the run records it and stops."""
+class CheckpointFailed(DomainError):
+    """A checkpoint's plan, apply or verify failed; the run records it and stops (it never
+    reaches an edge: the orchestrator records it as the checkpoint's error)."""

@@ -7,35 +7,34 @@ needs an approval.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import replace
 
 from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
-from checkpoints.plan import Action, Plan
+from checkpoints.plan import Action, Kind, Plan
 from cluster.jobs_config import load_jobs_config
-from cluster.platform import JobSpec
-
-
-RUN_KEY = "RAYDEPLOY_RUN_KEY"
+from cluster.platforms.base import RUN_KEY_ENV, JobSpec
+from core.timing import TimedOut, poll_until
 
 
 def desired_jobs(ctx: Context) -> list[JobSpec]:
+    platform_env = ctx.platform.job_environment()
     specs = [JobSpec(name=j["name"], script=j["script"], arguments=j["arguments"], cpu=j["cpu"],
                      memory=j["memory"], timeout=j["timeout"], parent=j["parent_job_key"],
-                     environment=j["environment"])
+                     environment={**j["environment"], **platform_env})
              for j in load_jobs_config(ctx.config.jobs_config)]
-    if getattr(ctx.platform, "chains_jobs", False):
-        # A child job starts by itself when its parent succeeds (CML), so the run key must be
-        # in the job's own environment for every run of it to carry it.
-        specs = [replace(s, environment={**s.environment, RUN_KEY: run_key(ctx, s)}) for s in specs]
+    if ctx.platform.chains_jobs:
+        # A child job starts by itself when its parent succeeds, so the run key must be in
+        # the job's own environment for every run of it to carry it.
+        specs = [replace(s, environment={**s.environment, RUN_KEY_ENV: run_key(ctx, s)})
+                 for s in specs]
     return specs
 
 
 def run_key(ctx: Context, spec: JobSpec) -> str:
     """What a successful run is recorded against: the spec and the script's content."""
-    if RUN_KEY in spec.environment:
-        return spec.environment[RUN_KEY]
+    if RUN_KEY_ENV in spec.environment:
+        return spec.environment[RUN_KEY_ENV]
     script = ctx.config.project_dir / spec.script
     content = script.read_bytes() if script.exists() else b""
     return hashlib.sha256(spec.spec_hash.encode() + content).hexdigest()[:16]
@@ -53,25 +52,25 @@ class JobCreation(Checkpoint):
         for spec in desired_jobs(ctx):
             job = existing.get(spec.name)
             if job is None:
-                actions.append(Action("create", f"job {spec.name}", {"script": spec.script}))
+                actions.append(Action(Kind.CREATE, "job", spec.name, {"script": spec.script}))
             elif job.spec != spec:
                 changed = sorted(k for k in spec.__dataclass_fields__
                                  if getattr(spec, k) != getattr(job.spec, k))
-                actions.append(Action("update", f"job {spec.name}", {"fields": changed}))
+                actions.append(Action(Kind.UPDATE, "job", spec.name, {"fields": changed}))
             key = run_key(ctx, spec)
             runs = ctx.platform.job_runs(job.id) if job else []
             done = any(r.spec_hash == key and r.status == "succeeded" for r in runs)
             if rerun or not done:
-                actions.append(Action("run", f"job {spec.name}", {"forced": bool(rerun and done)}))
+                actions.append(Action(Kind.RUN, "job", spec.name, {"forced": bool(rerun and done)}))
         return Plan(self.name, tuple(actions))
 
     def approval_reasons(self, plan: Plan) -> list[str]:
-        updates = [a.target for a in plan.actions if a.kind == "update"]
+        updates = [a.target for a in plan.actions if a.kind == Kind.UPDATE]
         return [f"changes existing {', '.join(updates)}"] if updates else []
 
     def apply(self, ctx: Context, plan: Plan) -> None:
-        to_run = {a.target.split(" ", 1)[1] for a in plan.actions if a.kind == "run"}
-        chains = getattr(ctx.platform, "chains_jobs", False)
+        to_run = set(plan.names(Kind.RUN))
+        chains = ctx.platform.chains_jobs
         jobs = {j.name: j for j in ctx.platform.list_jobs()}
         specs = desired_jobs(ctx)
         for spec in specs:  # the whole chain first (parents first): CML starts children itself
@@ -94,30 +93,36 @@ class JobCreation(Checkpoint):
             started[spec.name] = self._wait(ctx, job, spec, run)
 
     def _chained_run(self, ctx: Context, job, parent_run):
-        """The run CML starts by itself once the parent's run has succeeded."""
-        deadline = time.monotonic() + 120
-        while True:
-            runs = [r for r in ctx.platform.job_runs(job.id) if r.created_at >= parent_run.created_at]
-            if runs:
-                ctx.reporter.message(f"job {job.name}: run {runs[0].id} started by its parent")
-                return runs[0]
-            if time.monotonic() > deadline:
-                raise CheckpointFailed(f"job {job.name}: no run started after its parent succeeded")
-            ctx.on_wait(f"job {job.name}: waiting for the run its parent starts")
-            time.sleep(0.5)
+        """The run the platform starts by itself once the parent's run has succeeded."""
+        def started():
+            return next((r for r in ctx.platform.job_runs(job.id)
+                         if r.created_at >= parent_run.created_at), None)
+        try:
+            run = poll_until(started, 120, f"job {job.name}: the run its parent starts",
+                             on_wait=ctx.on_wait, clock=ctx.clock, interval=0.5)
+        except TimedOut:
+            raise CheckpointFailed(f"job {job.name}: no run started after its parent "
+                                   f"succeeded") from None
+        ctx.reporter.message(f"job {job.name}: run {run.id} started by its parent")
+        return run
 
     def _wait(self, ctx: Context, job, spec: JobSpec, run):
-        start = time.monotonic()
-        while not run.finished:
-            elapsed = time.monotonic() - start
-            if elapsed > spec.timeout + 120:
-                raise CheckpointFailed(f"job {spec.name} run {run.id} still {run.status} after "
-                                       f"{elapsed:.0f}s (timeout {spec.timeout}s)")
-            ctx.on_wait(f"job {spec.name} run {run.id} is {run.status} ({elapsed:.0f}s)")
-            time.sleep(0.1 if elapsed < 5 else 1)
-            run = ctx.platform.get_job_run(job.id, run.id)
+        limit = spec.timeout + 120  # the platform kills it at spec.timeout; allow for that
+        latest = [run]
+
+        def finished():
+            if not latest[0].finished:
+                latest[0] = ctx.platform.get_job_run(job.id, run.id)
+            return latest[0].finished
+        try:
+            poll_until(finished, limit, f"job {spec.name} run {run.id}", on_wait=ctx.on_wait,
+                       clock=ctx.clock, interval=0.2)
+        except TimedOut:
+            raise CheckpointFailed(f"job {spec.name} run {run.id} still {latest[0].status} "
+                                   f"after {limit}s (timeout {spec.timeout}s)") from None
+        run = latest[0]
         if run.status != "succeeded":
-            log = getattr(ctx.platform, "job_run_log", lambda _id: "")(run.id)
+            log = ctx.platform.job_run_log(run.id)
             raise CheckpointFailed(f"job {spec.name} run {run.id} ended {run.status}"
                                    + (f" (exit {run.exit_code})" if run.exit_code is not None else "")
                                    + (f"\n{log.strip()[-1500:]}" if log.strip() else ""))

@@ -10,43 +10,38 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from checkpoints import BY_NAME, ORDER, TEARDOWN
-from checkpoints import approvals
+from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals
 from checkpoints.base import Checkpoint, Context, RunCancelled
-from checkpoints.errors import CheckpointFailed, DeployError, InvalidRequest, NotFound
+from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Gate, Plan, gate_for
-from checkpoints.runs import (AWAITING, CANCELLED, FAILED, INTERRUPTED, REJECTED, RESUMABLE,
-                              RUNNING, SUCCEEDED, transition)
-from cluster.config import ConfigError
-from cluster.dashboard import DashboardError
-from cluster.manager import ClusterError
-from cluster.platform import PlatformError
-from cluster.serve import ServeError
+from checkpoints.runs import transition
+from core.errors import DomainError, Invalid, NotFound
+from core.facts import RESUMABLE, RUN_STATUS_FOR, Outcome, RunStatus
+from core.records import ApprovalRequest, Run
+from core.timing import TimedOut, poll_until
 
 LEASE_TTL = 30.0
 HEARTBEAT = 5.0
-# Failures that carry a message written for users; anything else is reported with its type.
-EXPECTED = (DeployError, ClusterError, PlatformError, DashboardError, ServeError, ConfigError)
 
 
 @dataclass
 class GateRequest:
     ctx: Context
-    run: dict
+    run: Run
     checkpoint: Checkpoint
     plan: Plan
     gate: Gate
-    request: dict
+    request: ApprovalRequest
     why_not: str  # why an existing approval did not count ("" if there was none)
 
 
-Gatekeeper = Callable[[GateRequest], str]  # -> approved | rejected | pending | timeout
+# -> approved | rejected | pending | timeout
+Gatekeeper = Callable[[GateRequest], str]
 
 
 def selection_for(mode: str, name: str | None = None) -> list[str]:
@@ -55,8 +50,8 @@ def selection_for(mode: str, name: str | None = None) -> list[str]:
     if mode == "teardown":
         return [TEARDOWN.name]
     if name not in ORDER:
-        raise InvalidRequest(f"unknown checkpoint {name!r}; choose one of {', '.join(ORDER)}",
-                             "checkpoint")
+        raise Invalid(f"unknown checkpoint {name!r}; choose one of {', '.join(ORDER)}",
+                      field="checkpoint")
     return [name] if mode == "checkpoint" else list(ORDER[ORDER.index(name):])
 
 
@@ -64,18 +59,21 @@ def wait_for_decision(ctx: Context, name: str, plan: Plan, gate: Gate, timeout: 
                       on_tick: Callable[[float], None] = lambda elapsed: None,
                       poll: float = 0.5) -> approvals.Verdict | None:
     """Poll the store until a decision on this plan holds; None after ``timeout``."""
-    start = time.monotonic()
-    while True:
+    start = ctx.clock.monotonic()
+
+    def decided():
         verdict = approvals.evaluate(ctx.store, ctx.run_id, name, plan.fingerprint, gate)
-        if verdict.state != "missing":
-            return verdict
-        elapsed = time.monotonic() - start
-        if elapsed >= timeout:
-            return None
+        return verdict if verdict.state != "missing" else None
+
+    def tick(_message):
         if ctx.cancelled():
             raise RunCancelled()
-        on_tick(elapsed)
-        time.sleep(poll)
+        on_tick(ctx.clock.monotonic() - start)
+    try:
+        return poll_until(decided, timeout, f"a decision on {name}", on_wait=tick,
+                          clock=ctx.clock, interval=poll)
+    except TimedOut:
+        return None
 
 
 class Orchestrator:
@@ -94,11 +92,10 @@ class Orchestrator:
         """Take the cluster lease or raise LeaseHeld. Runs left 'running' by a crashed holder
         become 'interrupted' (only the lease holder may run)."""
         self.store.acquire_lease(self.holder, run_id, LEASE_TTL)
-        for run in self.store.list_runs(statuses=[RUNNING]):
-            transition(self.store, run["id"], INTERRUPTED,
+        for run in self.store.list_runs(statuses=[RunStatus.RUNNING]):
+            transition(self.store, run.id, RunStatus.INTERRUPTED,
                        error="the process running it stopped (crash or kill)")
-            self.store.add_event("run.interrupted", f"run {run['id']} was interrupted",
-                                 run_id=run["id"])
+            self.store.add_event("run.interrupted", f"run {run.id} was interrupted", run_id=run.id)
         self._stop_heartbeat.clear()
         self._heartbeat = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
         self._heartbeat.start()
@@ -115,72 +112,69 @@ class Orchestrator:
 
     # -- runs -------------------------------------------------------------------------------------
     def create_run(self, mode: str, selection: list[str], requester: str, source: str,
-                   options: dict | None = None) -> dict:
+                   options: dict | None = None) -> Run:
         run = self.store.create_run(mode, selection, requester, source, options)
-        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run["id"])
-        self.store.add_event("run.started", f"{mode} run {run['id']} started by {requester}",
-                             run_id=run["id"], data={"selection": selection, "mode": mode})
+        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
+        self.store.add_event("run.started", f"{mode} run {run.id} started by {requester}",
+                             run_id=run.id, data={"selection": selection, "mode": mode})
         return run
 
-    def resumable_run(self, run_id: str | None = None) -> dict:
+    def resumable_run(self, run_id: str | None = None) -> Run:
         if run_id:
             run = self.store.get_run(run_id)
             if run is None:
                 raise NotFound(f"run {run_id} not found")
         else:
-            runs = self.store.list_runs(limit=1)
-            run = runs[0] if runs else None
+            run = self.store.latest_run()
             if run is None:
                 raise NotFound("there is no run to resume: start one with --deploy")
-        if run["status"] not in RESUMABLE:
-            raise InvalidRequest(f"run {run['id']} is {run['status']}; only runs that are "
-                                 f"{', '.join(sorted(RESUMABLE))} can be resumed", "resume")
+        if run.status not in RESUMABLE:
+            raise Invalid(f"run {run.id} is {run.status}; only runs that are "
+                          f"{', '.join(sorted(RESUMABLE))} can be resumed", field="resume")
         return run
 
-    def resume(self, run: dict) -> dict:
-        transition(self.store, run["id"], RUNNING, error=None, failed_checkpoint=None)
-        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run["id"])
-        self.store.add_event("run.resumed", f"run {run['id']} resumed", run_id=run["id"])
-        return self.store.get_run(run["id"])
+    def resume(self, run: Run) -> Run:
+        transition(self.store, run.id, RunStatus.RUNNING, error=None, failed_checkpoint=None)
+        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
+        self.store.add_event("run.resumed", f"run {run.id} resumed", run_id=run.id)
+        return self.store.get_run(run.id)
 
-    def execute(self, run: dict) -> dict:
+    def execute(self, run: Run) -> Run:
         """Run the run's remaining checkpoints; returns the run as recorded at the end."""
-        run_id = self.ctx.run_id = run["id"]
-        self.ctx.cancelled = lambda: self.store.get_run(run_id)["status"] == CANCELLED
-        remaining = [r["checkpoint"] for r in run["checkpoints"]
-                     if r["status"] not in ("succeeded", "skipped")]
-        total = len(run["selection"])
-        for name in remaining:
-            index = run["selection"].index(name) + 1
+        run_id = self.ctx.run_id = run.id
+        self.ctx.cancelled = lambda: self.store.get_run(run_id).status == RunStatus.CANCELLED
+        total = len(run.selection)
+        for name in run.remaining:
+            index = run.selection.index(name) + 1
             outcome = self._run_checkpoint(run_id, self.checkpoints[name], index, total)
-            if outcome != "done":
-                return self._finish(run_id, outcome, name)
-        return self._finish(run_id, SUCCEEDED, None)
+            if not outcome.done:
+                return self._finish(run_id, RUN_STATUS_FOR[outcome], name)
+        return self._finish(run_id, RunStatus.SUCCEEDED, None)
 
-    def _finish(self, run_id: str, outcome: str, checkpoint: str | None) -> dict:
-        status = {"pending": AWAITING, "rejected": REJECTED, "failed": FAILED,
-                  "cancelled": CANCELLED, SUCCEEDED: SUCCEEDED}[outcome]
+    def _finish(self, run_id: str, status: RunStatus, checkpoint: str | None) -> Run:
         run = self.store.get_run(run_id)
-        stopped_at = checkpoint if status != SUCCEEDED else None
-        if run["status"] == CANCELLED:
+        stopped_at = checkpoint if status != RunStatus.SUCCEEDED else None
+        if run.status == RunStatus.CANCELLED:
             pass
-        elif status != run["status"]:
+        elif status != run.status:
             transition(self.store, run_id, status, failed_checkpoint=stopped_at)
         else:  # already awaiting approval since the gate
             self.store.update_run(run_id, failed_checkpoint=stopped_at)
         run = self.store.get_run(run_id)
-        if run["status"] != AWAITING:  # nobody waits at a gate of a run that ended
+        if run.status != RunStatus.AWAITING_APPROVAL:  # nobody waits at a gate of a run that ended
             self.store.close_approval_requests(run_id)
-        self.store.add_event("run.finished", f"run {run_id} {run['status']}", run_id=run_id,
-                             checkpoint=checkpoint, data={"status": run["status"],
-                                                          "error": run["error"]})
+        self.store.add_event("run.finished", f"run {run_id} {run.status}", run_id=run_id,
+                             checkpoint=checkpoint, data={"status": str(run.status),
+                                                          "error": run.error})
         return run
 
     # -- one checkpoint: plan -> skip? -> gate -> apply -> verify -> record ---------------------------
-    def _run_checkpoint(self, run_id: str, checkpoint: Checkpoint, index: int, total: int) -> str:
+    def _run_checkpoint(self, run_id: str, checkpoint: Checkpoint, index: int,
+                        total: int) -> Outcome:
         ctx, name = self.ctx, checkpoint.name
-        started, wall = time.monotonic(), self.store.clock()
-        self.store.update_result(run_id, name, status="running", started_at=wall, error=None)
+        started = ctx.clock.monotonic()
+        self.store.update_result(run_id, name, status=Outcome.RUNNING,
+                                 started_at=ctx.clock.time(), error=None)
         self._event("checkpoint.started", name, f"{name} started", {"index": index, "total": total})
         ctx.reporter.checkpoint_started(name, index, total)
         plan = None
@@ -188,11 +182,11 @@ class Orchestrator:
             while True:
                 plan = checkpoint.plan(ctx)  # plan
                 if plan.empty:  # skip
-                    return self._record(run_id, name, "skipped", started, plan)
+                    return self._record(run_id, name, Outcome.SKIPPED, started, plan)
                 gate = gate_for(checkpoint, plan, ctx.config.approvals.required)
                 if gate.required:  # gate
                     decision = self._gate(run_id, checkpoint, plan, gate)
-                    if decision != "approved":
+                    if decision != Outcome.SUCCEEDED:
                         return self._record(run_id, name, decision, started, plan)
                     again = checkpoint.plan(ctx)
                     if again.fingerprint != plan.fingerprint:
@@ -203,80 +197,83 @@ class Orchestrator:
                 problems = checkpoint.verify(ctx)  # verify
                 if problems:
                     raise CheckpointFailed("verify: " + "; ".join(problems))
-                return self._record(run_id, name, "done", started, plan)  # record
+                return self._record(run_id, name, Outcome.SUCCEEDED, started, plan)  # record
         except RunCancelled:
-            return self._record(run_id, name, "cancelled", started, plan, "cancelled by request")
-        except EXPECTED as e:
-            return self._record(run_id, name, "failed", started, plan, str(e))
+            return self._record(run_id, name, Outcome.CANCELLED, started, plan,
+                                "cancelled by request")
+        except DomainError as e:
+            return self._record(run_id, name, Outcome.FAILED, started, plan, str(e))
         except Exception as e:  # a bug: keep the trace in the store, not on the user's screen
             self.store.add_event("checkpoint.crash", traceback.format_exc(), run_id=run_id,
                                  checkpoint=name)
-            return self._record(run_id, name, "failed", started, plan,
+            return self._record(run_id, name, Outcome.FAILED, started, plan,
                                 f"{type(e).__name__}: {e}")
 
-    def _gate(self, run_id: str, checkpoint: Checkpoint, plan: Plan, gate: Gate) -> str:
+    def _gate(self, run_id: str, checkpoint: Checkpoint, plan: Plan, gate: Gate) -> Outcome:
+        """SUCCEEDED when the plan may be applied, else how the checkpoint stops."""
         ctx = self.ctx
         verdict = approvals.evaluate(self.store, run_id, checkpoint.name, plan.fingerprint, gate)
         if verdict.state == "approved":
             self.store.close_approval_requests(run_id, checkpoint.name)
             self._event("approval.used", checkpoint.name,
-                        f"{checkpoint.name}: approval {verdict.record['id']} by "
-                        f"{verdict.record['approver']} applies", {"approval_id": verdict.record["id"]})
-            return "approved"
+                        f"{checkpoint.name}: approval {verdict.record.id} by "
+                        f"{verdict.record.approver} applies", {"approval_id": verdict.record.id})
+            return Outcome.SUCCEEDED
         run = self.store.get_run(run_id)
         if verdict.state == "rejected":
             self._rejected(run_id, checkpoint.name, verdict.record)
-            return "rejected"
+            return Outcome.REJECTED
         request = self.store.open_approval_request(
             run_id, checkpoint.name, plan.fingerprint, plan.to_dict(), gate.destructive,
-            list(gate.reasons), run["requester"])
-        self.store.update_result(run_id, checkpoint.name, status="awaiting_approval",
+            list(gate.reasons), run.requester)
+        self.store.update_result(run_id, checkpoint.name, status=Outcome.AWAITING_APPROVAL,
                                  plan=plan.to_dict(), fingerprint=plan.fingerprint)
-        transition(self.store, run_id, AWAITING)
+        transition(self.store, run_id, RunStatus.AWAITING_APPROVAL)
         self._event("approval.required", checkpoint.name,
                     f"{checkpoint.name} awaits {'destructive ' if gate.destructive else ''}approval "
                     f"of plan {plan.fingerprint}",
-                    {"plan": plan.to_dict(), "gate": gate.to_dict(), "request_id": request["id"],
+                    {"plan": plan.to_dict(), "gate": gate.to_dict(), "request_id": request.id,
                      "why_not": verdict.why})
-        decision = self.gatekeeper(GateRequest(ctx, run, checkpoint, plan, gate, request, verdict.why))
+        decision = self.gatekeeper(GateRequest(ctx, run, checkpoint, plan, gate, request,
+                                               verdict.why))
         if decision == "approved":
             self.store.close_approval_requests(run_id, checkpoint.name)
-            transition(self.store, run_id, RUNNING)
-        elif decision == "rejected":
+            transition(self.store, run_id, RunStatus.RUNNING)
+            return Outcome.SUCCEEDED
+        if decision == "rejected":
             record = approvals.evaluate(self.store, run_id, checkpoint.name, plan.fingerprint,
                                         gate).record
             self._rejected(run_id, checkpoint.name, record)
-        elif decision == "timeout":
+            return Outcome.REJECTED
+        if decision == "timeout":
             raise CheckpointFailed(
                 f"no decision on {checkpoint.name} within approvals.wait_timeout_seconds "
                 f"({ctx.config.approvals.wait_timeout_seconds:.0f}s): failing closed")
-        return decision
+        return Outcome.AWAITING_APPROVAL
 
-    def _rejected(self, run_id: str, name: str, record: dict | None) -> None:
+    def _rejected(self, run_id: str, name: str, record) -> None:
         self.store.close_approval_requests(run_id, name)
         who = "unknown"
         if record:
-            who = record["approver"] + (f": {record['reason']}" if record["reason"] else "")
+            who = record.approver + (f": {record.reason}" if record.reason else "")
         self.store.update_run(run_id, error=f"{name} rejected by {who}")
 
-    def _record(self, run_id: str, name: str, outcome: str, started: float, plan: Plan | None,
-                error: str | None = None) -> str:
-        seconds = time.monotonic() - started
-        status = {"done": "succeeded", "pending": "awaiting_approval"}.get(outcome, outcome)
-        self.store.update_result(run_id, name, status=status, finished_at=self.store.clock(),
+    def _record(self, run_id: str, name: str, outcome: Outcome, started: float,
+                plan: Plan | None, error: str | None = None) -> Outcome:
+        seconds = self.ctx.clock.monotonic() - started
+        self.store.update_result(run_id, name, status=outcome, finished_at=self.ctx.clock.time(),
                                  duration=round(seconds, 3),
                                  plan=plan.to_dict() if plan else None,
                                  fingerprint=plan.fingerprint if plan else None, error=error)
-        if error and outcome == "failed":
+        if error and outcome == Outcome.FAILED:
             self.store.update_run(run_id, error=f"{name} failed: {error}")
         detail = error or ""
-        if outcome == "rejected":
-            detail = self.store.get_run(run_id)["error"] or ""
-        self._event(f"checkpoint.{status}", name, f"{name} {status} in {seconds:.1f}s"
+        if outcome == Outcome.REJECTED:
+            detail = self.store.get_run(run_id).error or ""
+        self._event(f"checkpoint.{outcome}", name, f"{name} {outcome} in {seconds:.1f}s"
                     + (f": {detail}" if detail else ""), {"seconds": round(seconds, 3)})
-        self.ctx.reporter.checkpoint_finished(name, status, seconds, detail)
-        return "done" if outcome == "skipped" else outcome
+        self.ctx.reporter.checkpoint_finished(name, outcome, seconds, detail)
+        return outcome
 
     def _event(self, kind: str, checkpoint: str, message: str, data: dict | None = None) -> None:
         self.store.add_event(kind, message, run_id=self.ctx.run_id, checkpoint=checkpoint, data=data)
-

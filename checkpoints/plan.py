@@ -9,23 +9,45 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-DESTRUCTIVE_KINDS = frozenset({"delete", "replace"})
+
+class Kind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    RUN = "run"
+    CLEANUP = "cleanup"  # remove what already failed or stopped
+    WAIT = "wait"  # submitted earlier, not reached yet: wait for it (with a deadline)
+
+
+DESTRUCTIVE_KINDS = frozenset({Kind.DELETE, Kind.REPLACE})
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # create | update | replace | delete | run | cleanup
-    target: str
+    kind: Kind
+    resource: str  # what kind of thing: worker, workers, head, app, job, project, ...
+    name: str | None = None  # which one (None for a group, e.g. "create workers")
     details: dict = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"{self.resource} {self.name}" if self.name else self.resource
 
     @property
     def destructive(self) -> bool:
         return self.kind in DESTRUCTIVE_KINDS
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "target": self.target, "details": self.details,
-                "destructive": self.destructive}
+        return {"kind": str(self.kind), "resource": self.resource, "name": self.name,
+                "target": self.target, "details": self.details, "destructive": self.destructive}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Action:
+        return cls(Kind(data["kind"]), data["resource"], data.get("name"),
+                   dict(data.get("details") or {}))
 
     def describe(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in sorted(self.details.items()))
@@ -35,7 +57,7 @@ class Action:
 @dataclass(frozen=True)
 class Plan:
     checkpoint: str
-    actions: tuple = ()
+    actions: tuple[Action, ...] = ()
     notes: tuple = ()  # what was looked at; not part of the fingerprint
 
     @property
@@ -49,14 +71,24 @@ class Plan:
     @property
     def fingerprint(self) -> str:
         canonical = json.dumps({"checkpoint": self.checkpoint,
-                                "actions": [[a.kind, a.target, a.details] for a in self.actions]},
+                                "actions": [[str(a.kind), a.resource, a.name, a.details]
+                                            for a in self.actions]},
                                sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def names(self, *kinds: Kind) -> list[str]:
+        """The names the plan's actions (of these kinds, or all) act on."""
+        return [a.name for a in self.actions if a.name and (not kinds or a.kind in kinds)]
 
     def to_dict(self) -> dict:
         return {"checkpoint": self.checkpoint, "fingerprint": self.fingerprint,
                 "destructive": self.destructive, "actions": [a.to_dict() for a in self.actions],
                 "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        return cls(data["checkpoint"], tuple(Action.from_dict(a) for a in data["actions"]),
+                   tuple(data.get("notes") or ()))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """1. prerequisites: config valid, platform usable, Ray installed at the configured version,
-configured ports free (local), every Serve import path resolvable."""
+configured ports free (nodes on one host), every Serve import path resolvable (nodes on this
+machine)."""
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -11,7 +11,7 @@ from pathlib import Path
 from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Plan
-from cluster.launcher import __file__ as LAUNCHER_FILE
+from cluster.lifecycle import LAUNCHER
 
 
 class Prerequisites(Checkpoint):
@@ -32,8 +32,8 @@ class Prerequisites(Checkpoint):
         return self.problems(ctx)
 
     def problems(self, ctx: Context) -> list[str]:
-        config = ctx.config
-        problems = list(ctx.platform.check())
+        config, platform = ctx.config, ctx.platform
+        problems = list(platform.check())
         try:
             installed = importlib.metadata.version("ray")
         except importlib.metadata.PackageNotFoundError:
@@ -45,11 +45,11 @@ class Prerequisites(Checkpoint):
                             f"{config.ray.version} (ray.version)")
         if shutil.which("ray", path=str(Path(sys.executable).parent)) is None and not shutil.which("ray"):
             problems.append("the 'ray' command is not on PATH")
-        if config.platform == "local":
-            problems += [f"{p} is already in use" for p in ctx.cluster.busy_configured_ports()]
-            if not (config.project_dir / "cluster" / "launcher.py").exists():
-                problems.append(f"project_dir {config.project_dir} does not hold cluster/launcher.py"
-                                f" (found at {LAUNCHER_FILE})")
+        if platform.shares_host_network and ctx.cluster.inventory.head_app() is None:
+            problems += [f"{p} is already in use" for p in ctx.cluster.layout.busy_configured_ports()]
+        if platform.on_this_machine:
+            if not (config.project_dir / LAUNCHER).exists():
+                problems.append(f"project_dir {config.project_dir} does not hold {LAUNCHER}")
             problems += self._import_problems(config)
         if not config.jobs_config.exists():
             problems.append(f"jobs_config {config.jobs_config} does not exist")
@@ -57,22 +57,22 @@ class Prerequisites(Checkpoint):
 
     @staticmethod
     def _import_problems(config) -> list[str]:
+        """Serve modules that are not files under project_dir. Looked up on disk, never
+        imported: importing runs the package's code, and this runs in the API process too."""
         problems = []
-        root = str(config.project_dir)
-        added = root not in sys.path
-        if added:
-            sys.path.insert(0, root)
-        try:
-            for app in config.serve_apps:
-                module = app.import_path.split(":")[0]
-                try:
-                    found = importlib.util.find_spec(module) is not None
-                except (ImportError, ValueError):
-                    found = False
-                if not found:
-                    problems.append(f"serve app {app.name}: module {module!r} not found under "
-                                    f"{config.project_dir}")
-        finally:
-            if added:
-                sys.path.remove(root)
+        for app in config.serve_apps:
+            module = app.import_path.split(":")[0]
+            if module_file(config.project_dir, module) is None:
+                problems.append(f"serve app {app.name}: module {module!r} not found under "
+                                f"{config.project_dir}")
         return problems
+
+
+def module_file(root: Path, module: str) -> Path | None:
+    """The file that ``import module`` would load from ``root`` (a module or a package's
+    __init__), without importing anything; None when there is none."""
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -7,11 +7,12 @@ replaced: both are destructive."""
 from __future__ import annotations
 
 from checkpoints.base import Checkpoint, Context
-from checkpoints.plan import Action, Plan
+from checkpoints.plan import Action, Kind, Plan
 from cluster.dashboard import DashboardError
-from cluster.serve import desired_apps, same_app
+from cluster.serve import FAILED_STATES, desired_apps, same_app
 
 SERVE_TIMEOUT = 180
+MANAGED_KEY = "serve.managed"  # the apps this checkpoint deployed (it may delete only those)
 
 
 class ServeDeploy(Checkpoint):
@@ -26,36 +27,37 @@ class ServeDeploy(Checkpoint):
             live = ctx.cluster.serve.deployed_configs(status)
         except DashboardError:
             live, status = {}, {}
-        managed = ctx.store.kv_get("serve.managed", [])
+        managed = ctx.store.kv_get(MANAGED_KEY, [])
         actions = []
         for name, app in desired.items():
             current = live.get(name)
             if current is None:
-                actions.append(Action("create", f"app {name}", {
+                actions.append(Action(Kind.CREATE, "app", name, {
                     "import_path": app["import_path"], "route_prefix": app["route_prefix"]}))
             elif not same_app(current, app):
-                kind = "replace" if current.get("import_path") != app["import_path"] else "update"
-                actions.append(Action(kind, f"app {name}", {
+                kind = (Kind.REPLACE if current.get("import_path") != app["import_path"]
+                        else Kind.UPDATE)
+                actions.append(Action(kind, "app", name, {
                     "import_path": app["import_path"], "route_prefix": app["route_prefix"]}))
-            elif status.get(name, {}).get("status") in ("DEPLOY_FAILED", "UNHEALTHY"):
-                actions.append(Action("replace", f"app {name}", {"why": status[name]["status"]}))
+            elif status.get(name, {}).get("status") in FAILED_STATES:
+                actions.append(Action(Kind.REPLACE, "app", name, {"why": status[name]["status"]}))
         for name in managed:
             if name not in desired and name in live:
-                actions.append(Action("delete", f"app {name}", {"why": "no longer in the config"}))
+                actions.append(Action(Kind.DELETE, "app", name, {"why": "no longer in the config"}))
         return Plan(self.name, tuple(actions), notes=(f"{len(live)} app(s) running",))
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         serve = ctx.cluster.serve
         apps = desired_apps(ctx.config)
         desired = {app["name"]: app for app, _ in apps}
-        touched = [a.target.split(" ", 1)[1] for a in plan.actions]
+        touched = plan.names()
         removes = [n for n in touched if n not in desired]
         upserts = [desired[n] for n in touched if n in desired]
-        if any(a.kind == "replace" and "why" in a.details for a in plan.actions):
+        if any(a.kind == Kind.REPLACE and "why" in a.details for a in plan.actions):
             # a failed app with an unchanged config: remove it first so Serve redeploys it
             serve.apply(removes=[n for n in touched if n in desired])
         serve.apply(upserts=upserts, removes=removes)
-        ctx.store.kv_set("serve.managed", sorted(desired))
+        ctx.store.kv_set(MANAGED_KEY, sorted(desired))
         serve.wait_running(list(desired), SERVE_TIMEOUT, ctx.on_wait)
         serve.wait_answering([path for _, path in apps], SERVE_TIMEOUT, ctx.on_wait)
 

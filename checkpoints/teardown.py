@@ -2,23 +2,26 @@
 from __future__ import annotations
 
 from checkpoints.base import Checkpoint, Context
-from checkpoints.plan import Action, Plan
+from checkpoints.plan import Action, Kind, Plan
+from checkpoints.serve_deploy import MANAGED_KEY
+from core.facts import TEARDOWN
 
 
 class Teardown(Checkpoint):
-    name = "teardown"
+    name = TEARDOWN
     description = "Stop and delete every node app of the cluster (Serve apps go with the head)"
     gate_policy = "destructive approval, always"
 
     def plan(self, ctx: Context) -> Plan:
-        apps = ctx.cluster.apps()
-        return Plan(self.name, tuple(Action("delete", f"app {a.name}", {"status": a.status})
+        apps = ctx.cluster.inventory.apps()
+        return Plan(self.name, tuple(Action(Kind.DELETE, "app", a.name, {"status": a.status})
                                      for a in sorted(apps, key=lambda a: a.name)))
 
     def apply(self, ctx: Context, plan: Plan) -> None:
-        names = ctx.cluster.teardown()
+        names = ctx.cluster.lifecycle.teardown()
+        ctx.store.kv_delete(MANAGED_KEY)  # the Serve apps went with the head
         ctx.reporter.message(f"stopped {len(names)} app(s): {', '.join(names)}")
 
     def verify(self, ctx: Context) -> list[str]:
-        left = [a.name for a in ctx.cluster.apps()]
+        left = [a.name for a in ctx.cluster.inventory.apps()]
         return [f"apps still present: {', '.join(left)}"] if left else []

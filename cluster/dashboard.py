@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import requests
 
+from core.errors import Unavailable
 
-class DashboardError(Exception):
-    pass
+
+class DashboardError(Unavailable):
+    """The Ray dashboard did not answer, or answered with an error."""
 
 
 class DashboardClient:
@@ -52,9 +54,6 @@ class DashboardClient:
 
     def put_serve(self, config: dict) -> None:
         self._call("PUT", "/api/serve/applications/", json=config, timeout=60)
-
-    def delete_serve(self) -> None:
-        self._call("DELETE", "/api/serve/applications/", timeout=60)
 
     def version(self) -> dict:
         return self._call("GET", "/api/version").json()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from cluster.dashboard import DashboardError
-from cluster.manager import ClusterError, ClusterManager
-from cluster.serve import ServeError, desired_apps
+from cluster.manager import ClusterManager
+from cluster.serve import desired_apps
+from core.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -20,26 +20,27 @@ class Check:
 
 
 def head_check(cluster: ClusterManager) -> Check:
-    head = cluster.head_app()
+    inventory = cluster.inventory
+    head = inventory.head_app()
     if head is None:
         return Check("head", False, "no running head app")
     try:
-        ok = cluster.dashboard().healthy()
-    except ClusterError as e:
+        ok = inventory.dashboard().healthy()
+    except DomainError as e:
         return Check("head", False, str(e))
-    return Check("head", ok, f"{head.name} GCS at {cluster.head_address()}, dashboard "
-                             f"{cluster.dashboard_url()} {'healthy' if ok else 'not answering'}")
+    return Check("head", ok, f"{head.name} GCS at {inventory.head_address()}, dashboard "
+                             f"{inventory.dashboard_url()} {'healthy' if ok else 'not answering'}")
 
 
 def node_checks(cluster: ClusterManager, expected_workers: int) -> list[Check]:
     try:
-        nodes = cluster.nodes()
-    except (ClusterError, DashboardError) as e:
+        nodes = cluster.inventory.nodes()
+    except DomainError as e:
         return [Check("nodes_alive", False, str(e))]
-    alive = [n for n in nodes if n["alive"]]
+    alive = [n for n in nodes if n.alive]
     checks = [Check("nodes_alive", len(alive) == 1 + expected_workers and len(alive) == len(nodes),
                     f"{len(alive)} of {len(nodes)} nodes ALIVE, expected {1 + expected_workers}")]
-    missing = [n["platform_app_name"] for n in nodes if n["platform_app_id"] and not n["alive"]]
+    missing = [n.platform_app_name for n in nodes if n.platform_app_id and not n.alive]
     if missing:
         checks.append(Check("apps_have_nodes", False, "no ALIVE Ray node for " + ", ".join(missing)))
     return checks
@@ -48,14 +49,14 @@ def node_checks(cluster: ClusterManager, expected_workers: int) -> list[Check]:
 def resource_checks(cluster: ClusterManager) -> list[Check]:
     config = cluster.config
     problems = []
-    for node in cluster.nodes():
-        if not node["alive"]:
+    for node in cluster.inventory.nodes():
+        if not node.alive:
             continue
-        want = config.head if node["node_type"] == "head" else config.workers
-        gpus = 0 if node["node_type"] == "head" else want.gpus
-        got_cpu, got_gpu = node["resources"].get("CPU", 0), node["resources"].get("GPU", 0)
+        want = config.head if node.node_type == "head" else config.workers
+        gpus = 0 if node.node_type == "head" else want.gpus
+        got_cpu, got_gpu = node.resources.get("CPU", 0), node.resources.get("GPU", 0)
         if (got_cpu, got_gpu) != (want.cpu, gpus):
-            problems.append(f"{node['platform_app_name'] or node['node_ip']}: CPU {got_cpu} GPU "
+            problems.append(f"{node.platform_app_name or node.node_ip}: CPU {got_cpu} GPU "
                             f"{got_gpu}, configured CPU {want.cpu} GPU {gpus}")
     return [Check("resources", not problems, "; ".join(problems) or "every node as configured")]
 
@@ -66,7 +67,7 @@ def serve_checks(cluster: ClusterManager, probe: bool = True) -> list[Check]:
         return []
     try:
         status = cluster.serve.status()
-    except (ClusterError, DashboardError, ServeError) as e:
+    except DomainError as e:
         return [Check("serve_apps", False, str(e))]
     checks = []
     for app, path in apps:

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from marshmallow import ValidationError, fields, post_load, validate
 
-from cluster.config import ConfigError, _flatten, _Strict
+from cluster.config import ConfigError, Strict, flatten_errors
 
 
 def load_jobs_config(path: Path) -> list[dict]:
@@ -19,11 +19,11 @@ def load_jobs_config(path: Path) -> list[dict]:
     except yaml.YAMLError as e:
         raise ConfigError({"(yaml)": [str(e)]}, str(path)) from None
     except ValidationError as e:
-        raise ConfigError(_flatten(e.messages), str(path)) from None
+        raise ConfigError(flatten_errors(e.messages), str(path)) from None
     return data["jobs"]
 
 
-class JobSchema(_Strict):
+class JobSchema(Strict):
     name = fields.String(required=True, validate=validate.Regexp(
         r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$", error="Lowercase letters, digits, '_' and '-' only."))
     script = fields.String(required=True)
@@ -35,7 +35,7 @@ class JobSchema(_Strict):
     environment = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 
-class JobsConfigSchema(_Strict):
+class JobsConfigSchema(Strict):
     jobs = fields.List(fields.Nested(JobSchema), required=True)
 
     @post_load

@@ -1,23 +1,27 @@
 """Serve applications through the dashboard's Serve REST API, without its traps.
 
 The PUT is declarative (every app not listed is deleted) and answers 200 before anything is
-deployed. So every write here reads the running configs (each app's ``deployed_app_config``), merges one change into it, checks it
-itself, and PUTs under a file lock, so two writers (CLI and API server) never drop each
-other's apps. RUNNING is not "answering": ``probe`` sends a real request through the proxy.
+deployed. So every write here reads the running configs (each app's ``deployed_app_config``),
+merges one change into it, checks it itself, and PUTs under a file lock, so two writers (CLI
+and API server) never drop each other's apps. RUNNING is not "answering": ``probe`` sends a
+real request through the proxy.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import time
 
 import requests
 
 from cluster.dashboard import DashboardError
+from core.errors import Conflict
+from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
 APP_KEYS = ("import_path", "route_prefix", "args", "runtime_env", "deployments")
+# The management API's Serve deployment (api_server/serve_app.py builds it under this name).
 MANAGEMENT_IMPORT_PATH = "api_server.serve_app:app"
-MANAGEMENT_DEPLOYMENT = "ManagementAPI"  # api_server.serve_app.DEPLOYMENT (not imported: Ray)
+MANAGEMENT_DEPLOYMENT = "ManagementAPI"
+FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
 
 
 def management_app_config(config) -> dict | None:
@@ -51,8 +55,8 @@ def desired_apps(config) -> list[tuple[dict, str]]:
     return apps
 
 
-class ServeError(Exception):
-    pass
+class ServeError(Conflict):
+    """A Serve application failed to deploy, or a change to the apps cannot be made."""
 
 
 class RoutePrefixTaken(ServeError):
@@ -65,24 +69,24 @@ def same_app(live: dict, desired: dict) -> bool:
 
 
 class ServeManager:
-    def __init__(self, cluster):
-        self.cluster = cluster
+    def __init__(self, config, inventory, clock: Clock = SYSTEM_CLOCK):
+        self.config = config
+        self.inventory = inventory
+        self.clock = clock
 
     @property
     def proxy_url(self) -> str | None:
-        head, layout = self.cluster.head_app(), self.cluster.layout()
-        ip = self.cluster.node_ip(head) if head else None
-        return f"http://{ip}:{layout.serve_port}" if ip and layout else None
+        return self.inventory.proxy_url()
 
     def management_api_url(self) -> str | None:
         """Where the cluster's own management API answers (through the Serve proxy)."""
-        mgmt = self.cluster.config.management_api
+        mgmt = self.config.management_api
         proxy = self.proxy_url
         return proxy + mgmt.route_prefix.rstrip("/") if mgmt.enabled and proxy else None
 
     def status(self) -> dict:
         """``{name: {status, message, route_prefix, deployments, ...}}`` of running apps."""
-        return self.cluster.dashboard().serve_applications().get("applications") or {}
+        return self.inventory.dashboard().serve_applications().get("applications") or {}
 
     def deployed_configs(self, status: dict | None = None) -> dict[str, dict]:
         """The config each app was deployed with through the REST API, by name. (Apps started
@@ -93,7 +97,7 @@ class ServeManager:
 
     @contextlib.contextmanager
     def _writer_lock(self):
-        path = self.cluster.config.state_dir / "serve.lock"
+        path = self.config.state_dir / "serve.lock"
         with open(path, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
@@ -115,35 +119,28 @@ class ServeManager:
                 if owner != app["name"]:
                     raise RoutePrefixTaken(f"route prefix {app['route_prefix']!r} of {app['name']!r}"
                                            f" is already used by application {owner!r}")
-            layout = self.cluster.layout()
-            head_ip = self.cluster.node_ip(self.cluster.head_app())
-            self.cluster.dashboard().put_serve({
+            layout = self.inventory.layout.current()
+            head_ip = self.inventory.node_ip(self.inventory.head_app())
+            self.inventory.dashboard().put_serve({
                 "proxy_location": "HeadOnly",
                 "http_options": {"host": head_ip, "port": layout.serve_port},
                 "applications": list(apps.values())})
             return apps
 
     def wait_running(self, names: list[str], timeout: float = 180, on_wait=None) -> None:
-        start = time.monotonic()
-        while True:
+        def running():
             try:
                 status = self.status()
             except DashboardError:
-                status = {}
+                return False
             failed = {n: status[n].get("message", "") for n in names
-                      if status.get(n, {}).get("status") in ("DEPLOY_FAILED", "UNHEALTHY")}
+                      if status.get(n, {}).get("status") in FAILED_STATES}
             if failed:
                 raise ServeError("; ".join(f"application {n} failed: {m.strip()[-800:]}"
                                            for n, m in failed.items()))
-            if all(status.get(n, {}).get("status") == "RUNNING" for n in names):
-                return
-            elapsed = time.monotonic() - start
-            if elapsed > timeout:
-                states = {n: status.get(n, {}).get("status", "MISSING") for n in names}
-                raise ServeError(f"timed out after {timeout:.0f}s waiting for {states}")
-            if on_wait:
-                on_wait(f"waiting for Serve applications {', '.join(names)} ({elapsed:.0f}s)")
-            time.sleep(0.2)
+            return all(status.get(n, {}).get("status") == "RUNNING" for n in names)
+        poll_until(running, timeout, f"Serve applications {', '.join(names)} to be RUNNING",
+                   on_wait=on_wait, clock=self.clock, interval=0.2)
 
     def probe(self, path: str, timeout: float = 3.0) -> tuple[bool, str]:
         """One HTTP GET through the Serve proxy: (answered, detail)."""
@@ -158,16 +155,13 @@ class ServeManager:
         return ok, f"GET {url}: HTTP {response.status_code}"
 
     def wait_answering(self, paths: list[str], timeout: float = 120, on_wait=None) -> None:
-        start = time.monotonic()
         pending = list(paths)
-        while pending:
-            pending = [p for p in pending if not self.probe(p)[0]]
-            if not pending:
-                return
-            elapsed = time.monotonic() - start
-            if elapsed > timeout:
-                raise ServeError("not answering through the proxy after "
-                                 f"{timeout:.0f}s: " + "; ".join(self.probe(p)[1] for p in pending))
-            if on_wait:
-                on_wait(f"waiting for {', '.join(pending)} to answer ({elapsed:.0f}s)")
-            time.sleep(0.2)
+
+        def answered():
+            pending[:] = [p for p in pending if not self.probe(p)[0]]
+            return not pending
+        try:
+            poll_until(answered, timeout, f"{', '.join(paths)} to answer through the proxy",
+                       on_wait=on_wait, clock=self.clock, interval=0.2)
+        except TimedOut as e:  # say what the proxy answered
+            raise TimedOut(f"{e}: " + "; ".join(self.probe(p)[1] for p in pending)) from None

@@ -34,5 +34,5 @@ def ingress_deployment(import_path: str, args: dict, project_dir: Path) -> str:
                                  "RAY_USAGE_STATS_ENABLED": "0"})
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BadImportPath(f"cannot load {import_path}: {last}")
+        raise BadImportPath(f"cannot load {import_path}: {last}", field="import_path")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -16,12 +16,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from cluster.local_platform import LocalPlatform
-from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, AppSpec, JobSpec,
-                              PlatformError)
+from cluster.platforms.base import FAILED, RUNNING, STARTING, STOPPED, AppSpec, JobSpec, PlatformError
+from cluster.platforms.local import LocalPlatform
 from cluster.ports import pick_port
 from store import Store
 
@@ -37,7 +36,7 @@ class SimError(Exception):
 
 
 def now_iso(t: float | None = None) -> str:
-    return datetime.fromtimestamp(t or time.time(), timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(t or time.time(), UTC).isoformat().replace("+00:00", "Z")
 
 
 def cml_id() -> str:
@@ -91,10 +90,9 @@ class Workspace:
             project_id = cml_id()
             directory = self.root / "projects" / project_id
             store = Store(self.root / "platform" / project_id)
-            store.kv_set("local.project", {"id": project_id, "name": name})
             platform = LocalPlatform(store, directory, self.root / "platform" / project_id,
                                      files_dir=directory / ".raydeploy_files",
-                                     extra_env=self._cdsw_env(project_id))
+                                     extra_env=self._cdsw_env(project_id), project_id=project_id)
             project = SimProject(project_id, name, directory, platform,
                                  description=body.get("description", ""),
                                  environment=dict(body.get("environment") or {}))
@@ -132,8 +130,7 @@ class Workspace:
 
     def _cdsw_env(self, project_id: str) -> dict:
         return {"CDSW_PROJECT_ID": project_id, "CDSW_DOMAIN": self.domain,
-                "CDSW_APIV2_KEY": self.api_key, "CDSW_API_URL": f"https://{self.domain}/api/v1",
-                "RAYDEPLOY_PLATFORM": "cml"}
+                "CDSW_APIV2_KEY": self.api_key, "CDSW_API_URL": f"https://{self.domain}/api/v1"}
 
     # -- jobs -----------------------------------------------------------------------------
     def create_job(self, project_id: str, body: dict) -> dict:

@@ -1,7 +1,8 @@
 """Job: bring the project's code up to date.
 
-On CML the project is a git clone: pull it (fast-forward only). On the local platform the
-project is your working tree, which is never changed: the job records its revision.
+In a project that is a clone made for the cluster (CML: ``RAYDEPLOY_PROJECT_CLONE=1``), pull
+it (fast-forward only). Where the project is your own working tree (the local platform), it
+is never changed: the job records its revision.
 """
 import json
 import os
@@ -19,7 +20,7 @@ def main() -> int:
     if revision.returncode != 0:
         print("not a git checkout: nothing to sync")
         return 0
-    if os.environ.get("RAYDEPLOY_PLATFORM") == "cml" and git("remote").stdout.strip():
+    if os.environ.get("RAYDEPLOY_PROJECT_CLONE") == "1" and git("remote").stdout.strip():
         pull = git("pull", "--ff-only")
         print(pull.stdout + pull.stderr)
         if pull.returncode != 0:

@@ -1,9 +1,10 @@
 """Job: make the Python environment the nodes run in.
 
-On CML: create a venv in the project (``.venv``) and install requirements.txt into it,
-skipping when the same requirements were already installed (a hash marker in the venv).
-On the local platform the nodes run in the interpreter you deploy from: check that it has
-every pinned requirement, and say which are missing.
+In a project that is a clone made for the cluster (CML: ``RAYDEPLOY_PROJECT_CLONE=1``), create
+a venv in the project (``.venv``) and install requirements.txt into it, skipping when the
+same requirements were already installed (a hash marker in the venv). Where the project is
+your own working tree (the local platform), the nodes run in the interpreter you deploy
+from: check that it has every pinned requirement, and say which are missing.
 """
 import hashlib
 import importlib.metadata
@@ -59,7 +60,7 @@ def build_venv(venv: Path) -> int:
 
 
 def main() -> int:
-    if os.environ.get("RAYDEPLOY_PLATFORM") == "cml" or "--venv" in sys.argv:
+    if os.environ.get("RAYDEPLOY_PROJECT_CLONE") == "1" or "--venv" in sys.argv:
         return build_venv(Path(os.environ.get("RAYDEPLOY_VENV", ".venv")))
     return check_current()
 

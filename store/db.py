@@ -7,12 +7,16 @@ interleave a read-modify-write, and ``busy_timeout`` makes the loser wait instea
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
-SCHEMA_VERSION = 1
+from core.errors import Unavailable
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,7 +39,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     id TEXT PRIMARY KEY, checkpoint TEXT NOT NULL, plan_fingerprint TEXT NOT NULL, run_id TEXT,
     decision TEXT NOT NULL, approver TEXT NOT NULL, requester TEXT, reason TEXT,
     acknowledge_risks INTEGER NOT NULL, source TEXT NOT NULL, created_at REAL NOT NULL,
-    expires_at REAL, revokes TEXT, idempotency_key TEXT UNIQUE
+    expires_at REAL, revokes TEXT, idempotency_key TEXT UNIQUE, claimed_by TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_by_plan ON approvals (checkpoint, plan_fingerprint);
 CREATE TABLE IF NOT EXISTS events (
@@ -43,6 +47,12 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL, data TEXT, created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, principal TEXT NOT NULL,
+    claimed_name TEXT, source TEXT NOT NULL, client_address TEXT, action TEXT NOT NULL,
+    target TEXT NOT NULL, plan_fingerprint TEXT, run_id TEXT, result TEXT NOT NULL,
+    detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY, holder TEXT NOT NULL, run_id TEXT, pid INTEGER, host TEXT,
     acquired_at REAL NOT NULL, expires_at REAL NOT NULL
@@ -62,6 +72,31 @@ CREATE TABLE IF NOT EXISTS platform_job_runs (
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
 """
+
+# Changes to tables that already exist in an older store, by the version they lead to.
+MIGRATIONS = {
+    2: ["ALTER TABLE approvals ADD COLUMN claimed_by TEXT"],
+}
+
+
+def dump(value: Any) -> str:
+    """Canonical JSON for a JSON column."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def load_row(row: sqlite3.Row | None, json_columns: tuple[str, ...] = (),
+             bool_columns: tuple[str, ...] = ()) -> dict | None:
+    """A row as a dict, decoding exactly the columns that hold JSON (and SQLite's 0/1)."""
+    if row is None:
+        return None
+    out = dict(row)
+    for key in json_columns:
+        if out.get(key) is not None:
+            out[key] = json.loads(out[key])
+    for key in bool_columns:
+        if key in out:
+            out[key] = bool(out[key])
+    return out
 
 
 def create_private_file(path: Path) -> None:
@@ -84,16 +119,27 @@ class Database:
         self.path = Path(path)
         create_private_file(self.path)
         self._local = threading.local()
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:  # not a database, corrupted, read-only, disk full
+            raise StoreUnavailable(f"state store {self.path} cannot be used: {e}") from None
+
+    def _open(self) -> None:
         # executescript commits by itself, so the idempotent DDL runs outside a transaction.
         self.connection().executescript(SCHEMA)
         with self.transaction() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"state store {self.path} has schema version {row[0]}, newer than this "
+            version = int(row[0]) if row else None
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"state store {self.path} has schema version {version}, newer than this "
                     f"tool's {SCHEMA_VERSION}: upgrade the tool")
+            if version is not None:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS.get(target, []):
+                        conn.execute(statement)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                         (str(SCHEMA_VERSION),))
         for suffix in ("-wal", "-shm"):
             side = Path(str(self.path) + suffix)
             if side.exists():
@@ -119,13 +165,20 @@ class Database:
         if conn.in_transaction:  # nested: join the outer transaction
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            raise  # a constraint the caller relies on (e.g. a unique key)
+        except sqlite3.DatabaseError as e:  # read-only, disk full, corrupted: nothing was written
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"state store {self.path}: {e}") from None
 
     def query(self, sql: str, params=()) -> list[sqlite3.Row]:
         return self.connection().execute(sql, params).fetchall()
@@ -141,3 +194,7 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class StoreUnavailable(Unavailable):
+    """The state store cannot be read or written (corrupted, read-only, disk full)."""

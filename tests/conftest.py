@@ -13,6 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def pytest_collection_modifyitems(items):
+    """Every test is ``unit`` unless its module marks it ``integration``."""
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)
+
+
 def base_config(state_dir: Path, name: str = "rdtest", workers: int = 2, **extra) -> dict:
     config = {
         "cluster_name": name,
@@ -70,7 +77,7 @@ def stop_recorded_apps(state_dir: Path) -> None:
     from store import Store
     if not (state_dir / "state.db").exists():
         return
-    for app in Store(state_dir).platform_apps():
+    for app in Store(state_dir).platform_apps():  # the local platform's own rows (dicts)
         if app["pid"] and processes.group_alive(app["pid"]):
             processes.stop_group(app["pid"], grace_seconds=1)
 
@@ -107,12 +114,13 @@ class ApiServer:
             s.bind((host, 0))
             self.port = s.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        self.log = open(config.parent / f"api-{self.port}.log", "w+")
+        self.log = open(config.parent / f"api-{self.port}.log", "w+")  # noqa: SIM115 - lives with the server
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "api_server", "--config", str(config), "--host", host,
              "--port", str(self.port)], cwd=ROOT, env=env or clean_env(),
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         import time
+
         import requests
         deadline = time.monotonic() + 30
         while True:

@@ -12,13 +12,11 @@ import sys
 
 from checkpoints import BY_NAME, ORDER, approvals
 from checkpoints.base import Context
-from checkpoints.errors import DeployError
 from checkpoints.factory import make_context
 from checkpoints.plan import gate_for
-from cluster.config import ConfigError, load_config
-from cluster.dashboard import DashboardError
+from cluster.config import load_config
 from cluster.health import Check, all_checks
-from cluster.manager import ClusterError
+from core.errors import DomainError, Invalid
 
 
 def checkpoint_checks(ctx: Context, name: str) -> list[Check]:
@@ -36,12 +34,12 @@ def approval_check(ctx: Context, name: str) -> list[Check]:
         detail = "nothing to do" if plan.empty else "plan needs no approval"
         return [Check(f"approval:{name}", True, f"{detail} (plan {plan.fingerprint})")]
     request = ctx.store.open_request_for(name)
-    if request is None or request["fingerprint"] != plan.fingerprint:
+    if request is None or request.fingerprint != plan.fingerprint:
         return [Check(f"approval:{name}", False,
                       f"plan {plan.fingerprint} needs {gate.risk} approval and no run awaits it")]
-    verdict = approvals.evaluate(ctx.store, request["run_id"], name, plan.fingerprint, gate)
+    verdict = approvals.evaluate(ctx.store, request.run_id, name, plan.fingerprint, gate)
     ok = verdict.state == "approved"
-    detail = (f"approved by {verdict.record['approver']}" if ok else
+    detail = (f"approved by {verdict.record.approver}" if ok else
               f"{verdict.state}" + (f": {verdict.why}" if verdict.why else ""))
     return [Check(f"approval:{name}", ok, f"plan {plan.fingerprint} {detail}")]
 
@@ -65,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             checks = checkpoint_checks(ctx, args.checkpoint)
         else:
             checks = all_checks(ctx.cluster, health_only=args.health_only)
-    except ConfigError as e:
+    except Invalid as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (DeployError, ClusterError, DashboardError) as e:
+    except DomainError as e:
         checks = [Check("cluster", False, str(e))]
     passed = all(c.ok for c in checks)
     if args.format == "json":

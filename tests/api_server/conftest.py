@@ -1,11 +1,48 @@
-"""An API app on a store of its own, with no cluster: fast tests of the HTTP contract."""
+"""An API app on a store of its own, with no cluster: fast tests of the HTTP contract.
+
+Its test client checks every answer against the spec: a status code the spec does not list
+for that operation fails the test, so the spec documents exactly what the code answers."""
 from __future__ import annotations
 
+import re
+from functools import cache
+
 import pytest
+from flask.testing import FlaskClient
 
 from api_server import create_app
 from api_server.settings import Settings
 from cluster.config import parse_config
+
+
+@cache
+def documented() -> list[tuple[re.Pattern, str, frozenset[str]]]:
+    """(path regex, method, documented status codes) of every operation in the spec."""
+    import yaml
+
+    from api_server.spec import SPEC
+    spec = yaml.safe_load(SPEC.read_text())
+    out = []
+    for path, operations in spec["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$")
+        for method, operation in operations.items():
+            if method != "parameters":
+                out.append((pattern, method.upper(), frozenset(operation["responses"])))
+    return out
+
+
+class SpecCheckedClient(FlaskClient):
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        request = response.request
+        api_call = request.path.startswith("/api/") or request.path == "/health"
+        if api_call and request.method != "OPTIONS":  # CORS preflights are not operations
+            codes = [c for p, m, c in documented() if m == request.method and p.match(request.path)]
+            assert codes, f"{request.method} {request.path} is not in the spec"
+            assert str(response.status_code) in codes[0], (
+                f"{request.method} {request.path} answered {response.status_code}, "
+                f"the spec documents {sorted(codes[0])}")
+        return response
 
 
 def make_app(tmp_path, tokens: str | None = None, **config_extra):
@@ -16,7 +53,9 @@ def make_app(tmp_path, tokens: str | None = None, **config_extra):
            "jobs_config": str(project / "missing-jobs.yaml"), "cluster_name": "apitest",
            "ray": {"version": "0.0.0"}, **config_extra}
     config = parse_config(doc, environ={})
-    return create_app(Settings(tokens=tokens, status_cache_seconds=0), config)
+    app = create_app(Settings(tokens=tokens, status_cache_seconds=0), config)
+    app.test_client_class = SpecCheckedClient
+    return app
 
 
 @pytest.fixture
@@ -37,7 +76,7 @@ def store(app):
 def awaiting(store, checkpoint="worker_launch", fingerprint="fp1", destructive=True,
              requester="alice"):
     run = store.create_run("deploy", [checkpoint], requester, "cli", status="awaiting_approval")
-    store.open_approval_request(run["id"], checkpoint, fingerprint,
+    store.open_approval_request(run.id, checkpoint, fingerprint,
                                 {"checkpoint": checkpoint, "actions": [{"kind": "delete"}]},
                                 destructive, ["destructive: delete worker"], requester)
-    return run["id"]
+    return run.id

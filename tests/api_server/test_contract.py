@@ -51,9 +51,9 @@ def test_not_found_and_conflicts_never_500(client):
     error_shape(client.post("/api/v1/deployments/run-nope/cancel"), 404)
     error_shape(client.delete("/api/v1/approvals/apr-nope"), 404)
     error_shape(client.post("/api/v1/approvals/worker_launch", json={}), 404)  # nothing awaits
-    # no head: node and app changes conflict with the cluster's state
+    # no head: adding a node conflicts with the cluster's state; an unknown node is not found
     error_shape(client.post("/api/v1/resources/nodes/add", json={"wait": False}), 409)
-    error_shape(client.delete("/api/v1/resources/nodes/app-nope"), 409)
+    error_shape(client.delete("/api/v1/resources/nodes/app-nope"), 404)
 
 
 def test_approval_flow_through_the_api(client, store):

@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ApiServer, clean_env, write_config
+
+pytestmark = pytest.mark.integration
 
 
 def test_api_conforms_to_its_spec(tmp_path):

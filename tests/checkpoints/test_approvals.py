@@ -1,10 +1,11 @@
 import pytest
 
 from checkpoints import approvals
-from checkpoints.errors import (AlreadyDecided, InvalidRequest, NoPendingApproval, PlanChanged,
-                                SelfApprovalForbidden)
+from checkpoints.errors import AlreadyDecided, NoPendingApproval, PlanChanged, SelfApprovalForbidden
 from checkpoints.plan import Gate
+from core.errors import Invalid
 from store import Store
+from tests.fakes import FakeClock
 
 DESTRUCTIVE = Gate(required=True, destructive=True)
 PLAIN = Gate(required=True, destructive=False)
@@ -12,19 +13,19 @@ PLAIN = Gate(required=True, destructive=False)
 
 @pytest.fixture
 def clock():
-    return [1000.0]
+    return FakeClock()
 
 
 @pytest.fixture
 def store(tmp_path, clock):
-    return Store(tmp_path, clock=lambda: clock[0])
+    return Store(tmp_path, clock=clock)
 
 
 def awaiting(store, fingerprint="fp1", destructive=True, requester="alice", checkpoint="worker_launch"):
     run = store.create_run("deploy", [checkpoint], requester, "cli")
-    store.open_approval_request(run["id"], checkpoint, fingerprint, {"actions": []}, destructive,
+    store.open_approval_request(run.id, checkpoint, fingerprint, {"actions": []}, destructive,
                                 ["because"], requester)
-    return run["id"]
+    return run.id
 
 
 def approve(store, **kw):
@@ -38,7 +39,7 @@ def test_approval_counts_for_its_run_checkpoint_and_plan(store):
     run_id = awaiting(store)
     assert approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE).state == "missing"
     record, created = approve(store)
-    assert created and record["run_id"] == run_id and record["plan_fingerprint"] == "fp1"
+    assert created and record.run_id == run_id and record.plan_fingerprint == "fp1"
     assert approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE).state == "approved"
     changed = approvals.evaluate(store, run_id, "worker_launch", "fp2", DESTRUCTIVE)
     assert changed.state == "missing" and "earlier plan" in changed.why
@@ -48,14 +49,14 @@ def test_approval_counts_for_its_run_checkpoint_and_plan(store):
 def test_expired_approval_does_not_count(store, clock):
     run_id = awaiting(store)
     approve(store, ttl_seconds=10)
-    clock[0] += 11
+    clock.advance(11)
     verdict = approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE)
     assert verdict.state == "missing" and "expired" in verdict.why
 
 
 def test_destructive_gate_needs_acknowledged_risks(store):
     awaiting(store)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(Invalid):
         approve(store, acknowledge_risks=False)
 
 
@@ -75,7 +76,7 @@ def test_decision_is_given_once_and_idempotency_key_repeats_it(store):
     awaiting(store)
     first, _ = approve(store, idempotency_key="abc")
     again, created = approve(store, idempotency_key="abc")
-    assert again["id"] == first["id"] and not created
+    assert again.id == first.id and not created
     with pytest.raises(AlreadyDecided):
         approve(store)
 
@@ -84,14 +85,14 @@ def test_rejection_wins_and_says_who(store):
     run_id = awaiting(store)
     approve(store, decision="reject", approver="carol", reason="not today")
     verdict = approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE)
-    assert verdict.state == "rejected" and verdict.record["approver"] == "carol"
-    assert verdict.record["reason"] == "not today"
+    assert verdict.state == "rejected" and verdict.record.approver == "carol"
+    assert verdict.record.reason == "not today"
 
 
 def test_revoked_approval_stops_counting(store):
     run_id = awaiting(store)
     record, _ = approve(store)
-    approvals.revoke(store, record["id"], by="dave")
+    approvals.revoke(store, record.id, by="dave")
     assert approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE).state == "missing"
     assert len(store.approvals("worker_launch")) == 2  # append-only
 

@@ -6,9 +6,10 @@ from checkpoints.base import Checkpoint
 from checkpoints.errors import CheckpointFailed
 from checkpoints.factory import make_context
 from checkpoints.orchestrator import Orchestrator
-from checkpoints.plan import Action, Plan
+from checkpoints.plan import Action, Kind, Plan
 from cluster.config import parse_config
 from store import LeaseHeld
+from tests.fakes import FakeClock
 
 
 class Scripted(Checkpoint):
@@ -21,7 +22,8 @@ class Scripted(Checkpoint):
     def plan(self, ctx):
         if self.state.get(self.name):
             return Plan(self.name)
-        return Plan(self.name, (Action(self.kind, f"thing {self.name}", {"n": self.state.get("n", 1)}),))
+        return Plan(self.name, (Action(Kind(self.kind), "thing", self.name,
+                                       {"n": self.state.get("n", 1)}),))
 
     def apply(self, ctx, plan):
         self.applied += 1
@@ -34,8 +36,13 @@ class Scripted(Checkpoint):
 
 
 @pytest.fixture
-def ctx(tmp_path):
-    return make_context(parse_config({"state_dir": str(tmp_path)}, environ={}))
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def ctx(tmp_path, clock):
+    return make_context(parse_config({"state_dir": str(tmp_path)}, environ={}), clock=clock)
 
 
 def run(ctx, steps, gatekeeper=lambda req: "pending", run_record=None):
@@ -45,7 +52,7 @@ def run(ctx, steps, gatekeeper=lambda req: "pending", run_record=None):
         if run_record is None:
             run_record = orch.create_run("deploy", [s.name for s in steps], "alice", "cli")
         else:
-            run_record = orch.resume(orch.resumable_run(run_record["id"]))
+            run_record = orch.resume(orch.resumable_run(run_record.id))
         return orch.execute(run_record)
     finally:
         orch.release()
@@ -55,10 +62,10 @@ def test_runs_in_order_and_skips_what_is_done(ctx):
     state = {"b": True}
     steps = [Scripted("a", state), Scripted("b", state), Scripted("c", state)]
     result = run(ctx, steps)
-    assert result["status"] == "succeeded"
-    assert [r["status"] for r in result["checkpoints"]] == ["succeeded", "skipped", "succeeded"]
+    assert result.status == "succeeded"
+    assert [r.status for r in result.checkpoints] == ["succeeded", "skipped", "succeeded"]
     again = run(ctx, steps)
-    assert [r["status"] for r in again["checkpoints"]] == ["skipped"] * 3
+    assert [r.status for r in again.checkpoints] == ["skipped"] * 3
     assert [s.applied for s in steps] == [1, 0, 1]
 
 
@@ -67,11 +74,11 @@ def test_failure_is_recorded_and_resume_continues_from_it(ctx):
     broken = Scripted("b", state, fail_apply=True)
     steps = [Scripted("a", state), broken, Scripted("c", state)]
     result = run(ctx, steps)
-    assert result["status"] == "failed" and result["failed_checkpoint"] == "b"
-    assert "b broke" in result["error"]
+    assert result.status == "failed" and result.failed_checkpoint == "b"
+    assert "b broke" in result.error
     broken.fail_apply = False
     resumed = run(ctx, steps, run_record=result)
-    assert resumed["status"] == "succeeded" and resumed["id"] == result["id"]
+    assert resumed.status == "succeeded" and resumed.id == result.id
     assert steps[0].applied == 1  # not redone
 
 
@@ -79,14 +86,14 @@ def test_destructive_gate_waits_then_resumes_with_approval(ctx):
     state = {}
     steps = [Scripted("a", state), Scripted("b", state, kind="delete")]
     result = run(ctx, steps)
-    assert result["status"] == "awaiting_approval" and result["failed_checkpoint"] == "b"
+    assert result.status == "awaiting_approval" and result.failed_checkpoint == "b"
     assert steps[1].applied == 0
     request = ctx.store.open_request_for("b")
-    assert request["destructive"] and request["run_id"] == result["id"]
+    assert request.destructive and request.run_id == result.id
     approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="bob", source="cli",
                      ttl_seconds=60, acknowledge_risks=True)
     resumed = run(ctx, steps, run_record=result)
-    assert resumed["status"] == "succeeded" and steps[1].applied == 1
+    assert resumed.status == "succeeded" and steps[1].applied == 1
 
 
 def test_changed_plan_is_not_covered_by_the_earlier_approval(ctx):
@@ -97,9 +104,33 @@ def test_changed_plan_is_not_covered_by_the_earlier_approval(ctx):
                      ttl_seconds=60, acknowledge_risks=True)
     state["n"] = 2  # the live system changed: a different plan
     again = run(ctx, steps, run_record=first)
-    assert again["status"] == "awaiting_approval" and steps[0].applied == 0
-    events = ctx.store.events(run_id=first["id"], kind_prefix="approval.required")
-    assert "earlier plan" in events[-1]["data"]["why_not"]
+    assert again.status == "awaiting_approval" and steps[0].applied == 0
+    events = ctx.store.events(run_id=first.id, kind_prefix="approval.required")
+    assert "earlier plan" in events[-1].data["why_not"]
+
+
+def test_an_expired_approval_is_not_applied(ctx, clock):
+    steps = [Scripted("b", {}, kind="delete")]
+    first = run(ctx, steps)
+    approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="bob", source="cli",
+                     ttl_seconds=60, acknowledge_risks=True)
+    clock.advance(61)
+    again = run(ctx, steps, run_record=first)
+    assert again.status == "awaiting_approval" and steps[0].applied == 0
+    events = ctx.store.events(run_id=first.id, kind_prefix="approval.required")
+    assert "expired" in events[-1].data["why_not"]
+
+
+def test_waiting_for_a_decision_fails_closed_on_the_fake_clock(ctx, clock):
+    from checkpoints.orchestrator import wait_for_decision
+    steps = [Scripted("b", {}, kind="delete")]
+
+    def wait(req):
+        verdict = wait_for_decision(req.ctx, "b", req.plan, req.gate, timeout=3600)
+        return "timeout" if verdict is None else verdict.state
+    result = run(ctx, steps, gatekeeper=wait)
+    assert result.status == "failed" and "failing closed" in result.error
+    assert clock.slept >= 3600  # an hour of waiting, in no time
 
 
 def test_rejection_ends_the_run_with_who_and_why(ctx):
@@ -111,8 +142,8 @@ def test_rejection_ends_the_run_with_who_and_why(ctx):
                          source="cli", ttl_seconds=60, reason="too risky")
         return "rejected"
     result = run(ctx, steps, gatekeeper=reject)
-    assert result["status"] == "rejected"
-    assert "carol" in result["error"] and "too risky" in result["error"]
+    assert result.status == "rejected"
+    assert "carol" in result.error and "too risky" in result.error
     assert steps[0].applied == 0
 
 
@@ -125,14 +156,14 @@ def test_gatekeeper_approval_is_recorded_and_applied(ctx):
                          source="auto", ttl_seconds=60, acknowledge_risks=True)
         return "approved"
     result = run(ctx, steps, gatekeeper=auto)
-    assert result["status"] == "succeeded"
-    assert ctx.store.approvals("b")[0]["source"] == "auto"
+    assert result.status == "succeeded"
+    assert ctx.store.approvals("b")[0].source == "auto"
 
 
 def test_timeout_fails_closed(ctx):
     steps = [Scripted("b", {}, kind="delete")]
     result = run(ctx, steps, gatekeeper=lambda req: "timeout")
-    assert result["status"] == "failed" and "failing closed" in result["error"]
+    assert result.status == "failed" and "failing closed" in result.error
     assert steps[0].applied == 0
 
 
@@ -151,7 +182,7 @@ def test_a_crashed_runs_status_becomes_interrupted(ctx):
     orch = Orchestrator(ctx, lambda r: "pending")
     orch.acquire()
     orch.release()
-    assert ctx.store.get_run(stale["id"])["status"] == "interrupted"
+    assert ctx.store.get_run(stale.id).status == "interrupted"
 
 
 def test_unexpected_errors_are_recorded_not_raised(ctx):
@@ -159,5 +190,5 @@ def test_unexpected_errors_are_recorded_not_raised(ctx):
         def plan(self, ctx):
             raise ZeroDivisionError("oops")
     result = run(ctx, [Buggy("a", {})])
-    assert result["status"] == "failed" and "ZeroDivisionError" in result["error"]
+    assert result.status == "failed" and "ZeroDivisionError" in result.error
     assert ctx.store.events(kind_prefix="checkpoint.crash")

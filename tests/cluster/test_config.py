@@ -31,7 +31,8 @@ def test_environment_overrides_and_their_errors_name_the_variable():
                                        "FORCE_REBUILD": "true", "CML_HOST": "https://ml.example.com",
                                        "CML_API_KEY": "k", "RUNTIME_IDENTIFIER": "img:1"})
     assert (config.workers.count, config.workers.gpus, config.force_rebuild) == (5, 1, True)
-    assert config.cml.host == "https://ml.example.com" and config.cml.runtime_identifier == "img:1"
+    cml = config.platform_settings["cml"]
+    assert cml.host == "https://ml.example.com" and cml.runtime_identifier == "img:1"
     with pytest.raises(ConfigError) as info:
         parse_config({}, environ={"RAY_NUM_WORKERS": "many"})
     assert "workers.count (from RAY_NUM_WORKERS)" in info.value.errors
@@ -55,8 +56,9 @@ def test_legacy_cai_section_maps_onto_ours():
                                    "head_resources": {"cpu": 2, "memory": 8},
                                    "runtime_identifier": "rt"},
                            "ray": {"port": 6380, "dashboard_port": 8266}}, environ={})
-    assert config.platform == "cml" and config.cml.project_id == "p-1"
-    assert (config.workers.count, config.workers.cpu, config.workers.memory, config.workers.gpus) == (3, 4, 16, 1)
+    assert config.platform == "cml" and config.platform_settings["cml"].project_id == "p-1"
+    workers = config.workers
+    assert (workers.count, workers.cpu, workers.memory, workers.gpus) == (3, 4, 16, 1)
     assert (config.head.cpu, config.head.memory) == (2, 8)
     assert (config.ray.port, config.ray.dashboard_port) == (6380, 8266)
 
@@ -100,6 +102,30 @@ def test_state_dir_override_and_yaml_errors(tmp_path):
         load_config(tmp_path / "missing.yaml", environ={})
 
 
+@pytest.mark.parametrize("content,expected", [
+    (None, "is a directory"), (b"workers: {count: \xff}\n", "not UTF-8")])
+def test_unreadable_config_files_are_one_line_errors(tmp_path, content, expected):
+    path = tmp_path / "c.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert expected in str(info.value)
+
+
+def test_platform_sections_come_from_the_registry():
+    from cluster.config.schema import ConfigSchema
+    from cluster.platforms import REGISTRY
+    for platform in REGISTRY.values():
+        if platform.settings_section:
+            assert platform.settings_section in ConfigSchema().fields
+    with pytest.raises(ConfigError) as info:
+        parse_config({"platform": "nowhere"}, environ={})
+    assert "platform" in info.value.errors
+
+
 def test_jobs_config_orders_parents_first(tmp_path):
     path = tmp_path / "jobs.yaml"
     path.write_text("jobs:\n"
@@ -120,4 +146,5 @@ def test_shipped_configs_are_valid():
         "git_sync", "setup_environment", "launch_ray_cluster"]
     cml = load_config(root / "examples" / "cluster.cml.yaml",
                       environ={"CML_HOST": "https://ml.example.com", "CML_API_KEY": "k"})
-    assert cml.platform == "cml" and cml.cml.api_key == "k" and cml.head.gpus == 0
+    assert cml.platform == "cml" and cml.platform_settings["cml"].api_key == "k"
+    assert cml.head.gpus == 0

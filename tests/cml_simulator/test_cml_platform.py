@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.cml_client import CMLClient
-from cluster.cml_platform import CMLPlatform, subdomain, with_git_token
 from cluster.config import parse_config
-from cluster.platform import AppSpec, JobSpec
+from cluster.platforms.base import AppSpec, JobSpec
+from cluster.platforms.cml.client import CMLClient
+from cluster.platforms.cml.platform import CMLPlatform, subdomain, with_git_token
 from tests.cml_simulator.test_contract import KEY, Simulator
+
+pytestmark = pytest.mark.integration
 
 
 def make_platform(sim, **cml) -> CMLPlatform:

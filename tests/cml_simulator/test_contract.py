@@ -13,9 +13,12 @@ import jsonschema
 import pytest
 import requests
 
-from cluster.cml_client import CMLAuthError, CMLClient, environment_out
-from cluster.platform import NotFound, PlatformError
+from cluster.platforms.base import PlatformError
+from cluster.platforms.cml.client import CMLAuthError, CMLClient, environment_out
+from core.errors import NotFound
 from tests.conftest import ROOT, clean_env
+
+pytestmark = pytest.mark.integration
 
 # the public v2 swagger (subset for our endpoints), kept beside the simulator it specifies
 SWAGGER = json.loads((ROOT / "cml_simulator" / "cml-api-v2-swagger.json").read_text())

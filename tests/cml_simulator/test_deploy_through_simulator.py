@@ -14,6 +14,8 @@ import requests
 from tests.cml_simulator.test_contract import KEY, Simulator
 from tests.conftest import ROOT, clean_env, cli, our_ray_processes, write_config
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("faults", [(), ("--error-rate", "0.2", "--rate-limit-rate", "0.1",
                                          "--retry-after", "0.2", "--seed", "5")],

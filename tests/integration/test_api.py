@@ -1,5 +1,6 @@
 """The REST API on a real server against the shared real cluster: runs with approvals and
-SSE, approvals across CLI and API, nodes, Serve applications. Leaves head + 2 workers + hello."""
+SSE, approvals across CLI and API, nodes, Serve applications (each test leaves the cluster
+as the ``cluster`` fixture restores it)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ import pytest
 import requests
 
 from tests.conftest import ApiServer, spawn_cli, write_config
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +108,7 @@ def test_an_api_approval_unblocks_a_waiting_cli_run(gated):
             proc.kill()
 
 
-def test_add_and_remove_a_node(gated):
+def test_add_and_remove_a_node(gated, cluster):
     url = gated[0].url
     before = requests.get(f"{url}/api/v1/resources/capacity", timeout=10).json()
     added = requests.post(f"{url}/api/v1/resources/nodes/add",
@@ -128,12 +131,13 @@ def test_add_and_remove_a_node(gated):
     after = requests.get(f"{url}/api/v1/resources/nodes", timeout=10).json()
     assert node["app_id"] not in {n["platform_app_id"] for n in after["nodes"]}
     assert after["total_nodes"] == 3
-    assert requests.get(f"{url}/api/v1/resources/capacity", timeout=10).json()["total_cpus"] == before["total_cpus"]
+    capacity = requests.get(f"{url}/api/v1/resources/capacity", timeout=10).json()
+    assert capacity["total_cpus"] == before["total_cpus"]
 
 
-def test_deploy_and_remove_an_app_keeps_the_others(gated, live_cluster):
+def test_deploy_and_remove_an_app_keeps_the_others(gated, cluster):
     url = gated[0].url
-    proxy = live_cluster.manager().serve.proxy_url
+    proxy = cluster.manager().serve.proxy_url
     body = {"name": "greeter", "import_path": "examples.apps.hello:build", "route_prefix": "/greet",
             "args": {"greeting": "hi"}, "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}}
     created = requests.post(f"{url}/api/v1/applications", json=body, timeout=120)

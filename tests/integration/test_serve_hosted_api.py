@@ -1,7 +1,10 @@
 """The management API hosted on the cluster as a Ray Serve app, reached through the proxy."""
 from __future__ import annotations
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.integration
 
 
 def replica_ids(proxy: str) -> list[str]:
@@ -27,8 +30,8 @@ def test_the_cluster_serves_its_own_management_api(live_cluster):
     assert checks["http:management-api"]["ok"] and checks["http:hello"]["ok"]
 
 
-def test_add_and_remove_a_worker_through_the_serve_hosted_api(live_cluster):
-    proxy = live_cluster.manager().serve.proxy_url
+def test_add_and_remove_a_worker_through_the_serve_hosted_api(cluster):
+    proxy = cluster.manager().serve.proxy_url
     added = requests.post(f"{proxy}/api/v1/resources/nodes/add", json={"cpu": 1, "memory": 1},
                           timeout=200)
     assert added.status_code == 201, added.text

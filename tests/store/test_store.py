@@ -7,25 +7,36 @@ import sys
 import pytest
 
 from store import LeaseHeld, Store
+from store.db import SCHEMA_VERSION
+from tests.fakes import FakeClock
 
 
 def test_file_is_private_and_versioned(tmp_path):
     store = Store(tmp_path / "s")
     mode = stat.S_IMODE(os.stat(tmp_path / "s" / "state.db").st_mode)
     assert mode == 0o600
-    assert store.db.schema_version() == 1
+    assert store.db.schema_version() == SCHEMA_VERSION
 
 
 def test_run_and_results_roundtrip(tmp_path):
     store = Store(tmp_path)
     run = store.create_run("deploy", ["a", "b"], "alice", "cli", {"force": True})
-    assert [r["checkpoint"] for r in run["checkpoints"]] == ["a", "b"]
-    store.update_result(run["id"], "a", status="succeeded", duration=1.5, plan={"x": 1})
-    store.update_run(run["id"], status="failed", error="boom")
-    again = store.get_run(run["id"])
-    assert again["status"] == "failed" and again["finished_at"] is not None
-    assert again["checkpoints"][0]["plan"] == {"x": 1}
-    assert again["options"] == {"force": True}
+    assert [r.checkpoint for r in run.checkpoints] == ["a", "b"]
+    store.update_result(run.id, "a", status="succeeded", duration=1.5, plan={"x": 1})
+    store.update_run(run.id, status="failed", error="boom")
+    again = store.get_run(run.id)
+    assert again.status == "failed" and again.finished_at is not None
+    assert again.checkpoints[0].plan == {"x": 1} and again.remaining == ["b"]
+    assert again.options == {"force": True}
+
+
+def test_only_json_columns_are_decoded(tmp_path):
+    store = Store(tmp_path)
+    run = store.create_run("deploy", ["a"], "alice", "cli")
+    store.update_run(run.id, status="failed", error='{"looks": "like json"}')
+    store.add_event("x", '["also", "json-looking"]')
+    assert store.get_run(run.id).error == '{"looks": "like json"}'
+    assert store.events()[-1].message == '["also", "json-looking"]'
 
 
 def test_approvals_are_append_only_with_idempotency(tmp_path):
@@ -35,11 +46,11 @@ def test_approvals_are_append_only_with_idempotency(tmp_path):
     again, created_again = store.add_approval(checkpoint="c", plan_fingerprint="f",
                                               decision="approved", approver="bob", source="api",
                                               idempotency_key="k1")
-    assert created and not created_again and again["id"] == first["id"]
+    assert created and not created_again and again.id == first.id
     store.add_approval(checkpoint="c", plan_fingerprint="f", decision="revoked", approver="eve",
-                       source="api", revokes=first["id"])
-    assert len(store.approvals("c")) == 2 and store.revoked_ids() == {first["id"]}
-    assert [e["kind"] for e in store.events()] == ["approval.approved", "approval.revoked"]
+                       source="api", revokes=first.id)
+    assert len(store.approvals("c")) == 2 and store.revoked_ids() == {first.id}
+    assert [e.kind for e in store.events()] == ["approval.approved", "approval.revoked"]
 
 
 def test_lease_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
@@ -58,19 +69,19 @@ def test_lease_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    lease = store.acquire_lease("me", None)  # the holder died: no need to wait for expiry
-    assert lease["previous"]["holder"] == "other"
+    previous = store.acquire_lease("me", None)  # the holder died: no need to wait for expiry
+    assert previous.holder == "other"
 
 
 def test_lease_expires(tmp_path):
-    now = [1000.0]
-    store = Store(tmp_path, clock=lambda: now[0])
+    clock = FakeClock()
+    store = Store(tmp_path, clock=clock)
     store.acquire_lease("a", None, ttl=10)
     store.db.connection().execute("UPDATE leases SET host='elsewhere'")  # can't check its pid
     with pytest.raises(LeaseHeld):
         store.acquire_lease("b", None)
-    now[0] += 11
-    assert store.acquire_lease("b", None)["previous"]["holder"] == "a"
+    clock.advance(11)
+    assert store.acquire_lease("b", None).holder == "a"
 
 
 def _writer(path, n, tag):
@@ -91,6 +102,6 @@ def test_two_processes_write_at_once_without_losing_a_write(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     store = Store(tmp_path)
-    messages = [e["message"] for e in store.events(kind_prefix="test")]
+    messages = [e.message for e in store.events(kind_prefix="test")]
     assert len(messages) == 300 and len(set(messages)) == 300
     assert len(store.approvals("c")) == 300

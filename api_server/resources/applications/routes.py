@@ -1,10 +1,16 @@
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
-from api_server.resources.applications.schemas import (AppDeletedSchema, AppDeployedSchema,
-                                                       AppDetailSchema,
-                                                       AppListSchema, DeployAppSchema)
+from api_server.errors import raises
+from api_server.resources.applications.schemas import (
+    AppDeletedSchema,
+    AppDeployedSchema,
+    AppDetailSchema,
+    AppListSchema,
+    DeployAppSchema,
+)
 from api_server.resources.common import services
+from core.errors import Conflict, Invalid, NotFound, Unavailable
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
                 description="Ray Serve applications: deploy (merged with what runs), list, remove")
@@ -35,7 +41,7 @@ def live_app_or_404(name: str) -> dict:
     svc = services()
     apps = svc.cluster.serve.status()
     if name not in apps:
-        abort(404, message=f"no Serve application {name!r}")
+        raise NotFound(f"no Serve application {name!r}")
     return apps[name]
 
 
@@ -50,8 +56,8 @@ class Applications(MethodView):
 
     @blp.arguments(DeployAppSchema)
     @blp.response(202, AppDeployedSchema)
-    @blp.alt_response(409, description="the route prefix is used by another application")
-    @blp.alt_response(503, description="the cluster has no running head")
+    @raises(blp, Invalid, Conflict, Unavailable, conflict="the route prefix is used by another "
+                                                          "application, or there is no head")
     def post(self, body):
         """Deploy (or update) one application, keeping every other running app (202: it
         deploys asynchronously; follow it with GET /applications/{name})"""
@@ -65,13 +71,13 @@ class Applications(MethodView):
 @blp.route("/<name>")
 class Application(MethodView):
     @blp.response(200, AppDetailSchema)
-    @blp.alt_response(404, description="no such application")
+    @raises(blp, NotFound, notfound="no such application")
     def get(self, name):
         """One application: deployments, replicas and status messages"""
         return detail(name, live_app_or_404(name))
 
     @blp.response(200, AppDeletedSchema)
-    @blp.alt_response(404, description="no such application")
+    @raises(blp, NotFound, notfound="no such application")
     def delete(self, name):
         """Remove this application only (the others keep running)"""
         live_app_or_404(name)

@@ -1,29 +1,44 @@
+from dataclasses import asdict
+
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
-from api_server.resources.approvals.schemas import (ApprovalListSchema, ApprovalQuerySchema,
-                                                    ApprovalSchema, ApprovalStatusSchema,
-                                                    DecisionSchema, NamedDecisionSchema,
-                                                    RevokeSchema)
+from api_server.errors import raises
+from api_server.resources.approvals.schemas import (
+    ApprovalListSchema,
+    ApprovalQuerySchema,
+    ApprovalSchema,
+    ApprovalStatusSchema,
+    DecisionSchema,
+    NamedDecisionSchema,
+    RevokeSchema,
+)
 from api_server.resources.checkpoints.routes import current_plan
 from api_server.resources.common import actor, auth_enabled, services
 from checkpoints import BY_NAME, approvals
 from checkpoints.plan import Gate
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.records import Approval, ApprovalRequest
 
 blp = Blueprint("approvals", __name__, url_prefix="/api/v1/approvals",
                 description="Approval requests and decisions (append-only, audited)")
 
 
-def as_item(record: dict, revoked: set[str], now: float) -> dict:
-    return {**record, "state": approvals.record_state(record, revoked, now)}
+def as_item(record: Approval, revoked: set[str], now: float) -> dict:
+    return {**asdict(record), "state": approvals.record_state(record, revoked, now)}
 
 
-def pending_item(request_row: dict) -> dict:
-    return {"id": request_row["id"], "checkpoint": request_row["checkpoint"],
-            "plan_fingerprint": request_row["fingerprint"], "run_id": request_row["run_id"],
-            "state": "pending", "requester": request_row["requester"],
-            "destructive": request_row["destructive"], "created_at": request_row["created_at"]}
+def pending_item(req: ApprovalRequest) -> dict:
+    return {"id": req.id, "checkpoint": req.checkpoint, "plan_fingerprint": req.fingerprint,
+            "run_id": req.run_id, "state": "pending", "requester": req.requester,
+            "destructive": req.destructive, "created_at": req.created_at}
+
+
+def checkpoint_or_404(name: str) -> str:
+    if name not in BY_NAME:
+        raise NotFound(f"no checkpoint {name!r}")
+    return name
 
 
 def record_decision(checkpoint: str, body: dict):
@@ -35,7 +50,7 @@ def record_decision(checkpoint: str, body: dict):
         acknowledge_risks=body["acknowledge_risks"], fingerprint=body.get("plan_fingerprint"),
         idempotency_key=request.headers.get("Idempotency-Key"),
         forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval)
-    item = as_item(record, svc.store.revoked_ids(), svc.store.clock())
+    item = as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
     return item, 201 if created else 200
 
 
@@ -51,7 +66,7 @@ class Approvals(MethodView):
         if state in (None, "pending"):
             items += [pending_item(r) for r in store.approval_requests(open_only=True)]
         if state != "pending":
-            revoked, now = store.revoked_ids(), store.clock()
+            revoked, now = store.revoked_ids(), store.clock.time()
             items += [i for i in (as_item(r, revoked, now) for r in store.approvals())
                       if state is None or i["state"] == state]
         return {"approvals": items, "total": len(items)}
@@ -60,8 +75,9 @@ class Approvals(MethodView):
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,
                       description="the same Idempotency-Key was seen: the first record")
-    @blp.alt_response(404, description="no plan of that checkpoint awaits approval")
-    @blp.alt_response(409, description="not the awaiting plan, or already decided")
+    @raises(blp, Invalid, Forbidden, NotFound, Conflict,
+            notfound="no plan of that checkpoint awaits approval",
+            conflict="not the awaiting plan, or already decided")
     def post(self, body):
         """Approve or reject the plan awaiting approval at a checkpoint"""
         return record_decision(body["checkpoint"], body)
@@ -72,19 +88,18 @@ class Approvals(MethodView):
                                                   "id (DELETE)"}])
 class CheckpointApproval(MethodView):
     @blp.response(200, ApprovalStatusSchema)
+    @raises(blp, NotFound)
     def get(self, key):
         """A gate: the plan (awaiting, or as it would be now), its fingerprint, whether a
         valid approval exists, and what is still required"""
-        name = key
-        if name not in BY_NAME:
-            abort(404, message=f"no checkpoint {name!r}")
+        name = checkpoint_or_404(key)
         svc = services()
         req = svc.store.open_request_for(name)
         if req is not None:
-            plan, fingerprint = req["plan"], req["fingerprint"]
-            gate = Gate(required=True, destructive=req["destructive"], reasons=tuple(req["reasons"]))
+            plan, fingerprint = req.plan, req.fingerprint
+            gate = Gate(required=True, destructive=req.destructive, reasons=req.reasons)
             gate_dict, error = gate.to_dict(), None
-            verdict = approvals.evaluate(svc.store, req["run_id"], name, fingerprint, gate)
+            verdict = approvals.evaluate(svc.store, req.run_id, name, fingerprint, gate)
         else:
             plan, gate_dict, error = current_plan(name)
             fingerprint = plan["fingerprint"] if plan else None
@@ -93,14 +108,14 @@ class CheckpointApproval(MethodView):
         required = []
         if req is not None and not approved:
             required.append("a decision on plan " + fingerprint)
-            if req["destructive"]:
+            if req.destructive:
                 required.append("acknowledge_risks: true (destructive gate)")
             if verdict.why:
                 required.append(verdict.why)
         return {"checkpoint": name, "awaiting": req is not None,
-                "run_id": req["run_id"] if req else None, "plan": plan,
+                "run_id": req.run_id if req else None, "plan": plan,
                 "plan_fingerprint": fingerprint, "gate": gate_dict, "approved": approved,
-                "approval": as_item(verdict.record, svc.store.revoked_ids(), svc.store.clock())
+                "approval": as_item(verdict.record, svc.store.revoked_ids(), svc.store.clock.time())
                 if verdict and verdict.record else None,
                 "required": required, "plan_error": error}
 
@@ -108,20 +123,18 @@ class CheckpointApproval(MethodView):
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,
                       description="the same Idempotency-Key was seen: the first record")
-    @blp.alt_response(404, description="no plan of that checkpoint awaits approval")
-    @blp.alt_response(409, description="not the awaiting plan, or already decided")
+    @raises(blp, Invalid, Forbidden, NotFound, Conflict,
+            notfound="no such checkpoint, or no plan of it awaits approval",
+            conflict="not the awaiting plan, or already decided")
     def post(self, body, key):
         """Approve or reject the plan awaiting approval at this checkpoint"""
-        if key not in BY_NAME:
-            abort(404, message=f"no checkpoint {key!r}")
-        return record_decision(key, body)
+        return record_decision(checkpoint_or_404(key), body)
 
     @blp.arguments(RevokeSchema, location="query")
     @blp.response(200, ApprovalSchema)
-    @blp.alt_response(404, description="no such approval")
-    @blp.alt_response(409, description="already revoked")
+    @raises(blp, NotFound, Conflict, notfound="no such approval", conflict="already revoked")
     def delete(self, query, key):
         """Revoke an approval by id (a new record; the original stays in the audit trail)"""
         svc = services()
         revocation = approvals.revoke(svc.store, key, by=actor(None), reason=query.get("reason"))
-        return as_item(revocation, svc.store.revoked_ids(), svc.store.clock())
+        return as_item(revocation, svc.store.revoked_ids(), svc.store.clock.time())

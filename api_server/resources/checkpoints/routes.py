@@ -1,13 +1,17 @@
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
-from api_server.resources.checkpoints.schemas import (CheckpointDetailSchema, CheckpointListSchema,
-                                                      RunCheckpointSchema)
+from api_server.errors import raises
+from api_server.resources.checkpoints.schemas import (
+    CheckpointDetailSchema,
+    CheckpointListSchema,
+    RunCheckpointSchema,
+)
 from api_server.resources.common import actor, auth_enabled, services
 from api_server.resources.deployments.schemas import RunSchema
 from checkpoints import BY_NAME, CHECKPOINTS, ORDER
-from checkpoints.orchestrator import EXPECTED
 from checkpoints.plan import gate_for
+from core.errors import Conflict, DomainError, NotFound
 
 blp = Blueprint("checkpoints", __name__, url_prefix="/api/v1/checkpoints",
                 description="The ordered checkpoints, their gates, results and current plans")
@@ -25,7 +29,7 @@ def current_plan(name: str) -> tuple[dict | None, dict | None, str | None]:
     svc, checkpoint = services(), BY_NAME[name]
     try:
         plan = checkpoint.plan(svc.ctx)
-    except EXPECTED as e:
+    except DomainError as e:
         return None, None, str(e)
     gate = gate_for(checkpoint, plan, svc.config.approvals.required)
     return plan.to_dict(), gate.to_dict(), None
@@ -33,7 +37,7 @@ def current_plan(name: str) -> tuple[dict | None, dict | None, str | None]:
 
 def checkpoint_or_404(name: str):
     if name not in ORDER:
-        abort(404, message=f"no checkpoint {name!r}; checkpoints are {', '.join(ORDER)}")
+        raise NotFound(f"no checkpoint {name!r}; checkpoints are {', '.join(ORDER)}")
     return BY_NAME[name]
 
 
@@ -48,17 +52,18 @@ class Checkpoints(MethodView):
 @blp.route("/<name>")
 class Checkpoint(MethodView):
     @blp.response(200, CheckpointDetailSchema)
+    @raises(blp, NotFound)
     def get(self, name):
         """One checkpoint: last result and the plan it would carry out now"""
         out = describe(checkpoint_or_404(name))
         plan, gate, error = current_plan(name)
         last = out["last_result"]
-        return {**out, "status": last["status"] if last else "never_run", "plan": plan,
+        return {**out, "status": last.status if last else "never_run", "plan": plan,
                 "gate": gate, "plan_error": error}
 
     @blp.arguments(RunCheckpointSchema)
     @blp.response(202, RunSchema)
-    @blp.alt_response(409, description="another run holds the cluster lease")
+    @raises(blp, NotFound, Conflict, conflict="another run holds the cluster lease")
     def post(self, body, name):
         """Run this one checkpoint as a run (optionally approving its gate as the caller)"""
         checkpoint_or_404(name)

@@ -4,8 +4,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api_server.resources.cluster.schemas import (ClusterHealthSchema, ClusterInfoSchema,
-                                                  ClusterStatusSchema)
+from api_server.resources.cluster.schemas import ClusterHealthSchema, ClusterInfoSchema, ClusterStatusSchema
 from api_server.resources.common import services
 
 blp = Blueprint("cluster", __name__, url_prefix="/api/v1/cluster",
@@ -27,8 +26,9 @@ class Info(MethodView):
         """Where things are: head address, dashboard, Serve proxy, and the management API
         (the one hosted on the cluster by Serve; this server's own URL when that is off)"""
         svc = services()
-        cluster = svc.cluster
-        return {"head_address": cluster.head_address(), "dashboard_url": cluster.dashboard_url(),
+        cluster, inventory = svc.cluster, svc.cluster.inventory
+        return {"head_address": inventory.head_address(),
+                "dashboard_url": inventory.dashboard_url(),
                 "serve_url": cluster.serve.proxy_url,
                 "management_api_url": cluster.serve.management_api_url()
                 or request.host_url.rstrip("/"),

@@ -3,23 +3,31 @@ import time
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
+from api_server.errors import raises
 from api_server.resources.common import actor, services
-from api_server.resources.deployments.schemas import (EventQuerySchema, RunListQuerySchema,
-                                                      RunListSchema, RunSchema, StartRunSchema)
+from api_server.resources.deployments.schemas import (
+    EventQuerySchema,
+    RunListQuerySchema,
+    RunListSchema,
+    RunSchema,
+    StartRunSchema,
+)
 from checkpoints import ORDER
-from checkpoints.errors import InvalidRequest
-from checkpoints.runs import FINISHED, cancel
+from checkpoints.runs import cancel
+from core.errors import Conflict, Invalid, NotFound
+from core.facts import FINISHED
+from core.records import Run
 
 blp = Blueprint("deployments", __name__, url_prefix="/api/v1/deployments",
                 description="Deployment runs: start, follow, cancel")
 
 
-def get_run_or_404(run_id: str) -> dict:
+def get_run_or_404(run_id: str) -> Run:
     run = services().store.get_run(run_id)
     if run is None:
-        abort(404, message=f"run {run_id} not found")
+        raise NotFound(f"run {run_id} not found")
     return run
 
 
@@ -35,11 +43,12 @@ class Runs(MethodView):
 
     @blp.arguments(StartRunSchema)
     @blp.response(202, RunSchema)
-    @blp.alt_response(409, description="another run holds the cluster lease")
+    @raises(blp, Invalid, NotFound, Conflict, conflict="another run holds the cluster lease",
+            notfound="resume: no such run")
     def post(self, body):
         """Start a deployment run in the background (202: follow it with GET or /events)"""
         if body.get("start_from") and body.get("checkpoints"):
-            raise InvalidRequest("give start_from or checkpoints, not both", "checkpoints")
+            raise Invalid("give start_from or checkpoints, not both", field="checkpoints")
         svc = services()
         if body["resume"]:
             return svc.runs.start(requester=actor(None), source="api", resume=True,
@@ -57,6 +66,7 @@ class Runs(MethodView):
 @blp.route("/<run_id>")
 class Run(MethodView):
     @blp.response(200, RunSchema)
+    @raises(blp, NotFound)
     def get(self, run_id):
         """One run: per-checkpoint results, timings, failure details"""
         return get_run_or_404(run_id)
@@ -65,7 +75,7 @@ class Run(MethodView):
 @blp.route("/<run_id>/cancel")
 class CancelRun(MethodView):
     @blp.response(200, RunSchema)
-    @blp.alt_response(409, description="the run already ended")
+    @raises(blp, NotFound, Conflict, conflict="the run already ended")
     def post(self, run_id):
         """Cancel a run (it stops at its next step; a wait for approval ends at once)"""
         get_run_or_404(run_id)
@@ -84,7 +94,7 @@ class RunEvents(MethodView):
                 "id": {"type": "string"}, "event": {"type": "string"},
                 "data": {"type": "string", "description": "JSON: kind, checkpoint, message, "
                                                           "data, created_at"}}}}}}})
-    @blp.alt_response(404, description="no such run")
+    @raises(blp, NotFound)
     def get(self, query, run_id):
         """Live progress of a run, as Server-Sent Events"""
         get_run_or_404(run_id)
@@ -99,14 +109,16 @@ class RunEvents(MethodView):
             nonlocal after
             quiet_since = time.monotonic()
             while True:
-                status = store.get_run(run_id)["status"]
+                status = store.get_run(run_id).status
                 for event in store.events(run_id=run_id, after_id=after):
-                    after = event["id"]
-                    data = {k: event[k] for k in ("kind", "checkpoint", "message", "data", "created_at")}
-                    yield f"id: {after}\nevent: {event['kind']}\ndata: {json.dumps(data)}\n\n"
+                    after = event.id
+                    data = {"kind": event.kind, "checkpoint": event.checkpoint,
+                            "message": event.message, "data": event.data,
+                            "created_at": event.created_at}
+                    yield f"id: {after}\nevent: {event.kind}\ndata: {json.dumps(data)}\n\n"
                     quiet_since = time.monotonic()
                 if status in FINISHED or not follow:
-                    yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+                    yield f"event: end\ndata: {json.dumps({'status': str(status)})}\n\n"
                     return
                 if time.monotonic() - quiet_since > 15:
                     yield ": keep-alive\n\n"

@@ -1,15 +1,14 @@
 from marshmallow import Schema, fields, validate
 
 from checkpoints import ORDER
+from core.facts import Outcome, RunStatus
 
 TIME = {"description": "Unix time, seconds"}
 
 
 class CheckpointResultSchema(Schema):
     checkpoint = fields.String(required=True)
-    status = fields.String(required=True, metadata={
-        "description": "pending, running, succeeded, skipped, failed, awaiting_approval, "
-                       "rejected or cancelled"})
+    status = fields.String(required=True, metadata={"enum": [str(o) for o in Outcome]})
     started_at = fields.Float(allow_none=True, metadata=TIME)
     finished_at = fields.Float(allow_none=True, metadata=TIME)
     duration = fields.Float(allow_none=True, metadata={"description": "seconds"})
@@ -21,9 +20,7 @@ class CheckpointResultSchema(Schema):
 class RunSchema(Schema):
     id = fields.String(required=True)
     mode = fields.String(required=True)
-    status = fields.String(required=True, metadata={
-        "description": "running, awaiting_approval, succeeded, failed, rejected, cancelled, "
-                       "interrupted"})
+    status = fields.String(required=True, metadata={"enum": [str(s) for s in RunStatus]})
     requester = fields.String(required=True)
     source = fields.String(required=True)
     selection = fields.List(fields.String(), required=True)
@@ -44,9 +41,7 @@ class RunListSchema(Schema):
 
 class RunListQuerySchema(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    status = fields.String(validate=validate.OneOf(
-        ["running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled",
-         "interrupted"]))
+    status = fields.String(validate=validate.OneOf([str(s) for s in RunStatus]))
 
 
 class StartRunSchema(Schema):

@@ -4,10 +4,17 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api_server.errors import raises
 from api_server.resources.common import services
-from api_server.resources.nodes.schemas import (AddNodeSchema, CapacitySchema, NodeAddedSchema,
-                                                NodeListSchema, NodeRemovedSchema)
+from api_server.resources.nodes.schemas import (
+    AddNodeSchema,
+    CapacitySchema,
+    NodeAddedSchema,
+    NodeListSchema,
+    NodeRemovedSchema,
+)
 from cluster.config import NodeResources
+from core.errors import Conflict, NotFound, Unavailable
 
 blp = Blueprint("nodes", __name__, url_prefix="/api/v1",
                 description="Cluster nodes: list, add a worker, drain and remove one; capacity")
@@ -29,7 +36,7 @@ def cluster_lease(what: str):
 def node_list() -> dict:
     nodes = services().nodes()
     return {"nodes": nodes, "total_nodes": len(nodes),
-            "alive_nodes": sum(1 for n in nodes if n["alive"])}
+            "alive_nodes": sum(1 for n in nodes if n.alive)}
 
 
 @blp.route("/resources/nodes")
@@ -52,16 +59,16 @@ class Nodes(MethodView):
 class AddNode(MethodView):
     @blp.arguments(AddNodeSchema)
     @blp.response(201, NodeAddedSchema)
-    @blp.alt_response(409, description="a deployment run holds the cluster lease")
-    @blp.alt_response(503, description="the cluster has no running head")
+    @raises(blp, Conflict, Unavailable, conflict="a run holds the cluster lease, or the cluster "
+                                                 "has no running head")
     def post(self, body):
         """Add a worker node (started on the platform, joined to Ray)"""
-        cluster = services().cluster
+        lifecycle = services().cluster.lifecycle
         resources = NodeResources(cpu=body["cpu"], memory=body["memory"], gpus=body["gpus"])
         with cluster_lease("nodes.add"):
-            app = cluster.add_workers(1, resources)[0]
+            app = lifecycle.add_workers(1, resources)[0]
             if body["wait"]:
-                cluster.wait_alive([app], timeout=180)
+                lifecycle.wait_alive([app], timeout=180)
         return {"status": "success", "app_id": app.id, "app_name": app.name, "cpu": app.spec.cpu,
                 "memory": app.spec.memory, "gpus": app.spec.gpus, "node_type": "worker"}
 
@@ -69,12 +76,12 @@ class AddNode(MethodView):
 @blp.route("/resources/nodes/<app_id>")
 class Node(MethodView):
     @blp.response(200, NodeRemovedSchema)
-    @blp.alt_response(404, description="no node app with that id")
-    @blp.alt_response(409, description="the head, or a run holds the cluster lease")
+    @raises(blp, NotFound, Conflict, Unavailable, notfound="no node app with that id",
+            conflict="the head, or a run holds the cluster lease")
     def delete(self, app_id):
         """Drain a worker node (its work moves elsewhere), then stop and delete its app"""
         with cluster_lease("nodes.remove"):
-            app = services().cluster.remove_worker(app_id)
+            app = services().cluster.lifecycle.remove_worker(app_id)
         return {"status": "success", "app_id": app.id, "app_name": app.name}
 
 

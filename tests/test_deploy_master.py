@@ -1,5 +1,10 @@
 """The CLI's contract without a cluster: usage, broken configs, exit codes."""
-from tests.conftest import cli, write_config
+import socket
+import time
+
+import pytest
+
+from tests.conftest import clean_env, cli, write_config
 
 
 def test_no_action_prints_help_and_exits_2():
@@ -37,3 +42,25 @@ def test_resume_with_no_run(tmp_path):
     path = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "s")})
     result = cli("--resume", config=path)
     assert result.returncode == 1 and "no run to resume" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["refusing", "silent"])
+def test_an_unreachable_platform_is_one_line_within_its_timeout(tmp_path, host):
+    """`--status` against a CML host that refuses connections, or accepts and never answers:
+    one line and exit 1 within cml.timeout_seconds (plus Python's start), no traceback."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        if host == "silent":
+            listener.listen(0)  # the kernel completes handshakes; nobody ever answers
+        port = listener.getsockname()[1]
+        path = write_config(tmp_path / "c.yaml", {
+            "state_dir": str(tmp_path / "s"), "platform": "cml",
+            "cml": {"host": f"http://127.0.0.1:{port}", "timeout_seconds": 2}})
+        started = time.monotonic()
+        result = cli("--status", config=path, env=clean_env(CML_API_KEY="k" * 20))
+        took = time.monotonic() - started
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "did not answer" in errors[0], result.stderr
+    assert took < 2 + 4, took  # the budget, plus the interpreter's start

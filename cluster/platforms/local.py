@@ -17,21 +17,55 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cluster import job_runner, processes
-from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, App, AppSpec, Job, JobRun,
-                              JobSpec, NotFound, PlatformError, Project)
+from cluster.platforms.base import (
+    FAILED,
+    LIVE,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    App,
+    AppSpec,
+    Job,
+    JobRun,
+    JobSpec,
+    Platform,
+    PlatformError,
+    Project,
+)
 from cluster.ports import pick_loopback
+from core.errors import NotFound
 from store import Store, new_id
 
 ADOPT_KEY = "RAYDEPLOY_LOCAL_APP_ID"  # in every app's environment: finds it if its pid was lost
+PROJECT_KEY = "local.project"
+# What node and job processes inherit from the deployer's environment: enough to run Python
+# and find tools. Nothing else: the deployer's secrets (CML_API_KEY, API tokens, a cloud
+# login) must not reach user code running in Serve replicas and jobs.
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+             "VIRTUAL_ENV", "SHELL")
 
 
-class LocalPlatform:
+def inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith("LC_")}
+
+
+class LocalPlatform(Platform):
     name = "local"
     shares_host_network = True  # every node on one machine: ports must not collide
+    on_this_machine = True
+
+    @classmethod
+    def create(cls, config, store: Store) -> LocalPlatform:
+        return cls(store, config.project_dir, config.state_dir, config=config)
 
     def __init__(self, store: Store, project_dir: Path, state_dir: Path,
-                 files_dir: Path | None = None, extra_env: dict | None = None):
+                 files_dir: Path | None = None, extra_env: dict | None = None,
+                 project_id: str | None = None, config=None):
+        """``project_id`` adopts a project made elsewhere (the CML simulator's), instead of
+        the one ``create_project`` records in the store."""
+        super().__init__(config)
         self.store = store
+        self._project_id = project_id
         self.project_dir = Path(project_dir)
         self.workspace = Path(state_dir) / "project"
         # project files shared by every app (CML: the project directory itself)
@@ -47,7 +81,7 @@ class LocalPlatform:
 
     # -- project ----------------------------------------------------------------------------
     def find_project(self, name: str) -> Project | None:
-        record = self.store.kv_get("local.project")
+        record = self.store.kv_get(PROJECT_KEY)
         if record and record["name"] == name and self.files_dir.is_dir():
             return Project(id=record["id"], name=name)
         return None
@@ -56,12 +90,14 @@ class LocalPlatform:
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         record = {"id": new_id("proj"), "name": name, "source": str(self.project_dir)}
-        self.store.kv_set("local.project", record)
+        self.store.kv_set(PROJECT_KEY, record)
         return Project(id=record["id"], name=name)
 
     @property
     def project_id(self) -> str:
-        record = self.store.kv_get("local.project")
+        if self._project_id:
+            return self._project_id
+        record = self.store.kv_get(PROJECT_KEY)
         return record["id"] if record else "local"
 
     # -- project files ---------------------------------------------------------------------------
@@ -111,20 +147,17 @@ class LocalPlatform:
             record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
                       "spec": {**asdict(spec), "ip": ip}, "created_at": time.time()}
             self.store.put_platform_app(record)  # recorded before the process exists
-        env = {**os.environ, **spec.env, **self._cdsw_env(ip), ADOPT_KEY: record["id"],
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(self.project_dir),
-                                                          os.environ.get("PYTHONPATH")]))}
-        log = open(self.logs_dir / f"{spec.name}.log", "ab")
+        env = {**inherited_env(), **spec.env, **self._cdsw_env(ip), ADOPT_KEY: record["id"],
+               "PYTHONPATH": str(self.project_dir)}
         try:
-            proc = subprocess.Popen([sys.executable, spec.script], cwd=self.project_dir, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            with open(self.logs_dir / f"{spec.name}.log", "ab") as log:
+                proc = subprocess.Popen([sys.executable, spec.script], cwd=self.project_dir,
+                                        env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as e:
             record["status"] = FAILED
             self.store.put_platform_app(record)
             raise PlatformError(f"could not start application {spec.name}: {e}") from None
-        finally:
-            log.close()
         record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
         self.store.put_platform_app(record)
         return self._app(record)
@@ -142,8 +175,12 @@ class LocalPlatform:
         self.stop_app(app_id)
         self.store.delete_platform_app(app_id)
 
-    def app_log(self, name: str) -> Path:
-        return self.logs_dir / f"{name}.log"
+    def app_log_tail(self, app: App, lines: int = 15) -> str:
+        try:
+            return "\n".join((self.logs_dir / f"{app.name}.log").read_text(errors="replace")
+                             .splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def _owned(self, record: dict) -> bool:
         """The recorded pid is still the process we started (its group may outlive it)."""
@@ -161,9 +198,9 @@ class LocalPlatform:
                           status=RUNNING if pid else FAILED)
             self.store.put_platform_app(record)
             status = record["status"]
-        if status in (STARTING, RUNNING) and record["pid"]:
-            if not processes.is_ours(record["pid"], record["pid_start"]):
-                status = FAILED
+        if status in LIVE and record["pid"] and not processes.is_ours(record["pid"],
+                                                                       record["pid_start"]):
+            status = FAILED
         return App(id=record["id"], name=record["name"], status=status, spec=AppSpec(**spec),
                    ip=ip, created_at=record["created_at"])
 
@@ -201,8 +238,7 @@ class LocalPlatform:
         run_dir = self.logs_dir / "jobs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = job.spec
-        env = {**os.environ, **spec.environment, "CDSW_PROJECT_ID": self.project_id,
-               "RAYDEPLOY_PLATFORM": "local",
+        env = {**inherited_env(), **spec.environment, "CDSW_PROJECT_ID": self.project_id,
                "RAYDEPLOY_PROJECT_FILES": str(self.files_dir), **self.extra_env,
                "PYTHONPATH": str(self.project_dir)}
         command = [sys.executable, job_runner.__file__, str(run_dir), str(spec.timeout),

@@ -11,10 +11,24 @@ import re
 import time
 from datetime import datetime
 
-from cluster.cml_client import CMLClient, environment_out, environment_patch
-from cluster.config import Config
-from cluster.platform import (FAILED, RUNNING, STARTING, STOPPED, App, AppSpec, Job, JobRun,
-                              JobSpec, NotFound, PlatformError, Project)
+from cluster.platforms.base import (
+    FAILED,
+    RUN_KEY_ENV,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    App,
+    AppSpec,
+    Job,
+    JobRun,
+    JobSpec,
+    Platform,
+    PlatformError,
+    Project,
+)
+from cluster.platforms.cml import settings
+from cluster.platforms.cml.client import CMLClient, environment_out, environment_patch
+from core.errors import NotFound
 
 FILES = ".raydeploy_files"
 APP_STATUS = {"APPLICATION_STARTING": STARTING, "APPLICATION_RUNNING": RUNNING,
@@ -23,7 +37,10 @@ APP_STATUS = {"APPLICATION_STARTING": STARTING, "APPLICATION_RUNNING": RUNNING,
 RUN_STATUS = {"ENGINE_SUCCEEDED": "succeeded", "ENGINE_FAILED": "failed",
               "ENGINE_TIMEDOUT": "timedout", "ENGINE_STOPPED": "stopped",
               "ENGINE_SKIPPED": "skipped"}  # everything else: still going
-RUN_KEY = "RAYDEPLOY_RUN_KEY"  # in a run's environment: the job spec it ran
+
+
+class ProjectMissing(PlatformError):
+    """The project this config names does not exist (yet)."""
 
 
 def with_git_token(url: str, token: str | None) -> str:
@@ -38,17 +55,36 @@ def subdomain(name: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-")[:63].strip("-")
 
 
-class CMLPlatform:
+class CMLPlatform(Platform):
     name = "cml"
     chains_jobs = True  # a child job starts by itself when its parent's run succeeds
 
-    def __init__(self, config: Config, client: CMLClient | None = None):
-        self.config = config
-        cml = config.cml
-        self.client = client or CMLClient(cml.host, cml.api_key)
+    settings_section = "cml"
+    settings_schema = settings.CMLSchema
+    env_overrides = settings.ENV_OVERRIDES
+    map_legacy = staticmethod(settings.map_cai)
+    required_when_selected = staticmethod(settings.required_when_selected)
+
+    @classmethod
+    def create(cls, config, store=None) -> CMLPlatform:
+        return cls(config)
+
+    def __init__(self, config, client: CMLClient | None = None):
+        super().__init__(config)
+        self.cml = cml = config.platform_settings[self.settings_section]
+        self.client = client or CMLClient(cml.host, cml.api_key, budget=cml.timeout_seconds)
         # the simulator runs every app on one host; real CML pods each have their own network
         self.shares_host_network = cml.shared_host_network
+        self.project_timeout_seconds = cml.project_timeout_seconds
         self._project_id = cml.project_id
+
+    @property
+    def project_name(self) -> str:
+        return self.cml.project_name or self.config.cluster_name
+
+    def job_environment(self) -> dict[str, str]:
+        # the project is a clone made for the cluster: jobs may pull it and build a venv in it
+        return {"RAYDEPLOY_PROJECT_CLONE": "1"}
 
     def _create(self, find, post, what: str, tries: int = 6):
         """Create once: after an ambiguous failure, look the name up before trying again."""
@@ -71,7 +107,7 @@ class CMLPlatform:
         except PlatformError as e:
             return [str(e)]
         problems = [] if answer.get("valid", True) else ["CML says the API key is not valid"]
-        wanted = self.config.cml.runtime_identifier
+        wanted = self.cml.runtime_identifier
         if wanted and wanted not in {r.get("image_identifier") for r in self.client.runtimes()}:
             problems.append(f"runtime {wanted} is not available in this workspace")
         return problems
@@ -80,9 +116,9 @@ class CMLPlatform:
     @property
     def project_id(self) -> str:
         if not self._project_id:
-            project = self.find_project(self.config.cml.project_name or self.config.cluster_name)
+            project = self.find_project(self.project_name)
             if project is None:
-                raise PlatformError("the CML project does not exist yet (run project_setup)")
+                raise ProjectMissing("the CML project does not exist yet (run project_setup)")
             self._project_id = project.id
         return self._project_id
 
@@ -101,7 +137,7 @@ class CMLPlatform:
 
     def create_project(self, name: str) -> Project:
         """Create the project (from ``cml.git_url`` when set); its clone finishes later."""
-        git_url = self.config.cml.git_url
+        git_url = self.cml.git_url
         body = {"name": name, "template": "git" if git_url else "blank",
                 "default_project_engine_type": "ml_runtime", "visibility": "private"}
         if git_url:
@@ -147,8 +183,11 @@ class CMLPlatform:
                    spec=spec, ip=None)
 
     def list_apps(self) -> list[App]:
-        return [self._app(a) for a in self.client.list(self._path("/applications"), "applications",
-                                                       "list applications")]
+        try:
+            path = self._path("/applications")
+        except ProjectMissing:  # no project yet: no apps either
+            return []
+        return [self._app(a) for a in self.client.list(path, "applications", "list applications")]
 
     def get_app(self, app_id: str) -> App:
         return self._app(self.client.request("GET", self._path(f"/applications/{app_id}"),
@@ -162,8 +201,8 @@ class CMLPlatform:
         body = {"name": spec.name, "subdomain": subdomain(spec.name), "script": spec.script,
                 "description": spec.description, "cpu": spec.cpu, "memory": spec.memory,
                 "nvidia_gpu": spec.gpus, "environment": spec.env, "bypass_authentication": False}
-        if self.config.cml.runtime_identifier:
-            body["runtime_identifier"] = self.config.cml.runtime_identifier
+        if self.cml.runtime_identifier:
+            body["runtime_identifier"] = self.cml.runtime_identifier
         raw = self._create(lambda: self._find_app(spec.name),
                            lambda: self.client.request("POST", self._path("/applications"),
                                                        f"create application {spec.name}", json=body),
@@ -191,7 +230,11 @@ class CMLPlatform:
         return Job(id=raw["id"], name=raw["name"], spec=spec)
 
     def list_jobs(self) -> list[Job]:
-        raw = list(self.client.list(self._path("/jobs"), "jobs", "list jobs"))
+        try:
+            path = self._path("/jobs")
+        except ProjectMissing:  # no project yet: no jobs either
+            return []
+        raw = list(self.client.list(path, "jobs", "list jobs"))
         by_id = {j["id"]: j["name"] for j in raw}
         return [self._job(j, by_id) for j in raw]
 
@@ -200,8 +243,8 @@ class CMLPlatform:
                 "cpu": spec.cpu, "memory": spec.memory, "timeout": spec.timeout,
                 "kill_on_timeout": True, "environment": spec.environment,
                 "parent_id": parent_id or ""}
-        if self.config.cml.runtime_identifier:
-            body["runtime_identifier"] = self.config.cml.runtime_identifier
+        if self.cml.runtime_identifier:
+            body["runtime_identifier"] = self.cml.runtime_identifier
         return body
 
     def create_job(self, spec: JobSpec, parent_id: str | None = None) -> Job:
@@ -223,11 +266,11 @@ class CMLPlatform:
         env = environment_out(raw.get("environment"))
         return JobRun(id=raw["id"], job_id=raw["job_id"],
                       status=RUN_STATUS.get(raw.get("status"), "running"),
-                      spec_hash=env.get(RUN_KEY, ""), created_at=_epoch(raw.get("created_at")))
+                      spec_hash=env.get(RUN_KEY_ENV, ""), created_at=_epoch(raw.get("created_at")))
 
     def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
         raw = self.client.request("POST", self._path(f"/jobs/{job_id}/runs"), f"run job {job_id}",
-                                  json={"environment": {RUN_KEY: spec_hash}})
+                                  json={"environment": {RUN_KEY_ENV: spec_hash}})
         return self._run(raw)
 
     def get_job_run(self, job_id: str, run_id: str) -> JobRun:

@@ -2,8 +2,8 @@
 import time
 
 from cluster import processes
-from cluster.local_platform import LocalPlatform
-from cluster.platform import FAILED, RUNNING, STOPPED, AppSpec, JobSpec
+from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, JobSpec
+from cluster.platforms.local import LocalPlatform
 from store import Store
 
 

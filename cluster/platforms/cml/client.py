@@ -1,21 +1,24 @@
 """A client of the CML REST API v2 (the subset in shared/CML_API.md).
 
 Every call has a timeout; 429, 5xx and connection errors are retried with exponential
-backoff (honouring Retry-After); lists follow ``next_page_token``; ``search_filter`` is a
-substring match, so lookups by name compare exact names here. Errors name the call and the
-resource, never the API key. Creates are made idempotent by the callers (look up by name
-first, see CMLPlatform), because a create whose answer was lost may still have happened.
+backoff (honouring Retry-After), and a host that cannot be reached ends the call within
+``budget`` seconds (``cml.timeout_seconds``), retries included. Lists follow
+``next_page_token``; ``search_filter`` is a substring match, so lookups by name compare
+exact names here. Errors name the call and the resource, never the API key. Creates are made
+idempotent by the callers (look up by name first, see CMLPlatform), because a create whose
+answer was lost may still have happened.
 """
 from __future__ import annotations
 
 import json
 import random
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import requests
 
-from cluster.platform import NotFound, PlatformError
+from cluster.platforms.base import PlatformError
+from core.errors import NotFound
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -25,11 +28,15 @@ class CMLAuthError(PlatformError):
 
 
 class CMLClient:
-    def __init__(self, host: str, api_key: str, *, timeout: float = 30.0, retries: int = 6,
-                 backoff: float = 0.5, max_backoff: float = 20.0, page_size: int = 100,
-                 session: requests.Session | None = None):
-        self.base = host.rstrip("/") + "/api/v2"
+    def __init__(self, host: str, api_key: str, *, timeout: float = 30.0, budget: float = 10.0,
+                 retries: int = 6, backoff: float = 0.5, max_backoff: float = 20.0,
+                 page_size: int = 100, session: requests.Session | None = None):
+        """``timeout``: to read one answer; ``budget``: how long an unreachable host is
+        tried (connection attempts and the waits between them) before the call fails."""
+        self.host = host.rstrip("/")
+        self.base = self.host + "/api/v2"
         self.timeout = timeout
+        self.budget = budget
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -52,21 +59,29 @@ class CMLClient:
         lost, so its caller looks the name up before trying again (see CMLPlatform)."""
         if idempotent is None:
             idempotent = method != "POST" or path.rsplit(":", 1)[-1] in ("stop", "restart", "download")
-        kwargs.setdefault("timeout", self.timeout)
         url = self.base + path
+        unanswered = 0.0  # seconds spent on tries that got no answer, and waiting after them
         for attempt in range(self.retries + 1):
             self.calls += 1
+            wait = max(0.2, min(self.budget - unanswered, self.timeout))
+            kwargs["timeout"] = (wait, wait)  # (connect, read)
+            started = time.monotonic()
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.RequestException as e:
-                if attempt == self.retries or not idempotent:
-                    raise PlatformError(f"{what}: CML unreachable after {attempt + 1} tries "
-                                        f"({type(e).__name__})") from None
-                self._sleep(attempt, None)
+                delay = self._delay(attempt, None)
+                unanswered += time.monotonic() - started
+                if attempt == self.retries or not idempotent or unanswered + delay >= self.budget:
+                    raise PlatformError(f"{what}: CML at {self.host} did not answer "
+                                        f"({type(e).__name__} after {attempt + 1} "
+                                        f"tr{'y' if attempt == 0 else 'ies'}, {unanswered:.1f}s)"
+                                        ) from None
+                time.sleep(delay)
+                unanswered += delay
                 continue
             retry = response.status_code == 429 or (idempotent and response.status_code in RETRY_STATUS)
             if retry and attempt < self.retries:
-                self._sleep(attempt, response.headers.get("Retry-After"))
+                time.sleep(self._delay(attempt, response.headers.get("Retry-After")))
                 continue
             if response.status_code >= 400:
                 raise self._error(response, what)
@@ -75,14 +90,14 @@ class CMLClient:
             return response.json() if response.content else {}
         raise PlatformError(f"{what}: gave up")  # not reached
 
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
         delay = min(self.max_backoff, self.backoff * 2 ** attempt) * (0.5 + random.random() / 2)
         if retry_after:
             try:
                 delay = max(delay, float(retry_after))
             except ValueError:
                 pass
-        time.sleep(delay)
+        return delay
 
     @staticmethod
     def _error(response: requests.Response, what: str) -> PlatformError:

@@ -1,0 +1,25 @@
+"""apispec plugin: document the answers every protected operation can give, from the same
+table the server enforces (``auth.required_role``), so the spec lists every 4xx it sends."""
+from __future__ import annotations
+
+import re
+
+from apispec import BasePlugin
+
+from api_server.auth import required_role
+
+
+class AuthResponsesPlugin(BasePlugin):
+    """401 (auth on, no valid token) and 403 (a role is missing) on every protected operation;
+    the responses are flask-smorest's own components, in its error shape."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        flask_path = re.sub(r"\{(\w+)\}", r"<\1>", path or "")
+        for method, operation in (operations or {}).items():
+            role = required_role(method.upper(), flask_path)
+            if role is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", "UNAUTHORIZED")
+            if role != "viewer":
+                responses.setdefault("403", "FORBIDDEN")

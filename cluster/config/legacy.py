@@ -1,0 +1,64 @@
+"""Older config shapes users already have, and the environment variables that override
+fields. Platform-specific shapes and variables belong to their platform (its ``map_legacy``
+and ``env_overrides``); the generic ones are here."""
+from __future__ import annotations
+
+import copy
+
+from cluster.platforms import REGISTRY
+from cluster.platforms.base import ConfigShapeError
+
+RAY_CLUSTER_FIELDS = {"num_workers": ("workers", "count"), "head_cpu": ("head", "cpu"),
+                      "head_memory": ("head", "memory"), "worker_cpu": ("workers", "cpu"),
+                      "worker_memory": ("workers", "memory"),
+                      "worker_gpus": ("workers", "gpus")}
+
+ENV_OVERRIDES = {
+    "RAY_NUM_WORKERS": ("workers", "count"),
+    "RAY_WORKER_GPUS": ("workers", "gpus"),
+    "FORCE_REBUILD": (None, "force_rebuild"),
+}
+
+
+def map_legacy(doc: dict) -> dict:
+    """A copy of ``doc`` with the ``ray_cluster:`` shape and every platform's older shapes
+    mapped onto the current one. Unknown fields in them raise ConfigShapeError."""
+    doc = copy.deepcopy(doc)
+    for platform in REGISTRY.values():
+        doc = platform.map_legacy(doc)
+    if "ray_cluster" in doc:
+        rc = doc.pop("ray_cluster") or {}
+        if not isinstance(rc, dict):
+            raise ConfigShapeError({"ray_cluster": ["Must be a mapping."]})
+        unknown = {f"ray_cluster.{k}": ["Unknown field."] for k in rc
+                   if k not in RAY_CLUSTER_FIELDS}
+        if unknown:
+            raise ConfigShapeError(unknown)
+        for old, (section, key) in RAY_CLUSTER_FIELDS.items():
+            if old in rc:
+                doc.setdefault(section, {})[key] = rc[old]
+    return doc
+
+
+def all_env_overrides() -> dict[str, tuple[str | None, str]]:
+    """Every variable that overrides a field: variable -> (section or None, key)."""
+    out = dict(ENV_OVERRIDES)
+    for platform in REGISTRY.values():
+        for var, key in platform.env_overrides.items():
+            out[var] = (platform.settings_section, key)
+    return out
+
+
+def apply_env(doc: dict, environ) -> dict[str, str]:
+    """Apply overrides in place; returns {dotted field: variable} to name them in errors."""
+    origins = {}
+    for var, (section, key) in all_env_overrides().items():
+        value = environ.get(var)
+        if value is None or value == "":
+            continue
+        target = doc if section is None else doc.setdefault(section, {})
+        if not isinstance(target, dict):
+            continue
+        target[key] = value
+        origins[f"{section}.{key}" if section else key] = var
+    return origins

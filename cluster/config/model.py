@@ -1,0 +1,110 @@
+"""The validated config as typed, frozen objects (what every layer reads)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NodeResources:
+    cpu: float
+    memory: float  # GB
+    gpus: int = 0
+    object_store_memory: float | None = None  # GB; default 30% of memory
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory * 1024 ** 3)
+
+    @property
+    def object_store_bytes(self) -> int:
+        gb = self.object_store_memory or max(self.memory * 0.3, 0.1)
+        return int(gb * 1024 ** 3)
+
+
+@dataclass(frozen=True)
+class WorkersConfig(NodeResources):
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    version: str | None = None
+    port: int = 0  # GCS
+    dashboard_port: int = 0
+    serve_port: int = 0
+    client_port: int = 0
+    auth: str = "token"
+
+
+@dataclass(frozen=True)
+class ServeApp:
+    name: str
+    import_path: str
+    route_prefix: str
+    args: dict = field(default_factory=dict)
+    runtime_env: dict = field(default_factory=dict)
+    deployments: tuple = ()
+    health_path: str | None = None
+
+    def serve_config(self) -> dict:
+        """This app as an entry of the Serve REST API's ``applications`` list."""
+        out: dict[str, Any] = {"name": self.name, "import_path": self.import_path,
+                               "route_prefix": self.route_prefix}
+        if self.args:
+            out["args"] = self.args
+        if self.runtime_env:
+            out["runtime_env"] = self.runtime_env
+        if self.deployments:
+            out["deployments"] = [dict(d) for d in self.deployments]
+        return out
+
+
+@dataclass(frozen=True)
+class ManagementApiConfig:
+    """The management API deployed on the cluster as a Serve app (serve.management_api)."""
+    enabled: bool = True
+    name: str = "management-api"
+    route_prefix: str = "/"
+    num_cpus: float = 0.1
+    memory: float | None = None  # GB
+
+
+@dataclass(frozen=True)
+class ApprovalsConfig:
+    ttl_seconds: float = 24 * 3600
+    wait_timeout_seconds: float = 3600
+    required: tuple = ()
+    forbid_self_approval: bool = False
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    cors_origins: tuple = ()
+    tokens_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    cluster_name: str
+    platform: str
+    state_dir: Path
+    project_dir: Path
+    jobs_config: Path
+    ray: RayConfig
+    head: NodeResources
+    workers: WorkersConfig
+    serve_apps: tuple
+    management_api: ManagementApiConfig
+    approvals: ApprovalsConfig
+    api: ApiConfig
+    # every registered platform's section, by section name (a platform reads its own)
+    platform_settings: Mapping[str, Any] = field(default_factory=dict)
+    force_rebuild: bool = False
+    source: str = "config"  # the file it came from, absolute when loaded from a file
+    base_dir: Path = Path(".")  # relative paths in the file were resolved against this
+    warnings: tuple = ()

@@ -1,0 +1,170 @@
+"""The config's marshmallow schemas. Every field error is collected at once; the sections
+of the registered platforms are added from the registry (each platform owns its schema)."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from cluster.platforms import DEFAULT, REGISTRY
+from core.facts import CHECKPOINT_ORDER
+
+NAME_RE = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+IMPORT_PATH_RE = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+
+# The rules of a Serve app's identity, shared by the config file and the REST API.
+APP_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
+                           error="Letters, digits, '-' and '_' only.")
+IMPORT_PATH = validate.Regexp(IMPORT_PATH_RE, error="Must look like 'package.module:attribute'.")
+ROUTE_PREFIX = validate.Regexp(r"^/[\w\-./]*$", error="Must start with '/'.")
+
+
+def _port(value: int) -> None:
+    if value != 0 and not 1024 <= value <= 65535:
+        raise ValidationError("Must be 0 (pick a free port) or between 1024 and 65535.")
+
+
+def Port(**kw) -> fields.Integer:  # noqa: N802 - a field factory reads like a field class
+    return fields.Integer(validate=_port, **kw)
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ResourcesSchema(Strict):
+    cpu = fields.Float(load_default=1.0, validate=validate.Range(min=0.1, max=1024))
+    memory = fields.Float(load_default=2.0, validate=validate.Range(min=0.25, max=4096),
+                          metadata={"description": "GB"})
+    gpus = fields.Integer(load_default=0, validate=validate.Range(min=0, max=64))
+    object_store_memory = fields.Float(load_default=None, allow_none=True,
+                                       validate=validate.Range(min=0.08, max=4096))
+
+    @validates_schema
+    def _object_store_fits(self, data, **kwargs):
+        osm = data.get("object_store_memory")
+        if osm is not None and osm >= data.get("memory", 2.0):
+            raise ValidationError("Must be less than memory.", "object_store_memory")
+
+
+class WorkersSchema(ResourcesSchema):
+    count = fields.Integer(load_default=2, validate=validate.Range(min=0, max=200))
+
+
+class RaySchema(Strict):
+    version = fields.String(load_default=None, allow_none=True)
+    port = Port(load_default=0)
+    dashboard_port = Port(load_default=0)
+    serve_port = Port(load_default=0)
+    client_port = Port(load_default=0)
+    auth = fields.String(load_default="token", validate=validate.OneOf(["token", "none"]))
+
+
+class DeploymentOverrideSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # passed through to Serve, which validates the rest
+
+    name = fields.String(required=True)
+
+
+class ServeAppSchema(Strict):
+    name = fields.String(required=True, validate=APP_NAME)
+    import_path = fields.String(required=True, validate=IMPORT_PATH)
+    route_prefix = fields.String(required=True, validate=ROUTE_PREFIX)
+    args = fields.Dict(load_default=dict)
+    runtime_env = fields.Dict(load_default=dict)
+    deployments = fields.List(fields.Dict(), load_default=list)
+    health_path = fields.String(load_default=None, allow_none=True)
+
+
+class ManagementApiSchema(Strict):
+    enabled = fields.Boolean(load_default=True)
+    name = fields.String(load_default="management-api", validate=APP_NAME)
+    route_prefix = fields.String(load_default="/", validate=ROUTE_PREFIX)
+    num_cpus = fields.Float(load_default=0.1, validate=validate.Range(min=0, max=64))
+    memory = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0.05),
+                          metadata={"description": "GB reserved for the replica"})
+
+
+class ServeSchema(Strict):
+    applications = fields.List(fields.Nested(ServeAppSchema), load_default=list)
+    management_api = fields.Nested(ManagementApiSchema, load_default=None)
+
+    @pre_load
+    def _defaults(self, data, **kwargs):
+        if isinstance(data, dict) and data.get("management_api") is None:
+            data = {**data, "management_api": {}}
+        return data
+
+    @validates_schema
+    def _unique(self, data, **kwargs):
+        errors = {}
+        mgmt = data.get("management_api") or {}
+        for key in ("name", "route_prefix"):
+            seen = {mgmt[key]} if mgmt.get("enabled") else set()
+            for app in data.get("applications", []):
+                if app[key] in seen:
+                    errors.setdefault("applications", []).append(
+                        f"Duplicate {key} {app[key]!r} (the management API's is "
+                        f"{mgmt.get(key)!r}: change serve.management_api.{key}).")
+                seen.add(app[key])
+        if errors:
+            raise ValidationError(errors)
+
+
+class ApprovalsSchema(Strict):
+    ttl_seconds = fields.Float(load_default=24 * 3600, validate=validate.Range(min=1))
+    wait_timeout_seconds = fields.Float(load_default=3600, validate=validate.Range(min=1))
+    required = fields.List(fields.String(validate=validate.OneOf(CHECKPOINT_ORDER)),
+                           load_default=list)
+    forbid_self_approval = fields.Boolean(load_default=False)
+
+
+class ApiSchema(Strict):
+    host = fields.String(load_default="127.0.0.1")
+    port = fields.Integer(load_default=8080, validate=validate.Range(1, 65535))
+    cors_origins = fields.List(fields.String(), load_default=list)
+    tokens_file = fields.String(load_default=None, allow_none=True)
+
+
+SECTIONS = ("ray", "head", "workers", "serve", "approvals", "api")
+PLATFORM_SECTIONS = {p.settings_section: p for p in REGISTRY.values() if p.settings_section}
+
+
+class BaseConfigSchema(Strict):
+    cluster_name = fields.String(load_default="ray-local", validate=validate.Regexp(
+        NAME_RE, error="Lowercase letters, digits and '-' only."))
+    platform = fields.String(load_default=DEFAULT, validate=validate.OneOf(sorted(REGISTRY)))
+    state_dir = fields.String(load_default=".raydeploy")
+    project_dir = fields.String(load_default=".")
+    jobs_config = fields.String(load_default="jobs_config.yaml")
+    force_rebuild = fields.Boolean(load_default=False)
+    ray = fields.Nested(RaySchema, load_default=dict)
+    head = fields.Nested(ResourcesSchema, load_default=dict)
+    workers = fields.Nested(WorkersSchema, load_default=dict)
+    serve = fields.Nested(ServeSchema, load_default=dict)
+    approvals = fields.Nested(ApprovalsSchema, load_default=dict)
+    api = fields.Nested(ApiSchema, load_default=dict)
+
+    @pre_load
+    def _sections(self, data, **kwargs):
+        # A missing (or empty) section is loaded through its schema, so defaults apply.
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in (*SECTIONS, *PLATFORM_SECTIONS):
+                if data.get(key) is None:
+                    data[key] = {}
+        return data
+
+    @validates_schema
+    def _platform_needs(self, data, **kwargs):
+        platform = REGISTRY.get(data.get("platform"))
+        if platform is not None and platform.settings_section:
+            errors = platform.required_when_selected(data.get(platform.settings_section) or {})
+            if errors:
+                raise ValidationError({platform.settings_section: errors})
+
+
+# Each platform's section is a nested field named after it (``cml:``, ...).
+ConfigSchema = type("ConfigSchema", (BaseConfigSchema,), {
+    section: fields.Nested(platform.settings_schema, load_default=dict)
+    for section, platform in PLATFORM_SECTIONS.items()})

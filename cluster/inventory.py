@@ -1,0 +1,162 @@
+"""The node inventory: what runs, asked of the live platform and the live cluster (never only
+records). The head is the app named ``<cluster>-head``, workers are ``<cluster>-worker-<n>``,
+and a Ray node belongs to an app when it runs on the app's address."""
+from __future__ import annotations
+
+import json
+
+from cluster.dashboard import DashboardClient, DashboardError
+from cluster.layout import PortLayout
+from cluster.platforms.base import LIVE, App, Platform
+from core.errors import Conflict
+from core.records import NodeView
+
+
+class NoHead(Conflict):
+    """The cluster has no running head (nothing to reach, nothing to add workers to)."""
+
+    def __init__(self, what: str = ""):
+        super().__init__(f"{what + ': ' if what else ''}the cluster has no running head")
+
+
+class NodeInventory:
+    def __init__(self, config, platform: Platform, layout: PortLayout, token):
+        self.config = config
+        self.platform = platform
+        self.layout = layout
+        self._token = token  # () -> the Ray token, or None
+        self._dashboard: DashboardClient | None = None
+        self._node_ips: dict[str, str] = {}
+
+    # -- names and apps ---------------------------------------------------------------------
+    @property
+    def head_name(self) -> str:
+        return f"{self.config.cluster_name}-head"
+
+    @property
+    def worker_prefix(self) -> str:
+        return f"{self.config.cluster_name}-worker-"
+
+    def apps(self) -> list[App]:
+        """This cluster's node apps on the platform (one listing: an API call on CML)."""
+        return [a for a in self.platform.list_apps()
+                if a.name == self.head_name or a.name.startswith(self.worker_prefix)]
+
+    def head_app(self, live_only: bool = True, apps: list[App] | None = None) -> App | None:
+        for app in self.apps() if apps is None else apps:
+            if app.name == self.head_name and (not live_only or app.status in LIVE):
+                return app
+        return None
+
+    def worker_apps(self, live_only: bool = True, apps: list[App] | None = None) -> list[App]:
+        apps = self.apps() if apps is None else apps
+        return sorted((a for a in apps if a.name.startswith(self.worker_prefix)
+                       and (not live_only or a.status in LIVE)),
+                      key=lambda a: int(a.name.rsplit("-", 1)[1]))
+
+    # -- addresses ----------------------------------------------------------------------------
+    def node_ip(self, app: App) -> str | None:
+        """The app's node address: known up front on a shared host; otherwise published by
+        the node itself in the project files (read once, then remembered for that app id)."""
+        if app.ip:
+            return app.ip
+        if app.id not in self._node_ips:
+            raw = self.platform.read_file(f"nodes/{app.name}.json")
+            if not raw:
+                return None
+            self._node_ips[app.id] = json.loads(raw)["ip"]
+        return self._node_ips[app.id]
+
+    def _head_endpoint(self, port_of) -> str | None:
+        head, layout = self.head_app(), self.layout.current()
+        ip = self.node_ip(head) if head else None
+        return f"{ip}:{port_of(layout)}" if ip and layout else None
+
+    def head_address(self) -> str | None:
+        """host:port of the head's GCS."""
+        return self._head_endpoint(lambda layout: layout.port)
+
+    def dashboard_url(self) -> str | None:
+        endpoint = self._head_endpoint(lambda layout: layout.dashboard_port)
+        return f"http://{endpoint}" if endpoint else None
+
+    def proxy_url(self) -> str | None:
+        """The Serve proxy (HeadOnly: on the head)."""
+        endpoint = self._head_endpoint(lambda layout: layout.serve_port)
+        return f"http://{endpoint}" if endpoint else None
+
+    def dashboard(self) -> DashboardClient:
+        url = self.dashboard_url()
+        if url is None:
+            raise NoHead()
+        if self._dashboard is None or self._dashboard.url != url:
+            self._dashboard = DashboardClient(url, self._token())
+        return self._dashboard
+
+    def forget_dashboard(self) -> None:
+        self._dashboard = None
+
+    # -- Ray nodes ------------------------------------------------------------------------------
+    def ray_nodes(self, client: DashboardClient | None = None) -> list[dict]:
+        """Ray's node rows; per address the ALIVE row wins over rows of earlier, dead nodes."""
+        rows = sorted((client or self.dashboard()).nodes(), key=lambda n: n["state"] == "ALIVE")
+        return list({n["node_ip"]: n for n in rows}.values())
+
+    def alive_ips(self) -> set[str]:
+        return {n["node_ip"] for n in self.ray_nodes() if n["state"] == "ALIVE"}
+
+    def ray_node_for(self, app: App, nodes: list[dict] | None = None) -> dict | None:
+        ip = self.node_ip(app)
+        try:
+            nodes = self.ray_nodes() if nodes is None else nodes
+        except (NoHead, DashboardError):
+            return None
+        return next((n for n in nodes if n["node_ip"] == ip), None)
+
+    def nodes(self, with_usage: bool = False) -> list[NodeView]:
+        """Platform apps and Ray nodes merged; an app whose Ray node is missing is shown too."""
+        apps = self.apps()
+        head = self.head_app(apps=apps)
+        ray_nodes, usage = [], {}
+        try:
+            client = self.dashboard()
+            ray_nodes = self.ray_nodes(client)
+            if with_usage and ray_nodes:
+                usage = client.usage_by_node()
+        except (NoHead, DashboardError):
+            pass  # no head or no dashboard: the platform apps are still shown
+        out, seen = [], set()
+        for app in ([head] if head else []) + self.worker_apps(apps=apps):
+            node = self.ray_node_for(app, ray_nodes)
+            if node:
+                seen.add(node["node_id"])
+            out.append(_view(node, app, "head" if app.name == self.head_name else "worker", usage))
+        for node in ray_nodes:
+            if node["node_id"] not in seen and node["state"] == "ALIVE":
+                out.append(_view(node, None, "head" if node["is_head_node"] else "worker", usage))
+        return out
+
+    def capacity(self, nodes: list[NodeView] | None = None) -> dict:
+        """Totals over ALIVE nodes, in use from Ray's load report; memory in GB."""
+        alive = [n for n in (self.nodes(with_usage=True) if nodes is None else nodes) if n.alive]
+        total = lambda key: sum(n.resources.get(key, 0) for n in alive)  # noqa: E731
+        used = lambda key: sum(n.resources_used.get(key, 0) for n in alive)  # noqa: E731
+        cpus, gpus, memory = total("CPU"), total("GPU"), total("memory")
+        return {"total_cpus": cpus, "available_cpus": round(cpus - used("CPU"), 3),
+                "total_gpus": gpus, "available_gpus": round(gpus - used("GPU"), 3),
+                "total_memory": round(memory / 1024 ** 3, 2),
+                "available_memory": round((memory - used("memory")) / 1024 ** 3, 2),
+                "utilization_percent": round(100 * used("CPU") / cpus, 1) if cpus else 0.0}
+
+
+def _view(node: dict | None, app: App | None, node_type: str, usage: dict) -> NodeView:
+    return NodeView(
+        node_type=node_type, alive=bool(node and node["state"] == "ALIVE"),
+        node_id=node["node_id"] if node else None,
+        node_name=(node.get("node_name") or node["node_ip"]) if node else (app.name if app else None),
+        node_ip=node["node_ip"] if node else (app.ip if app else None),
+        platform_app_id=app.id if app else None,
+        platform_app_name=app.name if app else None,
+        platform_status=app.status if app else None,
+        resources=dict(node["resources_total"]) if node else {},
+        resources_used=dict(usage.get(node["node_id"], {})) if node else {})

@@ -1,0 +1,103 @@
+"""Where the cluster's processes listen: the head's ports, chosen once and recorded, and the
+private ports of every node when nodes share one host network.
+
+Several clusters may share a machine (a user's, a test's): every port is checked free and
+each cluster starts looking at its own offset, so two clusters starting at once rarely
+reach for the same port."""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass
+
+from cluster.platforms.base import LIVE, App
+from cluster.ports import pick_port, pick_port_range, port_free
+
+LAYOUT_KEY = "cluster.layout"
+WORKER_PORTS_PER_NODE = 100
+# every other port a node binds: chosen here, since nodes starting at the same moment on one
+# machine otherwise pick the same random port (seen: raylet "Address already in use")
+PRIVATE_PORTS = ("node_manager_port", "object_manager_port", "metrics_export_port",
+                 "runtime_env_agent_port", "dashboard_agent_grpc_port")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the head listens."""
+    port: int
+    dashboard_port: int
+    serve_port: int
+    client_port: int
+    agent_port: int
+    worker_ports: tuple[int, int]
+
+    @property
+    def head_ports(self) -> set[int]:
+        return {self.port, self.dashboard_port, self.serve_port, self.client_port,
+                self.agent_port, *range(self.worker_ports[0], self.worker_ports[1] + 1)}
+
+
+def ray_args(app: App) -> dict:
+    """The ``ray start`` options an app was created with."""
+    return json.loads(app.spec.env.get("RAYDEPLOY_RAY_ARGS", "{}"))
+
+
+class PortLayout:
+    def __init__(self, config, store):
+        self.config = config
+        self.store = store
+        self.offset = (zlib.crc32(str(config.state_dir).encode()) % 50) * 100
+
+    def current(self) -> Layout | None:
+        raw = self.store.kv_get(LAYOUT_KEY)
+        return Layout(**{**raw, "worker_ports": tuple(raw["worker_ports"])}) if raw else None
+
+    def ensure(self, head_alive: bool, apps: list[App]) -> Layout:
+        """The recorded layout while the head lives; else pick (configured or free) ports."""
+        current = self.current()
+        if current is not None and head_alive:
+            return current
+        ray = self.config.ray
+        taken = self.ports_in_use(apps)
+
+        def pick(configured: int, default: int) -> int:
+            return configured or pick_port(default, taken, self.offset)
+        layout = Layout(port=pick(ray.port, 6379), dashboard_port=pick(ray.dashboard_port, 8265),
+                        serve_port=pick(ray.serve_port, 8000),
+                        client_port=pick(ray.client_port, 10001),
+                        agent_port=pick_port(52365, taken, self.offset),
+                        worker_ports=pick_port_range(WORKER_PORTS_PER_NODE, taken, self.offset))
+        self.store.kv_set(LAYOUT_KEY, asdict(layout))
+        return layout
+
+    def forget(self) -> None:
+        self.store.kv_delete(LAYOUT_KEY)
+
+    def busy_configured_ports(self) -> list[str]:
+        """Configured (non-auto) ports that something else already holds."""
+        ray = self.config.ray
+        return [f"ray.{name}={port}" for name, port in
+                (("port", ray.port), ("dashboard_port", ray.dashboard_port),
+                 ("serve_port", ray.serve_port), ("client_port", ray.client_port))
+                if port and not port_free(port)]
+
+    @staticmethod
+    def ports_in_use(apps: list[App]) -> set[int]:
+        """Every port a live node app of this cluster was given."""
+        taken: set[int] = set()
+        for app in apps:
+            if app.status in LIVE:
+                args = ray_args(app)
+                taken.update(v for k, v in args.items() if k.endswith("port") and isinstance(v, int))
+                if "min_worker_port" in args:
+                    taken.update(range(args["min_worker_port"], args["max_worker_port"] + 1))
+        return taken
+
+    def private_ports(self, taken: set[int]) -> dict:
+        return {name: pick_port(0, taken, self.offset) for name in PRIVATE_PORTS}
+
+    def worker_node_ports(self, taken: set[int]) -> dict:
+        """A worker's own ports on a shared host: agent, worker block and private ports."""
+        low, high = pick_port_range(WORKER_PORTS_PER_NODE, taken, self.offset)
+        return {"dashboard_agent_listen_port": pick_port(0, taken, self.offset),
+                "min_worker_port": low, "max_worker_port": high, **self.private_ports(taken)}

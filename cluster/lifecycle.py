@@ -1,0 +1,190 @@
+"""Node lifecycle: start the head, add workers (all at once), wait until Ray sees them,
+drain and remove a worker, tear the cluster down. Every wait is ``poll_until``."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cluster.config import NodeResources
+from cluster.dashboard import DashboardError
+from cluster.inventory import NodeInventory, NoHead
+from cluster.layout import PortLayout
+from cluster.platforms.base import FAILED, RUNNING, STOPPED, App, AppSpec, Platform
+from core.errors import Conflict, DomainError, NotFound
+from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
+
+LAUNCHER = "cluster/launcher.py"
+
+
+class NodeFailed(Conflict):
+    """A node's app ended instead of joining the cluster."""
+
+
+class NodeLifecycle:
+    def __init__(self, config, platform: Platform, inventory: NodeInventory, layout: PortLayout,
+                 auth_env, clock: Clock = SYSTEM_CLOCK):
+        self.config = config
+        self.platform = platform
+        self.inventory = inventory
+        self.layout = layout
+        self.auth_env = auth_env  # () -> {RAY_AUTH_MODE, RAY_AUTH_TOKEN} or {}
+        self.clock = clock
+        self._lock = threading.Lock()  # names and ports are chosen by one thread at a time
+
+    @property
+    def temp_dir(self) -> str:
+        # Ray's socket paths must stay under ~107 bytes, so not inside a deep state dir.
+        return f"/tmp/raydeploy-{zlib.crc32(str(self.config.state_dir).encode()):08x}"
+
+    # -- head -----------------------------------------------------------------------------------
+    def start_head(self) -> App:
+        apps = self.inventory.apps()
+        layout = self.layout.ensure(self.inventory.head_app(apps=apps) is not None, apps)
+        head = self.config.head
+        args = {"port": layout.port, "dashboard_port": layout.dashboard_port,
+                "ray_client_server_port": layout.client_port,
+                "dashboard_agent_listen_port": layout.agent_port,
+                "min_worker_port": layout.worker_ports[0], "max_worker_port": layout.worker_ports[1],
+                **_resource_args(head, gpus=0)}
+        if self.platform.shares_host_network:
+            with self._lock:
+                taken = self.layout.ports_in_use(apps) | layout.head_ports
+                args.update(self.layout.private_ports(taken))
+        return self.platform.create_app(self._node_spec(self.inventory.head_name, "head", head, args))
+
+    def wait_head(self, app: App, timeout: float = 120, on_wait=None) -> None:
+        """Wait until the head app runs, GCS and dashboard answer and its node is ALIVE."""
+        def ready():
+            if not self._running(app):
+                return False
+            ip = self.inventory.node_ip(app)  # on CML only known once the node published it
+            return ip is not None and self.inventory.dashboard().healthy() and ip in \
+                self.inventory.alive_ips()
+        poll_until(ready, timeout, f"head {app.name} to answer", on_wait=on_wait,
+                   clock=self.clock, retry_on=(DashboardError, NoHead))
+
+    # -- workers --------------------------------------------------------------------------------
+    def add_workers(self, count: int, resources: NodeResources | None = None) -> list[App]:
+        """Create ``count`` worker apps at once; returns them without waiting for Ray."""
+        head_address = self.inventory.head_address()
+        if head_address is None:
+            raise NoHead("cannot add workers")
+        resources = resources or self.config.workers
+        with self._lock:  # names and ports are chosen together, then the starts run in parallel
+            apps = self.inventory.apps()
+            used = {int(a.name.rsplit("-", 1)[1])
+                    for a in self.inventory.worker_apps(live_only=False, apps=apps)}
+            taken = self.layout.ports_in_use(apps)
+            specs, index = [], 0
+            for _ in range(count):
+                index = next(i for i in range(index + 1, 10_000) if i not in used)
+                args = _resource_args(resources, resources.gpus)
+                if self.platform.shares_host_network:
+                    args.update(self.layout.worker_node_ports(taken))
+                specs.append(self._node_spec(f"{self.inventory.worker_prefix}{index}", "worker",
+                                             resources, args, RAY_HEAD_ADDRESS=head_address))
+        if len(specs) <= 1:
+            return [self.platform.create_app(s) for s in specs]
+        with ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
+            return list(pool.map(self.platform.create_app, specs))
+
+    def wait_alive(self, apps: list[App], timeout: float = 180, on_wait=None) -> None:
+        """Wait until every app is running on the platform (CML: APPLICATION_RUNNING) and its
+        Ray node is ALIVE; a failed app ends the wait with its status and log."""
+        def ready():
+            if not all([self._running(app) for app in apps]):  # every app checked for failure
+                return False
+            alive = self.inventory.alive_ips()
+            return all(self.inventory.node_ip(a) in alive for a in apps)
+        poll_until(ready, timeout, f"{len(apps)} node(s) to become ALIVE", on_wait=on_wait,
+                   clock=self.clock, retry_on=(DashboardError, NoHead))
+
+    def remove_worker(self, app_id: str, drain_seconds: int = 30) -> App:
+        """Drain the worker's Ray node (work moves off it), then stop and delete its app."""
+        app = next((a for a in self.inventory.apps() if a.id == app_id), None)
+        if app is None:
+            raise NotFound(f"no node app with id {app_id}")
+        if app.name == self.inventory.head_name:
+            raise Conflict("the head node cannot be removed (tear the cluster down instead)")
+        node = self.inventory.ray_node_for(app)
+        if node is not None and node["state"] == "ALIVE":
+            self._drain(node, drain_seconds)
+        self.platform.delete_app(app.id)
+        self.platform.delete_file(f"nodes/{app.name}.json")
+        return app
+
+    def _drain(self, node: dict, drain_seconds: int) -> None:
+        ray = Path(sys.executable).with_name("ray")
+        command = [str(ray) if ray.exists() else "ray", "drain-node",
+                   f"--address={self.inventory.head_address()}", f"--node-id={node['node_id']}",
+                   "--reason=DRAIN_NODE_REASON_PREEMPTION",
+                   "--reason-message=removed by raydeploy",
+                   f"--deadline-remaining-seconds={drain_seconds}"]
+        result = subprocess.run(command, env={**os.environ, **self.auth_env()},
+                                capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:  # e.g. the node died meanwhile: stopping it is still right
+            return
+        try:
+            poll_until(lambda: node["node_ip"] not in self.inventory.alive_ips(),
+                       drain_seconds + 5, f"node {node['node_id']} to drain", clock=self.clock,
+                       interval=0.25, retry_on=(DashboardError,))
+        except TimedOut:
+            pass  # the deadline passed: the node is stopped anyway
+
+    # -- teardown ---------------------------------------------------------------------------------
+    def teardown(self) -> list[str]:
+        """Stop every node app (workers first, then the head); returns the app names."""
+        apps = self.inventory.apps()
+        ordered = self.inventory.worker_apps(live_only=False, apps=apps) + [
+            a for a in apps if a.name == self.inventory.head_name]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda a: self.platform.delete_app(a.id), ordered))
+        for app in ordered:
+            self.platform.delete_file(f"nodes/{app.name}.json")
+        self.platform.delete_file("head_address")
+        self.layout.forget()
+        if self.platform.on_this_machine:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.inventory.forget_dashboard()
+        return [a.name for a in ordered]
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _node_spec(self, name: str, role: str, resources: NodeResources, ray_args: dict,
+                   **env) -> AppSpec:
+        # One temp dir per node: nodes starting at once in a shared one race for socket names.
+        node_dir = "head" if role == "head" else f"w{name.rsplit('-', 1)[1]}"
+        ray_args = {**ray_args, "temp_dir": f"{self.temp_dir}/{node_dir}"}
+        return AppSpec(name=name, script=LAUNCHER, cpu=resources.cpu, memory=resources.memory,
+                       gpus=0 if role == "head" else resources.gpus,
+                       description=f"Ray {role} of {self.config.cluster_name}",
+                       env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_APP_NAME": name,
+                            "RAYDEPLOY_RAY_ARGS": json.dumps(ray_args, sort_keys=True),
+                            "RAY_USAGE_STATS_ENABLED": "0", **self.auth_env(), **env})
+
+    def _running(self, app: App) -> bool:
+        """Whether the platform reports the app running; raises NodeFailed if it ended."""
+        try:
+            status = self.platform.get_app(app.id).status
+        except DomainError as e:
+            status = f"unknown ({e})"
+        if status in (FAILED, STOPPED) or status.startswith("unknown"):
+            tail = self.platform.app_log_tail(app)
+            raise NodeFailed(f"node app {app.name} is {status} on {self.platform.name}"
+                             + (f"\n{tail}" if tail else ""))
+        return status == RUNNING
+
+
+def _number(value: float):
+    return int(value) if float(value).is_integer() else value
+
+
+def _resource_args(resources: NodeResources, gpus: int) -> dict:
+    return {"num_cpus": _number(resources.cpu), "num_gpus": gpus,
+            "memory": resources.memory_bytes, "object_store_memory": resources.object_store_bytes}

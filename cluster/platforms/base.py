@@ -1,0 +1,191 @@
+"""Where cluster nodes run: the ``Platform`` base class and the records it speaks in.
+
+A platform has projects, jobs (with runs) and applications, plus files in the project that
+every app of the project can read. CML has exactly these; the local platform imitates them
+with processes, so the checkpoints and the cluster manager are written once.
+
+A platform declares what it can do (capabilities, with defaults here) and owns its config
+section (``settings_section``/``settings_schema``, its environment overrides and older config
+shapes). Code outside ``cluster/platforms/<name>`` asks capabilities, never names.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from core.errors import Invalid, Unavailable
+
+if TYPE_CHECKING:
+    from marshmallow import Schema
+
+    from store import Store
+
+
+class PlatformError(Unavailable):
+    """A platform call failed; the message names the call and the resource, never a secret."""
+
+
+class ConfigShapeError(Invalid):
+    """An older config shape with fields nobody knows; ``errors``: dotted path -> messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+# App statuses, shared by every platform (CML's APPLICATION_* names without the prefix).
+STARTING, RUNNING, STOPPING, STOPPED, FAILED = "starting", "running", "stopping", "stopped", "failed"
+LIVE = (STARTING, RUNNING)
+# Job run statuses (CML's ENGINE_* names without the prefix).
+RUN_TERMINAL = {"succeeded", "failed", "timedout", "stopped", "skipped"}
+# In a job run's environment: the job spec (and script) it ran, so a later run of the same
+# spec can be skipped. Platforms whose child jobs start by themselves carry it in the job.
+RUN_KEY_ENV = "RAYDEPLOY_RUN_KEY"
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    status: str = "success"  # creating | success | failure (CML's creation_status)
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str
+    script: str  # a Python file, relative to the project directory
+    cpu: float
+    memory: float  # GB
+    gpus: int = 0
+    env: dict = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class App:
+    id: str
+    name: str
+    status: str
+    spec: AppSpec
+    ip: str | None = None  # known up front on the local platform; published by the node on CML
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    script: str
+    arguments: str = ""
+    cpu: float = 1.0
+    memory: float = 2.0
+    timeout: int = 3600
+    parent: str | None = None  # name of the parent job
+    environment: dict = field(default_factory=dict)
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    name: str
+    spec: JobSpec
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: str
+    job_id: str
+    status: str
+    spec_hash: str = ""
+    exit_code: int | None = None
+    created_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in RUN_TERMINAL
+
+
+class Platform:
+    """The interface, with the defaults a platform overrides where it differs."""
+
+    name: ClassVar[str] = ""
+
+    # -- capabilities ----------------------------------------------------------------------
+    # Every node shares one host network: ports must be allocated so they never collide.
+    shares_host_network: bool = False
+    # A child job starts by itself when its parent's run succeeds.
+    chains_jobs: bool = False
+    # Nodes and jobs are processes of this machine running ``project_dir``: what they import
+    # can be checked here, and their temp dirs removed here.
+    on_this_machine: bool = False
+
+    # -- its config section ------------------------------------------------------------------
+    settings_section: ClassVar[str | None] = None  # e.g. "cml" for a ``cml:`` section
+    settings_schema: ClassVar[type[Schema] | None] = None  # marshmallow, loads the section
+    env_overrides: ClassVar[dict[str, str]] = {}  # environment variable -> key in the section
+
+    @classmethod
+    def map_legacy(cls, doc: dict) -> dict:
+        """Map older config shapes this platform accepts onto the current one."""
+        return doc
+
+    @classmethod
+    def required_when_selected(cls, section: dict) -> dict[str, list[str]]:
+        """Field errors of its section when the config selects this platform."""
+        return {}
+
+    @classmethod
+    def create(cls, config: Any, store: Store) -> Platform:
+        raise NotImplementedError
+
+    # -- hooks with defaults -------------------------------------------------------------------
+    project_timeout_seconds: float = 900.0  # how long project_setup waits for a new project
+
+    def __init__(self, config: Any = None):
+        self.config = config
+
+    @property
+    def project_name(self) -> str:
+        return self.config.cluster_name
+
+    def check(self) -> list[str]:
+        """Problems that stop a deploy (unreachable, bad credentials); empty when usable."""
+        return []
+
+    def job_environment(self) -> dict[str, str]:
+        """What every environment job should know about the project it runs in."""
+        return {}
+
+    def app_log_tail(self, app: App, lines: int = 15) -> str:
+        """The end of an app's log, to show when it failed ("" where logs are not at hand)."""
+        return ""
+
+    def job_run_log(self, run_id: str) -> str:
+        """The end of a job run's output ("" where it is not at hand)."""
+        return ""
+
+    # -- operations every platform implements --------------------------------------------------
+    def find_project(self, name: str) -> Project | None: raise NotImplementedError
+    def create_project(self, name: str) -> Project: raise NotImplementedError
+
+    def list_jobs(self) -> list[Job]: raise NotImplementedError
+    def create_job(self, spec: JobSpec, parent_id: str | None) -> Job: raise NotImplementedError
+    def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None) -> Job: raise NotImplementedError
+    def start_job_run(self, job_id: str, spec_hash: str) -> JobRun: raise NotImplementedError
+    def get_job_run(self, job_id: str, run_id: str) -> JobRun: raise NotImplementedError
+    def job_runs(self, job_id: str) -> list[JobRun]: raise NotImplementedError
+
+    def list_apps(self) -> list[App]: raise NotImplementedError
+    def create_app(self, spec: AppSpec) -> App: raise NotImplementedError
+    def get_app(self, app_id: str) -> App: raise NotImplementedError
+    def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None: raise NotImplementedError
+    def delete_app(self, app_id: str) -> None: raise NotImplementedError
+
+    def write_file(self, path: str, content: str) -> None: raise NotImplementedError
+    def read_file(self, path: str) -> str | None: raise NotImplementedError
+    def delete_file(self, path: str) -> None: raise NotImplementedError
