@@ -5,38 +5,43 @@
     python deploy_master.py --resume | --status | --list-checkpoints | --teardown
     python deploy_master.py approve NAME [--acknowledge-risks] [--reason R]
     python deploy_master.py reject NAME --reason R
+    python deploy_master.py audit [--since WHEN] [--format jsonl] | audit verify
 
 Exit codes: 0 done, 1 failed, 2 usage or config error, 3 awaiting approval, 4 rejected.
 """
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
-import shlex
+import pwd
 import sys
 import time
 
-from checkpoints import BY_NAME, CHECKPOINTS, ORDER, approvals
+from checkpoints import CHECKPOINTS, ORDER, approvals
+from checkpoints.access import Actor, cli_actor, principals_for
 from checkpoints.base import Context
 from checkpoints.factory import make_context
-from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
-from checkpoints.runs import transition
+from checkpoints.operations import gate_names
+from checkpoints.orchestrator import Orchestrator, selection_for
+from cli.audit import cmd_audit
+from cli.gate import CliGatekeeper, approve_command, resume_command
+from cli.output import LineReporter, say
 from cluster.config import ConfigError, load_config
 from core.errors import DomainError, Forbidden, Invalid
-from core.facts import Outcome, RunStatus
+from core.facts import RunStatus
+from core.text import printable
+from store import StoreUnavailable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING, EXIT_REJECTED = 0, 1, 2, 3, 4
 RUN_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.FAILED: EXIT_FAILED,
             RunStatus.AWAITING_APPROVAL: EXIT_AWAITING, RunStatus.REJECTED: EXIT_REJECTED,
             RunStatus.CANCELLED: EXIT_FAILED, RunStatus.INTERRUPTED: EXIT_FAILED}
-STATUS_EVERY = 10.0
 
 
 def exit_code_for(error: DomainError) -> int:
-    """The one mapping of domain errors to exit codes: the caller's input (or rights) is at
-    fault -> 2; the state of things -> 1."""
-    return EXIT_USAGE if isinstance(error, (Invalid, Forbidden)) else EXIT_FAILED
+    """The one mapping of domain errors to exit codes: the caller's input, rights or setup
+    (config, state dir, store) is at fault -> 2; the state of things -> 1."""
+    return EXIT_USAGE if isinstance(error, (Invalid, Forbidden, StoreUnavailable)) else EXIT_FAILED
 
 
 class CliError(DomainError):
@@ -47,147 +52,27 @@ class CliError(DomainError):
         self.code = code
 
 
-def say(text: str = "", err: bool = False) -> None:
-    print(text, file=sys.stderr if err else sys.stdout, flush=True)
-
-
-# -- progress ---------------------------------------------------------------------------------------
-class LineReporter:
-    """One line per checkpoint outcome, and a status line at least every 10 s while waiting."""
-
-    def __init__(self):
-        self.last_output = time.monotonic()
-        self.prefix = ""
-
-    def checkpoint_started(self, name, index, total):
-        self.prefix = f"[{index}/{total}] {name}"
-        self.last_output = time.monotonic()
-
-    def checkpoint_finished(self, name, outcome, seconds, detail=""):
-        outcome = Outcome(outcome)
-        line = f"{self.prefix:<32} {outcome.label} ({seconds:.2f}s)"
-        if detail and outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.CANCELLED):
-            line += f"\n    {detail}".replace("\n", "\n    ")
-        say(line)
-        self.last_output = time.monotonic()
-
-    def waiting(self, message):
-        if time.monotonic() - self.last_output >= STATUS_EVERY:
-            say(f"    ... {message}")
-            self.last_output = time.monotonic()
-
-    def message(self, text):
-        say(f"    {text}")
-        self.last_output = time.monotonic()
-
-
-# -- gate ----------------------------------------------------------------------------------------------
-class CliGatekeeper:
-    """Decides at a gate: --auto-approve, an interactive prompt (TTY), or waiting for an
-    approval given elsewhere (``approve`` or the API), or, with --no-wait, stopping at once."""
-
-    def __init__(self, args, operator: str):
-        self.args = args
-        self.operator = operator
-
-    def __call__(self, req: GateRequest) -> str:
-        ctx, name, gate = req.ctx, req.checkpoint.name, req.gate
-        if self.args.auto_approve:
-            approvals.decide(ctx.store, checkpoint=name, decision="approve", approver=self.operator,
-                             source="auto", ttl_seconds=ctx.config.approvals.ttl_seconds,
-                             reason="--auto-approve", acknowledge_risks=True)
-            say(f"    auto-approved {name} (plan {req.plan.fingerprint})")
-            return "approved"
-        self._show(req)
-        command = approve_command(self.args, name, gate.destructive)
-        if self.args.no_wait:
-            say(f"    approve with:  {command}\n    then resume:   {resume_command(self.args)}")
-            return "pending"
-        if sys.stdin.isatty():
-            return self._prompt(req)
-        say(f"    waiting for an approval; give it with:\n      {command}\n"
-            f"    or POST /api/v1/approvals/{name}")
-        started = time.monotonic()
-        next_status = [STATUS_EVERY]
-
-        def tick(elapsed):
-            if elapsed >= next_status[0]:
-                say(f"    ... still awaiting approval of {name} ({elapsed:.0f}s); {command}")
-                next_status[0] += STATUS_EVERY
-        verdict = wait_for_decision(ctx, name, req.plan, gate,
-                                    ctx.config.approvals.wait_timeout_seconds, tick)
-        if verdict is None:
-            return "timeout"
-        say(f"    {verdict.state} by {verdict.record.approver} after {time.monotonic() - started:.0f}s")
-        return verdict.state
-
-    def _show(self, req: GateRequest) -> None:
-        gate = req.gate
-        say(f"    {req.checkpoint.name} needs {'DESTRUCTIVE ' if gate.destructive else ''}approval"
-            f" (plan {req.plan.fingerprint}, risk: {gate.risk})")
-        for action in req.plan.actions:
-            say(f"      - {action.describe()}{'   [destructive]' if action.destructive else ''}")
-        for reason in gate.reasons:
-            say(f"      why: {reason}")
-        if req.why_not:
-            say(f"      note: {req.why_not}")
-
-    def _prompt(self, req: GateRequest) -> str:
-        ctx, name = req.ctx, req.checkpoint.name
-        try:
-            if req.gate.destructive:
-                answer = input(f"    Type the checkpoint name ({name}) to approve, "
-                               f"or press Enter to reject: ")
-                approved = answer.strip() == name
-            else:
-                answer = input(f"    Approve {name}? [y/N]: ")
-                approved = answer.strip().lower() in ("y", "yes")
-            reason = input("    Reason (optional): ").strip() or None
-        except (EOFError, KeyboardInterrupt):
-            say("\n    no answer: the run stays awaiting approval")
-            return "pending"
-        approvals.decide(ctx.store, checkpoint=name, decision="approve" if approved else "reject",
-                         approver=self.operator, source="cli",
-                         ttl_seconds=ctx.config.approvals.ttl_seconds,
-                         reason=reason or f"{'approved' if approved else 'declined'} at the prompt",
-                         acknowledge_risks=approved and req.gate.destructive)
-        return "approved" if approved else "rejected"
-
-
-def _base_command(args) -> list[str]:
-    parts = ["python", "deploy_master.py"]
-    if args.config:
-        parts += ["--config", args.config]
-    if args.state_dir:
-        parts += ["--state-dir", args.state_dir]
-    return parts
-
-
-def approve_command(args, name: str, destructive: bool) -> str:
-    parts = _base_command(args) + ["approve", name] + (["--acknowledge-risks"] if destructive else [])
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-def resume_command(args) -> str:
-    return " ".join(shlex.quote(p) for p in _base_command(args) + ["--resume"])
+def os_user() -> str:
+    """Who runs this: the OS account of the process (not $USER, which anyone can set)."""
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 # -- commands --------------------------------------------------------------------------------------------
-def cmd_run(args, ctx: Context, operator: str) -> int:
-    orchestrator = Orchestrator(ctx, CliGatekeeper(args, operator))
+def cmd_run(args, ctx: Context, actor: Actor) -> int:
+    orchestrator = Orchestrator(ctx, CliGatekeeper(args, actor))
     orchestrator.acquire()  # also marks runs left 'running' by a crashed process interrupted
     try:
         if args.resume:
             latest = ctx.store.latest_run()
             if latest and latest.status == RunStatus.REJECTED and not args.run_id:
-                say(f"run {latest.id} was rejected ({latest.error}); "
+                say(f"run {latest.id} was rejected ({printable(latest.error)}); "
                     f"start a new one with --deploy", err=True)
                 return EXIT_REJECTED
-            run = orchestrator.resume(orchestrator.resumable_run(args.run_id))
+            run = orchestrator.resume(orchestrator.resumable_run(args.run_id), actor)
             say(f"resuming run {run.id} ({run.mode})")
         else:
             mode, name = _mode(args)
-            run = orchestrator.create_run(mode, selection_for(mode, name), operator, "cli",
+            run = orchestrator.create_run(mode, selection_for(mode, name), actor,
                                           {"force": args.force})
             say(f"run {run.id}: {mode}" + (f" {name}" if name else "")
                 + f" on {ctx.config.platform} ({ctx.config.source})")
@@ -207,7 +92,7 @@ def cmd_run(args, ctx: Context, operator: str) -> int:
         say(f"run {run.id} is awaiting approval at {run.failed_checkpoint}; "
             f"after approving, continue with: {resume_command(args)}")
     elif status == RunStatus.REJECTED:
-        say(f"run {run.id} rejected: {run.error}", err=True)
+        say(f"run {run.id} rejected: {printable(run.error)}", err=True)
     else:
         say(f"run {run.id} {status}: {run.error}\n"
             f"fix the cause and continue with: {resume_command(args)}", err=True)
@@ -237,24 +122,18 @@ def _print_endpoints(ctx: Context) -> None:
         say(f"  management API: {cluster.serve.management_api_url()}  (docs: /docs)")
 
 
-def cmd_decide(args, ctx: Context, operator: str) -> int:
+def cmd_decide(args, ctx: Context, actor: Actor) -> int:
     decision = "approve" if args.command == "approve" else "reject"
-    if args.name not in BY_NAME:
-        raise CliError(f"unknown checkpoint {args.name!r}; choose one of "
-                       f"{', '.join(BY_NAME)}", EXIT_USAGE)
-    record, _ = approvals.decide(
-        ctx.store, checkpoint=args.name, decision=decision, approver=operator, source="cli",
+    record = approvals.decide(
+        ctx.store, actor, checkpoint=args.name, decision=decision,
         ttl_seconds=ctx.config.approvals.ttl_seconds, reason=args.reason,
-        acknowledge_risks=getattr(args, "acknowledge_risks", False), fingerprint=args.fingerprint)
+        acknowledge_risks=getattr(args, "acknowledge_risks", False), fingerprint=args.fingerprint,
+        forbid_self_approval=ctx.config.approvals.forbid_self_approval)
+    by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} "
-        f"(record {record.id}) by {operator}")
+        f"(record {record.id}) by {printable(by)}")
     run = ctx.store.get_run(record.run_id) if record.run_id else None
-    if (decision == "reject" and run and run.status == RunStatus.AWAITING_APPROVAL
-            and ctx.store.current_lease() is None):
-        # nobody is waiting on this run: end it here
-        transition(ctx.store, run.id, RunStatus.REJECTED, failed_checkpoint=args.name,
-                   error=f"{args.name} rejected by {operator}" + (f": {args.reason}" if args.reason else ""))
-        ctx.store.close_approval_requests(run.id, args.name)
+    if run is not None and run.status == RunStatus.REJECTED:
         say(f"run {run.id} ended as rejected")
     elif decision == "approve" and ctx.store.current_lease() is None:
         say(f"continue with: {resume_command(args)}")
@@ -266,7 +145,7 @@ def cmd_status(args, ctx: Context) -> int:
     if run is None:
         say("no runs yet")
     else:
-        say(f"run {run.id} ({run.mode}, by {run.requester}): {run.status}"
+        say(f"run {run.id} ({run.mode}, by {printable(run.requester)}): {run.status}"
             + (f" - {run.error}" if run.error else ""))
         for r in run.checkpoints:
             took = f" ({r.duration:.2f}s)" if r.duration is not None else ""
@@ -304,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="cluster config (default: examples/cluster.local.yaml)")
         common.add_argument("--state-dir", metavar="DIR", default=default,
                             help="state directory (overrides state_dir)")
-        common.add_argument("--operator", default=default,
-                            help="who you are, for the audit trail (default: $USER)")
+        common.add_argument("--operator", default=default, metavar="NAME",
+                            help="a name to record beside your OS user in the audit trail "
+                                 "(never instead of it)")
         return common
     # Given before or after the subcommand; a subcommand must not reset them to None.
     common, sub_common = common_options(None), common_options(argparse.SUPPRESS)
@@ -329,22 +209,31 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run from this checkpoint to the end")
     parser.add_argument("--run-id", help=argparse.SUPPRESS)
     parser.add_argument("--auto-approve", action="store_true",
-                        help="approve every gate (recorded with source 'auto')")
+                        help="approve every gate (recorded with source 'auto'; needs the "
+                             "approver role)")
     parser.add_argument("--no-wait", action="store_true",
                         help="at a gate without an approval, exit at once (code 3)")
     parser.add_argument("--force", action="store_true",
                         help="re-run jobs even if they already succeeded for the same spec")
 
-    sub = parser.add_subparsers(dest="command", metavar="{approve,reject}")
+    sub = parser.add_subparsers(dest="command", metavar="{approve,reject,audit}")
     for name, helptext in (("approve", "approve the plan awaiting approval at a checkpoint"),
-                           ("reject", "reject it (ends the run as rejected)")):
+                           ("reject", "reject it (ends the run as rejected: final)")):
         p = sub.add_parser(name, parents=[sub_common], help=helptext)
-        p.add_argument("name", metavar="NAME", help="checkpoint name")
+        p.add_argument("name", metavar="NAME", choices=gate_names(),
+                       help="a checkpoint or an operation (node_remove, app_delete, ...)")
         p.add_argument("--reason", help="why (kept in the audit trail)")
         p.add_argument("--fingerprint", help="the plan fingerprint you reviewed (default: the awaiting one)")
         if name == "approve":
             p.add_argument("--acknowledge-risks", action="store_true",
                            help="required to approve a destructive gate")
+    audit = sub.add_parser("audit", parents=[sub_common],
+                           help="print the audit trail (or check it: audit verify)")
+    audit.add_argument("audit_command", nargs="?", choices=("list", "verify"), default="list")
+    audit.add_argument("--since", metavar="WHEN",
+                       help="a date, a time, a Unix time or a duration back (2h, 30m)")
+    audit.add_argument("--action", help="an action or its family (approval, run.start, ...)")
+    audit.add_argument("--format", choices=("text", "jsonl"), default="text")
     return parser
 
 
@@ -355,17 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     if not (running or args.status or args.list_checkpoints or args.command):
         parser.print_help()
         return EXIT_USAGE
-    operator = args.operator or os.environ.get("USER") or getpass.getuser()
     try:
         config = load_config(args.config, state_dir_override=args.state_dir)
         ctx = make_context(config, LineReporter(), force=bool(args.force))
+        actor = cli_actor(principals_for(config), os_user(), args.operator)
+        if args.command == "audit":
+            return cmd_audit(args, ctx.store)
         if args.command:
-            return cmd_decide(args, ctx, operator)
+            return cmd_decide(args, ctx, actor)
         if args.status:
             return cmd_status(args, ctx)
         if args.list_checkpoints:
             return cmd_list(args, ctx)
-        return cmd_run(args, ctx, operator)
+        return cmd_run(args, ctx, actor)
     except ConfigError as e:
         say(f"error: {e}\nnothing was started.", err=True)
         return EXIT_USAGE
@@ -373,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"error: {e}", err=True)
         return e.code
     except DomainError as e:  # one line, never a traceback
-        say(f"error: {e}", err=True)
+        say(f"error: {printable(e)}", err=True)
         return exit_code_for(e)
     except KeyboardInterrupt:
         say("\ninterrupted: resume with --resume", err=True)

@@ -12,14 +12,16 @@ import logging
 from flask import Flask, g, request
 from flask_cors import CORS
 from flask_smorest import Api
+from werkzeug.exceptions import BadRequest
 
-from api_server import errors
-from api_server.auth import TokenAuth, required_role
+from api_server import errors, guards
+from api_server.auth import required_role
 from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
 from api_server.services import Services
 from api_server.settings import Settings
 from api_server.spec_plugins import AuthResponsesPlugin
+from checkpoints.access import Principals, digest_salt
 from cluster.config import Config, load_config
 from core.errors import Invalid
 
@@ -41,15 +43,19 @@ class ApiSetupError(Invalid):
     """The server cannot start as configured (maps to exit code 2)."""
 
 
-def create_app(settings: Settings | None = None, config: Config | None = None) -> Flask:
+def create_app(settings: Settings | None = None, config: Config | None = None,
+               principals: Principals | None = None, listen_host: str | None = None) -> Flask:
+    """The API. ``principals`` default to the config's tokens and RAYDEPLOY_API_TOKENS (the
+    Serve replica passes the token digests it was given). ``listen_host``: where it will
+    listen, so a non-loopback listener without tokens refuses to start."""
     settings = settings or Settings.from_env()
     if config is None:
         config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                              base_dir=settings.base_dir)
-    auth = TokenAuth.load(settings.tokens, config.api.tokens_file)
-    origins = list(config.api.cors_origins)
-    if auth.enabled and "*" in origins:
-        raise ApiSetupError("api.cors_origins may not be '*' while API auth is on")
+    if principals is None:
+        principals = Principals.load(settings.tokens, config.api.tokens_file, digest_salt(config))
+    if listen_host is not None:
+        check_listener(listen_host, principals.enabled)
 
     app = Flask(__name__)
     app.config.update(
@@ -57,6 +63,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs", OPENAPI_SWAGGER_UI_URL="docs-assets/swagger/",
         OPENAPI_REDOC_PATH="redoc", OPENAPI_REDOC_URL="docs-assets/redoc/redoc.standalone.js",
+        MAX_CONTENT_LENGTH=config.api.max_body_bytes,
         API_SPEC_OPTIONS={
             "info": {"description": "Deploy and operate a Ray cluster through checkpoints, "
                                     "with approvals on risky steps."},
@@ -68,20 +75,38 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         api.register_blueprint(blp)
     app.register_blueprint(docs_blp)
     errors.register(app, api)
-    if origins:
-        CORS(app, origins=origins, supports_credentials=False,
-             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
+    if config.api.cors_origins:
+        CORS(app, origins=list(config.api.cors_origins), supports_credentials=False,
+             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+             expose_headers=["Idempotent-Replayed"])
 
-    app.extensions["raydeploy"] = Services(config, settings.status_cache_seconds)
-    app.extensions["raydeploy.auth"] = auth
+    app.extensions["raydeploy"] = Services(config, settings.status_cache_seconds,
+                                           sse_process_limit=settings.sse_process_limit)
+    app.extensions["raydeploy.principals"] = principals
+    allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
+
+    @app.before_request
+    def guard():
+        if not guards.host_allowed(request.host, allowed_hosts):
+            return errors.http_error(api, 400, f"this API does not answer to the Host "
+                                               f"{request.host!r} (api.allowed_hosts)")
+        if request.method in guards.MUTATING and not guards.is_json(request.content_type):
+            return errors.http_error(api, 415, "send the body as application/json (other "
+                                               "content types are refused: no form posts)")
+        data = request.get_data(cache=True) if request.content_length else b""
+        if data and guards.json_depth(data) > guards.MAX_JSON_DEPTH:
+            raise BadRequest(f"the JSON body nests deeper than {guards.MAX_JSON_DEPTH} levels")
+        return None
 
     @app.before_request
     def authenticate():
         g.principal = None
         role = required_role(request.method, request.path)
-        if not auth.enabled or role is None or request.method == "OPTIONS":
+        if not principals.enabled or role is None or request.method == "OPTIONS":
             return None
-        principal = auth.authenticate(request.headers.get("Authorization"))
+        header = request.headers.get("Authorization") or ""
+        principal = principals.authenticate(header[7:].strip()) if header.startswith("Bearer ") \
+            else None
         if principal is None:
             return errors.http_error(api, 401, "a valid bearer token is required",
                                      headers={"WWW-Authenticate": "Bearer"})
@@ -90,23 +115,25 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         g.principal = principal
         return None
 
-    if not auth.enabled:
+    if not principals.enabled:
         log.warning("API auth is off: no tokens configured (RAYDEPLOY_API_TOKENS or "
-                    "api.tokens_file); serve on loopback only")
+                    "api.tokens_file); it may listen on loopback only")
     return app
 
 
-def check_bind(host: str, auth_enabled: bool) -> None:
-    """Without auth the API may only listen on loopback."""
+def check_listener(host: str, auth_enabled: bool) -> None:
+    """Everywhere (dev server, gunicorn, the Serve replica): a listener that is not
+    loopback-only needs tokens."""
     if auth_enabled:
         return
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        raise ApiSetupError(f"refusing to listen on {host} without API auth: configure tokens "
-                            f"or bind a loopback address")
+        raise ApiSetupError(f"refusing to listen on {host} without API tokens: configure "
+                            f"api.tokens_file (or RAYDEPLOY_API_TOKENS), or listen on a "
+                            f"loopback address")
 
 
-__all__ = ["create_app", "check_bind", "ApiSetupError"]
+__all__ = ["create_app", "check_listener", "ApiSetupError"]

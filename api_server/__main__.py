@@ -10,10 +10,10 @@ import argparse
 import logging
 import sys
 
-from api_server import ApiSetupError, check_bind, create_app
-from api_server.auth import AuthConfigError
+from api_server import create_app
 from api_server.settings import Settings
-from cluster.config import ConfigError, load_config
+from cluster.config import load_config
+from core.errors import DomainError
 
 
 def main(argv=None) -> int:
@@ -29,11 +29,10 @@ def main(argv=None) -> int:
     settings.state_dir = args.state_dir or settings.state_dir
     try:
         config = load_config(settings.config_path, state_dir_override=settings.state_dir)
-        app = create_app(settings, config)
         host = args.host or settings.host or config.api.host
         port = args.port or settings.port or config.api.port
-        check_bind(host, app.extensions["raydeploy.auth"].enabled)
-    except (ConfigError, ApiSetupError, AuthConfigError) as e:
+        app = create_app(settings, config, listen_host=host)
+    except DomainError as e:  # a config, tokens, state dir or listener problem: one line
         print(f"error: {e}", file=sys.stderr)
         return 2
     app.run(host=host, port=port, threaded=True)

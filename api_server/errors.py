@@ -13,9 +13,15 @@ from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Una
 
 log = logging.getLogger(__name__)
 
-STATUS: dict[type[DomainError], int] = {Invalid: 422, Forbidden: 403, NotFound: 404,
-                                        Conflict: 409, Unavailable: 503}
-DESCRIPTION = {Invalid: "invalid input (field errors in `errors.json`)",
+class TooManyRequests(Unavailable):
+    """A bounded resource of this server (an event stream slot) is taken: retry later."""
+    retry_after = 5
+
+
+STATUS: dict[type[DomainError], int] = {TooManyRequests: 429, Invalid: 422, Forbidden: 403,
+                                        NotFound: 404, Conflict: 409, Unavailable: 503}
+DESCRIPTION = {TooManyRequests: "too many at once: retry after `Retry-After` seconds",
+               Invalid: "invalid input (field errors in `errors.json`)",
                Forbidden: "the caller may not do this", NotFound: "not found",
                Conflict: "conflicts with the current state", Unavailable:
                "a dependency (platform, Ray, state store) did not answer"}
@@ -52,7 +58,8 @@ def register(app, api) -> None:
         errors = {"json": {error.field: [str(error)]}} if error.field and code == 422 else None
         if code == 500:
             log.error("unmapped domain error: %s", error)
-        return http_error(api, code, str(error), errors)
+        headers = {"Retry-After": str(error.retry_after)} if code == 429 else None
+        return http_error(api, code, str(error), errors, headers)
 
     app.register_error_handler(DomainError, domain_error)
 

@@ -1,14 +1,37 @@
 """gunicorn settings: bind from CDSW_APP_HOST/CDSW_APP_PORT (default 127.0.0.1:8080).
 
 Threads, not many processes: runs started through the API execute on a thread of the
-process that accepted them, and the status cache is per process."""
+process that accepted them, and the status cache is per process. Event streams (SSE) hold a
+thread each, so at most half of a worker's threads serve them (RAYDEPLOY_SSE_LIMIT): the
+others keep answering /health and the API."""
 import os
+import sys
 
-bind = f"{os.environ.get('CDSW_APP_HOST', '127.0.0.1')}:{os.environ.get('CDSW_APP_PORT', '8080')}"
+host = os.environ.get("CDSW_APP_HOST", "127.0.0.1")
+bind = f"{host}:{os.environ.get('CDSW_APP_PORT', '8080')}"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+os.environ.setdefault("RAYDEPLOY_SSE_LIMIT", str(max(1, threads // 2)))
 worker_class = "gthread"
 timeout = 300  # adding a node waits until it is ALIVE
 accesslog = "-"
 # never log the Authorization header (the default format does not; keep it that way)
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+
+
+def on_starting(server):
+    """Refuse a non-loopback bind without tokens before any worker starts."""
+    from api_server import check_listener
+    from api_server.settings import Settings
+    from checkpoints.access import principals_for
+    from cluster.config import load_config
+    from core.errors import DomainError
+    settings = Settings.from_env()
+    try:
+        config = load_config(settings.config_path, state_dir_override=settings.state_dir,
+                             base_dir=settings.base_dir)
+        for address in server.cfg.bind:
+            check_listener(address.rsplit(":", 1)[0], principals_for(config).enabled)
+    except DomainError as e:
+        server.log.error("error: %s", e)
+        sys.exit(2)

@@ -1,10 +1,14 @@
 """The management API as a Ray Serve application, so a cluster carries its own endpoint.
 
-A Flask object cannot be pickled into a replica, so Serve gets a BUILDER FUNCTION that makes
-the Flask app inside the replica, wrapped by a2wsgi as ASGI (asgiref's WsgiToAsgi breaks on
-the lifespan scope and serves requests on one thread). The replica reads the same config
-and state dir as the CLI (RAYDEPLOY_CONFIG, RAYDEPLOY_STATE_DIR, RAYDEPLOY_BASE_DIR in its
-runtime_env), and tokens and CORS apply exactly as in the standalone server.
+A Flask object cannot be pickled into a replica, so the replica makes the Flask app itself
+(``__serve_build_asgi_app__``, after its constructor), wrapped by a2wsgi as ASGI (asgiref's
+WsgiToAsgi breaks on the lifespan scope and serves requests on one thread).
+
+Everything the replica needs arrives as the Serve app's ``args`` (``build(args)``): the
+config file, state dir and base dir the CLI uses, the address the proxy listens on, and the
+API tokens as salted digests only, never in a process environment or command line. A digest
+lets the replica check a token; it cannot be turned back into one. A proxy that listens on a
+non-loopback address without tokens makes the replica refuse to start.
 """
 from __future__ import annotations
 
@@ -13,17 +17,33 @@ from ray import serve
 from cluster.serve import MANAGEMENT_DEPLOYMENT
 
 
-def build_asgi_app():
+def asgi_app(args: dict):
     from a2wsgi import WSGIMiddleware
 
     from api_server import create_app
-    return WSGIMiddleware(create_app())
+    from api_server.settings import Settings
+    from checkpoints.access import Principals, digest_salt
+    from cluster.config import load_config
+
+    settings = Settings(config_path=args["config"], state_dir=args["state_dir"],
+                        base_dir=args["base_dir"])
+    config = load_config(settings.config_path, state_dir_override=settings.state_dir,
+                         base_dir=settings.base_dir)
+    principals = Principals(digests=args.get("principals") or [], salt=digest_salt(config))
+    return WSGIMiddleware(create_app(settings, config, principals=principals,
+                                     listen_host=args["listen_host"]))
 
 
 @serve.deployment(name=MANAGEMENT_DEPLOYMENT, num_replicas=1, ray_actor_options={"num_cpus": 0.1})
-@serve.ingress(build_asgi_app)
+@serve.ingress()
 class ManagementAPI:
-    pass
+    def __init__(self, args: dict):
+        self.args = args
+
+    def __serve_build_asgi_app__(self):
+        return asgi_app(self.args)
 
 
-app = ManagementAPI.bind()
+def build(args: dict):
+    """The Serve app builder (``import_path: api_server.serve_app:build``)."""
+    return ManagementAPI.bind(args)

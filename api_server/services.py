@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
+from api_server.errors import TooManyRequests
 from checkpoints.background import RunLauncher
 from checkpoints.factory import make_context
-from cluster.config import Config, ServeApp
+from cluster.config import Config
 from cluster.health import all_checks
-from cluster.serve_inspect import ingress_deployment
 from core.errors import DomainError
 
 
@@ -57,14 +56,50 @@ class TTLCache:
         self._values.clear()
 
 
+class StreamSlots:
+    """Event streams hold a server thread each: a bounded number per process, and per
+    principal, so streams never starve the rest of the API."""
+
+    def __init__(self, per_process: int, per_principal: int):
+        self.per_process = per_process
+        self.per_principal = per_principal
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, principal: str):
+        """Take a slot (TooManyStreams when none is free); returns what frees it (once)."""
+        with self._lock:
+            if sum(self._open.values()) >= self.per_process:
+                raise TooManyStreams(f"this server has {self.per_process} event streams open "
+                                     f"already; retry shortly (or poll GET /api/v1/deployments/{{id}})")
+            if self._open.get(principal, 0) >= self.per_principal:
+                raise TooManyStreams(f"{principal} has {self.per_principal} event streams open "
+                                     f"already (api.sse_per_principal)")
+            self._open[principal] = self._open.get(principal, 0) + 1
+        released = threading.Event()
+
+        def release():
+            with self._lock:
+                if not released.is_set():
+                    released.set()
+                    self._open[principal] -= 1
+        return release
+
+
+class TooManyStreams(TooManyRequests):
+    """No event stream slot is free."""
+
+
 class Services:
-    def __init__(self, config: Config, cache_seconds: float = 1.0):
+    def __init__(self, config: Config, cache_seconds: float = 1.0, sse_process_limit: int = 16):
         self.config = config
         self.ctx = make_context(config)
         self.store = self.ctx.store
         self.cluster = self.ctx.cluster
         self.cache = TTLCache(cache_seconds)
-        self.runs = RunLauncher(lambda force: make_context(config, store=self.store, force=force))
+        self.runs = RunLauncher(lambda force: make_context(config, store=self.store, force=force),
+                                on_finished=lambda run_id: self.invalidate())
+        self.streams = StreamSlots(sse_process_limit, config.api.sse_per_principal)
 
     # -- cluster views (cached) -----------------------------------------------------------------
     def nodes(self) -> list:
@@ -105,17 +140,3 @@ class Services:
 
     def invalidate(self) -> None:
         self.cache.clear()
-
-    # -- serve ----------------------------------------------------------------------------------
-    def app_config(self, body: dict) -> dict:
-        """A Serve app entry from an API body (checked like a config entry)."""
-        app = ServeApp(name=body["name"], import_path=body["import_path"],
-                       route_prefix=body["route_prefix"], args=body.get("args") or {},
-                       runtime_env=body.get("runtime_env") or {})
-        entry = app.serve_config()
-        overrides = {k: body[k] for k in ("num_replicas", "ray_actor_options")
-                     if body.get(k) is not None}
-        if overrides:
-            name = ingress_deployment(app.import_path, app.args, Path(self.config.project_dir))
-            entry["deployments"] = [{"name": name, **overrides}]
-        return entry

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checkpoints import audit
+from checkpoints.access import Actor
 from checkpoints.errors import AlreadyDecided, NoPendingApproval, PlanChanged, SelfApprovalForbidden
 from checkpoints.plan import Gate
-from core.errors import Invalid, NotFound
-from core.facts import Decision
+from checkpoints.runs import transition
+from core.errors import Conflict, DomainError, Invalid, NotFound
+from core.facts import Decision, RunStatus
 from core.records import Approval
 from store import Store
 
@@ -62,29 +65,39 @@ def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate:
     return Verdict("missing", None, why)
 
 
-def decide(store: Store, *, checkpoint: str, decision: str, approver: str, source: str,
-           ttl_seconds: float, reason: str | None = None, acknowledge_risks: bool = False,
-           fingerprint: str | None = None, idempotency_key: str | None = None,
-           forbid_self_approval: bool = False) -> tuple[Approval, bool]:
-    """Record a decision on the plan now awaiting approval at ``checkpoint``.
+def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_seconds: float,
+           reason: str | None = None, acknowledge_risks: bool = False,
+           fingerprint: str | None = None, forbid_self_approval: bool = False) -> Approval:
+    """Record ``actor``'s decision on the plan now awaiting approval at ``checkpoint``.
 
-    ``fingerprint`` defaults to the awaiting plan's; naming another one is PlanChanged.
-    Returns (record, created): a repeated Idempotency-Key returns the first record.
+    Deciding needs the approver role, on every path. ``fingerprint`` defaults to the
+    awaiting plan's; naming another one is PlanChanged. A rejection ends the waiting run at
+    once (it is final: nothing resumes a rejected run). Every attempt is an audit event,
+    refused ones too.
     """
     if decision not in ("approve", "reject"):
         raise Invalid("decision must be 'approve' or 'reject'", field="decision")
-    # One write transaction from the checks to the insert: two servers (or a server and the
-    # CLI) deciding at once cannot both pass the "already decided" check.
-    with store.db.transaction():
-        return _decide(store, checkpoint, decision, approver, source, ttl_seconds, reason,
-                       acknowledge_risks, fingerprint, idempotency_key, forbid_self_approval)
+    action = f"approval.{decision}"
+    try:
+        actor.require("approver", f"{decision} {checkpoint}")
+        # One write transaction from the checks to the insert: two servers (or a server and
+        # the CLI) deciding at once cannot both pass the "already decided" check.
+        with store.db.transaction():
+            record = _decide(store, actor, checkpoint, decision, ttl_seconds, reason,
+                             acknowledge_risks, fingerprint, forbid_self_approval)
+            audit.record(store, actor, action, checkpoint, "ok", run_id=record.run_id,
+                         plan_fingerprint=record.plan_fingerprint, reason=reason)
+            if record.decision == Decision.REJECTED:
+                _end_rejected_run(store, record)
+            return record
+    except DomainError as e:
+        audit.record(store, actor, action, checkpoint, "refused", plan_fingerprint=fingerprint,
+                     reason=str(e))
+        raise
 
 
-def _decide(store, checkpoint, decision, approver, source, ttl_seconds, reason,
-            acknowledge_risks, fingerprint, idempotency_key, forbid_self_approval):
-    earlier = store.approval_by_key(idempotency_key) if idempotency_key else None
-    if earlier is not None:
-        return earlier, False
+def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge_risks,
+            fingerprint, forbid_self_approval):
     request = store.open_request_for(checkpoint)
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "
@@ -101,26 +114,58 @@ def _decide(store, checkpoint, decision, approver, source, ttl_seconds, reason,
         raise Invalid(f"{checkpoint} is a destructive gate: approving it needs "
                       f"acknowledge_risks (CLI: --acknowledge-risks)", field="acknowledge_risks")
     if (decision == "approve" and forbid_self_approval and request.destructive
-            and approver == request.requester):
-        raise SelfApprovalForbidden(f"{approver} started this run and may not approve its "
+            and actor.principal == request.requester):
+        raise SelfApprovalForbidden(f"{actor.principal} started this run and may not approve its "
                                     f"destructive gate {checkpoint} (approvals.forbid_self_approval)")
     return store.add_approval(
         checkpoint=checkpoint, plan_fingerprint=request.fingerprint,
         decision=Decision.APPROVED if decision == "approve" else Decision.REJECTED,
-        approver=approver, source=source, run_id=request.run_id, requester=request.requester,
-        reason=reason, acknowledge_risks=acknowledge_risks,
+        approver=actor.principal, source=actor.source, run_id=request.run_id,
+        requester=request.requester, reason=reason, acknowledge_risks=acknowledge_risks,
         ttl_seconds=ttl_seconds if decision == "approve" else None,
-        idempotency_key=idempotency_key)
+        claimed_by=actor.claimed_name)
 
 
-def revoke(store: Store, approval_id: str, by: str, reason: str | None = None) -> Approval:
-    record = store.get_approval(approval_id)
-    if record is None or record.decision == Decision.REVOKED:
-        raise NotFound(f"approval {approval_id} not found")
-    if approval_id in store.revoked_ids():
-        raise AlreadyDecided(f"approval {approval_id} is already revoked")
-    revocation, _ = store.add_approval(
-        checkpoint=record.checkpoint, plan_fingerprint=record.plan_fingerprint,
-        decision=Decision.REVOKED, approver=by, source="api", run_id=record.run_id,
-        requester=record.requester, reason=reason, revokes=approval_id)
-    return revocation
+def rejection_message(record: Approval) -> str:
+    return (f"{record.checkpoint} rejected by {record.approver}"
+            + (f" ({record.claimed_by})" if record.claimed_by else "")
+            + (f": {record.reason}" if record.reason else ""))
+
+
+def _end_rejected_run(store: Store, record: Approval) -> None:
+    """A rejection ends the run that waits for it, whoever rejects and from wherever."""
+    run = store.get_run(record.run_id) if record.run_id else None
+    store.close_approval_requests(record.run_id, record.checkpoint)
+    if run is None or run.status not in (RunStatus.AWAITING_APPROVAL, RunStatus.RUNNING):
+        return
+    transition(store, run.id, RunStatus.REJECTED, failed_checkpoint=record.checkpoint,
+               error=rejection_message(record))
+    store.add_event("run.rejected", rejection_message(record), run_id=run.id,
+                    checkpoint=record.checkpoint, data={"approval_id": record.id})
+
+
+def revoke(store: Store, actor: Actor, approval_id: str, reason: str | None = None) -> Approval:
+    """Revoke an approval (a new record). A rejection cannot be revoked: it is final."""
+    try:
+        actor.require("approver", "revoke approvals")
+        with store.db.transaction():  # the check and the insert together: one revocation
+            record = store.get_approval(approval_id)
+            if record is None or record.decision == Decision.REVOKED:
+                raise NotFound(f"approval {approval_id} not found")
+            if record.decision == Decision.REJECTED:
+                raise Conflict(f"approval {approval_id} is a rejection, and a rejection is final "
+                               f"for its run: start a new run instead")
+            if approval_id in store.revoked_ids():
+                raise AlreadyDecided(f"approval {approval_id} is already revoked")
+            revocation = store.add_approval(
+                checkpoint=record.checkpoint, plan_fingerprint=record.plan_fingerprint,
+                decision=Decision.REVOKED, approver=actor.principal, source=actor.source,
+                run_id=record.run_id, requester=record.requester, reason=reason,
+                revokes=approval_id, claimed_by=actor.claimed_name)
+            audit.record(store, actor, "approval.revoke", approval_id, "ok",
+                         plan_fingerprint=record.plan_fingerprint, run_id=record.run_id,
+                         reason=reason)
+            return revocation
+    except DomainError as e:
+        audit.record(store, actor, "approval.revoke", approval_id, "refused", reason=str(e))
+        raise

@@ -1,27 +1,46 @@
 """Runs started by a server: the lease is taken (or refused) before answering, then the run
 executes on a thread. At a gate it waits for an approval recorded by anyone (the API, the
-CLI's ``approve``), failing closed after ``approvals.wait_timeout_seconds``."""
+CLI's ``approve``), failing closed after ``approvals.wait_timeout_seconds``.
+
+Operations (node and app changes) run the same way; one that needs no approval runs in the
+caller's thread, so the caller gets its result as it did before operations were gated."""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
-from checkpoints import approvals
+from checkpoints import approvals, audit
+from checkpoints.access import Actor
 from checkpoints.base import Context
+from checkpoints.operations import Operation
 from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
+from checkpoints.plan import Gate, Plan
+from core.facts import RunStatus
 from core.records import Run
+from core.timing import poll_until
+
+GATE_OPENS = 30.0  # seconds a gated operation's run may take to plan and open its gate
 
 
-def gatekeeper_for(approve_as: dict | None):
-    """Wait for a decision recorded elsewhere; with ``approve_as`` ({approver, reason,
-    acknowledge_risks}) the caller who started the run approves it first, as itself."""
+@dataclass(frozen=True)
+class ApproveAs:
+    """The caller who starts a run approves its gate too, as itself."""
+    actor: Actor
+    reason: str | None = None
+    acknowledge_risks: bool = False
+    forbid_self_approval: bool = False
+
+
+def gatekeeper_for(approve_as: ApproveAs | None):
+    """Wait for a decision recorded elsewhere, or (``approve_as``) decide first."""
     def decide_or_wait(req: GateRequest) -> str:
-        if approve_as and (approve_as.get("acknowledge_risks") or not req.gate.destructive):
-            approvals.decide(req.ctx.store, checkpoint=req.checkpoint.name, decision="approve",
-                             approver=approve_as["approver"], source="api",
+        if approve_as and (approve_as.acknowledge_risks or not req.gate.destructive):
+            approvals.decide(req.ctx.store, approve_as.actor, checkpoint=req.checkpoint.name,
+                             decision="approve",
                              ttl_seconds=req.ctx.config.approvals.ttl_seconds,
-                             reason=approve_as.get("reason"),
-                             acknowledge_risks=bool(approve_as.get("acknowledge_risks")),
-                             forbid_self_approval=approve_as.get("forbid_self_approval", False))
+                             reason=approve_as.reason,
+                             acknowledge_risks=approve_as.acknowledge_risks,
+                             forbid_self_approval=approve_as.forbid_self_approval)
             return "approved"
         verdict = wait_for_decision(req.ctx, req.checkpoint.name, req.plan, req.gate,
                                     req.ctx.config.approvals.wait_timeout_seconds)
@@ -29,41 +48,91 @@ def gatekeeper_for(approve_as: dict | None):
     return decide_or_wait
 
 
+@dataclass(frozen=True)
+class OperationStarted:
+    run: Run
+    plan: Plan
+    gate: Gate  # required: the run waits for an approval (it continues on its own after one)
+    result: dict  # what the operation produced (when it ran at once)
+
+
 class RunLauncher:
-    def __init__(self, context_factory):
-        """``context_factory(force: bool) -> Context``: a fresh context per run."""
+    def __init__(self, context_factory, on_finished=lambda run_id: None):
+        """``context_factory(force: bool) -> Context``: a fresh context per run;
+        ``on_finished(run_id)`` after a background run ends (e.g. to drop cached answers)."""
         self.context_factory = context_factory
+        self.on_finished = on_finished
         self.threads: dict[str, threading.Thread] = {}
 
-    def start(self, *, requester: str, source: str, mode: str = "deploy",
-              checkpoint: str | None = None, selection: list[str] | None = None,
-              resume: bool = False, force: bool = False, run_id: str | None = None,
-              approve_as: dict | None = None) -> Run:
+    def start(self, actor: Actor, *, mode: str = "deploy", checkpoint: str | None = None,
+              selection: list[str] | None = None, resume: bool = False, force: bool = False,
+              run_id: str | None = None, approve_as: ApproveAs | None = None) -> Run:
         """Take the lease (LeaseHeld if another run has it), record the run, start it."""
         ctx: Context = self.context_factory(force)
         orchestrator = Orchestrator(ctx, gatekeeper_for(approve_as))
         orchestrator.acquire()
         try:
             if resume:
-                run = orchestrator.resume(orchestrator.resumable_run(run_id))
+                run = orchestrator.resume(orchestrator.resumable_run(run_id), actor)
             else:
                 run = orchestrator.create_run(mode, selection or selection_for(mode, checkpoint),
-                                              requester, source, {"force": force})
+                                              actor, {"force": force})
         except BaseException:
             orchestrator.release()
             raise
+        self._in_background(orchestrator, run)
+        return run
+
+    def run_operation(self, actor: Actor, op: Operation) -> OperationStarted:
+        """Check, record and run ``op``: at once when it needs no approval (the caller waits),
+        else in the background, waiting at its gate. One audit event either way."""
+        ctx: Context = self.context_factory(False)
+        try:
+            actor.require("operator", f"{op.action} {op.target}")
+            op.precheck(ctx)
+        except Exception as e:
+            audit.record(ctx.store, actor, op.action, op.target, "refused", reason=str(e))
+            raise
+        orchestrator = Orchestrator(ctx, gatekeeper_for(None), {op.name: op})
+        orchestrator.acquire()
+        try:
+            run = orchestrator.create_run("operation", [op.name], actor, op.options(),
+                                          audit_action=None)
+            plan = op.plan(ctx)
+            gate = op.gate(plan, ctx.config)
+        except BaseException:
+            orchestrator.release()
+            raise
+        if gate.required:
+            audit.record(ctx.store, actor, op.action, op.target, "pending", run_id=run.id,
+                         plan_fingerprint=plan.fingerprint, reasons=list(gate.reasons))
+            self._in_background(orchestrator, run)
+            # answer once the gate is open, so an approval sent right after the answer counts
+            run = poll_until(lambda: (r := ctx.store.get_run(run.id)).status
+                             != RunStatus.RUNNING and r, GATE_OPENS, f"run {run.id} to reach its gate",
+                             interval=0.02)
+            return OperationStarted(run, plan, gate, {})
+        try:
+            run = orchestrator.execute(run)
+        finally:
+            orchestrator.release()
+        ok = run.status == RunStatus.SUCCEEDED
+        audit.record(ctx.store, actor, op.action, op.target, "ok" if ok else "failed",
+                     run_id=run.id, plan_fingerprint=plan.fingerprint, error=run.error)
+        return OperationStarted(run, plan, gate, op.result)
+
+    def _in_background(self, orchestrator: Orchestrator, run: Run) -> None:
         thread = threading.Thread(target=self._execute, args=(orchestrator, run), daemon=True,
                                   name=f"run-{run.id}")
         self.threads[run.id] = thread
         thread.start()
-        return run
 
-    @staticmethod
-    def _execute(orchestrator: Orchestrator, run: Run) -> None:
+    def _execute(self, orchestrator: Orchestrator, run: Run) -> None:
         try:
             orchestrator.execute(run)
         finally:
             orchestrator.release()
+            self.on_finished(run.id)
 
     def join(self, run_id: str, timeout: float | None = None) -> None:
         thread = self.threads.get(run_id)

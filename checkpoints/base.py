@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from checkpoints.plan import Plan
+from checkpoints.plan import Gate, Plan, gate_for
 from cluster.config import Config
 from cluster.manager import ClusterManager
 from cluster.platforms.base import Platform
@@ -73,3 +73,7 @@ class Checkpoint:
     def approval_reasons(self, plan: Plan) -> list[str]:
         """Non-destructive reasons this plan needs an approval (destructive ones are generic)."""
         return []
+
+    def gate(self, plan: Plan, config: Config) -> Gate:
+        """Whether this plan needs an approval before it is applied, and why."""
+        return gate_for(self, plan, config.approvals.required)

@@ -15,10 +15,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals
+from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals, audit, operations
+from checkpoints.access import Actor
 from checkpoints.base import Checkpoint, Context, RunCancelled
 from checkpoints.errors import CheckpointFailed
-from checkpoints.plan import Gate, Plan, gate_for
+from checkpoints.plan import Gate, Plan
 from checkpoints.runs import transition
 from core.errors import DomainError, Invalid, NotFound
 from core.facts import RESUMABLE, RUN_STATUS_FOR, Outcome, RunStatus
@@ -111,11 +112,23 @@ class Orchestrator:
         self.store.release_lease(self.holder)
 
     # -- runs -------------------------------------------------------------------------------------
-    def create_run(self, mode: str, selection: list[str], requester: str, source: str,
-                   options: dict | None = None) -> Run:
-        run = self.store.create_run(mode, selection, requester, source, options)
+    def create_run(self, mode: str, selection: list[str], actor: Actor,
+                   options: dict | None = None, audit_action: str | None = "run.start") -> Run:
+        """Record a new run by ``actor`` (who needs the operator role), with its audit event
+        (``audit_action`` None: the caller writes the one event of its operation)."""
+        try:
+            actor.require("operator", f"start a {mode} run")
+        except DomainError as e:
+            if audit_action:
+                audit.record(self.store, actor, audit_action, mode, "refused", reason=str(e))
+            raise
+        with self.store.db.transaction():
+            run = self.store.create_run(mode, selection, actor.principal, actor.source, options)
+            if audit_action:
+                audit.record(self.store, actor, audit_action, run.id, "ok", run_id=run.id,
+                             mode=mode, selection=selection)
         self.store.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
-        self.store.add_event("run.started", f"{mode} run {run.id} started by {requester}",
+        self.store.add_event("run.started", f"{mode} run {run.id} started by {actor.principal}",
                              run_id=run.id, data={"selection": selection, "mode": mode})
         return run
 
@@ -133,8 +146,17 @@ class Orchestrator:
                           f"{', '.join(sorted(RESUMABLE))} can be resumed", field="resume")
         return run
 
-    def resume(self, run: Run) -> Run:
-        transition(self.store, run.id, RunStatus.RUNNING, error=None, failed_checkpoint=None)
+    def resume(self, run: Run, actor: Actor) -> Run:
+        try:
+            actor.require("operator", "resume runs")
+            with self.store.db.transaction():
+                transition(self.store, run.id, RunStatus.RUNNING, error=None,
+                           failed_checkpoint=None)
+                audit.record(self.store, actor, "run.resume", run.id, "ok", run_id=run.id)
+        except DomainError as e:
+            audit.record(self.store, actor, "run.resume", run.id, "refused", run_id=run.id,
+                         reason=str(e))
+            raise
         self.store.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
         self.store.add_event("run.resumed", f"run {run.id} resumed", run_id=run.id)
         return self.store.get_run(run.id)
@@ -146,10 +168,15 @@ class Orchestrator:
         total = len(run.selection)
         for name in run.remaining:
             index = run.selection.index(name) + 1
-            outcome = self._run_checkpoint(run_id, self.checkpoints[name], index, total)
+            outcome = self._run_checkpoint(run_id, self._checkpoint(run, name), index, total)
             if not outcome.done:
                 return self._finish(run_id, RUN_STATUS_FOR[outcome], name)
         return self._finish(run_id, RunStatus.SUCCEEDED, None)
+
+    def _checkpoint(self, run: Run, name: str) -> Checkpoint:
+        if name not in self.checkpoints and run.mode == "operation":  # resumed: rebuild it
+            self.checkpoints = {**self.checkpoints, name: operations.from_options(run.options)}
+        return self.checkpoints[name]
 
     def _finish(self, run_id: str, status: RunStatus, checkpoint: str | None) -> Run:
         run = self.store.get_run(run_id)
@@ -183,7 +210,7 @@ class Orchestrator:
                 plan = checkpoint.plan(ctx)  # plan
                 if plan.empty:  # skip
                     return self._record(run_id, name, Outcome.SKIPPED, started, plan)
-                gate = gate_for(checkpoint, plan, ctx.config.approvals.required)
+                gate = checkpoint.gate(plan, ctx.config)
                 if gate.required:  # gate
                     decision = self._gate(run_id, checkpoint, plan, gate)
                     if decision != Outcome.SUCCEEDED:

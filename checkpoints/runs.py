@@ -1,7 +1,9 @@
 """The run state machine: the allowed status changes, as a table."""
 from __future__ import annotations
 
-from core.errors import Conflict, NotFound
+from checkpoints import audit
+from checkpoints.access import Actor
+from core.errors import Conflict, DomainError, NotFound
 from core.facts import RunStatus as S
 from core.records import Run
 from store import Store
@@ -25,10 +27,20 @@ def transition(store: Store, run_id: str, to: S, **fields) -> None:
         raise Conflict(f"run {run_id} cannot go from {run.status if run else 'missing'} to {to}")
 
 
-def cancel(store: Store, run_id: str) -> Run:
+def cancel(store: Store, run_id: str, actor: Actor, reason: str | None = None) -> Run:
+    """Cancel a run (it stops at its next step; a wait for approval ends at once)."""
     if store.get_run(run_id) is None:
         raise NotFound(f"run {run_id} not found")
-    transition(store, run_id, S.CANCELLED, error="cancelled by request")
-    store.close_approval_requests(run_id)
-    store.add_event("run.cancelled", f"run {run_id} cancelled", run_id=run_id)
+    try:
+        actor.require("operator", "cancel runs")
+        with store.db.transaction():
+            transition(store, run_id, S.CANCELLED, error=f"cancelled by {actor.principal}"
+                       + (f": {reason}" if reason else ""))
+            store.close_approval_requests(run_id)
+            audit.record(store, actor, "run.cancel", run_id, "ok", run_id=run_id, reason=reason)
+    except DomainError as e:
+        audit.record(store, actor, "run.cancel", run_id, "refused", run_id=run_id, reason=str(e))
+        raise
+    store.add_event("run.cancelled", f"run {run_id} cancelled by {actor.principal}",
+                    run_id=run_id)
     return store.get_run(run_id)

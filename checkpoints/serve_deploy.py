@@ -6,10 +6,14 @@ and the config no longer lists is deleted, and an app whose code (import path) c
 replaced: both are destructive."""
 from __future__ import annotations
 
+import ipaddress
+
+from checkpoints.access import principals_for
 from checkpoints.base import Checkpoint, Context
+from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Action, Kind, Plan
 from cluster.dashboard import DashboardError
-from cluster.serve import FAILED_STATES, desired_apps, same_app
+from cluster.serve import FAILED_STATES, same_app
 
 SERVE_TIMEOUT = 180
 MANAGED_KEY = "serve.managed"  # the apps this checkpoint deployed (it may delete only those)
@@ -20,8 +24,20 @@ class ServeDeploy(Checkpoint):
     description = "Deploy the configured Serve apps via the dashboard Serve REST API, merging with what runs"
     gate_policy = "destructive approval when it would remove or replace running apps"
 
+    @staticmethod
+    def desired_apps(ctx: Context) -> list[tuple[dict, str]]:
+        principals = principals_for(ctx.config)
+        if ctx.config.management_api.enabled and not principals.enabled:
+            host = ctx.cluster.serve.proxy_host()
+            if host and not ipaddress.ip_address(host).is_loopback:
+                raise CheckpointFailed(
+                    f"the management API would answer on {host} (the Serve proxy) without API "
+                    f"tokens: configure api.tokens_file (or RAYDEPLOY_API_TOKENS), or set "
+                    f"serve.management_api.enabled: false")
+        return ctx.cluster.serve.desired_apps(principals.digests())
+
     def plan(self, ctx: Context) -> Plan:
-        desired = {app["name"]: app for app, _ in desired_apps(ctx.config)}
+        desired = {app["name"]: app for app, _ in self.desired_apps(ctx)}
         try:
             status = ctx.cluster.serve.status()
             live = ctx.cluster.serve.deployed_configs(status)
@@ -48,7 +64,7 @@ class ServeDeploy(Checkpoint):
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         serve = ctx.cluster.serve
-        apps = desired_apps(ctx.config)
+        apps = self.desired_apps(ctx)
         desired = {app["name"]: app for app, _ in apps}
         touched = plan.names()
         removes = [n for n in touched if n not in desired]

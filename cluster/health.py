@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from cluster.manager import ClusterManager
-from cluster.serve import desired_apps
+from cluster.serve import app_paths
 from core.errors import DomainError
 
 
@@ -62,7 +62,7 @@ def resource_checks(cluster: ClusterManager) -> list[Check]:
 
 
 def serve_checks(cluster: ClusterManager, probe: bool = True) -> list[Check]:
-    apps = desired_apps(cluster.config)
+    apps = app_paths(cluster.config)
     if not apps:
         return []
     try:
@@ -70,8 +70,7 @@ def serve_checks(cluster: ClusterManager, probe: bool = True) -> list[Check]:
     except DomainError as e:
         return [Check("serve_apps", False, str(e))]
     checks = []
-    for app, path in apps:
-        name = app["name"]
+    for name, path in apps:
         state = status.get(name, {}).get("status", "MISSING")
         checks.append(Check(f"app:{name}", state == "RUNNING", f"{name} is {state}"))
         if probe and state == "RUNNING":

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,17 @@ from core.errors import Conflict, DomainError, NotFound
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
 LAUNCHER = "cluster/launcher.py"
+TEMP_KEY = "cluster.temp_dir"
+
+
+def _private_dir(path: str) -> bool:
+    """A real directory (not a symlink) of ours that nobody else may write into."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 class NodeFailed(Conflict):
@@ -28,9 +41,10 @@ class NodeFailed(Conflict):
 
 
 class NodeLifecycle:
-    def __init__(self, config, platform: Platform, inventory: NodeInventory, layout: PortLayout,
-                 auth_env, clock: Clock = SYSTEM_CLOCK):
+    def __init__(self, config, store, platform: Platform, inventory: NodeInventory,
+                 layout: PortLayout, auth_env, clock: Clock = SYSTEM_CLOCK):
         self.config = config
+        self.store = store
         self.platform = platform
         self.inventory = inventory
         self.layout = layout
@@ -40,8 +54,16 @@ class NodeLifecycle:
 
     @property
     def temp_dir(self) -> str:
-        # Ray's socket paths must stay under ~107 bytes, so not inside a deep state dir.
-        return f"/tmp/raydeploy-{zlib.crc32(str(self.config.state_dir).encode()):08x}"
+        """The cluster's Ray temp dir on this machine (one subdir per node). Made by mkdtemp
+        (0700, a name nobody can guess and plant beforehand), recorded, and used while it is
+        still ours. Short, under /tmp: Ray's socket paths must stay under ~107 bytes."""
+        recorded = self.store.kv_get(TEMP_KEY)
+        if recorded and _private_dir(recorded):
+            return recorded
+        prefix = f"rd-{zlib.crc32(str(self.config.state_dir).encode()):08x}-"
+        path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        self.store.kv_set(TEMP_KEY, path)
+        return path
 
     # -- head -----------------------------------------------------------------------------------
     def start_head(self) -> App:
@@ -150,8 +172,10 @@ class NodeLifecycle:
             self.platform.delete_file(f"nodes/{app.name}.json")
         self.platform.delete_file("head_address")
         self.layout.forget()
-        if self.platform.on_this_machine:
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        recorded = self.store.kv_get(TEMP_KEY)
+        if self.platform.on_this_machine and recorded and _private_dir(recorded):
+            shutil.rmtree(recorded, ignore_errors=True)
+        self.store.kv_delete(TEMP_KEY)
         self.inventory.forget_dashboard()
         return [a.name for a in ordered]
 

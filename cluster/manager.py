@@ -28,7 +28,7 @@ class ClusterManager:
         self.platform = platform
         self.layout = PortLayout(config, store)
         self.inventory = NodeInventory(config, platform, self.layout, self.token)
-        self.lifecycle = NodeLifecycle(config, platform, self.inventory, self.layout,
+        self.lifecycle = NodeLifecycle(config, store, platform, self.inventory, self.layout,
                                        self.auth_env, clock)
         self.serve = ServeManager(config, self.inventory, clock)
 

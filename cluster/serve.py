@@ -19,14 +19,15 @@ from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
 APP_KEYS = ("import_path", "route_prefix", "args", "runtime_env", "deployments")
 # The management API's Serve deployment (api_server/serve_app.py builds it under this name).
-MANAGEMENT_IMPORT_PATH = "api_server.serve_app:app"
+MANAGEMENT_IMPORT_PATH = "api_server.serve_app:build"
 MANAGEMENT_DEPLOYMENT = "ManagementAPI"
 FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
 
 
-def management_app_config(config) -> dict | None:
+def management_app_config(config, listen_host: str | None, principals: list[dict]) -> dict | None:
     """The management API's Serve app entry (None when serve.management_api.enabled is off).
-    Its replica reads the same config file and state dir as the CLI."""
+    Its replica reads the same config file and state dir as the CLI; it gets the API tokens
+    as digests, in the app's ``args`` (see api_server/serve_app.py)."""
     mgmt = config.management_api
     if not mgmt.enabled:
         return None
@@ -35,9 +36,9 @@ def management_app_config(config) -> dict | None:
         options["memory"] = int(mgmt.memory * 1024 ** 3)
     return {"name": mgmt.name, "import_path": MANAGEMENT_IMPORT_PATH,
             "route_prefix": mgmt.route_prefix,
-            "runtime_env": {"env_vars": {"RAYDEPLOY_CONFIG": str(config.source),
-                                         "RAYDEPLOY_STATE_DIR": str(config.state_dir),
-                                         "RAYDEPLOY_BASE_DIR": str(config.base_dir)}},
+            "args": {"config": str(config.source), "state_dir": str(config.state_dir),
+                     "base_dir": str(config.base_dir), "listen_host": listen_host,
+                     "principals": principals},
             "deployments": [{"name": MANAGEMENT_DEPLOYMENT, "num_replicas": 1,
                              "ray_actor_options": options}]}
 
@@ -46,13 +47,12 @@ def health_path(route_prefix: str) -> str:
     return route_prefix.rstrip("/") + "/health"
 
 
-def desired_apps(config) -> list[tuple[dict, str]]:
-    """Every app serve_deploy keeps running: (Serve config entry, path that must answer)."""
-    apps = [(a.serve_config(), a.health_path or a.route_prefix) for a in config.serve_apps]
-    mgmt = management_app_config(config)
-    if mgmt is not None:
-        apps.append((mgmt, health_path(mgmt["route_prefix"])))
-    return apps
+def app_paths(config) -> list[tuple[str, str]]:
+    """(name, path that must answer through the proxy) of every app the config keeps running."""
+    paths = [(a.name, a.health_path or a.route_prefix) for a in config.serve_apps]
+    if config.management_api.enabled:
+        paths.append((config.management_api.name, health_path(config.management_api.route_prefix)))
+    return paths
 
 
 class ServeError(Conflict):
@@ -77,6 +77,18 @@ class ServeManager:
     @property
     def proxy_url(self) -> str | None:
         return self.inventory.proxy_url()
+
+    def proxy_host(self) -> str | None:
+        head = self.inventory.head_app()
+        return self.inventory.node_ip(head) if head else None
+
+    def desired_apps(self, principals: list[dict]) -> list[tuple[dict, str]]:
+        """Every app serve_deploy keeps running: (Serve config entry, path that must answer)."""
+        apps = [(a.serve_config(), a.health_path or a.route_prefix) for a in self.config.serve_apps]
+        mgmt = management_app_config(self.config, self.proxy_host(), principals)
+        if mgmt is not None:
+            apps.append((mgmt, health_path(mgmt["route_prefix"])))
+        return apps
 
     def management_api_url(self) -> str | None:
         """Where the cluster's own management API answers (through the Serve proxy)."""
@@ -141,6 +153,28 @@ class ServeManager:
             return all(status.get(n, {}).get("status") == "RUNNING" for n in names)
         poll_until(running, timeout, f"Serve applications {', '.join(names)} to be RUNNING",
                    on_wait=on_wait, clock=self.clock, interval=0.2)
+
+    @staticmethod
+    def ingress_of(app: dict) -> str | None:
+        """The ingress deployment's name, as Ray reports it for a running app."""
+        topology = app.get("deployment_topology") or {}
+        if topology.get("ingress_deployment"):
+            return topology["ingress_deployment"]
+        deployments = list(app.get("deployments") or {})
+        return deployments[0] if len(deployments) == 1 else None
+
+    def wait_ingress(self, name: str, timeout: float = 60, on_wait=None) -> str:
+        """The ingress deployment's name of app ``name``, once Ray has built the app on the
+        cluster (only the code knows it, and the code is imported there, never here)."""
+        def known():
+            app = self.status().get(name) or {}
+            if app.get("status") in FAILED_STATES:
+                raise ServeError(f"application {name} failed: "
+                                 f"{(app.get('message') or '').strip()[-800:]}")
+            return self.ingress_of(app)
+        return poll_until(known, timeout, f"Serve to report the deployments of {name}",
+                          on_wait=on_wait, clock=self.clock, interval=0.2,
+                          retry_on=(DashboardError,))
 
     def probe(self, path: str, timeout: float = 3.0) -> tuple[bool, str]:
         """One HTTP GET through the Serve proxy: (answered, detail)."""

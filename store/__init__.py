@@ -14,6 +14,7 @@ from core.timing import SYSTEM_CLOCK, Clock
 from store.approvals import ApprovalRecords
 from store.db import Database, StoreUnavailable
 from store.events import AuditLog, EventLog
+from store.idempotency import IdempotencyKeys
 from store.leases import LeaseHeld, Leases
 from store.local_records import KeyValue, PlatformRecords
 from store.runs import RunRecords
@@ -26,7 +27,8 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-class Store(RunRecords, ApprovalRecords, EventLog, AuditLog, Leases, KeyValue, PlatformRecords):
+class Store(RunRecords, ApprovalRecords, EventLog, AuditLog, Leases, KeyValue, PlatformRecords,
+            IdempotencyKeys):
     """Opens (or creates) ``state_dir/state.db`` in a state dir that must be the user's own
     (see ``prepare_state_dir``: created 0700 when missing, never chmod-ed when it exists)."""
 

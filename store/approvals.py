@@ -71,16 +71,11 @@ class ApprovalRecords:
                      approver: str, source: str, run_id: str | None = None,
                      requester: str | None = None, reason: str | None = None,
                      acknowledge_risks: bool = False, ttl_seconds: float | None = None,
-                     revokes: str | None = None, idempotency_key: str | None = None,
-                     claimed_by: str | None = None) -> tuple[Approval, bool]:
-        """Append a decision record. Returns (record, created); an idempotency key seen before
-        returns the earlier record and False."""
+                     revokes: str | None = None, claimed_by: str | None = None) -> Approval:
+        """Append a decision record."""
         now = self.clock.time()
         decision = Decision(decision)
         with self.db.transaction() as c:
-            earlier = self.approval_by_key(idempotency_key) if idempotency_key else None
-            if earlier is not None:
-                return earlier, False
             approval_id = self.new_id("apr")
             c.execute("INSERT INTO approvals (id, checkpoint, plan_fingerprint, run_id, decision,"
                       " approver, requester, reason, acknowledge_risks, source, created_at,"
@@ -88,19 +83,14 @@ class ApprovalRecords:
                       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       (approval_id, checkpoint, plan_fingerprint, run_id, str(decision), approver,
                        requester, reason, int(acknowledge_risks), source, now,
-                       now + ttl_seconds if ttl_seconds else None, revokes, idempotency_key,
-                       claimed_by))
+                       now + ttl_seconds if ttl_seconds else None, revokes, None, claimed_by))
             self.add_event(f"approval.{decision}",
                            f"{decision} {checkpoint} by {approver}" + (f": {reason}" if reason else ""),
                            run_id=run_id, checkpoint=checkpoint,
                            data={"approval_id": approval_id, "plan_fingerprint": plan_fingerprint,
                                  "source": source, "acknowledge_risks": acknowledge_risks,
                                  "revokes": revokes})
-        return self.get_approval(approval_id), True
-
-    def approval_by_key(self, idempotency_key: str) -> Approval | None:
-        return _approval(self.db.query_one("SELECT * FROM approvals WHERE idempotency_key=?",
-                                           (idempotency_key,)))
+        return self.get_approval(approval_id)
 
     def get_approval(self, approval_id: str) -> Approval | None:
         return _approval(self.db.query_one("SELECT * FROM approvals WHERE id=?", (approval_id,)))

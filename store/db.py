@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS audit (
     target TEXT NOT NULL, plan_fingerprint TEXT, run_id TEXT, result TEXT NOT NULL,
     detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotency (
+    principal TEXT NOT NULL, route TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL,
+    status INTEGER, response TEXT, created_at REAL NOT NULL,
+    PRIMARY KEY (principal, route, key)
+);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY, holder TEXT NOT NULL, run_id TEXT, pid INTEGER, host TEXT,
     acquired_at REAL NOT NULL, expires_at REAL NOT NULL

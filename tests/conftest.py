@@ -85,7 +85,7 @@ def stop_recorded_apps(state_dir: Path) -> None:
 def our_ray_processes(state_dir: Path) -> list[str]:
     """Command lines of live processes that belong to the cluster of ``state_dir``."""
     import zlib
-    marker = f"raydeploy-{zlib.crc32(str(state_dir).encode()):08x}".encode()
+    marker = f"/tmp/rd-{zlib.crc32(str(state_dir).encode()):08x}-".encode()
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

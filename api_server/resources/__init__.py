@@ -1,10 +1,11 @@
 """One package per resource; this tuple registers them, in the spec's tag order."""
 from api_server.resources.applications.routes import blp as applications
 from api_server.resources.approvals.routes import blp as approvals
+from api_server.resources.audit.routes import blp as audit
 from api_server.resources.checkpoints.routes import blp as checkpoints
 from api_server.resources.cluster.routes import blp as cluster
 from api_server.resources.deployments.routes import blp as deployments
 from api_server.resources.health.routes import blp as health
 from api_server.resources.nodes.routes import blp as nodes
 
-BLUEPRINTS = (health, checkpoints, approvals, deployments, nodes, applications, cluster)
+BLUEPRINTS = (health, checkpoints, approvals, deployments, nodes, applications, cluster, audit)

@@ -1,33 +1,67 @@
 """Small helpers shared by the resources."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 from marshmallow import Schema, fields
 
+from api_server.resources.checkpoints.schemas import GateSchema
 from api_server.services import Services
+from checkpoints.access import Actor, Principals
+from checkpoints.background import OperationStarted
+from checkpoints.operations import Operation
+from core.errors import Unavailable
+from core.facts import RunStatus
 
 
 def services() -> Services:
     return current_app.extensions["raydeploy"]
 
 
+def principals() -> Principals:
+    return current_app.extensions["raydeploy.principals"]
+
+
 def auth_enabled() -> bool:
-    return current_app.extensions["raydeploy.auth"].enabled
+    return principals().enabled
 
 
-def actor(claimed: str | None, default: str = "api") -> str:
-    """Who acts: the token's principal when auth is on (a body field is ignored)."""
-    if g.get("principal") is not None:
-        return g.principal.name
-    return claimed or default
+def actor(claimed: str | None = None) -> Actor:
+    """Who acts: the token's principal. Without tokens (a loopback-only server) nobody is
+    known: "anonymous", with whatever name the caller claims beside it, never instead."""
+    principal = g.get("principal")
+    if principal is not None:
+        return Actor(principal.name, "api", principal.roles, client_address=request.remote_addr,
+                     claimed_name=claimed if claimed and claimed != principal.name else None)
+    return Actor("anonymous", "api", claimed_name=claimed, client_address=request.remote_addr)
 
 
-class ErrorSchema(Schema):
-    code = fields.Integer()
-    status = fields.String()
-    message = fields.String()
-    errors = fields.Dict()
+class PendingSchema(Schema):
+    """What a gated operation waits for."""
+    run_id = fields.String(required=True)
+    checkpoint = fields.String(required=True, metadata={
+        "description": "the gate's name: approve it at /api/v1/approvals/{checkpoint}"})
+    plan_fingerprint = fields.String(required=True)
+    plan = fields.Dict(required=True)
+    gate = fields.Nested(GateSchema, required=True)
+    approve_with = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                               metadata={"description": "the API call and the CLI command"})
 
 
-class StatusSchema(Schema):
-    status = fields.String(required=True)
+def run_operation(op: Operation) -> tuple[dict, int | None]:
+    """Run ``op`` for the caller. Returns (answer fields, status): no gate -> what it
+    produced and None (the route's own status); a gate -> the run and what it waits for,
+    202. An operation that ran and failed is an error (503) naming its run."""
+    started: OperationStarted = services().runs.run_operation(actor(), op)
+    run = started.run
+    if started.gate.required:
+        destructive = " --acknowledge-risks" if started.gate.destructive else ""
+        return {"status": "awaiting_approval", "run_id": run.id, "pending": {
+            "run_id": run.id, "checkpoint": op.name, "plan_fingerprint": started.plan.fingerprint,
+            "plan": started.plan.to_dict(), "gate": started.gate.to_dict(),
+            "approve_with": {"api": f"POST /api/v1/approvals/{op.name}",
+                             "cli": f"python deploy_master.py approve {op.name}{destructive}"}},
+            **started.result}, 202
+    if run.status != RunStatus.SUCCEEDED:
+        raise Unavailable(f"{op.action} {op.target} failed (run {run.id}): {run.error}")
+    services().invalidate()
+    return {"status": "success", "run_id": run.id, **started.result}, None

@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 
 from cluster.config.legacy import apply_env, map_legacy
 from cluster.config.model import (
+    OPERATION_POLICY,
     ApiConfig,
     ApprovalsConfig,
     Config,
@@ -26,6 +27,7 @@ from cluster.config.model import (
     NodeResources,
     RayConfig,
     ServeApp,
+    ServePolicy,
     WorkersConfig,
 )
 from cluster.config.schema import APP_NAME, IMPORT_PATH, PLATFORM_SECTIONS, ROUTE_PREFIX, ConfigSchema, Strict
@@ -112,8 +114,16 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
         serve_apps=tuple(ServeApp(**{**a, "deployments": tuple(a["deployments"])})
                          for a in data["serve"]["applications"]),
         management_api=ManagementApiConfig(**data["serve"]["management_api"]),
-        approvals=ApprovalsConfig(**{**approvals, "required": tuple(approvals["required"])}),
+        serve_policy=ServePolicy(
+            allowed_import_prefixes=tuple(data["serve"]["allowed_import_prefixes"]) or tuple(
+                sorted({a["import_path"].split(".")[0].split(":")[0]
+                        for a in data["serve"]["applications"]})),
+            allowed_runtime_env_keys=tuple(data["serve"]["allowed_runtime_env_keys"])),
+        approvals=ApprovalsConfig(**{**approvals, "required": tuple(approvals["required"]),
+                                     "operations": {**OPERATION_POLICY,
+                                                    **approvals["operations"]}}),
         api=ApiConfig(**{**api, "cors_origins": tuple(api["cors_origins"]),
+                         "allowed_hosts": tuple(api["allowed_hosts"]),
                          "tokens_file": str(resolve(api["tokens_file"]))
                          if api["tokens_file"] else None}),
         platform_settings={section: _settings(platform, data[section])

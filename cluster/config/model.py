@@ -72,12 +72,19 @@ class ManagementApiConfig:
     memory: float | None = None  # GB
 
 
+# What the API's node and app operations need before they act: "approval" (a gate, destructive
+# when the plan removes or replaces something running) or "none".
+OPERATION_POLICY = {"node_add": "none", "node_remove": "approval", "app_deploy": "none",
+                    "app_replace": "approval", "app_delete": "approval"}
+
+
 @dataclass(frozen=True)
 class ApprovalsConfig:
     ttl_seconds: float = 24 * 3600
     wait_timeout_seconds: float = 3600
     required: tuple = ()
     forbid_self_approval: bool = False
+    operations: dict = field(default_factory=lambda: dict(OPERATION_POLICY))
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,18 @@ class ApiConfig:
     port: int = 8080
     cors_origins: tuple = ()
     tokens_file: str | None = None
+    # Host headers the API answers to (DNS rebinding); loopback names and the bind are added
+    allowed_hosts: tuple = ()
+    max_body_bytes: int = 1024 * 1024
+    sse_per_principal: int = 4  # open event streams per principal, per server process
+    sse_max_seconds: float = 300  # then the stream ends; clients reconnect with Last-Event-ID
+
+
+@dataclass(frozen=True)
+class ServePolicy:
+    """What the API may deploy (the config file's own apps are trusted as they are)."""
+    allowed_import_prefixes: tuple = ()  # default: the packages of the configured apps
+    allowed_runtime_env_keys: tuple = ("env_vars", "working_dir")
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,7 @@ class Config:
     workers: WorkersConfig
     serve_apps: tuple
     management_api: ManagementApiConfig
+    serve_policy: ServePolicy
     approvals: ApprovalsConfig
     api: ApiConfig
     # every registered platform's section, by section name (a platform reads its own)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from cluster.config.model import OPERATION_POLICY
 from cluster.platforms import DEFAULT, REGISTRY
 from core.facts import CHECKPOINT_ORDER
 
@@ -85,9 +86,18 @@ class ManagementApiSchema(Strict):
                           metadata={"description": "GB reserved for the replica"})
 
 
+RUNTIME_ENV_KEYS = ("env_vars", "working_dir", "py_modules", "pip", "uv", "conda",
+                    "py_executable", "excludes", "config", "image_uri", "container")
+
+
 class ServeSchema(Strict):
     applications = fields.List(fields.Nested(ServeAppSchema), load_default=list)
     management_api = fields.Nested(ManagementApiSchema, load_default=None)
+    allowed_import_prefixes = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z_][\w.]*$", error="A module prefix, like 'myapps' or 'myapps.serve'.")),
+        load_default=list)
+    allowed_runtime_env_keys = fields.List(fields.String(validate=validate.OneOf(
+        RUNTIME_ENV_KEYS)), load_default=lambda: ["env_vars", "working_dir"])
 
     @pre_load
     def _defaults(self, data, **kwargs):
@@ -117,13 +127,29 @@ class ApprovalsSchema(Strict):
     required = fields.List(fields.String(validate=validate.OneOf(CHECKPOINT_ORDER)),
                            load_default=list)
     forbid_self_approval = fields.Boolean(load_default=False)
+    operations = fields.Dict(keys=fields.String(validate=validate.OneOf(OPERATION_POLICY)),
+                             values=fields.String(validate=validate.OneOf(["none", "approval"])),
+                             load_default=dict)
+
+
+def _origin(value: str) -> None:
+    if value.strip() == "*":
+        raise ValidationError("'*' would let any web page call this API from a browser: "
+                              "list the origins of your UIs.")
 
 
 class ApiSchema(Strict):
     host = fields.String(load_default="127.0.0.1")
     port = fields.Integer(load_default=8080, validate=validate.Range(1, 65535))
-    cors_origins = fields.List(fields.String(), load_default=list)
+    cors_origins = fields.List(fields.String(validate=_origin), load_default=list)
     tokens_file = fields.String(load_default=None, allow_none=True)
+    allowed_hosts = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9.\-\[\]:]+$", error="A host name or address, without a scheme.")),
+        load_default=list)
+    max_body_bytes = fields.Integer(load_default=1024 * 1024,
+                                    validate=validate.Range(1024, 64 * 1024 * 1024))
+    sse_per_principal = fields.Integer(load_default=4, validate=validate.Range(1, 64))
+    sse_max_seconds = fields.Float(load_default=300, validate=validate.Range(5, 86400))
 
 
 SECTIONS = ("ray", "head", "workers", "serve", "approvals", "api")

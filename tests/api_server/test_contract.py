@@ -3,8 +3,9 @@ import logging
 
 import pytest
 
-from api_server import ApiSetupError, check_bind
+from api_server import ApiSetupError, check_listener
 from api_server.spec import SPEC, render
+from cluster.config import ConfigError, parse_config
 from tests.api_server.conftest import awaiting, make_app
 
 
@@ -48,7 +49,7 @@ def test_bad_bodies_get_422_with_field_errors(client, path, body, field):
 def test_not_found_and_conflicts_never_500(client):
     error_shape(client.get("/api/v1/deployments/run-nope"), 404)
     error_shape(client.get("/api/v1/deployments/run-nope/events"), 404)
-    error_shape(client.post("/api/v1/deployments/run-nope/cancel"), 404)
+    error_shape(client.post("/api/v1/deployments/run-nope/cancel", json={}), 404)
     error_shape(client.delete("/api/v1/approvals/apr-nope"), 404)
     error_shape(client.post("/api/v1/approvals/worker_launch", json={}), 404)  # nothing awaits
     # no head: adding a node conflicts with the cluster's state; an unknown node is not found
@@ -69,15 +70,18 @@ def test_approval_flow_through_the_api(client, store):
                             json={"plan_fingerprint": "other", "acknowledge_risks": True}), 409)
     body = error_shape(client.post("/api/v1/approvals", json={"checkpoint": "worker_launch"}), 422)
     assert "acknowledge_risks" in body["errors"]["json"]
-    created = client.post("/api/v1/approvals/worker_launch",
-                          json={"approved_by": "bob", "reason": "ok", "acknowledge_risks": True},
+    body = {"approved_by": "bob", "reason": "ok", "acknowledge_risks": True}
+    created = client.post("/api/v1/approvals/worker_launch", json=body,
                           headers={"Idempotency-Key": "k-1"})
     assert created.status_code == 201
     record = created.get_json()
-    assert (record["approver"], record["state"], record["source"]) == ("bob", "approved", "api")
-    repeat = client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+    # without tokens nobody is known: the claimed name is kept beside, never instead
+    assert (record["approver"], record["claimed_by"]) == ("anonymous", "bob")
+    assert (record["state"], record["source"]) == ("approved", "api")
+    repeat = client.post("/api/v1/approvals/worker_launch", json=body,
                          headers={"Idempotency-Key": "k-1"})
     assert repeat.status_code == 200 and repeat.get_json()["id"] == record["id"]
+    assert repeat.headers["Idempotent-Replayed"] == "true"
     error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True}), 409)
     assert client.get("/api/v1/approvals/worker_launch").get_json()["approved"]
     revoked = client.delete(f"/api/v1/approvals/{record['id']}")
@@ -137,16 +141,17 @@ def test_auth_roles_and_principal(tmp_path, caplog):
     assert "token-0123456789" not in caplog.text and "bob-token" not in caplog.text
 
 
-def test_wildcard_cors_is_refused_with_auth(tmp_path):
-    with pytest.raises(ApiSetupError):
-        make_app(tmp_path, tokens=TOKENS, api={"cors_origins": ["*"]})
+def test_wildcard_cors_is_refused():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"api": {"cors_origins": ["*"]}}, environ={})
+    assert "api.cors_origins.0" in info.value.errors
 
 
-def test_without_auth_only_loopback_binds():
-    check_bind("127.0.0.1", auth_enabled=False)
-    check_bind("0.0.0.0", auth_enabled=True)
+def test_without_auth_only_loopback_listens():
+    check_listener("127.0.0.1", auth_enabled=False)
+    check_listener("0.0.0.0", auth_enabled=True)
     with pytest.raises(ApiSetupError):
-        check_bind("0.0.0.0", auth_enabled=False)
+        check_listener("0.0.0.0", auth_enabled=False)
 
 
 def test_docs_work_offline(client):
@@ -167,9 +172,9 @@ def test_checked_in_spec_is_current():
 
 def test_cancel_a_run_awaiting_approval(client, store):
     run_id = awaiting(store)
-    body = client.post(f"/api/v1/deployments/{run_id}/cancel").get_json()
+    body = client.post(f"/api/v1/deployments/{run_id}/cancel", json={}).get_json()
     assert body["status"] == "cancelled"
     assert not client.get("/api/v1/approvals?state=pending").get_json()["approvals"]
-    error_shape(client.post(f"/api/v1/deployments/{run_id}/cancel"), 409)
+    error_shape(client.post(f"/api/v1/deployments/{run_id}/cancel", json={}), 409)
     events = client.get(f"/api/v1/deployments/{run_id}/events?follow=false").get_data(as_text=True)
     assert "event: run.cancelled" in events and "event: end" in events

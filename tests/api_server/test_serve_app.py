@@ -4,7 +4,7 @@ wrapper, the object Serve runs in the replica)."""
 import asyncio
 import json
 
-from api_server.serve_app import build_asgi_app
+from api_server.serve_app import asgi_app
 from tests.conftest import write_config
 
 
@@ -29,17 +29,24 @@ def call(app, method: str, path: str, headers: dict | None = None, body: dict | 
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
 
 
-def test_the_replica_app_honours_tokens_and_cors(tmp_path, monkeypatch):
+def replica(tmp_path, principals, listen_host="127.0.0.2", **api):
+    config = write_config(tmp_path / "c.yaml", {
+        "state_dir": str(tmp_path / "state"), "cluster_name": "replica", "api": api})
+    args = {"config": str(config), "state_dir": str(tmp_path / "state"),
+            "base_dir": str(tmp_path), "listen_host": listen_host, "principals": principals}
+    return asgi_app(args)
+
+
+def test_the_replica_app_honours_tokens_and_cors(tmp_path):
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text("tokens:\n  - {principal: vera, roles: [viewer], token: viewer-token-0123456789}\n")
-    config = write_config(tmp_path / "c.yaml", {
-        "state_dir": str(tmp_path / "state"), "cluster_name": "replica",
-        "api": {"tokens_file": "tokens.yaml", "cors_origins": ["https://ui.example.com"]}})
-    monkeypatch.setenv("RAYDEPLOY_CONFIG", str(config))
-    monkeypatch.setenv("RAYDEPLOY_BASE_DIR", str(tmp_path))  # tokens.yaml is relative to it
-    monkeypatch.delenv("RAYDEPLOY_STATE_DIR", raising=False)
-    monkeypatch.delenv("RAYDEPLOY_API_TOKENS", raising=False)
-    app = build_asgi_app()
+    tokens.chmod(0o600)
+    from checkpoints.access import Principals, digest_salt
+    from cluster.config import parse_config
+    salt = digest_salt(parse_config({"cluster_name": "replica"}, environ={}))
+    digests = Principals.load(None, str(tokens), salt).digests()
+    assert "viewer-token" not in str(digests)  # the replica gets digests, never tokens
+    app = replica(tmp_path, digests, cors_origins=["https://ui.example.com"])
     assert call(app, "GET", "/health")[0] == 200
     assert call(app, "GET", "/api/v1/checkpoints")[0] == 401
     status, headers = call(app, "GET", "/api/v1/checkpoints", {

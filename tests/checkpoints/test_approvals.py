@@ -1,6 +1,7 @@
 import pytest
 
 from checkpoints import approvals
+from checkpoints.access import Actor
 from checkpoints.errors import AlreadyDecided, NoPendingApproval, PlanChanged, SelfApprovalForbidden
 from checkpoints.plan import Gate
 from core.errors import Invalid
@@ -28,18 +29,18 @@ def awaiting(store, fingerprint="fp1", destructive=True, requester="alice", chec
     return run.id
 
 
-def approve(store, **kw):
-    args = dict(checkpoint="worker_launch", decision="approve", approver="bob", source="cli",
-                ttl_seconds=60, acknowledge_risks=True)
+def approve(store, approver="bob", roles=frozenset({"approver"}), **kw):
+    args = dict(checkpoint="worker_launch", decision="approve", ttl_seconds=60,
+                acknowledge_risks=True)
     args.update(kw)
-    return approvals.decide(store, **args)
+    return approvals.decide(store, Actor(approver, "cli", roles), **args)
 
 
 def test_approval_counts_for_its_run_checkpoint_and_plan(store):
     run_id = awaiting(store)
     assert approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE).state == "missing"
-    record, created = approve(store)
-    assert created and record.run_id == run_id and record.plan_fingerprint == "fp1"
+    record = approve(store)
+    assert record.run_id == run_id and record.plan_fingerprint == "fp1"
     assert approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE).state == "approved"
     changed = approvals.evaluate(store, run_id, "worker_launch", "fp2", DESTRUCTIVE)
     assert changed.state == "missing" and "earlier plan" in changed.why
@@ -72,11 +73,9 @@ def test_named_fingerprint_must_be_the_awaiting_plan(store):
         approve(store, fingerprint="fp1")
 
 
-def test_decision_is_given_once_and_idempotency_key_repeats_it(store):
+def test_decision_is_given_once(store):
     awaiting(store)
-    first, _ = approve(store, idempotency_key="abc")
-    again, created = approve(store, idempotency_key="abc")
-    assert again.id == first.id and not created
+    approve(store)
     with pytest.raises(AlreadyDecided):
         approve(store)
 
@@ -91,8 +90,8 @@ def test_rejection_wins_and_says_who(store):
 
 def test_revoked_approval_stops_counting(store):
     run_id = awaiting(store)
-    record, _ = approve(store)
-    approvals.revoke(store, record.id, by="dave")
+    record = approve(store)
+    approvals.revoke(store, Actor("dave", "cli", frozenset({"approver"})), record.id)
     assert approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE).state == "missing"
     assert len(store.approvals("worker_launch")) == 2  # append-only
 

@@ -2,6 +2,7 @@
 import pytest
 
 from checkpoints import approvals
+from checkpoints.access import Actor
 from checkpoints.base import Checkpoint
 from checkpoints.errors import CheckpointFailed
 from checkpoints.factory import make_context
@@ -35,6 +36,14 @@ class Scripted(Checkpoint):
         return [] if self.state.get(self.name) else [f"{self.name} missing"]
 
 
+ALICE = Actor("alice", "cli")  # single-user mode: every role
+
+
+def decide(ctx, approver, decision="approve", source="cli", **kw):
+    return approvals.decide(ctx.store, Actor(approver, source), checkpoint="b",
+                            decision=decision, ttl_seconds=60, **kw)
+
+
 @pytest.fixture
 def clock():
     return FakeClock()
@@ -50,9 +59,9 @@ def run(ctx, steps, gatekeeper=lambda req: "pending", run_record=None):
     orch.acquire()
     try:
         if run_record is None:
-            run_record = orch.create_run("deploy", [s.name for s in steps], "alice", "cli")
+            run_record = orch.create_run("deploy", [s.name for s in steps], ALICE)
         else:
-            run_record = orch.resume(orch.resumable_run(run_record.id))
+            run_record = orch.resume(orch.resumable_run(run_record.id), ALICE)
         return orch.execute(run_record)
     finally:
         orch.release()
@@ -90,8 +99,7 @@ def test_destructive_gate_waits_then_resumes_with_approval(ctx):
     assert steps[1].applied == 0
     request = ctx.store.open_request_for("b")
     assert request.destructive and request.run_id == result.id
-    approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="bob", source="cli",
-                     ttl_seconds=60, acknowledge_risks=True)
+    decide(ctx, "bob", source="cli", acknowledge_risks=True)
     resumed = run(ctx, steps, run_record=result)
     assert resumed.status == "succeeded" and steps[1].applied == 1
 
@@ -100,8 +108,7 @@ def test_changed_plan_is_not_covered_by_the_earlier_approval(ctx):
     state = {"n": 1}
     steps = [Scripted("b", state, kind="delete")]
     first = run(ctx, steps)
-    approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="bob", source="cli",
-                     ttl_seconds=60, acknowledge_risks=True)
+    decide(ctx, "bob", source="cli", acknowledge_risks=True)
     state["n"] = 2  # the live system changed: a different plan
     again = run(ctx, steps, run_record=first)
     assert again.status == "awaiting_approval" and steps[0].applied == 0
@@ -112,8 +119,7 @@ def test_changed_plan_is_not_covered_by_the_earlier_approval(ctx):
 def test_an_expired_approval_is_not_applied(ctx, clock):
     steps = [Scripted("b", {}, kind="delete")]
     first = run(ctx, steps)
-    approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="bob", source="cli",
-                     ttl_seconds=60, acknowledge_risks=True)
+    decide(ctx, "bob", source="cli", acknowledge_risks=True)
     clock.advance(61)
     again = run(ctx, steps, run_record=first)
     assert again.status == "awaiting_approval" and steps[0].applied == 0
@@ -138,8 +144,7 @@ def test_rejection_ends_the_run_with_who_and_why(ctx):
     steps = [Scripted("b", state, kind="replace")]
 
     def reject(req):
-        approvals.decide(ctx.store, checkpoint="b", decision="reject", approver="carol",
-                         source="cli", ttl_seconds=60, reason="too risky")
+        decide(ctx, "carol", "reject", reason="too risky")
         return "rejected"
     result = run(ctx, steps, gatekeeper=reject)
     assert result.status == "rejected"
@@ -152,8 +157,7 @@ def test_gatekeeper_approval_is_recorded_and_applied(ctx):
     steps = [Scripted("b", state, kind="delete")]
 
     def auto(req):
-        approvals.decide(ctx.store, checkpoint="b", decision="approve", approver="robot",
-                         source="auto", ttl_seconds=60, acknowledge_risks=True)
+        decide(ctx, "robot", source="auto", acknowledge_risks=True)
         return "approved"
     result = run(ctx, steps, gatekeeper=auto)
     assert result.status == "succeeded"

@@ -126,8 +126,17 @@ def test_add_and_remove_a_node(gated, cluster):
     head = next(n for n in nodes["nodes"] if n["node_type"] == "head")
     refused = requests.delete(f"{url}/api/v1/resources/nodes/{head['platform_app_id']}", timeout=10)
     assert refused.status_code == 409
+    # removing a node is destructive: a one-step run that waits for an approval
     removed = requests.delete(f"{url}/api/v1/resources/nodes/{node['app_id']}", timeout=120)
-    assert removed.status_code == 200 and removed.json()["app_name"] == node["app_name"]
+    assert removed.status_code == 202, removed.text
+    pending = removed.json()["pending"]
+    assert pending["checkpoint"] == "node_remove" and pending["gate"]["destructive"]
+    assert [a["name"] for a in pending["plan"]["actions"]] == [node["app_name"]]
+    approved = requests.post(f"{url}/api/v1/approvals/node_remove",
+                             json={"acknowledge_risks": True,
+                                   "plan_fingerprint": pending["plan_fingerprint"]}, timeout=10)
+    assert approved.status_code == 201, approved.text
+    wait_for(lambda: run_status(url, removed.json()["run_id"]) == "succeeded", timeout=120)
     after = requests.get(f"{url}/api/v1/resources/nodes", timeout=10).json()
     assert node["app_id"] not in {n["platform_app_id"] for n in after["nodes"]}
     assert after["total_nodes"] == 3
@@ -142,7 +151,8 @@ def test_deploy_and_remove_an_app_keeps_the_others(gated, cluster):
             "args": {"greeting": "hi"}, "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}}
     created = requests.post(f"{url}/api/v1/applications", json=body, timeout=120)
     assert created.status_code == 202, created.text
-    assert created.json() == {"status": "success", "name": "greeter", "route_prefix": "/greet"}
+    assert {k: created.json()[k] for k in ("status", "name", "route_prefix")} == {
+        "status": "success", "name": "greeter", "route_prefix": "/greet"}
     wait_for(lambda: requests.get(f"{url}/api/v1/applications/greeter", timeout=10).json()
              .get("status") == "RUNNING", timeout=120)
     answer = wait_for(lambda: (r := requests.get(f"{proxy}/greet", timeout=5)).ok and r, timeout=60)
@@ -154,7 +164,10 @@ def test_deploy_and_remove_an_app_keeps_the_others(gated, cluster):
     assert clash.status_code == 409 and "hello" in clash.json()["message"]
     listed = requests.get(f"{url}/api/v1/applications", timeout=10).json()
     assert {a["name"] for a in listed["applications"]} == {"hello", "greeter", "management-api"}
-    assert requests.delete(f"{url}/api/v1/applications/greeter", timeout=60).status_code == 200
+    deleted = requests.delete(f"{url}/api/v1/applications/greeter", timeout=60)
+    assert deleted.status_code == 202 and deleted.json()["pending"]["checkpoint"] == "app_delete"
+    assert requests.post(f"{url}/api/v1/approvals/app_delete", json={"acknowledge_risks": True},
+                         timeout=10).status_code == 201
     wait_for(lambda: requests.get(f"{url}/api/v1/applications/greeter", timeout=10).status_code == 404,
              timeout=60)
     assert requests.get(f"{proxy}/hello", timeout=10).json()["message"] == "hello, world"

@@ -18,6 +18,7 @@ import pexpect
 import pytest
 import requests
 
+from deploy_master import os_user
 from tests.conftest import ROOT, clean_env, our_ray_processes, spawn_cli
 
 pytestmark = pytest.mark.integration
@@ -139,7 +140,7 @@ def test_lowering_workers_is_a_destructive_gate(cluster):
     assert result.returncode == 4
     assert "bob" in result.stderr and "keep capacity" in result.stderr
     run = cluster.store().get_run(run_id)
-    assert run.status == "rejected" and "bob: keep capacity" in run.error
+    assert run.status == "rejected" and "(bob): keep capacity" in run.error
     # a fresh run with an approval goes through: drain, then stop
     assert cluster.cli("--deploy", "--no-wait", workers=1).returncode == 3
     assert cluster.cli("approve", "worker_launch", "--acknowledge-risks", workers=1).returncode == 0
@@ -205,5 +206,7 @@ def test_interactive_prompt_approves_when_the_name_is_typed(cluster):
     child.close()
     assert child.exitstatus == 0, child.before
     record = cluster.store().approvals("worker_launch")[0]
-    assert (record.approver, record.source, record.acknowledge_risks) == ("erin", "cli", True)
+    # the OS user approved; the --operator name is kept beside it, never instead of it
+    assert (record.approver, record.claimed_by) == (os_user(), "erin")
+    assert (record.source, record.acknowledge_risks) == ("cli", True)
     assert cluster.worker_names() == ["rdtest-worker-1"]

@@ -1,6 +1,8 @@
 """The management API hosted on the cluster as a Ray Serve app, reached through the proxy."""
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -40,7 +42,16 @@ def test_add_and_remove_a_worker_through_the_serve_hosted_api(cluster):
     assert nodes["alive_nodes"] == 4
     assert any(n["platform_app_id"] == app_id and n["alive"] for n in nodes["nodes"])
     removed = requests.delete(f"{proxy}/api/v1/resources/nodes/{app_id}", timeout=120)
-    assert removed.status_code == 200, removed.text
+    assert removed.status_code == 202, removed.text  # destructive: waits for an approval
+    approved = requests.post(f"{proxy}/api/v1/approvals/node_remove",
+                             json={"acknowledge_risks": True}, timeout=10)
+    assert approved.status_code == 201, approved.text
+    run_id = removed.json()["run_id"]
+    deadline = time.monotonic() + 120
+    while requests.get(f"{proxy}/api/v1/deployments/{run_id}", timeout=10).json()["status"] \
+            != "succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
     after = requests.get(f"{proxy}/api/v1/nodes", timeout=10).json()
     assert after["total_nodes"] == 3 and app_id not in {n["platform_app_id"] for n in after["nodes"]}
     assert requests.get(f"{proxy}/hello", timeout=10).status_code == 200

@@ -39,18 +39,51 @@ def test_only_json_columns_are_decoded(tmp_path):
     assert store.events()[-1].message == '["also", "json-looking"]'
 
 
-def test_approvals_are_append_only_with_idempotency(tmp_path):
+def test_approvals_are_append_only(tmp_path):
     store = Store(tmp_path)
-    first, created = store.add_approval(checkpoint="c", plan_fingerprint="f", decision="approved",
-                                        approver="bob", source="api", idempotency_key="k1")
-    again, created_again = store.add_approval(checkpoint="c", plan_fingerprint="f",
-                                              decision="approved", approver="bob", source="api",
-                                              idempotency_key="k1")
-    assert created and not created_again and again.id == first.id
+    first = store.add_approval(checkpoint="c", plan_fingerprint="f", decision="approved",
+                               approver="bob", source="api")
     store.add_approval(checkpoint="c", plan_fingerprint="f", decision="revoked", approver="eve",
                        source="api", revokes=first.id)
     assert len(store.approvals("c")) == 2 and store.revoked_ids() == {first.id}
     assert [e.kind for e in store.events()] == ["approval.approved", "approval.revoked"]
+
+
+def test_idempotency_keys_are_scoped_to_caller_route_and_body(tmp_path):
+    store = Store(tmp_path)
+    assert store.claim_idempotency_key("alice", "POST /a", "k", "body1") is None
+    again = store.claim_idempotency_key("alice", "POST /a", "k", "body1")
+    assert again.body_hash == "body1" and again.status is None  # still being answered
+    store.answer_idempotency_key("alice", "POST /a", "k", 201, '{"id": 1}')
+    assert store.claim_idempotency_key("alice", "POST /a", "k", "body2").body_hash == "body1"
+    # another caller, or another route, with the same key: a new request
+    assert store.claim_idempotency_key("bob", "POST /a", "k", "body1") is None
+    assert store.claim_idempotency_key("alice", "POST /b", "k", "body1") is None
+
+
+def test_audit_events_are_chained_and_a_change_is_found(tmp_path):
+    store = Store(tmp_path)
+    for n in range(4):
+        store.audit(principal="alice", source="cli", action="run.start", target=f"run-{n}",
+                    result="ok", detail={"n": n})
+    assert store.verify_audit() == (4, None)
+    assert [e.target for e in store.audit_events(after_seq=2)] == ["run-2", "run-3"]
+    conn = store.db.connection()
+    conn.execute("UPDATE audit SET principal='mallory' WHERE seq=2")
+    checked, problem = store.verify_audit()
+    assert checked == 1 and "event 2 was altered" in problem
+    conn.execute("UPDATE audit SET principal='alice' WHERE seq=2")
+    conn.execute("DELETE FROM audit WHERE seq=3")
+    assert "event 3 is missing" in store.verify_audit()[1]
+
+
+def test_a_removed_last_audit_event_is_found(tmp_path):
+    store = Store(tmp_path)
+    for n in range(3):
+        store.audit(principal="a", source="cli", action="x", target=str(n), result="ok")
+    store.db.connection().execute("DELETE FROM audit WHERE seq=3")
+    checked, problem = store.verify_audit()
+    assert checked == 2 and "removed from the end" in problem
 
 
 def test_lease_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
@@ -89,7 +122,7 @@ def _writer(path, n, tag):
     for i in range(n):
         store.add_event("test", f"{tag}-{i}")
         store.add_approval(checkpoint="c", plan_fingerprint=tag, decision="approved",
-                           approver=tag, source="api", idempotency_key=f"{tag}-{i}")
+                           approver=tag, source="api")
 
 
 def test_two_processes_write_at_once_without_losing_a_write(tmp_path):

@@ -9,7 +9,9 @@ from api_server.resources.applications.schemas import (
     AppListSchema,
     DeployAppSchema,
 )
-from api_server.resources.common import services
+from api_server.resources.common import run_operation, services
+from checkpoints.operations import AppDelete, AppDeploy
+from cluster.config import ServeApp
 from core.errors import Conflict, Invalid, NotFound, Unavailable
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
@@ -59,13 +61,15 @@ class Applications(MethodView):
     @raises(blp, Invalid, Conflict, Unavailable, conflict="the route prefix is used by another "
                                                           "application, or there is no head")
     def post(self, body):
-        """Deploy (or update) one application, keeping every other running app (202: it
-        deploys asynchronously; follow it with GET /applications/{name})"""
-        svc = services()
-        entry = svc.app_config(body)
-        svc.cluster.serve.apply(upserts=[entry])
-        svc.invalidate()
-        return {"status": "success", "name": entry["name"], "route_prefix": entry["route_prefix"]}
+        """Deploy one application, keeping every other running app (202: it deploys
+        asynchronously; follow it with GET /applications/{name}). Re-deploying a running
+        app waits for an approval (approvals.operations.app_replace): `pending` says how."""
+        entry = ServeApp(name=body["name"], import_path=body["import_path"],
+                         route_prefix=body["route_prefix"], args=body.get("args") or {},
+                         runtime_env=body.get("runtime_env") or {}).serve_config()
+        overrides = {k: body[k] for k in ("num_replicas", "ray_actor_options") if k in body}
+        answer, _ = run_operation(AppDeploy(entry=entry, overrides=overrides))
+        return {"name": entry["name"], "route_prefix": entry["route_prefix"], **answer}
 
 
 @blp.route("/<name>")
@@ -77,11 +81,12 @@ class Application(MethodView):
         return detail(name, live_app_or_404(name))
 
     @blp.response(200, AppDeletedSchema)
-    @raises(blp, NotFound, notfound="no such application")
+    @blp.alt_response(202, schema=AppDeletedSchema,
+                      description="the removal waits for an approval (approvals.operations."
+                                  "app_delete, by default): `pending` says how to give it")
+    @raises(blp, NotFound, Conflict, Unavailable, notfound="no such application",
+            conflict="a run holds the cluster lease")
     def delete(self, name):
         """Remove this application only (the others keep running)"""
-        live_app_or_404(name)
-        svc = services()
-        svc.cluster.serve.apply(removes=[name])
-        svc.invalidate()
-        return {"status": "success", "name": name}
+        answer, status = run_operation(AppDelete(name=name))
+        return {"name": name, **answer}, status or 200

@@ -1,22 +1,46 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
+from api_server.resources.common import PendingSchema
 from cluster.config import APP_NAME, IMPORT_PATH, ROUTE_PREFIX
+from cluster.serve_policy import ACTOR_RESOURCES
+
+
+class ActorOptionsSchema(Schema):
+    """Resources only: what runs (runtime_env) is the app's own, checked on its own."""
+    class Meta:
+        unknown = RAISE
+
+    num_cpus = fields.Float(validate=validate.Range(0, ACTOR_RESOURCES["num_cpus"]))
+    num_gpus = fields.Float(validate=validate.Range(0, ACTOR_RESOURCES["num_gpus"]))
+    memory = fields.Float(validate=validate.Range(0, ACTOR_RESOURCES["memory"]),
+                          metadata={"description": "bytes"})
+    object_store_memory = fields.Float(validate=validate.Range(
+        0, ACTOR_RESOURCES["object_store_memory"]), metadata={"description": "bytes"})
+    resources = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)),
+                            values=fields.Float(validate=validate.Range(0, 1e6)))
 
 
 class DeployAppSchema(Schema):
     name = fields.String(required=True, validate=APP_NAME)
-    import_path = fields.String(required=True, validate=IMPORT_PATH)
+    import_path = fields.String(required=True, validate=IMPORT_PATH, metadata={
+        "description": "module:attribute, under serve.allowed_import_prefixes (it is imported "
+                       "on the cluster, never by this server)"})
     route_prefix = fields.String(required=True, validate=ROUTE_PREFIX)
     num_replicas = fields.Integer(validate=validate.Range(min=1, max=1000))
-    ray_actor_options = fields.Dict()
-    args = fields.Dict()
-    runtime_env = fields.Dict()
+    ray_actor_options = fields.Nested(ActorOptionsSchema)
+    args = fields.Dict(metadata={"description": "passed to the app's builder function"})
+    runtime_env = fields.Dict(metadata={
+        "description": "only the keys in serve.allowed_runtime_env_keys (default env_vars and "
+                       "a working_dir inside the project); no loader or interpreter variables"})
 
 
 class AppDeployedSchema(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "success (deploying), or awaiting_approval (see `pending`)"})
+    run_id = fields.String(metadata={"description": "the operation's run"})
     name = fields.String(required=True)
     route_prefix = fields.String(required=True)
+    pending = fields.Nested(PendingSchema, metadata={"description": "what the run waits for"})
 
 
 class AppSummarySchema(Schema):
@@ -53,5 +77,8 @@ class AppDetailSchema(AppSummarySchema):
 
 
 class AppDeletedSchema(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "success, or awaiting_approval (HTTP 202: see `pending`)"})
+    run_id = fields.String(metadata={"description": "the operation's run"})
     name = fields.String(required=True)
+    pending = fields.Nested(PendingSchema, metadata={"description": "what the run waits for"})

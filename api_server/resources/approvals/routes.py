@@ -1,10 +1,10 @@
 from dataclasses import asdict
 
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api_server.errors import raises
+from api_server.idempotency import idempotent
 from api_server.resources.approvals.schemas import (
     ApprovalListSchema,
     ApprovalQuerySchema,
@@ -16,7 +16,8 @@ from api_server.resources.approvals.schemas import (
 )
 from api_server.resources.checkpoints.routes import current_plan
 from api_server.resources.common import actor, auth_enabled, services
-from checkpoints import BY_NAME, approvals
+from checkpoints import approvals
+from checkpoints.operations import gate_names
 from checkpoints.plan import Gate
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.records import Approval, ApprovalRequest
@@ -36,22 +37,21 @@ def pending_item(req: ApprovalRequest) -> dict:
 
 
 def checkpoint_or_404(name: str) -> str:
-    if name not in BY_NAME:
-        raise NotFound(f"no checkpoint {name!r}")
+    if name not in gate_names():
+        raise NotFound(f"no checkpoint or operation {name!r}")
     return name
 
 
-def record_decision(checkpoint: str, body: dict):
+def record_decision(checkpoint: str, body: dict) -> dict:
     svc = services()
-    record, created = approvals.decide(
-        svc.store, checkpoint=checkpoint, decision=body["decision"],
-        approver=actor(body.get("approved_by")), source="api",
-        ttl_seconds=svc.config.approvals.ttl_seconds, reason=body.get("reason"),
-        acknowledge_risks=body["acknowledge_risks"], fingerprint=body.get("plan_fingerprint"),
-        idempotency_key=request.headers.get("Idempotency-Key"),
+    record = approvals.decide(
+        svc.store, actor(body.get("approved_by")), checkpoint=checkpoint,
+        decision=body["decision"], ttl_seconds=svc.config.approvals.ttl_seconds,
+        reason=body.get("reason"), acknowledge_risks=body["acknowledge_risks"],
+        fingerprint=body.get("plan_fingerprint"),
+        # without tokens nobody is known, so "the requester" cannot be told apart
         forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval)
-    item = as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
-    return item, 201 if created else 200
+    return as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
 
 
 @blp.route("")
@@ -71,10 +71,12 @@ class Approvals(MethodView):
                       if state is None or i["state"] == state]
         return {"approvals": items, "total": len(items)}
 
+    @idempotent
     @blp.arguments(NamedDecisionSchema)
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,
-                      description="the same Idempotency-Key was seen: the first record")
+                      description="a repeat of a request with this Idempotency-Key (same "
+                                  "caller, route and body): the first answer")
     @raises(blp, Invalid, Forbidden, NotFound, Conflict,
             notfound="no plan of that checkpoint awaits approval",
             conflict="not the awaiting plan, or already decided")
@@ -119,10 +121,12 @@ class CheckpointApproval(MethodView):
                 if verdict and verdict.record else None,
                 "required": required, "plan_error": error}
 
+    @idempotent
     @blp.arguments(DecisionSchema)
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,
-                      description="the same Idempotency-Key was seen: the first record")
+                      description="a repeat of a request with this Idempotency-Key (same "
+                                  "caller, route and body): the first answer")
     @raises(blp, Invalid, Forbidden, NotFound, Conflict,
             notfound="no such checkpoint, or no plan of it awaits approval",
             conflict="not the awaiting plan, or already decided")
@@ -136,5 +140,5 @@ class CheckpointApproval(MethodView):
     def delete(self, query, key):
         """Revoke an approval by id (a new record; the original stays in the audit trail)"""
         svc = services()
-        revocation = approvals.revoke(svc.store, key, by=actor(None), reason=query.get("reason"))
+        revocation = approvals.revoke(svc.store, actor(), key, reason=query.get("reason"))
         return as_item(revocation, svc.store.revoked_ids(), svc.store.clock.time())

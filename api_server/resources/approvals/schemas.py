@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from api_server.resources.checkpoints.schemas import GateSchema
-from checkpoints import BY_NAME
+from checkpoints.operations import gate_names
 
 TIME = {"description": "Unix time, seconds"}
 
@@ -15,7 +15,12 @@ class ApprovalSchema(Schema):
         "description": "pending (a plan awaiting a decision), approved, rejected, expired, "
                        "revoked, or revocation (the record that revoked another)"})
     decision = fields.String(allow_none=True)
-    approver = fields.String(allow_none=True)
+    approver = fields.String(allow_none=True, metadata={
+        "description": "who decided: the token's principal, the OS user of the CLI, or "
+                       "'anonymous' (a server without tokens)"})
+    claimed_by = fields.String(allow_none=True, metadata={
+        "description": "a name the decider gave (CLI --operator, approved_by), kept beside "
+                       "the approver, never instead of it"})
     requester = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
     acknowledge_risks = fields.Boolean(allow_none=True)
@@ -39,7 +44,8 @@ class ApprovalQuerySchema(Schema):
 class DecisionSchema(Schema):
     decision = fields.String(load_default="approve", validate=validate.OneOf(["approve", "reject"]))
     approved_by = fields.String(validate=validate.Length(min=1, max=200), metadata={
-        "description": "who decides; ignored when API auth is on (the token's principal is)"})
+        "description": "a name to record beside the approver (claimed_by); who decides is "
+                       "the token's principal"})
     reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
     acknowledge_risks = fields.Boolean(load_default=False)
     plan_fingerprint = fields.String(validate=validate.Length(min=1, max=64), metadata={
@@ -47,7 +53,7 @@ class DecisionSchema(Schema):
 
 
 class NamedDecisionSchema(DecisionSchema):
-    checkpoint = fields.String(required=True, validate=validate.OneOf(list(BY_NAME)))
+    checkpoint = fields.String(required=True, validate=validate.OneOf(gate_names()))
 
 
 class ApprovalStatusSchema(Schema):

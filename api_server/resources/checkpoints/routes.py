@@ -10,8 +10,8 @@ from api_server.resources.checkpoints.schemas import (
 from api_server.resources.common import actor, auth_enabled, services
 from api_server.resources.deployments.schemas import RunSchema
 from checkpoints import BY_NAME, CHECKPOINTS, ORDER
-from checkpoints.plan import gate_for
-from core.errors import Conflict, DomainError, NotFound
+from checkpoints.background import ApproveAs
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 
 blp = Blueprint("checkpoints", __name__, url_prefix="/api/v1/checkpoints",
                 description="The ordered checkpoints, their gates, results and current plans")
@@ -31,7 +31,7 @@ def current_plan(name: str) -> tuple[dict | None, dict | None, str | None]:
         plan = checkpoint.plan(svc.ctx)
     except DomainError as e:
         return None, None, str(e)
-    gate = gate_for(checkpoint, plan, svc.config.approvals.required)
+    gate = checkpoint.gate(plan, svc.config)
     return plan.to_dict(), gate.to_dict(), None
 
 
@@ -63,17 +63,16 @@ class Checkpoint(MethodView):
 
     @blp.arguments(RunCheckpointSchema)
     @blp.response(202, RunSchema)
-    @raises(blp, NotFound, Conflict, conflict="another run holds the cluster lease")
+    @raises(blp, NotFound, Conflict, Forbidden, conflict="another run holds the cluster lease",
+            forbidden="approve: true needs the approver role")
     def post(self, body, name):
         """Run this one checkpoint as a run (optionally approving its gate as the caller)"""
         checkpoint_or_404(name)
-        svc = services()
-        who = actor(None)
+        svc, caller = services(), actor()
         approve_as = None
-        if body["approve"]:
-            approve_as = {"approver": who, "reason": body.get("reason"),
-                          "acknowledge_risks": body["acknowledge_risks"],
-                          "forbid_self_approval": auth_enabled()
-                          and svc.config.approvals.forbid_self_approval}
-        return svc.runs.start(requester=who, source="api", mode="checkpoint", checkpoint=name,
-                              force=body["force"], approve_as=approve_as)
+        if body["approve"]:  # approving needs the approver role, on this path as on any other
+            caller.require("approver", f"approve {name}")
+            approve_as = ApproveAs(caller, body.get("reason"), body["acknowledge_risks"],
+                                   auth_enabled() and svc.config.approvals.forbid_self_approval)
+        return svc.runs.start(caller, mode="checkpoint", checkpoint=name, force=body["force"],
+                              approve_as=approve_as)

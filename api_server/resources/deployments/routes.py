@@ -5,9 +5,10 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api_server.errors import raises
+from api_server.errors import TooManyRequests, raises
 from api_server.resources.common import actor, services
 from api_server.resources.deployments.schemas import (
+    CancelSchema,
     EventQuerySchema,
     RunListQuerySchema,
     RunListSchema,
@@ -51,16 +52,16 @@ class Runs(MethodView):
             raise Invalid("give start_from or checkpoints, not both", field="checkpoints")
         svc = services()
         if body["resume"]:
-            return svc.runs.start(requester=actor(None), source="api", resume=True,
+            return svc.runs.start(actor(), resume=True,
                                   run_id=body.get("run_id"), force=body["force"])
         if body.get("checkpoints"):
             selection = [name for name in ORDER if name in body["checkpoints"]]
-            return svc.runs.start(requester=actor(None), source="api", mode="checkpoints",
+            return svc.runs.start(actor(), mode="checkpoints",
                                   selection=selection, force=body["force"])
         if body.get("start_from"):
-            return svc.runs.start(requester=actor(None), source="api", mode="start_from",
+            return svc.runs.start(actor(), mode="start_from",
                                   checkpoint=body["start_from"], force=body["force"])
-        return svc.runs.start(requester=actor(None), source="api", force=body["force"])
+        return svc.runs.start(actor(), force=body["force"])
 
 
 @blp.route("/<run_id>")
@@ -74,12 +75,13 @@ class Run(MethodView):
 
 @blp.route("/<run_id>/cancel")
 class CancelRun(MethodView):
+    @blp.arguments(CancelSchema)
     @blp.response(200, RunSchema)
     @raises(blp, NotFound, Conflict, conflict="the run already ended")
-    def post(self, run_id):
+    def post(self, body, run_id):
         """Cancel a run (it stops at its next step; a wait for approval ends at once)"""
         get_run_or_404(run_id)
-        return cancel(services().store, run_id)
+        return cancel(services().store, run_id, actor(), body.get("reason"))
 
 
 @blp.route("/<run_id>/events")
@@ -94,20 +96,24 @@ class RunEvents(MethodView):
                 "id": {"type": "string"}, "event": {"type": "string"},
                 "data": {"type": "string", "description": "JSON: kind, checkpoint, message, "
                                                           "data, created_at"}}}}}}})
-    @raises(blp, NotFound)
+    @raises(blp, NotFound, TooManyRequests)
     def get(self, query, run_id):
-        """Live progress of a run, as Server-Sent Events"""
+        """Live progress of a run, as Server-Sent Events (a stream ends after
+        api.sse_max_seconds; EventSource reconnects with Last-Event-ID by itself)"""
         get_run_or_404(run_id)
-        store = services().store
+        svc = services()
+        store, lifetime = svc.store, svc.config.api.sse_max_seconds
         try:
             after = int(request.headers.get("Last-Event-ID") or 0)
         except ValueError:
             after = 0
         follow = query["follow"]
+        release = svc.streams.acquire(actor().principal)  # 429 when no slot is free
 
         def stream():
             nonlocal after
-            quiet_since = time.monotonic()
+            started = quiet_since = time.monotonic()
+            yield "retry: 2000\n\n"  # how long EventSource waits before reconnecting
             while True:
                 status = store.get_run(run_id).status
                 for event in store.events(run_id=run_id, after_id=after):
@@ -120,10 +126,14 @@ class RunEvents(MethodView):
                 if status in FINISHED or not follow:
                     yield f"event: end\ndata: {json.dumps({'status': str(status)})}\n\n"
                     return
+                if time.monotonic() - started > lifetime:
+                    return  # the client reconnects with Last-Event-ID
                 if time.monotonic() - quiet_since > 15:
                     yield ": keep-alive\n\n"
                     quiet_since = time.monotonic()
                 time.sleep(0.25)
 
-        return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response = Response(stream_with_context(stream()), mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response.call_on_close(release)  # the slot is freed however the stream ends
+        return response

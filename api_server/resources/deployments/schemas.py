@@ -60,3 +60,7 @@ class StartRunSchema(Schema):
 class EventQuerySchema(Schema):
     follow = fields.Boolean(load_default=True, metadata={
         "description": "keep the stream open until the run ends (false: send what exists)"})
+
+
+class CancelSchema(Schema):
+    reason = fields.String(allow_none=True, validate=validate.Length(max=2000))

@@ -1,11 +1,8 @@
-import contextlib
-import uuid
-
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api_server.errors import raises
-from api_server.resources.common import services
+from api_server.resources.common import run_operation, services
 from api_server.resources.nodes.schemas import (
     AddNodeSchema,
     CapacitySchema,
@@ -13,24 +10,13 @@ from api_server.resources.nodes.schemas import (
     NodeListSchema,
     NodeRemovedSchema,
 )
-from cluster.config import NodeResources
+from checkpoints.operations import NodeAdd, NodeRemove
 from core.errors import Conflict, NotFound, Unavailable
 
 blp = Blueprint("nodes", __name__, url_prefix="/api/v1",
-                description="Cluster nodes: list, add a worker, drain and remove one; capacity")
-
-
-@contextlib.contextmanager
-def cluster_lease(what: str):
-    """Node changes take the cluster lease briefly: never beside a deployment run."""
-    store = services().store
-    holder = f"api:{what}:{uuid.uuid4().hex[:8]}"
-    store.acquire_lease(holder, None, ttl=300)
-    try:
-        yield
-    finally:
-        store.release_lease(holder)
-        services().invalidate()
+                description="Cluster nodes: list, add a worker, drain and remove one; capacity. "
+                            "Adding and removing are operations: one-step runs, gated by "
+                            "approvals.operations and audited")
 
 
 def node_list() -> dict:
@@ -59,30 +45,30 @@ class Nodes(MethodView):
 class AddNode(MethodView):
     @blp.arguments(AddNodeSchema)
     @blp.response(201, NodeAddedSchema)
+    @blp.alt_response(202, schema=NodeAddedSchema,
+                      description="approvals.operations.node_add asks for an approval: the run "
+                                  "waits for it (`pending` says how to give it)")
     @raises(blp, Conflict, Unavailable, conflict="a run holds the cluster lease, or the cluster "
                                                  "has no running head")
     def post(self, body):
         """Add a worker node (started on the platform, joined to Ray)"""
-        lifecycle = services().cluster.lifecycle
-        resources = NodeResources(cpu=body["cpu"], memory=body["memory"], gpus=body["gpus"])
-        with cluster_lease("nodes.add"):
-            app = lifecycle.add_workers(1, resources)[0]
-            if body["wait"]:
-                lifecycle.wait_alive([app], timeout=180)
-        return {"status": "success", "app_id": app.id, "app_name": app.name, "cpu": app.spec.cpu,
-                "memory": app.spec.memory, "gpus": app.spec.gpus, "node_type": "worker"}
+        params = {k: body[k] for k in ("cpu", "memory", "gpus", "wait")}
+        answer, status = run_operation(NodeAdd(**params))
+        return {"node_type": "worker", **params, **answer}, status or 201
 
 
 @blp.route("/resources/nodes/<app_id>")
 class Node(MethodView):
     @blp.response(200, NodeRemovedSchema)
+    @blp.alt_response(202, schema=NodeRemovedSchema,
+                      description="the removal waits for an approval (approvals.operations."
+                                  "node_remove, by default): `pending` says how to give it")
     @raises(blp, NotFound, Conflict, Unavailable, notfound="no node app with that id",
             conflict="the head, or a run holds the cluster lease")
     def delete(self, app_id):
         """Drain a worker node (its work moves elsewhere), then stop and delete its app"""
-        with cluster_lease("nodes.remove"):
-            app = services().cluster.lifecycle.remove_worker(app_id)
-        return {"status": "success", "app_id": app.id, "app_name": app.name}
+        answer, status = run_operation(NodeRemove(app_id=app_id))
+        return {"app_id": app_id, **answer}, status or 200
 
 
 @blp.route("/resources/capacity")

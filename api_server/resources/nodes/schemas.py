@@ -1,5 +1,7 @@
 from marshmallow import Schema, fields, validate
 
+from api_server.resources.common import PendingSchema
+
 
 class AddNodeSchema(Schema):
     cpu = fields.Float(load_default=1.0, validate=validate.Range(min=0.1, max=1024))
@@ -13,20 +15,27 @@ class AddNodeSchema(Schema):
         "description": "answer once the node is ALIVE in Ray"})
 
 
+OPERATION_STATUS = {"description": "success, or awaiting_approval (HTTP 202: see `pending`)"}
+
+
 class NodeAddedSchema(Schema):
-    status = fields.String(required=True)
-    app_id = fields.String(required=True)
-    app_name = fields.String(required=True)
+    status = fields.String(required=True, metadata=OPERATION_STATUS)
+    run_id = fields.String(metadata={"description": "the operation's run"})
+    app_id = fields.String(metadata={"description": "the new node's app (once added)"})
+    app_name = fields.String()
     cpu = fields.Float(required=True)
     memory = fields.Float(required=True)
     gpus = fields.Integer(required=True)
     node_type = fields.String(required=True)
+    pending = fields.Nested(PendingSchema, metadata={"description": "what the run waits for"})
 
 
 class NodeRemovedSchema(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata=OPERATION_STATUS)
+    run_id = fields.String(metadata={"description": "the operation's run"})
     app_id = fields.String(required=True)
-    app_name = fields.String(required=True)
+    app_name = fields.String()
+    pending = fields.Nested(PendingSchema, metadata={"description": "what the run waits for"})
 
 
 class NodeSchema(Schema):

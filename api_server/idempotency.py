@@ -1,0 +1,52 @@
+"""``Idempotency-Key`` on mutating routes, scoped to the caller, the route and the body: a
+repeat gets the first answer (200, ``Idempotent-Replayed: true``); the same key with another
+body is a 422; a repeat that arrives while the first is still being answered waits for it."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+
+from flask import Response, request
+
+from api_server.resources.common import actor, services
+from core.errors import Conflict, Invalid
+
+WAIT_FOR_FIRST = 30.0
+
+
+def idempotent(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return view(*args, **kwargs)
+        if len(key) > 200:
+            raise Invalid("Idempotency-Key is longer than 200 characters", field="Idempotency-Key")
+        store = services().store
+        scope = (actor().principal, f"{request.method} {request.url_rule.rule}", key)
+        body_hash = hashlib.sha256(request.get_data()).hexdigest()
+        earlier = store.claim_idempotency_key(*scope, body_hash)
+        deadline = time.monotonic() + WAIT_FOR_FIRST
+        while earlier is not None and earlier.status is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first request with this key is still being answered
+            earlier = store.claim_idempotency_key(*scope, body_hash)
+        if earlier is not None:
+            if earlier.body_hash != body_hash:
+                raise Invalid("this Idempotency-Key was used with another request body: use a "
+                              "new key for a new request", field="Idempotency-Key")
+            if earlier.status is None:
+                raise Conflict("the first request with this Idempotency-Key is still running")
+            return Response(earlier.response, status=200, mimetype="application/json",
+                            headers={"Idempotent-Replayed": "true"})
+        try:
+            response = view(*args, **kwargs)
+        except BaseException:
+            store.release_idempotency_key(*scope)
+            raise
+        if response.status_code < 400:
+            store.answer_idempotency_key(*scope, response.status_code, response.get_data(as_text=True))
+        else:
+            store.release_idempotency_key(*scope)
+        return response
+    return wrapper

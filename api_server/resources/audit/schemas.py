@@ -1,0 +1,48 @@
+from marshmallow import Schema, fields, validate
+
+TIME = {"description": "Unix time, seconds"}
+
+
+class AuditEventSchema(Schema):
+    seq = fields.Integer(required=True, metadata={"description": "position in the chain"})
+    created_at = fields.Float(required=True, metadata=TIME)
+    principal = fields.String(required=True, metadata={
+        "description": "who acted: a token's principal, the CLI's OS user, or anonymous"})
+    claimed_name = fields.String(allow_none=True)
+    source = fields.String(required=True, metadata={"description": "cli, api, auto or file"})
+    client_address = fields.String(allow_none=True)
+    action = fields.String(required=True, metadata={
+        "description": "run.start, run.resume, run.cancel, approval.approve, approval.reject, "
+                       "approval.revoke, node.add, node.remove, app.deploy, app.delete"})
+    target = fields.String(required=True)
+    plan_fingerprint = fields.String(allow_none=True)
+    run_id = fields.String(allow_none=True)
+    result = fields.String(required=True, metadata={"description": "ok, pending, refused, failed"})
+    detail = fields.Dict(required=True)
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+class AuditListSchema(Schema):
+    events = fields.List(fields.Nested(AuditEventSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+class AuditQuerySchema(Schema):
+    since = fields.Float(metadata={"description": "Unix time: events at or after it"})
+    action = fields.String(validate=validate.Length(max=100), metadata={
+        "description": "an action, or its family (approval matches approval.*)"})
+    principal = fields.String(validate=validate.Length(max=200))
+    target = fields.String(validate=validate.Length(max=200))
+    run_id = fields.String(validate=validate.Length(max=100))
+    after_seq = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 100_000))
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "ndjson"]),
+                           metadata={"description": "ndjson: one event per line, streamed"})
+
+
+class AuditVerifySchema(Schema):
+    intact = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "events verified"})
+    problem = fields.String(allow_none=True, metadata={
+        "description": "the first altered or missing event"})

@@ -1,0 +1,242 @@
+"""Operations: the changes the API makes on request (add or remove a node, deploy or delete
+a Serve app), each run as a one-step run through the same engine as the checkpoints: plan
+(from the live cluster), gate (by ``approvals.operations``), apply, verify, record, with
+run events and an audit event. No side door: the API never calls the cluster to mutate it.
+
+Parameters are kept in the run's options, so an operation run resumes like any other."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from checkpoints.base import Checkpoint, Context
+from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan
+from cluster.config import NodeResources
+from cluster.inventory import NoHead
+from cluster.serve import RoutePrefixTaken, same_app
+from cluster.serve_policy import check_actor_options, check_import_path, check_runtime_env
+from core.errors import Conflict, Invalid, NotFound
+
+NODE_TIMEOUT = 180
+
+
+class Operation(Checkpoint):
+    action: ClassVar[str] = ""  # what the audit trail calls it, e.g. "node.remove"
+
+    def __init__(self, **params):
+        self.params = params
+        self.result: dict = {}  # what the apply produced, for the API's answer
+
+    @property
+    def target(self) -> str:
+        raise NotImplementedError
+
+    def options(self) -> dict:
+        return {"operation": {"name": self.name, "params": self.params}}
+
+    def precheck(self, ctx: Context) -> None:
+        """Refuse (NotFound, Conflict, Invalid) before any run is recorded."""
+
+    def policy_key(self, plan: Plan) -> str:
+        return self.name
+
+    def gate(self, plan: Plan, config) -> Gate:
+        if plan.empty:
+            return NO_GATE
+        key = self.policy_key(plan)
+        if config.approvals.operations.get(key, "approval") == "none":
+            return NO_GATE
+        reasons = [f"approvals.operations.{key} is 'approval'"]
+        destructive = [a.describe() for a in plan.actions if a.destructive]
+        if destructive:
+            reasons.append("destructive: " + "; ".join(destructive))
+        return Gate(required=True, destructive=bool(destructive), reasons=tuple(reasons))
+
+
+# -- nodes -------------------------------------------------------------------------------------
+class NodeAdd(Operation):
+    name = "node_add"
+    action = "node.add"
+    description = "Add a worker node (started on the platform, joined to Ray)"
+    gate_policy = "approvals.operations.node_add (default: none)"
+
+    @property
+    def target(self) -> str:
+        return "worker"
+
+    def precheck(self, ctx: Context) -> None:
+        if ctx.cluster.inventory.head_address() is None:
+            raise NoHead("cannot add a worker")
+
+    def plan(self, ctx: Context) -> Plan:
+        p = self.params
+        return Plan(self.name, (Action(Kind.CREATE, "worker", None, {
+            "cpu": p["cpu"], "memory": p["memory"], "gpus": p["gpus"]}),))
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        p = self.params
+        lifecycle = ctx.cluster.lifecycle
+        app = lifecycle.add_workers(1, NodeResources(cpu=p["cpu"], memory=p["memory"],
+                                                     gpus=p["gpus"]))[0]
+        self.result = {"app_id": app.id, "app_name": app.name, "cpu": app.spec.cpu,
+                       "memory": app.spec.memory, "gpus": app.spec.gpus}
+        ctx.reporter.message(f"started {app.name} ({app.id})")
+        if p.get("wait", True):
+            lifecycle.wait_alive([app], NODE_TIMEOUT, ctx.on_wait)
+
+
+class NodeRemove(Operation):
+    name = "node_remove"
+    action = "node.remove"
+    description = "Drain a worker node (its work moves elsewhere), then stop and delete its app"
+    gate_policy = "approvals.operations.node_remove (default: destructive approval)"
+
+    @property
+    def target(self) -> str:
+        return self.params["app_id"]
+
+    def _app(self, ctx: Context):
+        return next((a for a in ctx.cluster.inventory.apps() if a.id == self.params["app_id"]),
+                    None)
+
+    def precheck(self, ctx: Context) -> None:
+        app = self._app(ctx)
+        if app is None:
+            raise NotFound(f"no node app with id {self.params['app_id']}")
+        if app.name == ctx.cluster.inventory.head_name:
+            raise Conflict("the head node cannot be removed (tear the cluster down instead)")
+
+    def plan(self, ctx: Context) -> Plan:
+        app = self._app(ctx)
+        if app is None:  # already gone (a resumed run that removed it)
+            return Plan(self.name, notes=(f"node app {self.params['app_id']} is gone",))
+        return Plan(self.name, (Action(Kind.DELETE, "worker", app.name, {
+            "app_id": app.id, "drain": True}),))
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        app = ctx.cluster.lifecycle.remove_worker(self.params["app_id"])
+        self.result = {"app_id": app.id, "app_name": app.name}
+        ctx.reporter.message(f"drained and removed {app.name}")
+
+    def verify(self, ctx: Context) -> list[str]:
+        return [f"node app {self.params['app_id']} still exists"] if self._app(ctx) else []
+
+
+# -- Serve applications ------------------------------------------------------------------------
+class AppDeploy(Operation):
+    name = "app_deploy"
+    action = "app.deploy"
+    description = "Deploy (or re-deploy) one Serve application, keeping every other running app"
+    gate_policy = ("approvals.operations.app_deploy for a new app (default: none), "
+                   "app_replace for a running one (default: destructive approval)")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._ingress: str | None = None  # the ingress deployment, once Ray reports it
+
+    @property
+    def target(self) -> str:
+        return self.params["entry"]["name"]
+
+    def _desired(self) -> dict:
+        """The app's Serve config, with the per-deployment overrides once the ingress
+        deployment's name is known (Ray reports it for a running app)."""
+        entry, overrides = dict(self.params["entry"]), self.params.get("overrides") or {}
+        if overrides and self._ingress:
+            entry["deployments"] = [{"name": self._ingress, **overrides}]
+        return entry
+
+    def precheck(self, ctx: Context) -> None:
+        entry, policy = self.params["entry"], ctx.config.serve_policy
+        check_import_path(entry["import_path"], policy.allowed_import_prefixes)
+        check_runtime_env(entry.get("runtime_env") or {}, policy.allowed_runtime_env_keys,
+                          ctx.config.project_dir)
+        options = (self.params.get("overrides") or {}).get("ray_actor_options") or {}
+        check_actor_options(options)
+        check_runtime_env(options.get("runtime_env") or {}, policy.allowed_runtime_env_keys,
+                          ctx.config.project_dir, field="ray_actor_options.runtime_env")
+        if ctx.cluster.inventory.head_app() is None:
+            raise NoHead("cannot deploy an application")
+        for name, app in ctx.cluster.serve.deployed_configs().items():
+            if name != entry["name"] and (app.get("route_prefix") or "/") == entry["route_prefix"]:
+                raise RoutePrefixTaken(f"route prefix {entry['route_prefix']!r} of "
+                                       f"{entry['name']!r} is already used by application {name!r}")
+
+    def plan(self, ctx: Context) -> Plan:
+        serve = ctx.cluster.serve
+        status = serve.status()
+        name = self.params["entry"]["name"]
+        live = serve.deployed_configs(status).get(name)
+        self._ingress = serve.ingress_of(status.get(name) or {}) if live else None
+        desired = self._desired()
+        details = {"import_path": desired["import_path"], "route_prefix": desired["route_prefix"]}
+        if live is None:
+            return Plan(self.name, (Action(Kind.CREATE, "app", name, details),))
+        if same_app(live, desired):
+            return Plan(self.name, notes=(f"application {name} already runs this config",))
+        return Plan(self.name, (Action(Kind.REPLACE, "app", name, {
+            **details, "why": "re-deploys a running application"}),))
+
+    def policy_key(self, plan: Plan) -> str:
+        return "app_replace" if plan.destructive else "app_deploy"
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        serve, entry = ctx.cluster.serve, self.params["entry"]
+        serve.apply(upserts=[self._desired()])
+        if self.params.get("overrides") and not self._ingress:
+            # the overrides name the ingress deployment, which only the code knows: Ray
+            # builds the app on the cluster first, then reports it
+            self._ingress = serve.wait_ingress(entry["name"], on_wait=ctx.on_wait)
+            serve.apply(upserts=[self._desired()])
+        self.result = {"name": entry["name"], "route_prefix": entry["route_prefix"]}
+
+    def verify(self, ctx: Context) -> list[str]:
+        app = ctx.cluster.serve.status().get(self.params["entry"]["name"])
+        if app is None:
+            return [f"application {self.params['entry']['name']} was not accepted by Serve"]
+        return []
+
+
+class AppDelete(Operation):
+    name = "app_delete"
+    action = "app.delete"
+    description = "Remove one Serve application (the others keep running)"
+    gate_policy = "approvals.operations.app_delete (default: destructive approval)"
+
+    @property
+    def target(self) -> str:
+        return self.params["name"]
+
+    def precheck(self, ctx: Context) -> None:
+        if ctx.cluster.inventory.head_app() is None:
+            raise NoHead("cannot delete an application")
+        if self.params["name"] not in ctx.cluster.serve.status():
+            raise NotFound(f"no Serve application {self.params['name']!r}")
+
+    def plan(self, ctx: Context) -> Plan:
+        name = self.params["name"]
+        if name not in ctx.cluster.serve.status():
+            return Plan(self.name, notes=(f"application {name} is gone",))
+        return Plan(self.name, (Action(Kind.DELETE, "app", name),))
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        ctx.cluster.serve.apply(removes=[self.params["name"]])
+        self.result = {"name": self.params["name"]}
+
+
+OPERATIONS: dict[str, type[Operation]] = {
+    op.name: op for op in (NodeAdd, NodeRemove, AppDeploy, AppDelete)}
+
+
+def gate_names() -> tuple[str, ...]:
+    """Every name an approval can be given at: the checkpoints and the operations."""
+    from checkpoints import BY_NAME
+    return (*BY_NAME, *OPERATIONS)
+
+
+def from_options(options: dict) -> Operation:
+    """The operation a run was started for (to resume it)."""
+    spec = options.get("operation") or {}
+    if spec.get("name") not in OPERATIONS:
+        raise Invalid(f"run options name no known operation: {spec.get('name')!r}")
+    return OPERATIONS[spec["name"]](**spec.get("params", {}))
+

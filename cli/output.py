@@ -1,0 +1,43 @@
+"""What the CLI prints: lines (control characters escaped) and run progress."""
+from __future__ import annotations
+
+import sys
+import time
+
+from core.facts import Outcome
+from core.text import printable_lines
+
+STATUS_EVERY = 10.0
+
+
+def say(text: str = "", err: bool = False) -> None:
+    print(printable_lines(text), file=sys.stderr if err else sys.stdout, flush=True)
+
+
+class LineReporter:
+    """One line per checkpoint outcome, and a status line at least every 10 s while waiting."""
+
+    def __init__(self):
+        self.last_output = time.monotonic()
+        self.prefix = ""
+
+    def checkpoint_started(self, name, index, total):
+        self.prefix = f"[{index}/{total}] {name}"
+        self.last_output = time.monotonic()
+
+    def checkpoint_finished(self, name, outcome, seconds, detail=""):
+        outcome = Outcome(outcome)
+        line = f"{self.prefix:<32} {outcome.label} ({seconds:.2f}s)"
+        if detail and outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.CANCELLED):
+            line += f"\n    {detail}".replace("\n", "\n    ")
+        say(line)
+        self.last_output = time.monotonic()
+
+    def waiting(self, message):
+        if time.monotonic() - self.last_output >= STATUS_EVERY:
+            say(f"    ... {message}")
+            self.last_output = time.monotonic()
+
+    def message(self, text):
+        say(f"    {text}")
+        self.last_output = time.monotonic()
