@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args, ctx)
         return cmd_run(args, ctx, actor)
     except ConfigError as e:
-        say(f"error: {e}\nnothing was started.", err=True)
+        say(f"error: {e}" + ("\nnothing was started." if "\n" in str(e) else ""), err=True)
         return EXIT_USAGE
     except CliError as e:
         say(f"error: {e}", err=True)

@@ -20,6 +20,7 @@ class AuthResponsesPlugin(BasePlugin):
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
             responses.setdefault("400", "BAD_REQUEST")  # a Host this API does not answer to
+            responses.setdefault("503", "SERVICE_UNAVAILABLE")  # the state store failed
             if method.upper() in MUTATING:
                 responses.setdefault("413", "REQUEST_ENTITY_TOO_LARGE")  # api.max_body_bytes
                 responses.setdefault("415", "UNSUPPORTED_MEDIA_TYPE")  # JSON only

@@ -186,10 +186,22 @@ class Database:
             raise StoreUnavailable(f"state store {self.path}: {e}") from None
 
     def query(self, sql: str, params=()) -> list[sqlite3.Row]:
-        return self.connection().execute(sql, params).fetchall()
+        with self._failures_named():
+            return self.connection().execute(sql, params).fetchall()
 
     def query_one(self, sql: str, params=()) -> sqlite3.Row | None:
-        return self.connection().execute(sql, params).fetchone()
+        with self._failures_named():
+            return self.connection().execute(sql, params).fetchone()
+
+    @contextlib.contextmanager
+    def _failures_named(self):
+        """A damaged or unreadable store is StoreUnavailable (one line), not a traceback."""
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as e:
+            raise StoreUnavailable(f"state store {self.path}: {e}") from None
 
     def schema_version(self) -> int:
         return int(self.query_one("SELECT value FROM meta WHERE key='schema_version'")[0])

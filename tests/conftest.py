@@ -13,11 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+pytest_plugins = ["tests.live_cluster"]  # the shared real cluster's fixtures
+
+
 def pytest_collection_modifyitems(items):
     """Every test is ``unit`` unless its module marks it ``integration``."""
     for item in items:
         if item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.unit)
+
+
+def os_user() -> str:
+    """The OS account running the tests (what the CLI records as who acts)."""
+    import pwd
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def base_config(state_dir: Path, name: str = "rdtest", workers: int = 2, **extra) -> dict:

@@ -42,11 +42,15 @@ DEFAULT_CONFIG = Path("examples/cluster.local.yaml")
 
 
 class ConfigError(Invalid):
-    """The config is unusable. ``errors`` maps each bad field's dotted path to its messages."""
+    """The config is unusable. ``errors`` maps each bad field's dotted path to its messages
+    (``(file)``: the file itself could not be read: one line)."""
 
     def __init__(self, errors: dict[str, list[str]], source: str = "config"):
         self.errors = errors
         self.source = source
+        if list(errors) == ["(file)"]:
+            super().__init__("; ".join(errors["(file)"]))
+            return
         lines = [f"  {path}: {'; '.join(msgs)}" for path, msgs in sorted(errors.items())]
         super().__init__(f"{source} is invalid ({len(errors)} field error"
                          f"{'s' if len(errors) != 1 else ''}):\n" + "\n".join(lines))

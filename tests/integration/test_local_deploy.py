@@ -18,8 +18,7 @@ import pexpect
 import pytest
 import requests
 
-from deploy_master import os_user
-from tests.conftest import ROOT, clean_env, our_ray_processes, spawn_cli
+from tests.conftest import ROOT, clean_env, os_user, our_ray_processes, spawn_cli
 
 pytestmark = pytest.mark.integration
 

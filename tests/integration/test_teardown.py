@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.conftest import our_ray_processes
-from tests.integration.conftest import deploy_cluster, tear_down
+from tests.live_cluster import deploy_cluster, tear_down
 
 pytestmark = pytest.mark.integration
 

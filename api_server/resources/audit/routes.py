@@ -20,8 +20,11 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
 class Audit(MethodView):
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditListSchema)
-    @blp.doc(responses={"200": {"content": {"application/x-ndjson": {"schema": {
-        "type": "string", "description": "format=ndjson: one JSON event per line"}}}}})
+    @blp.doc(responses={"200": {"description": "the events (json), or one a line (ndjson)",
+                                "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/AuditList"}},
+        "application/x-ndjson": {"schema": {
+            "type": "string", "description": "format=ndjson: one JSON event per line"}}}}})
     def get(self, query):
         """Audit events in order, filtered (format=ndjson streams them, one per line)"""
         fmt = query.pop("format")

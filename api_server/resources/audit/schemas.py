@@ -29,13 +29,14 @@ class AuditListSchema(Schema):
 
 
 class AuditQuerySchema(Schema):
-    since = fields.Float(metadata={"description": "Unix time: events at or after it"})
+    since = fields.Float(validate=validate.Range(min=0, max=1e12),
+                         metadata={"description": "Unix time: events at or after it"})
     action = fields.String(validate=validate.Length(max=100), metadata={
         "description": "an action, or its family (approval matches approval.*)"})
     principal = fields.String(validate=validate.Length(max=200))
     target = fields.String(validate=validate.Length(max=200))
     run_id = fields.String(validate=validate.Length(max=100))
-    after_seq = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after_seq = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2 ** 62))
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, 100_000))
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "ndjson"]),
                            metadata={"description": "ndjson: one event per line, streamed"})

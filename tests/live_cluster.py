@@ -1,4 +1,5 @@
-"""One real local cluster (head + 2 workers + the hello app) shared by the integration tests.
+"""One real local cluster (head + 2 workers + the hello app) shared by the integration tests
+(a pytest plugin: tests/conftest.py loads it, so every test package can use the fixtures).
 
 Tests do not depend on each other's order: each gets the cluster through ``cluster``, which
 afterwards converges it back to the configured shape (head + 2 workers, the configured apps)
@@ -11,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import base_config, clean_env, cli, stop_recorded_apps, write_config
-
-pytestmark = pytest.mark.integration
 
 
 @dataclass

@@ -1,0 +1,88 @@
+"""Side door 3: a listener that is not loopback-only needs tokens, everywhere (dev server,
+gunicorn, the Serve-hosted replica), and the replica gets the tokens as digests only."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from cluster.config import parse_config
+from tests.conftest import ROOT, clean_env, os_user, write_config
+
+NOT_LOCAL = "192.0.2.10"  # TEST-NET-1: never an address of this machine, never contacted
+
+
+def safe_config(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "state"),
+                                              "cluster_name": "listen"})
+
+
+def test_gunicorn_refuses_a_non_loopback_bind_without_tokens(tmp_path):
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    result = subprocess.run(
+        [gunicorn, "-c", "api_server/gunicorn.conf.py", "api_server.wsgi:app"], cwd=ROOT,
+        env=clean_env(CDSW_APP_HOST=NOT_LOCAL, CDSW_APP_PORT="18080",
+                      RAYDEPLOY_CONFIG=str(safe_config(tmp_path))),
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"refusing to listen on {NOT_LOCAL} without API tokens" in result.stderr
+
+
+def test_the_dev_server_refuses_a_non_loopback_host_without_tokens(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "api_server", "--host", NOT_LOCAL,
+                             "--config", str(safe_config(tmp_path))], cwd=ROOT,
+                            env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "without API tokens" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_serve_replica_refuses_a_non_loopback_proxy_without_tokens(tmp_path):
+    from api_server import ApiSetupError
+    from api_server.serve_app import asgi_app
+    args = {"config": str(safe_config(tmp_path)), "state_dir": str(tmp_path / "state"),
+            "base_dir": str(tmp_path), "listen_host": NOT_LOCAL, "principals": []}
+    with pytest.raises(ApiSetupError, match="without API tokens"):
+        asgi_app(args)
+
+
+def test_serve_deploy_will_not_plan_an_open_management_api_on_a_non_loopback_proxy(tmp_path):
+    from checkpoints.errors import CheckpointFailed
+    from checkpoints.serve_deploy import ServeDeploy
+    config = parse_config({"state_dir": str(tmp_path / "s")}, environ={})
+    # the proxy of a CML head listens on the pod address; that cannot run here, so the
+    # address is all this needs of the cluster
+    serve = SimpleNamespace(proxy_host=lambda: "10.1.2.3", desired_apps=lambda p: [])
+    ctx = SimpleNamespace(config=config, cluster=SimpleNamespace(serve=serve))
+    with pytest.raises(CheckpointFailed, match="without API tokens"):
+        ServeDeploy.desired_apps(ctx)
+
+
+@pytest.mark.integration
+def test_the_serve_hosted_api_requires_the_configured_tokens(tmp_path):
+    from tests.live_cluster import deploy_cluster, tear_down
+    tokens = tmp_path / "tokens.yaml"
+    # the CLI is the OS user: with principals configured, it needs one of its own
+    tokens.write_text("tokens:\n"
+                      "  - {principal: vera, roles: [viewer], token: vera-secret-token-0123456789}\n"
+                      f"  - {{principal: {os_user()}, roles: [admin], token: {'x' * 32}}}\n")
+    tokens.chmod(0o600)
+    try:
+        cluster = deploy_cluster(tmp_path, name="rdtokens", workers=0,
+                                 serve={"applications": []}, api={"tokens_file": str(tokens)})
+        proxy = cluster.manager().serve.proxy_url
+        assert requests.get(f"{proxy}/health", timeout=10).status_code == 200
+        assert requests.get(f"{proxy}/api/v1/cluster/status", timeout=10).status_code == 401
+        ok = requests.get(f"{proxy}/api/v1/cluster/status", timeout=10,
+                          headers={"Authorization": "Bearer vera-secret-token-0123456789"})
+        assert ok.status_code == 200, ok.text
+        detail = requests.get(f"{proxy}/api/v1/applications/management-api", timeout=10,
+                              headers={"Authorization": "Bearer vera-secret-token-0123456789"})
+        deployed = str(detail.json()["deployed_config"])
+        assert "vera-secret-token" not in deployed and "digest" in deployed
+        assert "RAYDEPLOY_API_TOKENS" not in deployed
+    finally:
+        tear_down(tmp_path)
