@@ -23,9 +23,12 @@ from checkpoints.base import Context
 from checkpoints.factory import make_context
 from checkpoints.operations import gate_names
 from checkpoints.orchestrator import Orchestrator, selection_for
+from checkpoints.plan import Gate, Plan
+from checkpoints.preview import load_plan_file
 from cli.audit import cmd_audit
-from cli.gate import CliGatekeeper, approve_command, resume_command
+from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
 from cli.output import LineReporter, say
+from cli.plan import cmd_plan
 from cluster.config import ConfigError, load_config
 from core.errors import DomainError, Forbidden, Invalid
 from core.facts import RunStatus
@@ -72,8 +75,10 @@ def cmd_run(args, ctx: Context, actor: Actor) -> int:
             say(f"resuming run {run.id} ({run.mode})")
         else:
             mode, name = _mode(args)
-            run = orchestrator.create_run(mode, selection_for(mode, name), actor,
-                                          {"force": args.force})
+            options = {"force": args.force}
+            if args.plan_file:
+                options["expected_fingerprints"] = load_plan_file(args.plan_file)
+            run = orchestrator.create_run(mode, selection_for(mode, name), actor, options)
             say(f"run {run.id}: {mode}" + (f" {name}" if name else "")
                 + f" on {ctx.config.platform} ({ctx.config.source})")
         for warning in ctx.config.warnings:
@@ -124,10 +129,22 @@ def _print_endpoints(ctx: Context) -> None:
 
 def cmd_decide(args, ctx: Context, actor: Actor) -> int:
     decision = "approve" if args.command == "approve" else "reject"
+    request = ctx.store.open_request_for(args.name)
+    if decision == "approve" and request is not None:  # what is being approved, in full
+        plan = Plan.from_dict(request.plan)
+        show_plan(args.name, plan, Gate(True, request.destructive, request.reasons,
+                                        request.breaking))
+        if sys.stdin.isatty():
+            answer = input(f"    Approve plan {request.fingerprint} of {args.name}? [y/N]: ")
+            if answer.strip().lower() not in ("y", "yes"):
+                say("not approved: nothing was recorded")
+                return EXIT_OK
     record = approvals.decide(
         ctx.store, actor, checkpoint=args.name, decision=decision,
         ttl_seconds=ctx.config.approvals.ttl_seconds, reason=args.reason,
-        acknowledge_risks=getattr(args, "acknowledge_risks", False), fingerprint=args.fingerprint,
+        acknowledge_risks=getattr(args, "acknowledge_risks", False),
+        acknowledge_breaking=getattr(args, "acknowledge_breaking", False),
+        fingerprint=args.fingerprint,
         forbid_self_approval=ctx.config.approvals.forbid_self_approval)
     by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} "
@@ -156,8 +173,8 @@ def cmd_status(args, ctx: Context) -> int:
         say(f"lease held by {lease.holder} (run {lease.run_id})")
     for req in ctx.store.approval_requests(open_only=True):
         say(f"awaiting approval: {req.checkpoint} plan {req.fingerprint}"
-            f"{' (destructive)' if req.destructive else ''}: "
-            f"{approve_command(args, req.checkpoint, req.destructive)}")
+            f"{' (BREAKING)' if req.breaking else ' (destructive)' if req.destructive else ''}: "
+            f"{approve_command(args, req.checkpoint, req.destructive, req.breaking)}")
     inventory = ctx.cluster.inventory
     nodes = inventory.nodes() if inventory.head_app() else []
     say(f"nodes: {sum(n.alive for n in nodes)} alive of {len(nodes)}")
@@ -211,12 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auto-approve", action="store_true",
                         help="approve every gate (recorded with source 'auto'; needs the "
                              "approver role)")
+    parser.add_argument("--acknowledge-breaking", action="store_true",
+                        help="with --auto-approve: approve plans that break apps too (never "
+                             "without it)")
     parser.add_argument("--no-wait", action="store_true",
                         help="at a gate without an approval, exit at once (code 3)")
     parser.add_argument("--force", action="store_true",
                         help="re-run jobs even if they already succeeded for the same spec")
+    parser.add_argument("--plan-file", metavar="FILE",
+                        help="apply exactly the plans saved by `plan --out FILE`: stop (exit 1) "
+                             "at the first checkpoint whose live plan differs")
 
-    sub = parser.add_subparsers(dest="command", metavar="{approve,reject,audit}")
+    sub = parser.add_subparsers(dest="command", metavar="{plan,approve,reject,audit}")
     for name, helptext in (("approve", "approve the plan awaiting approval at a checkpoint"),
                            ("reject", "reject it (ends the run as rejected: final)")):
         p = sub.add_parser(name, parents=[sub_common], help=helptext)
@@ -227,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "approve":
             p.add_argument("--acknowledge-risks", action="store_true",
                            help="required to approve a destructive gate")
+            p.add_argument("--acknowledge-breaking", action="store_true",
+                           help="required (with --acknowledge-risks) to approve a plan that "
+                                "breaks apps")
+    plan = sub.add_parser("plan", parents=[sub_common],
+                          help="every checkpoint's plan, from the live cluster, before anything "
+                               "changes (--out FILE saves it for --plan-file)")
+    plan.add_argument("--out", metavar="FILE", help="save the plan as JSON")
     audit = sub.add_parser("audit", parents=[sub_common],
                            help="print the audit trail (or check it: audit verify)")
     audit.add_argument("audit_command", nargs="?", choices=("list", "verify"), default="list")
@@ -250,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         actor = cli_actor(principals_for(config), os_user(), args.operator)
         if args.command == "audit":
             return cmd_audit(args, ctx.store)
+        if args.command == "plan":
+            return cmd_plan(args, ctx)
         if args.command:
             return cmd_decide(args, ctx, actor)
         if args.status:

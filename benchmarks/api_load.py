@@ -54,7 +54,7 @@ def start_gunicorn(config: Path, port: int, state_dir: str | None = None) -> sub
                 return proc
         except requests.RequestException:
             time.sleep(0.2)
-    processes.stop_group(proc.pid)
+    processes.stop_session(proc.pid)
     raise SystemExit("gunicorn did not start")
 
 
@@ -115,7 +115,7 @@ def main() -> None:
               f"p50 {status['p50_ms']:.1f} ms, p99 {status['p99_ms']:.1f} ms (goal < 50 ms), "
               f"statuses {status['statuses']}")
     finally:
-        processes.stop_group(server.pid)
+        processes.stop_session(server.pid)
         server.wait()
 
     # Approvals race on 8 gates of a store of their own (not the cluster's audit trail):
@@ -141,7 +141,7 @@ def main() -> None:
             posts = hammer(f"http://127.0.0.1:{port}/api/v1/approvals", args.clients, 0,
                            "POST", bodies)
         finally:
-            processes.stop_group(server.pid)
+            processes.stop_session(server.pid)
             server.wait()
         records = store.approvals()
         per_gate = {g: sum(r["checkpoint"] == g for r in records) for g in gates}

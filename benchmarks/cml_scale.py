@@ -92,7 +92,7 @@ def main() -> None:
             print(f"concurrent   : {con:6.2f} s")
             print(f"speed-up     : {seq / con:.1f}x  (goal >= 6x)")
         finally:
-            processes.stop_group(sim.pid, grace_seconds=5)
+            processes.stop_session(sim.pid, grace_seconds=5)
             sim.wait()
 
 

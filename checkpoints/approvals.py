@@ -61,13 +61,17 @@ def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate:
         if gate.destructive and not record.acknowledge_risks:
             why = why or f"approval {record.id} did not acknowledge the risks of a destructive gate"
             continue
+        if gate.breaking and not record.acknowledge_breaking:
+            why = why or f"approval {record.id} did not acknowledge that the plan breaks apps"
+            continue
         return Verdict("approved", record)
     return Verdict("missing", None, why)
 
 
 def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_seconds: float,
            reason: str | None = None, acknowledge_risks: bool = False,
-           fingerprint: str | None = None, forbid_self_approval: bool = False) -> Approval:
+           acknowledge_breaking: bool = False, fingerprint: str | None = None,
+           forbid_self_approval: bool = False) -> Approval:
     """Record ``actor``'s decision on the plan now awaiting approval at ``checkpoint``.
 
     Deciding needs the approver role, on every path. ``fingerprint`` defaults to the
@@ -84,7 +88,8 @@ def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_se
         # the CLI) deciding at once cannot both pass the "already decided" check.
         with store.db.transaction():
             record = _decide(store, actor, checkpoint, decision, ttl_seconds, reason,
-                             acknowledge_risks, fingerprint, forbid_self_approval)
+                             acknowledge_risks, acknowledge_breaking, fingerprint,
+                             forbid_self_approval)
             audit.record(store, actor, action, checkpoint, "ok", run_id=record.run_id,
                          plan_fingerprint=record.plan_fingerprint, reason=reason)
             if record.decision == Decision.REJECTED:
@@ -97,7 +102,7 @@ def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_se
 
 
 def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge_risks,
-            fingerprint, forbid_self_approval):
+            acknowledge_breaking, fingerprint, forbid_self_approval):
     request = store.open_request_for(checkpoint)
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "
@@ -105,7 +110,7 @@ def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge
     if fingerprint and fingerprint != request.fingerprint:
         raise PlanChanged(f"plan {fingerprint} is not the plan awaiting approval at {checkpoint} "
                           f"(now {request.fingerprint}): review the current plan and approve it")
-    gate = Gate(required=True, destructive=request.destructive)
+    gate = Gate(required=True, destructive=request.destructive, breaking=request.breaking)
     current = evaluate(store, request.run_id, checkpoint, request.fingerprint, gate)
     if current.state != "missing":
         raise AlreadyDecided(f"plan {request.fingerprint} of {checkpoint} was already "
@@ -113,6 +118,10 @@ def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge
     if decision == "approve" and request.destructive and not acknowledge_risks:
         raise Invalid(f"{checkpoint} is a destructive gate: approving it needs "
                       f"acknowledge_risks (CLI: --acknowledge-risks)", field="acknowledge_risks")
+    if decision == "approve" and request.breaking and not acknowledge_breaking:
+        raise Invalid(f"the plan of {checkpoint} BREAKS apps ({', '.join(_broken(request))}): "
+                      f"approving it needs acknowledge_breaking as well (CLI: "
+                      f"--acknowledge-breaking)", field="acknowledge_breaking")
     if (decision == "approve" and forbid_self_approval and request.destructive
             and actor.principal == request.requester):
         raise SelfApprovalForbidden(f"{actor.principal} started this run and may not approve its "
@@ -123,7 +132,13 @@ def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge
         approver=actor.principal, source=actor.source, run_id=request.run_id,
         requester=request.requester, reason=reason, acknowledge_risks=acknowledge_risks,
         ttl_seconds=ttl_seconds if decision == "approve" else None,
-        claimed_by=actor.claimed_name)
+        claimed_by=actor.claimed_name,
+        acknowledge_breaking=decision == "approve" and acknowledge_breaking)
+
+
+def _broken(request) -> list[str]:
+    return sorted({app for a in request.plan.get("actions", [])
+                   for app in (a.get("details") or {}).get("breaks", [])})
 
 
 def rejection_message(record: Approval) -> str:

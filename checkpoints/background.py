@@ -29,17 +29,20 @@ class ApproveAs:
     reason: str | None = None
     acknowledge_risks: bool = False
     forbid_self_approval: bool = False
+    acknowledge_breaking: bool = False
 
 
 def gatekeeper_for(approve_as: ApproveAs | None):
     """Wait for a decision recorded elsewhere, or (``approve_as``) decide first."""
     def decide_or_wait(req: GateRequest) -> str:
-        if approve_as and (approve_as.acknowledge_risks or not req.gate.destructive):
+        if approve_as and (approve_as.acknowledge_risks or not req.gate.destructive) and (
+                approve_as.acknowledge_breaking or not req.gate.breaking):
             approvals.decide(req.ctx.store, approve_as.actor, checkpoint=req.checkpoint.name,
                              decision="approve",
                              ttl_seconds=req.ctx.config.approvals.ttl_seconds,
                              reason=approve_as.reason,
                              acknowledge_risks=approve_as.acknowledge_risks,
+                             acknowledge_breaking=approve_as.acknowledge_breaking,
                              forbid_self_approval=approve_as.forbid_self_approval)
             return "approved"
         verdict = wait_for_decision(req.ctx, req.checkpoint.name, req.plan, req.gate,

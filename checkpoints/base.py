@@ -40,6 +40,7 @@ class Context:
     run_id: str | None = None
     clock: Clock = SYSTEM_CLOCK
     cancelled: Callable[[], bool] = lambda: False
+    notes: dict = field(default_factory=dict)  # what a checkpoint's phases pass each other
 
     def on_wait(self, message: str) -> None:
         """Called by long waits; the reporter decides how often to show it."""
@@ -59,6 +60,8 @@ class Checkpoint:
     name: str = ""
     description: str = ""
     gate_policy: str = "none"  # shown to users; the logic is approval_reasons + destructive actions
+    # verify also proves that every Serve app that served before apply still serves
+    guards_serving: bool = False
 
     def plan(self, ctx: Context) -> Plan:
         raise NotImplementedError
@@ -77,3 +80,15 @@ class Checkpoint:
     def gate(self, plan: Plan, config: Config) -> Gate:
         """Whether this plan needs an approval before it is applied, and why."""
         return gate_for(self, plan, config.approvals.required)
+
+
+def serving_problems(ctx: Context, gone_by_plan: set[str] = frozenset()) -> list[str]:
+    """What stopped serving: of the apps that served before apply (configured or not), the
+    ones that do not now (after a bounded wait), except those the plan removed on purpose.
+    Without a "before" (verify run on its own) every app on the cluster must serve."""
+    from cluster.health import serve_checks, still_serving
+    before = ctx.notes.get("serving_before")
+    if before is None:
+        return [f"{c.name}: {c.detail}" for c in serve_checks(ctx.cluster) if not c.ok]
+    return still_serving(ctx.cluster, {k: v for k, v in before.items() if k not in gone_by_plan},
+                         ctx.config.serve_verify_seconds, on_wait=ctx.on_wait)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from checkpoints.base import Context, NullReporter, Reporter
 from cluster.config import Config
+from cluster.dashboard import DashboardClient
 from cluster.manager import ClusterManager
 from cluster.platforms import make_platform
 from core.timing import SYSTEM_CLOCK, Clock
@@ -10,9 +11,12 @@ from store import Store
 
 
 def make_context(config: Config, reporter: Reporter | None = None, store: Store | None = None,
-                 force: bool = False, clock: Clock = SYSTEM_CLOCK) -> Context:
+                 force: bool = False, clock: Clock = SYSTEM_CLOCK, platform=None,
+                 dashboard_factory=DashboardClient) -> Context:
+    """``platform`` and ``dashboard_factory`` default to the real ones (tests pass fakes
+    behind the same interfaces)."""
     store = store or Store(config.state_dir, clock)
-    platform = make_platform(config, store)
+    platform = platform or make_platform(config, store)
     return Context(config=config, store=store, platform=platform,
-                   cluster=ClusterManager(config, store, platform, clock),
+                   cluster=ClusterManager(config, store, platform, clock, dashboard_factory),
                    reporter=reporter or NullReporter(), force=force, clock=clock)

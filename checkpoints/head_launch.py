@@ -4,6 +4,8 @@ from __future__ import annotations
 from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import Action, Kind, Plan
 from cluster.platforms.base import FAILED, STOPPED
+from cluster.serve import app_paths
+from core.errors import DomainError
 
 HEAD_TIMEOUT = 120
 RESTARTS_ALL = "restarts the whole cluster: workers and Serve apps go down"
@@ -13,6 +15,9 @@ class HeadLaunch(Checkpoint):
     name = "head_launch"
     description = "Ensure exactly one head app (0 GPUs), wait until GCS and dashboard answer"
     gate_policy = "destructive approval when it must replace or restart a running head"
+    # It applies only to start a head or replace it, which takes every app down by design
+    # (the plan says so and names the apps that will not come back): serve_deploy's verify
+    # proves that the configured apps serve again.
 
     def plan(self, ctx: Context) -> Plan:
         inventory, config = ctx.cluster.inventory, ctx.config
@@ -28,13 +33,32 @@ class HeadLaunch(Checkpoint):
         want = (config.head.cpu, config.head.memory)
         have = (head.spec.cpu, head.spec.memory)
         if have != want:
-            return Plan(self.name, (Action(Kind.REPLACE, "head", head.name, {
-                "why": f"resources {have} -> {want}", "impact": RESTARTS_ALL}),))
-        if not inventory.dashboard().healthy():
-            return Plan(self.name, (Action(Kind.REPLACE, "head", head.name, {
-                "why": "the head app runs but its GCS/dashboard does not answer",
-                "impact": RESTARTS_ALL}),))
-        return Plan(self.name, notes=(f"head {head.name} healthy at {inventory.head_address()}",))
+            why = f"resources {have} -> {want}"
+        elif not inventory.dashboard().healthy():
+            why = "the head app runs but its GCS/dashboard does not answer"
+        else:
+            return Plan(self.name,
+                        notes=(f"head {head.name} healthy at {inventory.head_address()}",))
+        return Plan(self.name, (self.replacement(ctx, head.name, why),))
+
+    @staticmethod
+    def replacement(ctx: Context, head_name: str, why: str) -> Action:
+        """Replacing the head restarts everything: every worker rejoins, and the configured
+        Serve apps are re-deployed by serve_deploy, but apps deployed by other means (the API)
+        are gone for good: the plan breaks them."""
+        workers = ctx.cluster.inventory.worker_apps()
+        try:
+            running = sorted(ctx.cluster.serve.status())
+        except DomainError:
+            running = []
+        configured = {name for name, _ in app_paths(ctx.config)}
+        lost = [name for name in running if name not in configured]
+        details = {"why": why, **({"breaks": lost} if lost else {})}
+        notes = [RESTARTS_ALL, f"{len(workers)} worker(s) restart; Serve apps "
+                               f"{', '.join(running) or 'none'} go down"]
+        if lost:
+            notes.append(f"not in the config, so never re-deployed: {', '.join(lost)}")
+        return Action(Kind.REPLACE, "head", head_name, details, impact={"notes": notes})
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         cluster = ctx.cluster

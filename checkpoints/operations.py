@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from checkpoints import impact
 from checkpoints.base import Checkpoint, Context
-from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan
+from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons
 from cluster.config import NodeResources
 from cluster.inventory import NoHead
 from cluster.serve import RoutePrefixTaken, same_app
@@ -49,7 +50,9 @@ class Operation(Checkpoint):
         destructive = [a.describe() for a in plan.actions if a.destructive]
         if destructive:
             reasons.append("destructive: " + "; ".join(destructive))
-        return Gate(required=True, destructive=bool(destructive), reasons=tuple(reasons))
+        reasons += breaking_reasons(plan)
+        return Gate(required=True, destructive=bool(destructive), reasons=tuple(reasons),
+                    breaking=plan.breaking)
 
 
 # -- nodes -------------------------------------------------------------------------------------
@@ -109,11 +112,12 @@ class NodeRemove(Operation):
         app = self._app(ctx)
         if app is None:  # already gone (a resumed run that removed it)
             return Plan(self.name, notes=(f"node app {self.params['app_id']} is gone",))
-        return Plan(self.name, (Action(Kind.DELETE, "worker", app.name, {
-            "app_id": app.id, "drain": True}),))
+        action = Action(Kind.DELETE, "worker", app.name, {"app_id": app.id, "drain": True})
+        return Plan(self.name, tuple(impact.with_removal_impact(
+            ctx, impact.loads_or_none(ctx), [action], {app.name: app})))
 
     def apply(self, ctx: Context, plan: Plan) -> None:
-        app = ctx.cluster.lifecycle.remove_worker(self.params["app_id"])
+        app = ctx.cluster.lifecycle.remove_worker(self.params["app_id"], on_wait=ctx.on_wait)
         self.result = {"app_id": app.id, "app_name": app.name}
         ctx.reporter.message(f"drained and removed {app.name}")
 

@@ -15,12 +15,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals, audit, operations
+from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals, audit, operations, preview
 from checkpoints.access import Actor
 from checkpoints.base import Checkpoint, Context, RunCancelled
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Gate, Plan
 from checkpoints.runs import transition
+from cluster.health import serving
 from core.errors import DomainError, Invalid, NotFound
 from core.facts import RESUMABLE, RUN_STATUS_FOR, Outcome, RunStatus
 from core.records import ApprovalRequest, Run
@@ -166,11 +167,15 @@ class Orchestrator:
         run_id = self.ctx.run_id = run.id
         self.ctx.cancelled = lambda: self.store.get_run(run_id).status == RunStatus.CANCELLED
         total = len(run.selection)
+        expected = run.options.get("expected_fingerprints") or {}
         for name in run.remaining:
             index = run.selection.index(name) + 1
-            outcome = self._run_checkpoint(run_id, self._checkpoint(run, name), index, total)
+            outcome = self._run_checkpoint(run_id, self._checkpoint(run, name), index, total,
+                                           expected.get(name))
             if not outcome.done:
                 return self._finish(run_id, RUN_STATUS_FOR[outcome], name)
+        if run.mode not in ("operation", "teardown"):
+            preview.remember_success(self.ctx, run_id)
         return self._finish(run_id, RunStatus.SUCCEEDED, None)
 
     def _checkpoint(self, run: Run, name: str) -> Checkpoint:
@@ -196,8 +201,9 @@ class Orchestrator:
         return run
 
     # -- one checkpoint: plan -> skip? -> gate -> apply -> verify -> record ---------------------------
-    def _run_checkpoint(self, run_id: str, checkpoint: Checkpoint, index: int,
-                        total: int) -> Outcome:
+    def _run_checkpoint(self, run_id: str, checkpoint: Checkpoint, index: int, total: int,
+                        expected: str | None = None) -> Outcome:
+        """``expected``: the fingerprint a saved plan (--plan-file) allows here."""
         ctx, name = self.ctx, checkpoint.name
         started = ctx.clock.monotonic()
         self.store.update_result(run_id, name, status=Outcome.RUNNING,
@@ -208,6 +214,11 @@ class Orchestrator:
         try:
             while True:
                 plan = checkpoint.plan(ctx)  # plan
+                if expected is not None and plan.fingerprint != expected:
+                    raise CheckpointFailed(
+                        f"the plan changed since it was saved (plan file: {expected}, now "
+                        f"{plan.fingerprint}): nothing was applied; review it with "
+                        f"`deploy_master.py plan` and save it again")
                 if plan.empty:  # skip
                     return self._record(run_id, name, Outcome.SKIPPED, started, plan)
                 gate = checkpoint.gate(plan, ctx.config)
@@ -220,6 +231,8 @@ class Orchestrator:
                         ctx.reporter.message(f"{name}: the plan changed while waiting; "
                                              f"it needs a new approval")
                         continue
+                if checkpoint.guards_serving:  # what serves now must still serve after
+                    ctx.notes["serving_before"] = serving(ctx.cluster)
                 checkpoint.apply(ctx, plan)  # apply
                 problems = checkpoint.verify(ctx)  # verify
                 if problems:
@@ -252,7 +265,7 @@ class Orchestrator:
             return Outcome.REJECTED
         request = self.store.open_approval_request(
             run_id, checkpoint.name, plan.fingerprint, plan.to_dict(), gate.destructive,
-            list(gate.reasons), run.requester)
+            list(gate.reasons), run.requester, breaking=gate.breaking)
         self.store.update_result(run_id, checkpoint.name, status=Outcome.AWAITING_APPROVAL,
                                  plan=plan.to_dict(), fingerprint=plan.fingerprint)
         transition(self.store, run_id, RunStatus.AWAITING_APPROVAL)

@@ -20,6 +20,7 @@ class Kind(StrEnum):
     RUN = "run"
     CLEANUP = "cleanup"  # remove what already failed or stopped
     WAIT = "wait"  # submitted earlier, not reached yet: wait for it (with a deadline)
+    CHECK = "check"  # nothing to change: prove the goal holds (validation)
 
 
 DESTRUCTIVE_KINDS = frozenset({Kind.DELETE, Kind.REPLACE})
@@ -30,7 +31,10 @@ class Action:
     kind: Kind
     resource: str  # what kind of thing: worker, workers, head, app, job, project, ...
     name: str | None = None  # which one (None for a group, e.g. "create workers")
-    details: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)  # fingerprinted: names and settings only
+    # what it displaces, in numbers for people (replicas, bytes, jobs): they move while a
+    # plan waits, so they are shown, not fingerprinted; what it breaks is in details["breaks"]
+    impact: dict | None = field(default=None, compare=False)
 
     @property
     def target(self) -> str:
@@ -40,14 +44,23 @@ class Action:
     def destructive(self) -> bool:
         return self.kind in DESTRUCTIVE_KINDS
 
+    @property
+    def breaks(self) -> list[str]:
+        """The apps (or actors) this leaves without a place to run."""
+        return list(self.details.get("breaks") or [])
+
     def to_dict(self) -> dict:
         return {"kind": str(self.kind), "resource": self.resource, "name": self.name,
-                "target": self.target, "details": self.details, "destructive": self.destructive}
+                "target": self.target, "details": self.details, "destructive": self.destructive,
+                "breaking": bool(self.breaks), "impact": self.impact}
 
     @classmethod
     def from_dict(cls, data: dict) -> Action:
-        return cls(Kind(data["kind"]), data["resource"], data.get("name"),
-                   dict(data.get("details") or {}))
+        resource, name = data.get("resource"), data.get("name")
+        if resource is None:  # recorded before actions were structured: "worker ray-w-2"
+            resource, _, name = (data.get("target") or "?").partition(" ")
+        return cls(Kind(data["kind"]), resource, name or None, dict(data.get("details") or {}),
+                   data.get("impact"))
 
     def describe(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in sorted(self.details.items()))
@@ -69,6 +82,10 @@ class Plan:
         return any(a.destructive for a in self.actions)
 
     @property
+    def breaking(self) -> bool:
+        return any(a.breaks for a in self.actions)
+
+    @property
     def fingerprint(self) -> str:
         canonical = json.dumps({"checkpoint": self.checkpoint,
                                 "actions": [[str(a.kind), a.resource, a.name, a.details]
@@ -82,8 +99,8 @@ class Plan:
 
     def to_dict(self) -> dict:
         return {"checkpoint": self.checkpoint, "fingerprint": self.fingerprint,
-                "destructive": self.destructive, "actions": [a.to_dict() for a in self.actions],
-                "notes": list(self.notes)}
+                "destructive": self.destructive, "breaking": self.breaking,
+                "actions": [a.to_dict() for a in self.actions], "notes": list(self.notes)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
@@ -93,18 +110,22 @@ class Plan:
 
 @dataclass(frozen=True)
 class Gate:
-    """Whether a plan needs an approval before it is applied, and why."""
+    """Whether a plan needs an approval before it is applied, and why. A breaking plan (it
+    leaves an app without a place to run) needs its breaking acknowledged too."""
     required: bool
     destructive: bool
     reasons: tuple = ()
+    breaking: bool = False
 
     @property
     def risk(self) -> str:
+        if self.breaking:
+            return "breaking"
         return "destructive" if self.destructive else ("approval" if self.required else "none")
 
     def to_dict(self) -> dict:
-        return {"required": self.required, "destructive": self.destructive, "risk": self.risk,
-                "reasons": list(self.reasons)}
+        return {"required": self.required, "destructive": self.destructive,
+                "breaking": self.breaking, "risk": self.risk, "reasons": list(self.reasons)}
 
 
 NO_GATE = Gate(required=False, destructive=False)
@@ -118,6 +139,19 @@ def gate_for(checkpoint, plan: Plan, required_by_config: tuple = ()) -> Gate:
     destructive = [a.describe() for a in plan.actions if a.destructive]
     if destructive:
         reasons.append("destructive: " + "; ".join(destructive))
+    reasons += breaking_reasons(plan)
     if checkpoint.name in required_by_config:
         reasons.append("approvals.required lists this checkpoint")
-    return Gate(required=bool(reasons), destructive=bool(destructive), reasons=tuple(reasons))
+    return Gate(required=bool(reasons), destructive=bool(destructive), reasons=tuple(reasons),
+                breaking=plan.breaking)
+
+
+def breaking_reasons(plan: Plan) -> list[str]:
+    lines = []
+    for action in plan.actions:
+        shortfalls = (action.impact or {}).get("shortfalls") or []
+        lines += [f"BREAKING: {action.target}: {text}" for text in shortfalls]
+        if action.breaks and not shortfalls:
+            lines.append(f"BREAKING: {action.target} leaves {', '.join(action.breaks)} "
+                         f"without a place to run")
+    return lines

@@ -9,11 +9,11 @@ from __future__ import annotations
 import ipaddress
 
 from checkpoints.access import principals_for
-from checkpoints.base import Checkpoint, Context
+from checkpoints.base import Checkpoint, Context, serving_problems
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Action, Kind, Plan
 from cluster.dashboard import DashboardError
-from cluster.serve import FAILED_STATES, same_app
+from cluster.serve import FAILED_STATES, app_paths, same_app
 
 SERVE_TIMEOUT = 180
 MANAGED_KEY = "serve.managed"  # the apps this checkpoint deployed (it may delete only those)
@@ -23,6 +23,7 @@ class ServeDeploy(Checkpoint):
     name = "serve_deploy"
     description = "Deploy the configured Serve apps via the dashboard Serve REST API, merging with what runs"
     gate_policy = "destructive approval when it would remove or replace running apps"
+    guards_serving = True
 
     @staticmethod
     def desired_apps(ctx: Context) -> list[tuple[dict, str]]:
@@ -37,12 +38,16 @@ class ServeDeploy(Checkpoint):
         return ctx.cluster.serve.desired_apps(principals.digests())
 
     def plan(self, ctx: Context) -> Plan:
-        desired = {app["name"]: app for app, _ in self.desired_apps(ctx)}
         try:
             status = ctx.cluster.serve.status()
-            live = ctx.cluster.serve.deployed_configs(status)
         except DashboardError:
-            live, status = {}, {}
+            status = {}
+        return self.plan_for(ctx, status)
+
+    def plan_for(self, ctx: Context, status: dict) -> Plan:
+        """The plan against this Serve status (the live one, or a preview's prediction)."""
+        desired = {app["name"]: app for app, _ in self.desired_apps(ctx)}
+        live = ctx.cluster.serve.deployed_configs(status)
         managed = ctx.store.kv_get(MANAGED_KEY, [])
         actions = []
         for name, app in desired.items():
@@ -68,6 +73,7 @@ class ServeDeploy(Checkpoint):
         desired = {app["name"]: app for app, _ in apps}
         touched = plan.names()
         removes = [n for n in touched if n not in desired]
+        ctx.notes["removed_apps"] = removes
         upserts = [desired[n] for n in touched if n in desired]
         if any(a.kind == Kind.REPLACE and "why" in a.details for a in plan.actions):
             # a failed app with an unchanged config: remove it first so Serve redeploys it
@@ -79,4 +85,7 @@ class ServeDeploy(Checkpoint):
 
     def verify(self, ctx: Context) -> list[str]:
         from cluster.health import serve_checks
-        return [c.detail for c in serve_checks(ctx.cluster) if not c.ok]
+        configured = {name for name, _ in app_paths(ctx.config)}
+        problems = [c.detail for c in serve_checks(ctx.cluster)
+                    if not c.ok and c.name.split(":", 1)[-1] in configured]
+        return problems + serving_problems(ctx, set(ctx.notes.get("removed_apps", ())))

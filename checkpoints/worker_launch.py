@@ -2,41 +2,55 @@
 ALIVE in Ray. Removing workers (fewer configured, or changed resources) is destructive."""
 from __future__ import annotations
 
-from checkpoints.base import Checkpoint, Context
+from checkpoints import impact
+from checkpoints.base import Checkpoint, Context, serving_problems
 from checkpoints.plan import Action, Kind, Plan
 from cluster.platforms.base import FAILED, STOPPED
 
 WORKER_TIMEOUT = 180
+CHOSEN = "chosen for the least impact: fewest replicas and actors, then the newest"
 
 
 class WorkerLaunch(Checkpoint):
     name = "worker_launch"
     description = "Converge to workers.count worker apps, launched concurrently, each ALIVE in Ray"
     gate_policy = "destructive approval when it removes workers"
+    guards_serving = True
 
     def plan(self, ctx: Context) -> Plan:
+        return self.plan_for(ctx, ctx.cluster.inventory.apps())
+
+    def plan_for(self, ctx: Context, apps: list) -> Plan:
+        """The plan for these platform apps (the live ones, or a preview's prediction)."""
         inventory, want = ctx.cluster.inventory, ctx.config.workers
-        apps = inventory.apps()
         actions = [Action(Kind.CLEANUP, "worker", a.name, {"status": a.status})
                    for a in inventory.worker_apps(live_only=False, apps=apps)
                    if a.status in (FAILED, STOPPED)]
         live = inventory.worker_apps(apps=apps)
-        matching = [a for a in live if (a.spec.cpu, a.spec.memory, a.spec.gpus)
-                    == (want.cpu, want.memory, want.gpus)]
-        for app in live:
-            if app not in matching:
-                actions.append(Action(Kind.REPLACE, "worker", app.name, {
-                    "why": f"resources {(app.spec.cpu, app.spec.memory, app.spec.gpus)} -> "
-                           f"{(want.cpu, want.memory, want.gpus)}"}))
-        extra = matching[want.count:]  # the highest-numbered ones go
-        actions += [Action(Kind.DELETE, "worker", a.name, {"drain": True}) for a in extra]
-        replaced = sum(1 for a in actions if a.kind == Kind.REPLACE)
-        count = max(want.count - len(matching) - replaced, 0) + replaced
-        if count:
+        shape = (want.cpu, want.memory, want.gpus)
+        matching = [a for a in live if (a.spec.cpu, a.spec.memory, a.spec.gpus) == shape]
+        mismatched = [a for a in live if a not in matching]
+        loads = None
+        if len(matching) > want.count or mismatched:  # something goes: ask Ray what runs where
+            loads = impact.loads_or_none(ctx)
+            matching = impact.least_impact_first(ctx, loads, matching)[::-1]  # keep the busiest
+            mismatched = impact.least_impact_first(ctx, loads, mismatched)
+        keep, extra = matching[:want.count], matching[want.count:]
+        missing = want.count - len(keep)  # new workers needed
+        removals = []
+        for n, app in enumerate(mismatched):  # each goes; the first `missing` are replaced
+            have = (app.spec.cpu, app.spec.memory, app.spec.gpus)
+            removals.append(Action(Kind.REPLACE if n < missing else Kind.DELETE, "worker",
+                                   app.name, {"why": f"resources {have} -> {shape}", "drain": True}))
+        removals += [Action(Kind.DELETE, "worker", a.name, {"drain": True}) for a in extra[::-1]]
+        if removals:
+            actions += impact.with_removal_impact(ctx, loads, removals, {a.name: a for a in live},
+                                                  why=CHOSEN if extra else None)
+        if missing > 0:
             actions.append(Action(Kind.CREATE, "workers", None, {
-                "count": count, "cpu": want.cpu, "memory": want.memory, "gpus": want.gpus}))
-        not_alive = self._not_alive(ctx, matching[:want.count])
-        if not_alive and not actions:
+                "count": missing, "cpu": want.cpu, "memory": want.memory, "gpus": want.gpus}))
+        not_alive = self._not_alive(ctx, keep)
+        if not_alive and not actions:  # started earlier, not joined yet: wait for them
             actions.append(Action(Kind.WAIT, "workers", None, {"not_alive": sorted(not_alive)}))
         return Plan(self.name, tuple(actions),
                     notes=(f"{len(live)} live worker app(s), {want.count} configured",))
@@ -59,7 +73,7 @@ class WorkerLaunch(Checkpoint):
                 ctx.platform.delete_app(app.id)
             elif action.kind in (Kind.DELETE, Kind.REPLACE):
                 ctx.reporter.message(f"draining and removing {app.name}")
-                lifecycle.remove_worker(app.id)
+                lifecycle.remove_worker(app.id, on_wait=ctx.on_wait)
         for action in plan.actions:
             if action.kind == Kind.CREATE:
                 new = lifecycle.add_workers(action.details["count"])
@@ -74,4 +88,4 @@ class WorkerLaunch(Checkpoint):
         not_alive = self._not_alive(ctx, live)
         if not_alive:
             problems.append("not ALIVE in Ray: " + ", ".join(not_alive))
-        return problems
+        return problems + serving_problems(ctx)

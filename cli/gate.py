@@ -25,16 +25,23 @@ class CliGatekeeper:
                          decision="approve" if approve else "reject",
                          ttl_seconds=config.approvals.ttl_seconds, reason=reason,
                          acknowledge_risks=approve and req.gate.destructive,
+                         acknowledge_breaking=approve and req.gate.breaking,
                          forbid_self_approval=config.approvals.forbid_self_approval)
 
     def __call__(self, req: GateRequest) -> str:
         ctx, name, gate = req.ctx, req.checkpoint.name, req.gate
-        if self.args.auto_approve:
+        breaking_ok = getattr(self.args, "acknowledge_breaking", False)
+        if self.args.auto_approve and (breaking_ok or not gate.breaking):
             self._decide(req, self.actor.as_source("auto"), True, "--auto-approve")
             say(f"    auto-approved {name} (plan {req.plan.fingerprint})")
             return "approved"
         show_plan(req.checkpoint.name, req.plan, gate, req.why_not)
-        command = approve_command(self.args, name, gate.destructive)
+        command = approve_command(self.args, name, gate.destructive, gate.breaking)
+        if self.args.auto_approve:  # a breaking plan is never approved blind
+            say(red("    --auto-approve does not approve a plan that breaks apps: review it, "
+                    "then approve it (or run again with --acknowledge-breaking)"))
+            say(f"    approve with:  {command}\n    then resume:   {resume_command(self.args)}")
+            return "pending"
         if self.args.no_wait:
             say(f"    approve with:  {command}\n    then resume:   {resume_command(self.args)}")
             return "pending"
@@ -60,7 +67,12 @@ class CliGatekeeper:
     def _prompt(self, req: GateRequest) -> str:
         name = req.checkpoint.name
         try:
-            if req.gate.destructive:
+            if req.gate.breaking:
+                expected = f"{name} breaking"
+                answer = input(red(f"    This plan BREAKS apps. Type '{expected}' to approve "
+                                   f"it anyway, or press Enter to reject: "))
+                approved = answer.strip() == expected
+            elif req.gate.destructive:
                 answer = input(f"    Type the checkpoint name ({name}) to approve, "
                                f"or press Enter to reject: ")
                 approved = answer.strip() == name
@@ -76,16 +88,51 @@ class CliGatekeeper:
         return "approved" if approved else "rejected"
 
 
+def red(text: str) -> str:
+    """Red on a terminal (the breaking parts of a plan); as it is in a pipe or a log."""
+    return f"\x1b[1;31m{text}\x1b[0m" if sys.stdout.isatty() else text
+
+
 def show_plan(name: str, plan, gate, why_not: str = "") -> None:
-    say(f"    {name} needs {'DESTRUCTIVE ' if gate.destructive else ''}approval"
-        f" (plan {plan.fingerprint}, risk: {gate.risk})")
+    kind = "BREAKING, DESTRUCTIVE " if gate.breaking else "DESTRUCTIVE " if gate.destructive else ""
+    say(f"    {name} needs {kind}approval (plan {plan.fingerprint}, risk: {gate.risk})")
     for action in plan.actions:
-        say(f"      - {printable(action.describe())}"
-            f"{'   [destructive]' if action.destructive else ''}")
+        flag = "   [BREAKING]" if action.breaks else "   [destructive]" if action.destructive else ""
+        line = f"      - {printable(action.describe())}{flag}"
+        say(red(line) if action.breaks else line)
+        for impact_line in impact_lines(action.impact):
+            say(red(impact_line) if "BREAKS" in impact_line else impact_line)
     for reason in gate.reasons:
-        say(f"      why: {printable(reason)}")
+        line = f"      why: {printable(reason)}"
+        say(red(line) if reason.startswith("BREAKING") else line)
     if why_not:
         say(f"      note: {printable(why_not)}")
+
+
+def impact_lines(impact: dict | None) -> list[str]:
+    """An action's impact block, as the approver reads it."""
+    if not impact:
+        return []
+    out = []
+    replicas = impact.get("replicas") or {}
+    if replicas:
+        out.append("          displaces replicas: " + ", ".join(
+            f"{printable(k)} x{v}" for k, v in replicas.items()))
+    if impact.get("actors"):
+        out.append("          displaces actors: " + ", ".join(map(printable, impact["actors"])))
+    if impact.get("jobs"):
+        out.append("          running jobs: " + ", ".join(map(printable, impact["jobs"])))
+    if impact.get("gpus_in_use"):
+        out.append(f"          GPUs in use: {impact['gpus_in_use']:g}")
+    if impact.get("object_store_bytes_in_use"):
+        out.append(f"          object store in use: {impact['object_store_bytes_in_use'] / 2**20:.1f} MiB")
+    if not out and "replicas" in impact:  # measured, and nothing runs there
+        out.append("          displaces nothing that runs")
+    for text in impact.get("shortfalls") or []:
+        out.append(f"          BREAKS: {printable(text)}")
+    for text in impact.get("notes") or []:
+        out.append(f"          {printable(text)}")
+    return out
 
 
 def _base_command(args) -> list[str]:
@@ -97,8 +144,10 @@ def _base_command(args) -> list[str]:
     return parts
 
 
-def approve_command(args, name: str, destructive: bool) -> str:
-    parts = _base_command(args) + ["approve", name] + (["--acknowledge-risks"] if destructive else [])
+def approve_command(args, name: str, destructive: bool, breaking: bool = False) -> str:
+    parts = (_base_command(args) + ["approve", name]
+             + (["--acknowledge-risks"] if destructive else [])
+             + (["--acknowledge-breaking"] if breaking else []))
     return " ".join(shlex.quote(p) for p in parts)
 
 

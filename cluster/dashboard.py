@@ -48,6 +48,17 @@ class DashboardClient:
         return {node_id: {res: pair[0] for res, pair in usage.items()}
                 for node_id, usage in (report.get("usageByNode") or {}).items()}
 
+    def actors(self) -> list[dict]:
+        """Ray's live actors (Serve replicas among them) with their node and resource demand."""
+        body = self._call("GET", "/api/v0/actors", params={
+            "detail": "true", "limit": 10000, "filter_keys": "state", "filter_predicates": "=",
+            "filter_values": "ALIVE"}).json()
+        return body["data"]["result"]["result"]
+
+    def jobs(self) -> list[dict]:
+        """Ray jobs (status, driver_node_id, ...)."""
+        return self._call("GET", "/api/jobs/").json()
+
     def serve_applications(self) -> dict:
         """Live status: ``applications{name: {status, message, route_prefix, deployments}}``."""
         return self._call("GET", "/api/serve/applications/").json()

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from cluster.manager import ClusterManager
 from cluster.serve import app_paths
 from core.errors import DomainError
+from core.timing import TimedOut, poll_until
 
 
 @dataclass(frozen=True)
@@ -62,21 +63,98 @@ def resource_checks(cluster: ClusterManager) -> list[Check]:
 
 
 def serve_checks(cluster: ClusterManager, probe: bool = True) -> list[Check]:
-    apps = app_paths(cluster.config)
-    if not apps:
-        return []
+    """Every app on the cluster, configured or not: RUNNING, no replica stuck (STARTING or
+    PENDING longer than serve.stuck_replica_seconds: Ray's own message is the detail), and
+    answering through the proxy."""
+    configured = dict(app_paths(cluster.config))
     try:
         status = cluster.serve.status()
     except DomainError as e:
-        return [Check("serve_apps", False, str(e))]
+        return [Check("serve_apps", False, str(e))] if configured else []
     checks = []
-    for name, path in apps:
-        state = status.get(name, {}).get("status", "MISSING")
-        checks.append(Check(f"app:{name}", state == "RUNNING", f"{name} is {state}"))
-        if probe and state == "RUNNING":
+    for name in sorted(set(configured) | set(status)):
+        app = status.get(name) or {}
+        state = app.get("status", "MISSING")
+        checks.append(Check(f"app:{name}", state == "RUNNING", f"{name} is {state}"
+                            + (f": {app['message'].strip()[-300:]}" if app.get("message")
+                               and state != "RUNNING" else "")))
+        stuck = stuck_replicas(app, cluster.config.serve_stuck_seconds, cluster.clock.time())
+        if stuck:
+            checks.append(Check(f"replicas:{name}", False, "; ".join(stuck)))
+        path = configured.get(name) or app.get("route_prefix")
+        if probe and state == "RUNNING" and path:
             ok, detail = cluster.serve.probe(path)
             checks.append(Check(f"http:{name}", ok, detail))
     return checks
+
+
+def stuck_replicas(app: dict, threshold: float, now: float) -> list[str]:
+    """Replicas that are not RUNNING after ``threshold`` seconds, with Ray's message."""
+    out = []
+    for dep, detail in (app.get("deployments") or {}).items():
+        for replica in detail.get("replicas") or []:
+            age = now - (replica.get("start_time_s") or now)
+            if replica.get("state") != "RUNNING" and age > threshold:
+                message = (detail.get("message") or "").strip()[-300:]
+                out.append(f"replica {replica.get('replica_id')} of {dep} is "
+                           f"{replica.get('state')} for {age:.0f}s"
+                           + (f": {message}" if message else ""))
+    return out
+
+
+def serving(cluster: ClusterManager) -> dict[str, str]:
+    """The apps that serve now (RUNNING, every replica RUNNING): name -> path to probe."""
+    configured = dict(app_paths(cluster.config))
+    try:
+        status = cluster.serve.status()
+    except DomainError:
+        return {}
+    out = {}
+    for name, app in status.items():
+        replicas = [r for d in (app.get("deployments") or {}).values()
+                    for r in d.get("replicas") or []]
+        if app.get("status") == "RUNNING" and all(r.get("state") == "RUNNING" for r in replicas):
+            out[name] = configured.get(name) or app.get("route_prefix") or ""
+    return out
+
+
+def still_serving(cluster: ClusterManager, before: dict[str, str], timeout: float = 60,
+                  on_wait=None) -> list[str]:
+    """What of ``before`` (see ``serving``) no longer serves, after waiting up to
+    ``timeout`` for it to come back (replicas re-placed after a node left, say)."""
+    broken: list[str] = []
+
+    def settled() -> bool:
+        broken.clear()
+        now = serving(cluster)
+        for name, path in sorted(before.items()):
+            if name not in now:
+                broken.append(f"{name} no longer serves: {_state(cluster, name)}")
+            elif path:
+                ok, detail = cluster.serve.probe(path)
+                if not ok:
+                    broken.append(f"{name} does not answer: {detail}")
+        return not broken
+    try:
+        poll_until(settled, timeout, f"{', '.join(sorted(before))} to serve again",
+                   on_wait=on_wait, clock=cluster.clock, interval=0.5)
+    except TimedOut:
+        pass
+    return list(broken)
+
+
+def _state(cluster: ClusterManager, name: str) -> str:
+    try:
+        app = cluster.serve.status().get(name)
+    except DomainError as e:
+        return str(e)
+    if app is None:
+        return "it is gone"
+    states = sorted({r.get("state") for d in (app.get("deployments") or {}).values()
+                     for r in d.get("replicas") or []})
+    message = (app.get("message") or "").strip()[-300:]
+    return f"{app.get('status')}, replicas {', '.join(states) or 'none'}" + (
+        f" ({message})" if message else "")
 
 
 def all_checks(cluster: ClusterManager, health_only: bool = False) -> list[Check]:

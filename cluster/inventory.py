@@ -20,11 +20,13 @@ class NoHead(Conflict):
 
 
 class NodeInventory:
-    def __init__(self, config, platform: Platform, layout: PortLayout, token):
+    def __init__(self, config, platform: Platform, layout: PortLayout, token,
+                 dashboard_factory=DashboardClient):
         self.config = config
         self.platform = platform
         self.layout = layout
         self._token = token  # () -> the Ray token, or None
+        self._dashboard_factory = dashboard_factory  # (url, token) -> a dashboard client
         self._dashboard: DashboardClient | None = None
         self._node_ips: dict[str, str] = {}
 
@@ -90,7 +92,7 @@ class NodeInventory:
         if url is None:
             raise NoHead()
         if self._dashboard is None or self._dashboard.url != url:
-            self._dashboard = DashboardClient(url, self._token())
+            self._dashboard = self._dashboard_factory(url, self._token())
         return self._dashboard
 
     def forget_dashboard(self) -> None:

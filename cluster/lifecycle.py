@@ -42,9 +42,10 @@ class NodeFailed(Conflict):
 
 class NodeLifecycle:
     def __init__(self, config, store, platform: Platform, inventory: NodeInventory,
-                 layout: PortLayout, auth_env, clock: Clock = SYSTEM_CLOCK):
+                 layout: PortLayout, serve, auth_env, clock: Clock = SYSTEM_CLOCK):
         self.config = config
         self.store = store
+        self.serve = serve  # ServeManager: where replicas run while a node drains
         self.platform = platform
         self.inventory = inventory
         self.layout = layout
@@ -128,8 +129,11 @@ class NodeLifecycle:
         poll_until(ready, timeout, f"{len(apps)} node(s) to become ALIVE", on_wait=on_wait,
                    clock=self.clock, retry_on=(DashboardError, NoHead))
 
-    def remove_worker(self, app_id: str, drain_seconds: int = 30) -> App:
-        """Drain the worker's Ray node (work moves off it), then stop and delete its app."""
+    def remove_worker(self, app_id: str, drain_seconds: float | None = None,
+                      on_wait=None) -> App:
+        """Drain the worker's Ray node, wait until Serve runs the replicas it had elsewhere
+        (up to ``workers.drain_timeout_seconds``), then stop and delete its app."""
+        drain_seconds = drain_seconds or self.config.workers.drain_timeout_seconds
         app = next((a for a in self.inventory.apps() if a.id == app_id), None)
         if app is None:
             raise NotFound(f"no node app with id {app_id}")
@@ -137,28 +141,54 @@ class NodeLifecycle:
             raise Conflict("the head node cannot be removed (tear the cluster down instead)")
         node = self.inventory.ray_node_for(app)
         if node is not None and node["state"] == "ALIVE":
-            self._drain(node, drain_seconds)
+            self._drain(node, drain_seconds, on_wait)
         self.platform.delete_app(app.id)
         self.platform.delete_file(f"nodes/{app.name}.json")
         return app
 
-    def _drain(self, node: dict, drain_seconds: int) -> None:
+    def _drain(self, node: dict, drain_seconds: float, on_wait=None) -> None:
+        hosted = self._deployments_on(node["node_ip"])
         ray = Path(sys.executable).with_name("ray")
         command = [str(ray) if ray.exists() else "ray", "drain-node",
                    f"--address={self.inventory.head_address()}", f"--node-id={node['node_id']}",
                    "--reason=DRAIN_NODE_REASON_PREEMPTION",
                    "--reason-message=removed by raydeploy",
-                   f"--deadline-remaining-seconds={drain_seconds}"]
+                   f"--deadline-remaining-seconds={int(drain_seconds)}"]
         result = subprocess.run(command, env={**os.environ, **self.auth_env()},
                                 capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:  # e.g. the node died meanwhile: stopping it is still right
+        if result.returncode != 0 or not hosted:  # nothing of Serve's to move (or node gone)
             return
+        what = f"Serve to run {', '.join(sorted(hosted))} off {node['node_ip']}"
         try:
-            poll_until(lambda: node["node_ip"] not in self.inventory.alive_ips(),
-                       drain_seconds + 5, f"node {node['node_id']} to drain", clock=self.clock,
-                       interval=0.25, retry_on=(DashboardError,))
+            poll_until(lambda: self._replaced_elsewhere(hosted, node["node_ip"]), drain_seconds,
+                       what, on_wait=on_wait, clock=self.clock, interval=0.25,
+                       retry_on=(DashboardError,))
         except TimedOut:
-            pass  # the deadline passed: the node is stopped anyway
+            pass  # the deadline passed: the node is stopped anyway (verify says what broke)
+
+    def _deployments_on(self, ip: str) -> set[str]:
+        """The Serve deployments ("app/deployment") with a replica on the node at ``ip``."""
+        try:
+            status = self.serve.status()
+        except DomainError:
+            return set()
+        return {f"{app}/{dep}" for app, detail in status.items()
+                for dep, d in (detail.get("deployments") or {}).items()
+                if any(r.get("node_ip") == ip for r in d.get("replicas") or [])}
+
+    def _replaced_elsewhere(self, hosted: set[str], ip: str) -> bool:
+        """Every deployment that had a replica on ``ip`` runs its target number elsewhere."""
+        status = self.serve.status()
+        for key in hosted:
+            app, dep = key.split("/", 1)
+            detail = ((status.get(app) or {}).get("deployments") or {}).get(dep)
+            if detail is None:  # the app went meanwhile: nothing to wait for
+                continue
+            running = [r for r in detail.get("replicas") or []
+                       if r.get("state") == "RUNNING" and r.get("node_ip") != ip]
+            if len(running) < (detail.get("target_num_replicas") or 1):
+                return False
+        return True
 
     # -- teardown ---------------------------------------------------------------------------------
     def teardown(self) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 
+from cluster.dashboard import DashboardClient
 from cluster.inventory import NodeInventory
 from cluster.layout import PortLayout
 from cluster.lifecycle import NodeLifecycle
@@ -22,15 +23,18 @@ from store import Store
 
 
 class ClusterManager:
-    def __init__(self, config, store: Store, platform: Platform, clock: Clock = SYSTEM_CLOCK):
+    def __init__(self, config, store: Store, platform: Platform, clock: Clock = SYSTEM_CLOCK,
+                 dashboard_factory=DashboardClient):
         self.config = config
         self.store = store
         self.platform = platform
+        self.clock = clock
         self.layout = PortLayout(config, store)
-        self.inventory = NodeInventory(config, platform, self.layout, self.token)
-        self.lifecycle = NodeLifecycle(config, store, platform, self.inventory, self.layout,
-                                       self.auth_env, clock)
+        self.inventory = NodeInventory(config, platform, self.layout, self.token,
+                                       dashboard_factory)
         self.serve = ServeManager(config, self.inventory, clock)
+        self.lifecycle = NodeLifecycle(config, store, platform, self.inventory, self.layout,
+                                       self.serve, self.auth_env, clock)
 
     def token(self) -> str | None:
         """The cluster's Ray auth token, created on first use (0600 in the state dir)."""

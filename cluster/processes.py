@@ -1,7 +1,8 @@
-"""Processes we start and stop: identity that survives pid reuse, and group shutdown.
+"""Processes we start and stop: identity that survives pid reuse, and session shutdown.
 
-Only processes this tool started are ever signalled, by pid or process group, and only when
-their recorded start time still matches (a recycled pid belongs to somebody else).
+Only processes this tool started are ever signalled: the sessions it started (each app,
+job run and server in a session of its own), and only when the recorded start time of the
+session's leader still matches (a recycled pid belongs to somebody else).
 """
 from __future__ import annotations
 
@@ -43,45 +44,63 @@ def is_ours(pid: int | None, recorded_start: str | None) -> bool:
     return bool(pid) and recorded_start is not None and start_time(pid) == recorded_start
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+def session_members(sid: int) -> list[int]:
+    """Every live process of session ``sid``. Ray starts its workers (Serve replicas, the
+    controller) in process groups of their own, but they stay in the node's session."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry))
+    return members
 
 
-def stop_group(pgid: int, grace_seconds: float = 5.0) -> None:
-    """SIGTERM the process group, wait up to ``grace_seconds``, then SIGKILL what is left.
+def session_alive(sid: int) -> bool:
+    return bool(session_members(sid))
+
+
+def stop_session(sid: int, grace_seconds: float = 5.0) -> None:
+    """SIGTERM every process of the session we started (``start_new_session=True``: its
+    leader's pid is the session id), wait up to ``grace_seconds``, then SIGKILL what is left.
 
     Ray's ``--block`` process leaves children running after SIGTERM, so the SIGKILL is the
     step that actually ends a node; the grace period lets well-behaved processes flush logs.
-    """
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
+    A session, not a process group: Ray's workers sit in groups of their own."""
+    if not _signal_session(sid, signal.SIGTERM):
         return
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline:
-        _reap(pgid)
-        if not group_alive(pgid):
+        _reap(sid)
+        if not session_alive(sid):
             return
         time.sleep(0.1)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+    _signal_session(sid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while group_alive(pgid) and time.monotonic() < deadline:
-        _reap(pgid)
+    while session_alive(sid) and time.monotonic() < deadline:
+        _reap(sid)
         time.sleep(0.05)
 
 
-def _reap(pgid: int) -> None:
-    """Collect the group leader if it is our child, so it does not linger as a zombie."""
+def _signal_session(sid: int, sig: int) -> bool:
+    """Signal the leader's group and every other member; False when none is left."""
+    members = session_members(sid)
+    for pid in members:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return bool(members)
+
+
+def _reap(pid: int) -> None:
+    """Collect the session leader if it is our child, so it does not linger as a zombie."""
     try:
-        os.waitpid(pgid, os.WNOHANG)
+        os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass

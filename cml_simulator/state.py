@@ -233,7 +233,7 @@ class Workspace:
         local = self.project(project_id).platform.store.job_run(record["local_id"])
         from cluster import processes
         if local and local.get("pid") and processes.is_ours(local["pid"], local["pid_start"]):
-            processes.stop_group(local["pid"], grace_seconds=1)
+            processes.stop_session(local["pid"], grace_seconds=1)
         record["stopped"] = True
         return self.run_api(record)
 

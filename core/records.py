@@ -58,6 +58,7 @@ class ApprovalRequest:
     requester: str
     created_at: float
     closed_at: float | None = None
+    breaking: bool = False  # the plan leaves an app without a place to run
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Approval:
     expires_at: float | None = None
     revokes: str | None = None
     claimed_by: str | None = None  # a name the caller claimed (CLI --operator), beside approver
+    acknowledge_breaking: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,14 @@ REQUEST_JSON = ("plan", "reasons")
 
 
 def _request(row) -> ApprovalRequest | None:
-    data = load_row(row, REQUEST_JSON, ("destructive",))
+    data = load_row(row, REQUEST_JSON, ("destructive", "breaking"))
     if data is None:
         return None
     return ApprovalRequest(**{**data, "reasons": tuple(data["reasons"])})
 
 
 def _approval(row) -> Approval | None:
-    data = load_row(row, (), ("acknowledge_risks",))
+    data = load_row(row, (), ("acknowledge_risks", "acknowledge_breaking"))
     if data is None:
         return None
     data.pop("idempotency_key", None)
@@ -25,8 +25,8 @@ def _approval(row) -> Approval | None:
 
 class ApprovalRecords:
     def open_approval_request(self, run_id: str, checkpoint: str, fingerprint: str, plan: dict,
-                              destructive: bool, reasons: list[str],
-                              requester: str) -> ApprovalRequest:
+                              destructive: bool, reasons: list[str], requester: str,
+                              breaking: bool = False) -> ApprovalRequest:
         """Record that ``run_id`` waits at ``checkpoint`` for this plan (one open request each)."""
         now = self.clock.time()
         with self.db.transaction() as c:
@@ -38,9 +38,11 @@ class ApprovalRecords:
             c.execute("UPDATE approval_requests SET closed_at=? WHERE checkpoint=?"
                       " AND closed_at IS NULL", (now, checkpoint))
             req_id = self.new_id("req")
-            c.execute("INSERT INTO approval_requests VALUES (?,?,?,?,?,?,?,?,?,NULL)",
+            c.execute("INSERT INTO approval_requests (id, run_id, checkpoint, fingerprint, plan,"
+                      " destructive, reasons, requester, created_at, breaking)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?)",
                       (req_id, run_id, checkpoint, fingerprint, dump(plan), int(destructive),
-                       dump(list(reasons)), requester, now))
+                       dump(list(reasons)), requester, now, int(breaking)))
         return self.get_approval_request(req_id)
 
     def get_approval_request(self, req_id: str) -> ApprovalRequest | None:
@@ -71,7 +73,8 @@ class ApprovalRecords:
                      approver: str, source: str, run_id: str | None = None,
                      requester: str | None = None, reason: str | None = None,
                      acknowledge_risks: bool = False, ttl_seconds: float | None = None,
-                     revokes: str | None = None, claimed_by: str | None = None) -> Approval:
+                     revokes: str | None = None, claimed_by: str | None = None,
+                     acknowledge_breaking: bool = False) -> Approval:
         """Append a decision record."""
         now = self.clock.time()
         decision = Decision(decision)
@@ -79,11 +82,12 @@ class ApprovalRecords:
             approval_id = self.new_id("apr")
             c.execute("INSERT INTO approvals (id, checkpoint, plan_fingerprint, run_id, decision,"
                       " approver, requester, reason, acknowledge_risks, source, created_at,"
-                      " expires_at, revokes, idempotency_key, claimed_by)"
-                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      " expires_at, revokes, idempotency_key, claimed_by, acknowledge_breaking)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       (approval_id, checkpoint, plan_fingerprint, run_id, str(decision), approver,
                        requester, reason, int(acknowledge_risks), source, now,
-                       now + ttl_seconds if ttl_seconds else None, revokes, None, claimed_by))
+                       now + ttl_seconds if ttl_seconds else None, revokes, None, claimed_by,
+                       int(acknowledge_breaking)))
             self.add_event(f"approval.{decision}",
                            f"{decision} {checkpoint} by {approver}" + (f": {reason}" if reason else ""),
                            run_id=run_id, checkpoint=checkpoint,

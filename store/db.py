@@ -16,7 +16,7 @@ from typing import Any
 
 from core.errors import Unavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,13 +33,14 @@ CREATE TABLE IF NOT EXISTS checkpoint_results (
 CREATE TABLE IF NOT EXISTS approval_requests (
     id TEXT PRIMARY KEY, run_id TEXT NOT NULL, checkpoint TEXT NOT NULL, fingerprint TEXT NOT NULL,
     plan TEXT NOT NULL, destructive INTEGER NOT NULL, reasons TEXT NOT NULL, requester TEXT NOT NULL,
-    created_at REAL NOT NULL, closed_at REAL
+    created_at REAL NOT NULL, closed_at REAL, breaking INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS approvals (
     id TEXT PRIMARY KEY, checkpoint TEXT NOT NULL, plan_fingerprint TEXT NOT NULL, run_id TEXT,
     decision TEXT NOT NULL, approver TEXT NOT NULL, requester TEXT, reason TEXT,
     acknowledge_risks INTEGER NOT NULL, source TEXT NOT NULL, created_at REAL NOT NULL,
-    expires_at REAL, revokes TEXT, idempotency_key TEXT UNIQUE, claimed_by TEXT
+    expires_at REAL, revokes TEXT, idempotency_key TEXT UNIQUE, claimed_by TEXT,
+    acknowledge_breaking INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS approvals_by_plan ON approvals (checkpoint, plan_fingerprint);
 CREATE TABLE IF NOT EXISTS events (
@@ -81,6 +82,8 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, update
 # Changes to tables that already exist in an older store, by the version they lead to.
 MIGRATIONS = {
     2: ["ALTER TABLE approvals ADD COLUMN claimed_by TEXT"],
+    3: ["ALTER TABLE approval_requests ADD COLUMN breaking INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE approvals ADD COLUMN acknowledge_breaking INTEGER NOT NULL DEFAULT 0"],
 }
 
 

@@ -87,8 +87,8 @@ def stop_recorded_apps(state_dir: Path) -> None:
     if not (state_dir / "state.db").exists():
         return
     for app in Store(state_dir).platform_apps():  # the local platform's own rows (dicts)
-        if app["pid"] and processes.group_alive(app["pid"]):
-            processes.stop_group(app["pid"], grace_seconds=1)
+        if app["pid"] and processes.session_alive(app["pid"]):
+            processes.stop_session(app["pid"], grace_seconds=1)
 
 
 def our_ray_processes(state_dir: Path) -> list[str]:
@@ -151,6 +151,6 @@ class ApiServer:
     def stop(self) -> None:
         from cluster import processes
         if self.proc.poll() is None:
-            processes.stop_group(self.proc.pid, grace_seconds=3)
+            processes.stop_session(self.proc.pid, grace_seconds=3)
         self.proc.wait()
         self.log.close()

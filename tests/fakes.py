@@ -1,5 +1,21 @@
-"""Fakes behind the real interfaces, for fast tests: a clock that moves only when told."""
+"""Fakes behind the real interfaces, for fast tests: a clock that moves only when told, a
+platform and a Ray dashboard in memory (planners run against them in milliseconds)."""
 from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+from cluster.platforms.base import (
+    RUNNING,
+    App,
+    AppSpec,
+    Job,
+    JobRun,
+    JobSpec,
+    Platform,
+    Project,
+)
+from core.errors import NotFound
 
 
 class FakeClock:
@@ -21,3 +37,163 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+# -- a platform and a Ray dashboard, in memory ---------------------------------------------------
+class FakePlatform(Platform):
+    """The Platform interface over dicts: apps get loopback addresses as on the local
+    platform; nothing runs. Tests shape the world through ``add_app`` and ``runs``."""
+    name = "fake"
+    shares_host_network = True
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.apps: dict[str, App] = {}
+        self.jobs: dict[str, Job] = {}
+        self.runs: dict[str, list[JobRun]] = {}
+        self.files: dict[str, str] = {}
+        self.project: Project | None = None
+        self._ids = itertools.count(1)
+        self._clock = itertools.count(1)
+
+    def add_app(self, name: str, cpu=1.0, memory=1.0, gpus=0, status=RUNNING, ip=None,
+                env=None) -> App:
+        n = next(self._ids)
+        app = App(id=f"app-{n}", name=name, status=status,
+                  spec=AppSpec(name=name, script="cluster/launcher.py", cpu=cpu, memory=memory,
+                               gpus=gpus, env=env or {}),
+                  ip=ip or f"127.0.0.{n + 1}", created_at=float(next(self._clock)))
+        self.apps[app.id] = app
+        return app
+
+    # projects
+    def find_project(self, name):
+        return self.project if self.project and self.project.name == name else None
+
+    def create_project(self, name):
+        self.project = self.project or Project(id="proj-1", name=name)
+        return self.project
+
+    # applications
+    def list_apps(self):
+        return list(self.apps.values())
+
+    def create_app(self, spec: AppSpec) -> App:
+        existing = next((a for a in self.apps.values() if a.name == spec.name), None)
+        return existing or self.add_app(spec.name, spec.cpu, spec.memory, spec.gpus, env=spec.env)
+
+    def get_app(self, app_id):
+        if app_id not in self.apps:
+            raise NotFound(f"application {app_id} not found")
+        return self.apps[app_id]
+
+    def stop_app(self, app_id, grace_seconds=5.0):
+        self.apps[app_id] = replace(self.get_app(app_id), status="stopped")
+
+    def delete_app(self, app_id):
+        self.apps.pop(app_id, None)
+
+    # jobs
+    def list_jobs(self):
+        return list(self.jobs.values())
+
+    def create_job(self, spec: JobSpec, parent_id=None) -> Job:
+        job = Job(id=f"job-{next(self._ids)}", name=spec.name, spec=spec)
+        self.jobs[job.id] = job
+        return job
+
+    def update_job(self, job_id, spec, parent_id=None):
+        self.jobs[job_id] = replace(self.jobs[job_id], spec=spec)
+        return self.jobs[job_id]
+
+    def start_job_run(self, job_id, spec_hash):
+        run = JobRun(id=f"run-{next(self._ids)}", job_id=job_id, status="running",
+                     spec_hash=spec_hash, created_at=float(next(self._clock)))
+        self.runs.setdefault(job_id, []).insert(0, run)
+        return run
+
+    def get_job_run(self, job_id, run_id):
+        return next(r for r in self.runs.get(job_id, []) if r.id == run_id)
+
+    def job_runs(self, job_id):
+        return list(self.runs.get(job_id, []))
+
+    # files
+    def write_file(self, path, content):
+        self.files[path] = content
+
+    def read_file(self, path):
+        return self.files.get(path)
+
+    def delete_file(self, path):
+        self.files.pop(path, None)
+
+
+@dataclass
+class FakeRay:
+    """What the dashboard reports: nodes, usage, actors, jobs and Serve, set by the test."""
+    nodes: list[dict] = field(default_factory=list)
+    usage: dict = field(default_factory=dict)
+    actors: list[dict] = field(default_factory=list)
+    jobs: list[dict] = field(default_factory=list)
+    serve: dict = field(default_factory=dict)  # name -> application status (as Ray's GET)
+    healthy: bool = True
+    puts: list[dict] = field(default_factory=list)
+
+    def node(self, app: App, cpu: float | None = None, head: bool = False, alive=True,
+             gpus: float = 0) -> str:
+        node_id = f"node-{app.name}"
+        resources = {"CPU": app.spec.cpu if cpu is None else cpu, "memory": 1e9}
+        if gpus:
+            resources["GPU"] = gpus
+        self.nodes.append({"node_id": node_id, "node_ip": app.ip, "is_head_node": head,
+                           "state": "ALIVE" if alive else "DEAD",
+                           "resources_total": resources})
+        return node_id
+
+    def replica(self, node_id: str, app: str, deployment: str = "D", cpu: float = 1.0):
+        self.actors.append({"actor_id": f"actor-{len(self.actors)}", "node_id": node_id,
+                            "class_name": f"ServeReplica:{app}:{deployment}", "state": "ALIVE",
+                            "required_resources": {"CPU": cpu}})
+
+    def app(self, name: str, route_prefix: str, import_path: str = "pkg.mod:app",
+            status: str = "RUNNING", **config):
+        self.serve[name] = {"status": status, "route_prefix": route_prefix, "message": "",
+                            "deployed_app_config": {"name": name, "import_path": import_path,
+                                                    "route_prefix": route_prefix, **config},
+                            "deployments": {}}
+
+    def client(self, url, token):
+        return FakeDashboard(self, url)
+
+
+class FakeDashboard:
+    """``cluster.dashboard.DashboardClient``'s interface over a FakeRay."""
+
+    def __init__(self, ray: FakeRay, url: str):
+        self.ray, self.url = ray, url
+
+    def healthy(self):
+        return self.ray.healthy
+
+    def nodes(self):
+        return [dict(n) for n in self.ray.nodes]
+
+    def usage_by_node(self):
+        return self.ray.usage
+
+    def actors(self):
+        return list(self.ray.actors)
+
+    def jobs(self):
+        return list(self.ray.jobs)
+
+    def serve_applications(self):
+        return {"applications": dict(self.ray.serve)}
+
+    def put_serve(self, config):
+        self.ray.puts.append(config)
+
+    def version(self):
+        return {"ray_version": "fake"}
+

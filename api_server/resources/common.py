@@ -54,7 +54,8 @@ def run_operation(op: Operation) -> tuple[dict, int | None]:
     started: OperationStarted = services().runs.run_operation(actor(), op)
     run = started.run
     if started.gate.required:
-        destructive = " --acknowledge-risks" if started.gate.destructive else ""
+        destructive = (" --acknowledge-risks" if started.gate.destructive else "") + (
+            " --acknowledge-breaking" if started.gate.breaking else "")
         return {"status": "awaiting_approval", "run_id": run.id, "pending": {
             "run_id": run.id, "checkpoint": op.name, "plan_fingerprint": started.plan.fingerprint,
             "plan": started.plan.to_dict(), "gate": started.gate.to_dict(),

@@ -133,6 +133,8 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
         platform_settings={section: _settings(platform, data[section])
                            for section, platform in PLATFORM_SECTIONS.items()},
         force_rebuild=data["force_rebuild"],
+        serve_stuck_seconds=data["serve"]["stuck_replica_seconds"],
+        serve_verify_seconds=data["serve"]["verify_timeout_seconds"],
         source=source,
         base_dir=base.resolve(),
         warnings=tuple(warnings),

@@ -27,6 +27,8 @@ class NodeResources:
 @dataclass(frozen=True)
 class WorkersConfig(NodeResources):
     count: int = 0
+    # removing a worker: how long to wait for Serve to run its replicas elsewhere
+    drain_timeout_seconds: float = 60
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ class Config:
     # every registered platform's section, by section name (a platform reads its own)
     platform_settings: Mapping[str, Any] = field(default_factory=dict)
     force_rebuild: bool = False
+    serve_stuck_seconds: float = 120  # a replica not RUNNING after this long fails validation
+    serve_verify_seconds: float = 60  # how long verify waits for apps that served to serve again
     source: str = "config"  # the file it came from, absolute when loaded from a file
     base_dir: Path = Path(".")  # relative paths in the file were resolved against this
     warnings: tuple = ()

@@ -49,6 +49,7 @@ class ResourcesSchema(Strict):
 
 class WorkersSchema(ResourcesSchema):
     count = fields.Integer(load_default=2, validate=validate.Range(min=0, max=200))
+    drain_timeout_seconds = fields.Float(load_default=60, validate=validate.Range(min=1, max=3600))
 
 
 class RaySchema(Strict):
@@ -96,6 +97,8 @@ class ServeSchema(Strict):
     allowed_import_prefixes = fields.List(fields.String(validate=validate.Regexp(
         r"^[A-Za-z_][\w.]*$", error="A module prefix, like 'myapps' or 'myapps.serve'.")),
         load_default=list)
+    stuck_replica_seconds = fields.Float(load_default=120, validate=validate.Range(min=1))
+    verify_timeout_seconds = fields.Float(load_default=60, validate=validate.Range(min=1))
     allowed_runtime_env_keys = fields.List(fields.String(validate=validate.OneOf(
         RUNTIME_ENV_KEYS)), load_default=lambda: ["env_vars", "working_dir"])
 

@@ -166,8 +166,8 @@ class LocalPlatform(Platform):
         record = self.store.platform_app(app_id)
         if record is None:
             raise NotFound(f"application {app_id} not found")
-        if record["pid"] and processes.group_alive(record["pid"]) and self._owned(record):
-            processes.stop_group(record["pid"], grace_seconds)
+        if record["pid"] and processes.session_alive(record["pid"]) and self._owned(record):
+            processes.stop_session(record["pid"], grace_seconds)
         record.update(status=STOPPED, stopped_at=time.time())
         self.store.put_platform_app(record)
 

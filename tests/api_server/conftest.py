@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from api_server import create_app
 from api_server.settings import Settings
+from checkpoints.plan import Action, Kind, Plan
 from cluster.config import parse_config
 
 
@@ -76,7 +77,7 @@ def store(app):
 def awaiting(store, checkpoint="worker_launch", fingerprint="fp1", destructive=True,
              requester="alice"):
     run = store.create_run("deploy", [checkpoint], requester, "cli", status="awaiting_approval")
-    store.open_approval_request(run.id, checkpoint, fingerprint,
-                                {"checkpoint": checkpoint, "actions": [{"kind": "delete"}]},
-                                destructive, ["destructive: delete worker"], requester)
+    plan = Plan(checkpoint, (Action(Kind.DELETE, "worker", "w-2", {"drain": True}),))
+    store.open_approval_request(run.id, checkpoint, fingerprint, plan.to_dict(), destructive,
+                                ["destructive: delete worker"], requester)
     return run.id

@@ -54,7 +54,7 @@ class Simulator:
 
     def stop(self) -> None:
         from cluster import processes
-        processes.stop_group(self.proc.pid, grace_seconds=5)
+        processes.stop_session(self.proc.pid, grace_seconds=5)
         self.proc.wait()
 
 

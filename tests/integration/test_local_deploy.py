@@ -5,9 +5,11 @@ The tests share one cluster (head + 2 workers); the ``cluster`` fixture converge
 after each test, so they run in any order."""
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -64,7 +66,9 @@ def test_redeploy_on_a_healthy_cluster_skips_everything_and_writes_nothing(clust
     result = cluster.cli("--deploy")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    assert len(lines) == 7 and all("skipped (satisfied)" in line for line in lines)
+    assert len(lines) == 7 and all("skipped (satisfied)" in line for line in lines[:6])
+    assert "validation" in lines[6] and "done" in lines[6]  # it always checks, and says so
+    assert "PASS  http:hello" in result.stdout
     after = (store.platform_apps(), [store.job_runs(j["id"]) for j in store.platform_jobs()])
     assert after == before
 
@@ -114,7 +118,9 @@ def test_lowering_workers_is_a_destructive_gate(cluster):
     result = cluster.cli("--deploy", "--no-wait", workers=1)
     assert result.returncode == 3, result.stdout
     assert "approve worker_launch --acknowledge-risks" in result.stdout
-    assert "delete worker rdtest-worker-2" in result.stdout
+    # the least busy worker goes (the one without a Serve replica), whichever its number
+    going = re.search(r"delete worker (rdtest-worker-\d)", result.stdout).group(1)
+    staying = [n for n in cluster.worker_names() if n != going]
     run_id = cluster.store().latest_run().id
     # a destructive approval needs the risks acknowledged
     result = cluster.cli("approve", "worker_launch", workers=1)
@@ -145,8 +151,8 @@ def test_lowering_workers_is_a_destructive_gate(cluster):
     assert cluster.cli("approve", "worker_launch", "--acknowledge-risks", workers=1).returncode == 0
     result = cluster.cli("--resume", workers=1)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "draining and removing rdtest-worker-2" in result.stdout
-    assert cluster.worker_names() == ["rdtest-worker-1"]
+    assert re.search(r"draining and removing rdtest-worker-\d", result.stdout)
+    assert len(cluster.worker_names()) == 1 and cluster.worker_names()[0] in staying + [going]
     assert len(cluster.alive_nodes()) == 2
 
 
@@ -169,43 +175,49 @@ def test_without_a_tty_the_run_waits_for_an_approval_given_elsewhere(cluster):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert cluster.worker_names() == ["rdtest-worker-1"]
+    assert len(cluster.worker_names()) == 1
     assert cluster.cli("--deploy", workers=2).returncode == 0  # growing needs no approval
     assert len(cluster.worker_names()) == 2
 
 
-def spawn_tty(cluster, *args, workers):
+@contextlib.contextmanager
+def tty(cluster, *args, workers):
+    """deploy_master.py on a real pseudo-terminal; killed if the test fails midway."""
     env = clean_env(RAY_NUM_WORKERS=str(workers))
-    return pexpect.spawn(sys.executable, ["deploy_master.py", "--config", str(cluster.config_path),
-                                          *args], cwd=str(ROOT), env=env, encoding="utf-8",
-                         timeout=120)
+    child = pexpect.spawn(sys.executable, ["deploy_master.py", "--config",
+                                           str(cluster.config_path), *args],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=120)
+    try:
+        yield child
+    finally:
+        child.close(force=True)
 
 
 def test_interactive_prompt_declined_rejects_the_run(cluster):
-    child = spawn_tty(cluster, "--deploy", workers=1)
-    child.expect("delete worker rdtest-worker-2")
-    child.expect(r"Type the checkpoint name \(worker_launch\) to approve")
-    child.sendline("worker")  # not the name: no approval
-    child.expect("Reason")
-    child.sendline("not now")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 4
-    assert "rejected" in child.before
+    with tty(cluster, "--deploy", workers=1) as child:
+        child.expect(r"delete worker rdtest-worker-\d")
+        child.expect(r"Type the checkpoint name \(worker_launch\) to approve")
+        child.sendline("worker")  # not the name: no approval
+        child.expect("Reason")
+        child.sendline("not now")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 4
+        assert "rejected" in child.before
     assert len(cluster.worker_names()) == 2
 
 
 def test_interactive_prompt_approves_when_the_name_is_typed(cluster):
-    child = spawn_tty(cluster, "--deploy", "--operator", "erin", workers=1)
-    child.expect(r"Type the checkpoint name \(worker_launch\) to approve")
-    child.sendline("worker_launch")
-    child.expect("Reason")
-    child.sendline("")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0, child.before
+    with tty(cluster, "--deploy", "--operator", "erin", workers=1) as child:
+        child.expect(r"Type the checkpoint name \(worker_launch\) to approve")
+        child.sendline("worker_launch")
+        child.expect("Reason")
+        child.sendline("")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, child.before
     record = cluster.store().approvals("worker_launch")[0]
     # the OS user approved; the --operator name is kept beside it, never instead of it
     assert (record.approver, record.claimed_by) == (os_user(), "erin")
     assert (record.source, record.acknowledge_risks) == ("cli", True)
-    assert cluster.worker_names() == ["rdtest-worker-1"]
+    assert len(cluster.worker_names()) == 1

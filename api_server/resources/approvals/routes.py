@@ -33,7 +33,8 @@ def as_item(record: Approval, revoked: set[str], now: float) -> dict:
 def pending_item(req: ApprovalRequest) -> dict:
     return {"id": req.id, "checkpoint": req.checkpoint, "plan_fingerprint": req.fingerprint,
             "run_id": req.run_id, "state": "pending", "requester": req.requester,
-            "destructive": req.destructive, "created_at": req.created_at}
+            "destructive": req.destructive, "breaking": req.breaking,
+            "created_at": req.created_at}
 
 
 def checkpoint_or_404(name: str) -> str:
@@ -48,7 +49,7 @@ def record_decision(checkpoint: str, body: dict) -> dict:
         svc.store, actor(body.get("approved_by")), checkpoint=checkpoint,
         decision=body["decision"], ttl_seconds=svc.config.approvals.ttl_seconds,
         reason=body.get("reason"), acknowledge_risks=body["acknowledge_risks"],
-        fingerprint=body.get("plan_fingerprint"),
+        acknowledge_breaking=body["acknowledge_breaking"], fingerprint=body.get("plan_fingerprint"),
         # without tokens nobody is known, so "the requester" cannot be told apart
         forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval)
     return as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
@@ -99,7 +100,8 @@ class CheckpointApproval(MethodView):
         req = svc.store.open_request_for(name)
         if req is not None:
             plan, fingerprint = req.plan, req.fingerprint
-            gate = Gate(required=True, destructive=req.destructive, reasons=req.reasons)
+            gate = Gate(required=True, destructive=req.destructive, reasons=req.reasons,
+                        breaking=req.breaking)
             gate_dict, error = gate.to_dict(), None
             verdict = approvals.evaluate(svc.store, req.run_id, name, fingerprint, gate)
         else:
@@ -112,6 +114,9 @@ class CheckpointApproval(MethodView):
             required.append("a decision on plan " + fingerprint)
             if req.destructive:
                 required.append("acknowledge_risks: true (destructive gate)")
+            if req.breaking:
+                required.append("acknowledge_breaking: true (the plan breaks apps: see the "
+                                "plan's impact)")
             if verdict.why:
                 required.append(verdict.why)
         return {"checkpoint": name, "awaiting": req is not None,

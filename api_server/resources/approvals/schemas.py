@@ -24,7 +24,10 @@ class ApprovalSchema(Schema):
     requester = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
     acknowledge_risks = fields.Boolean(allow_none=True)
+    acknowledge_breaking = fields.Boolean(allow_none=True)
     destructive = fields.Boolean(allow_none=True)
+    breaking = fields.Boolean(allow_none=True, metadata={
+        "description": "the plan leaves an app without a place to run"})
     source = fields.String(allow_none=True)
     revokes = fields.String(allow_none=True)
     created_at = fields.Float(required=True, metadata=TIME)
@@ -48,6 +51,8 @@ class DecisionSchema(Schema):
                        "the token's principal"})
     reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
     acknowledge_risks = fields.Boolean(load_default=False)
+    acknowledge_breaking = fields.Boolean(load_default=False, metadata={
+        "description": "required (with acknowledge_risks) to approve a plan that breaks apps"})
     plan_fingerprint = fields.String(validate=validate.Length(min=1, max=64), metadata={
         "description": "the plan reviewed (default: the plan now awaiting approval)"})
 

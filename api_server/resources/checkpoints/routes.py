@@ -73,6 +73,7 @@ class Checkpoint(MethodView):
         if body["approve"]:  # approving needs the approver role, on this path as on any other
             caller.require("approver", f"approve {name}")
             approve_as = ApproveAs(caller, body.get("reason"), body["acknowledge_risks"],
-                                   auth_enabled() and svc.config.approvals.forbid_self_approval)
+                                   auth_enabled() and svc.config.approvals.forbid_self_approval,
+                                   body["acknowledge_breaking"])
         return svc.runs.start(caller, mode="checkpoint", checkpoint=name, force=body["force"],
                               approve_as=approve_as)

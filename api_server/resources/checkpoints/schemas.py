@@ -6,7 +6,11 @@ from api_server.resources.deployments.schemas import CheckpointResultSchema
 class GateSchema(Schema):
     required = fields.Boolean(required=True)
     destructive = fields.Boolean(required=True)
-    risk = fields.String(required=True, metadata={"description": "none, approval or destructive"})
+    breaking = fields.Boolean(required=True, metadata={
+        "description": "the plan leaves an app without a place to run: approving it needs "
+                       "acknowledge_breaking"})
+    risk = fields.String(required=True, metadata={
+        "description": "none, approval, destructive or breaking"})
     reasons = fields.List(fields.String(), required=True)
 
 
@@ -37,4 +41,5 @@ class RunCheckpointSchema(Schema):
         "description": "approve its gate as the caller if it needs one"})
     reason = fields.String(allow_none=True)
     acknowledge_risks = fields.Boolean(load_default=False)
+    acknowledge_breaking = fields.Boolean(load_default=False)
     force = fields.Boolean(load_default=False)

@@ -28,7 +28,7 @@ def test_apps_get_their_own_loopback_address_and_a_later_process_can_stop_them(t
         later.stop_app(a.id, grace_seconds=1)
         assert later.get_app(a.id).status == STOPPED
         pid = p.store.platform_app(a.id)["pid"]
-        assert not processes.group_alive(pid)
+        assert not processes.session_alive(pid)
     finally:
         for app in p.list_apps():
             p.delete_app(app.id)
@@ -57,7 +57,7 @@ def test_an_app_whose_pid_was_never_recorded_is_adopted(tmp_path):
         assert p.store.platform_app(app.id)["pid"] == pid
     finally:
         p.delete_app(app.id)
-    assert not processes.group_alive(pid)
+    assert not processes.session_alive(pid)
 
 
 def test_job_runs_record_how_they_ended(tmp_path):

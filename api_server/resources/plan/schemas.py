@@ -1,0 +1,39 @@
+from marshmallow import Schema, fields
+
+from api_server.resources.checkpoints.schemas import GateSchema
+
+
+class StepSchema(Schema):
+    checkpoint = fields.String(required=True)
+    plan = fields.Dict(allow_none=True, metadata={
+        "description": "actions (kind, resource, name, details, impact, breaking), fingerprint"})
+    fingerprint = fields.String(allow_none=True)
+    gate = fields.Nested(GateSchema, allow_none=True)
+    error = fields.String(allow_none=True, metadata={
+        "description": "why this checkpoint's plan could not be made (it would fail)"})
+    knock_on = fields.List(fields.String(), required=True, metadata={
+        "description": "what earlier steps change for this one (a new head restarts all)"})
+
+
+class ConfigChangeSchema(Schema):
+    key = fields.String(required=True)
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+
+
+class LastSuccessSchema(Schema):
+    run_id = fields.String(required=True)
+    at = fields.Float(required=True, metadata={"description": "Unix time, seconds"})
+
+
+class PreviewSchema(Schema):
+    generated_at = fields.Float(required=True, metadata={"description": "Unix time, seconds"})
+    cluster_name = fields.String(required=True)
+    platform = fields.String(required=True)
+    config = fields.String(required=True)
+    last_success = fields.Nested(LastSuccessSchema, allow_none=True)
+    config_changes = fields.List(fields.Nested(ConfigChangeSchema), required=True, metadata={
+        "description": "the effective config against the last successful run's"})
+    checkpoints = fields.List(fields.Nested(StepSchema), required=True)
+    fingerprints = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                               metadata={"description": "what --plan-file holds a run to"})
