@@ -17,7 +17,8 @@ from pathlib import Path
 
 from flask import Flask, jsonify, request, send_file
 
-from cml_simulator.state import SimError, Workspace, now_iso
+from cml_simulator.common import RUNTIMES, SimError
+from cml_simulator.state import Workspace, now_iso
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14}
 
@@ -40,7 +41,14 @@ def error(status: int, message: str, headers: dict | None = None):
     return response
 
 
-def paginate(items: list[dict], key: str):
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if data is None and request.data:
+        raise SimError(400, "the body must be JSON")
+    return data or {}
+
+
+def listed(items: list[dict], key: str):
     """Apply search_filter (substring, case-sensitive), sort, page_size and page_token."""
     raw = request.args.get("search_filter")
     if raw:
@@ -69,9 +77,20 @@ def paginate(items: list[dict], key: str):
 def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
     app = Flask(__name__)
     faults = faults or Faults()
-    rng = random.Random(faults.seed)
     app.extensions["cml_workspace"] = workspace
     app.extensions["cml_faults"] = faults
+    add_gate(app, workspace, faults)
+    add_error_handlers(app)
+    add_project_routes(app, workspace)
+    add_job_routes(app, workspace)
+    add_app_routes(app, workspace)
+    add_file_routes(app, workspace)
+    return app
+
+
+def add_gate(app: Flask, ws: Workspace, faults: Faults) -> None:
+    """Auth, latency and injected faults in front of every API call; /_sim/counts behind none."""
+    rng = random.Random(faults.seed)
     counts = app.extensions["cml_counts"] = {"requests": 0, "injected_errors": 0, "injected_429": 0}
 
     @app.before_request
@@ -82,7 +101,7 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
         if faults.latency:
             time.sleep(faults.latency)
         header = request.headers.get("Authorization", "")
-        if header != f"Bearer {workspace.api_key}":
+        if header != f"Bearer {ws.api_key}":
             return error(401, "invalid or missing API key")
         roll = rng.random()
         if roll < faults.rate_limit_rate:
@@ -102,6 +121,14 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
             return error(503, "injected fault (the request took effect, its answer was lost)")
         return response
 
+    @app.get("/_sim/counts")
+    def sim_counts():
+        """Not CML: what a test counts (projects, jobs, apps and injected faults)."""
+        return jsonify({**counts, "projects": len(ws.projects), "jobs": len(ws.jobs),
+                        "applications": len(ws.apps), "job_runs": len(ws.runs), "time": now_iso()})
+
+
+def add_error_handlers(app: Flask) -> None:
     @app.errorhandler(SimError)
     def sim_error(e: SimError):
         return error(e.status, str(e))
@@ -114,32 +141,21 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
     def not_allowed(e):
         return error(405, f"method {request.method} not allowed on {request.path}")
 
-    def body() -> dict:
-        data = request.get_json(silent=True)
-        if data is None and request.data:
-            raise SimError(400, "the body must be JSON")
-        return data or {}
 
-    ws = workspace
-
+def add_project_routes(app: Flask, ws: Workspace) -> None:
     @app.post("/api/v2/auth/validate_key")
     def validate_key():
         return jsonify({"valid": True, "username": "simulator", "message": ""})
 
     @app.get("/api/v2/runtimes")
     def runtimes():
-        items = [{"image_identifier": "docker.repository.cloudera.com/cloudera/cdsw/"
-                                      "ml-runtime-pbj-workbench-python3.11-standard:2025.09.1-b5",
-                  "editor": "PBJ Workbench", "kernel": "Python 3.11", "edition": "Standard",
-                  "description": "Standard edition Python runtime", "full_version": "2025.09.1-b5",
-                  "status": "ENABLED"}]
-        return paginate(items, "runtimes")
+        return listed([dict(r) for r in RUNTIMES], "runtimes")
 
     @app.route("/api/v2/projects", methods=["GET", "POST"])
     def projects():
         if request.method == "POST":
             return jsonify(ws.create_project(body()))
-        return paginate([p.to_api() for p in ws.projects.values()], "projects")
+        return listed([p.to_api() for p in list(ws.projects.values())], "projects")
 
     @app.route("/api/v2/projects/<project_id>", methods=["GET", "DELETE"])
     def project(project_id):
@@ -148,32 +164,33 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
             return jsonify({})
         return jsonify(ws.project(project_id).to_api())
 
+
+def add_job_routes(app: Flask, ws: Workspace) -> None:
     @app.route("/api/v2/projects/<project_id>/jobs", methods=["GET", "POST"])
     def jobs(project_id):
         ws.project(project_id)
         if request.method == "POST":
             return jsonify(ws.create_job(project_id, body()))
-        return paginate([ws.job_api(j) for j in ws.jobs.values() if j["project_id"] == project_id],
-                        "jobs")
+        return listed([ws.job_api(j) for j in list(ws.jobs.values()) if j["project_id"] == project_id],
+                      "jobs")
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>", methods=["GET", "DELETE", "PATCH"])
     def job(project_id, job_id):
         if request.method == "PATCH":
             return jsonify(ws.update_job(project_id, job_id, body()))
-        record = ws.job(project_id, job_id)
         if request.method == "DELETE":
-            ws.jobs.pop(job_id)
+            ws.delete_job(project_id, job_id)
             return jsonify({})
-        return jsonify(ws.job_api(record))
+        return jsonify(ws.job_api(ws.job(project_id, job_id)))
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>/runs", methods=["GET", "POST"])
     def runs(project_id, job_id):
         ws.job(project_id, job_id)
         if request.method == "POST":
             return jsonify(ws.start_run(project_id, job_id, body()))
-        items = sorted((ws.run_api(r) for r in ws.runs.values() if r["job_id"] == job_id),
+        items = sorted((ws.run_api(r) for r in list(ws.runs.values()) if r["job_id"] == job_id),
                        key=lambda r: r["created_at"], reverse=True)
-        return paginate(items, "job_runs")
+        return listed(items, "job_runs")
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>/runs/<run_ref>", methods=["GET", "POST"])
     def job_run(project_id, job_id, run_ref):
@@ -186,13 +203,15 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
             raise SimError(404, f"no route {request.path}")
         return jsonify(ws.run_api(ws.run(project_id, job_id, run_id)))
 
+
+def add_app_routes(app: Flask, ws: Workspace) -> None:
     @app.route("/api/v2/projects/<project_id>/applications", methods=["GET", "POST"])
     def applications(project_id):
         ws.project(project_id)
         if request.method == "POST":
             return jsonify(ws.create_app(project_id, body()))
-        return paginate([ws.app_api(a) for a in ws.apps.values() if a["project_id"] == project_id],
-                        "applications")
+        return listed([ws.app_api(a) for a in list(ws.apps.values()) if a["project_id"] == project_id],
+                      "applications")
 
     @app.route("/api/v2/projects/<project_id>/applications/<app_ref>",
                methods=["GET", "DELETE", "PATCH", "POST"])
@@ -213,7 +232,9 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
             return jsonify({})
         return jsonify(ws.app_api(ws.app(project_id, app_id)))
 
-    # -- files (paths relative to the project directory, i.e. /home/cdsw) -------------------
+
+def add_file_routes(app: Flask, ws: Workspace) -> None:
+    """Paths relative to the project directory, i.e. /home/cdsw."""
     def project_path(project_id: str, rel: str) -> Path:
         root = ws.project(project_id).dir.resolve()
         target = (root / rel).resolve()
@@ -257,11 +278,3 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
         return jsonify({"files": [{"path": str(e.resolve().relative_to(root)), "is_dir": e.is_dir(),
                                    "file_size": str(e.stat().st_size if e.is_file() else 0)}
                                   for e in entries]})
-
-    @app.get("/_sim/counts")
-    def sim_counts():
-        """Not CML: what a test counts (projects, jobs, apps and injected faults)."""
-        return jsonify({**counts, "projects": len(ws.projects), "jobs": len(ws.jobs),
-                        "applications": len(ws.apps), "job_runs": len(ws.runs), "time": now_iso()})
-
-    return app

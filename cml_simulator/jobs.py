@@ -1,0 +1,156 @@
+"""Jobs and job runs of the simulated workspace (a mixin of Workspace, see state.py).
+
+A run is a real local process, started at once; its reported status walks CML's states
+SCHEDULING -> STARTING -> RUNNING -> terminal. A child job (``parent_id``) starts when a run
+of its parent succeeds.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from cluster.platform import JobSpec
+from cml_simulator.common import SimError, cml_id, now_iso
+
+RUN_STATUS = {"running": "ENGINE_RUNNING", "succeeded": "ENGINE_SUCCEEDED",
+              "failed": "ENGINE_FAILED", "timedout": "ENGINE_TIMEDOUT", "stopped": "ENGINE_STOPPED"}
+RUN_TERMINAL = {"ENGINE_SUCCEEDED", "ENGINE_FAILED", "ENGINE_TIMEDOUT", "ENGINE_STOPPED"}
+
+
+class JobsMixin:
+    # -- jobs -----------------------------------------------------------------------------
+    def create_job(self, project_id: str, body: dict) -> dict:
+        project = self.project(project_id)
+        for key in ("name", "script"):
+            if not body.get(key):
+                raise SimError(400, f"{key} is required")
+        parent = body.get("parent_id") or body.get("parent_job_id") or ""
+        if parent and parent not in self.jobs:
+            raise SimError(404, f"parent job {parent} not found")
+        with self.lock:
+            now = time.time()
+            record = {"id": cml_id(), "project_id": project_id, "name": body["name"],
+                      "script": body["script"], "arguments": body.get("arguments") or "",
+                      "cpu": float(body.get("cpu") or 1), "memory": float(body.get("memory") or 1),
+                      "nvidia_gpu": int(body.get("nvidia_gpu") or 0),
+                      "timeout": int(body.get("timeout") or 0), "parent_id": parent,
+                      "environment": dict(body.get("environment") or {}),
+                      "runtime_identifier": body.get("runtime_identifier") or "",
+                      "kill_on_timeout": bool(body.get("kill_on_timeout", False)),
+                      "created_at": now, "updated_at": now, "type": "manual"}
+            record["local_id"] = project.platform.create_job(self._local_job_spec(record)).id
+            self.jobs[record["id"]] = record
+        return self.job_api(record)
+
+    def _local_job_spec(self, record: dict, extra_env: dict | None = None) -> JobSpec:
+        env = {**self.project(record["project_id"]).environment, **record["environment"],
+               **(extra_env or {})}
+        return JobSpec(name=record["name"], script=record["script"], arguments=record["arguments"],
+                       cpu=record["cpu"], memory=record["memory"],
+                       timeout=record["timeout"] or 86400, environment=env)
+
+    def job(self, project_id: str, job_id: str) -> dict:
+        record = self.jobs.get(job_id)
+        if record is None or record["project_id"] != project_id:
+            raise SimError(404, f"job {job_id} not found")
+        return record
+
+    def delete_job(self, project_id: str, job_id: str) -> None:
+        self.job(project_id, job_id)
+        with self.lock:
+            self.jobs.pop(job_id, None)
+
+    def update_job(self, project_id: str, job_id: str, body: dict) -> dict:
+        record = self.job(project_id, job_id)
+        with self.lock:
+            for key in ("name", "script", "arguments", "cpu", "memory", "nvidia_gpu", "timeout",
+                        "parent_id", "runtime_identifier", "kill_on_timeout"):
+                if key in body and body[key] not in (None, ""):
+                    record[key] = type(record[key])(body[key]) if key != "parent_id" else body[key]
+            if "environment" in body:
+                env = body["environment"]
+                record["environment"] = json.loads(env) if isinstance(env, str) else dict(env)
+            record["updated_at"] = time.time()
+            self.project(project_id).platform.update_job(record["local_id"], self._local_job_spec(record))
+        return self.job_api(record)
+
+    def job_api(self, r: dict) -> dict:
+        return {"id": r["id"], "name": r["name"], "script": r["script"], "arguments": r["arguments"],
+                "cpu": r["cpu"], "memory": r["memory"], "nvidia_gpu": r["nvidia_gpu"],
+                "timeout": str(r["timeout"]), "parent_id": r["parent_id"],
+                "environment": json.dumps(r["environment"]), "type": r["type"],
+                "runtime_identifier": r["runtime_identifier"], "kill_on_timeout": r["kill_on_timeout"],
+                "created_at": now_iso(r["created_at"]), "updated_at": now_iso(r["updated_at"]),
+                "project": {"public_identifier": r["project_id"]}}
+
+    # -- job runs -------------------------------------------------------------------------
+    def start_run(self, project_id: str, job_id: str, body: dict | None = None) -> dict:
+        job = self.job(project_id, job_id)
+        platform = self.project(project_id).platform
+        overrides = dict((body or {}).get("environment") or {})
+        env = {**self.project(project_id).environment, **job["environment"], **overrides}
+        with self.lock:
+            if overrides:  # the local platform runs a job's own spec: lend it this run's env
+                platform.update_job(job["local_id"], self._local_job_spec(job, overrides))
+            local = platform.start_job_run(job["local_id"], spec_hash="sim")
+            if overrides:
+                platform.update_job(job["local_id"], self._local_job_spec(job))
+            run_id = cml_id()
+            self.runs[run_id] = {"id": run_id, "job_id": job_id, "project_id": project_id,
+                                 "local_id": local.id, "environment": env,
+                                 "created_at": time.time(), "stopped": False, "chained": False,
+                                 "arguments": (body or {}).get("arguments") or job["arguments"]}
+        return self.run_api(self.runs[run_id])
+
+    def run(self, project_id: str, job_id: str, run_id: str) -> dict:
+        record = self.runs.get(run_id)
+        if record is None or record["job_id"] != job_id or record["project_id"] != project_id:
+            raise SimError(404, f"job run {run_id} not found")
+        return record
+
+    def run_status(self, record: dict) -> str:
+        age = time.time() - record["created_at"]
+        if record["stopped"]:
+            return "ENGINE_STOPPED"
+        local = self.project(record["project_id"]).platform.get_job_run(
+            self.jobs[record["job_id"]]["local_id"], record["local_id"])
+        if local.status != "running":
+            return RUN_STATUS.get(local.status, "ENGINE_UNKNOWN")
+        return "ENGINE_SCHEDULING" if age < 0.2 else "ENGINE_STARTING" if age < 0.4 else "ENGINE_RUNNING"
+
+    def stop_run(self, project_id: str, job_id: str, run_id: str) -> dict:
+        record = self.run(project_id, job_id, run_id)
+        local = self.project(project_id).platform.store.job_run(record["local_id"])
+        from cluster import processes
+        if local and local.get("pid") and processes.is_ours(local["pid"], local["pid_start"]):
+            processes.stop_group(local["pid"], grace_seconds=1)
+        record["stopped"] = True
+        return self.run_api(record)
+
+    def run_api(self, r: dict) -> dict:
+        status = self.run_status(r)
+        job = self.jobs[r["job_id"]]
+        out = {"id": r["id"], "job_id": r["job_id"], "project_id": r["project_id"],
+               "status": status, "created_at": now_iso(r["created_at"]),
+               "environment": json.dumps(r["environment"]), "arguments": r["arguments"],
+               "cpu": job["cpu"], "memory": job["memory"], "nvidia_gpu": job["nvidia_gpu"],
+               "runtime_identifier": job["runtime_identifier"]}
+        if status in RUN_TERMINAL:
+            out["finished_at"] = now_iso()
+        return out
+
+    def _chain_loop(self) -> None:
+        """A child job starts when its parent's run succeeds, as in CML."""
+        while not self._stop.wait(0.2):
+            for run in list(self.runs.values()):
+                if run["chained"] or run["project_id"] not in self.projects:
+                    continue
+                try:
+                    status = self.run_status(run)
+                except Exception:
+                    continue
+                if status in RUN_TERMINAL:
+                    run["chained"] = True
+                    if status == "ENGINE_SUCCEEDED":
+                        for child in [j for j in self.jobs.values() if j["parent_id"] == run["job_id"]]:
+                            self.start_run(child["project_id"], child["id"])
