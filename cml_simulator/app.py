@@ -2,14 +2,13 @@
 
 Matches the service where it matters to a client: bearer auth, grpc-gateway error shape
 ``{error, code, message, details}``, colon verbs (``:stop``), ``next_page_token`` pagination
-(page size 10), case-sensitive substring ``search_filter``, ``environment`` as a map in
-requests and a JSON string in answers, int64 fields as strings. Faults can be injected: an
-error rate (half of them after the request took effect, as when an answer is lost), 429 with
-Retry-After, added latency, slow application start.
+(page size 10), ``search_filter`` and ``sort`` as listing.py describes, ``environment`` as a
+map in requests and a JSON string in answers, int64 fields as strings. Faults can be injected:
+an error rate (half of them after the request took effect, as when an answer is lost), 429
+with Retry-After, added latency, slow application start.
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from flask import Flask, jsonify, request, send_file
 
 from cml_simulator.common import RUNTIMES, SimError
+from cml_simulator.listing import APP_STATUS_FILTER, RUN_STATUS_FILTER, page
 from cml_simulator.state import Workspace, now_iso
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14}
@@ -48,30 +48,8 @@ def body() -> dict:
     return data or {}
 
 
-def listed(items: list[dict], key: str):
-    """Apply search_filter (substring, case-sensitive), sort, page_size and page_token."""
-    raw = request.args.get("search_filter")
-    if raw:
-        try:
-            wanted = json.loads(raw)
-        except ValueError:
-            raise SimError(400, "search_filter must be a JSON object") from None
-        if not isinstance(wanted, dict):
-            raise SimError(400, "search_filter must be a JSON object")
-        items = [i for i in items if all(str(v) in str(i.get(k, "")) for k, v in wanted.items())]
-    sort = request.args.get("sort")
-    if sort:
-        field = sort.lstrip("+-")
-        items = sorted(items, key=lambda i: str(i.get(field, "")), reverse=sort.startswith("-"))
-    try:
-        size = int(request.args.get("page_size") or 10)
-        start = int(request.args.get("page_token") or 0)
-    except ValueError:
-        raise SimError(400, "page_size and page_token must be integers") from None
-    size = max(1, min(size, 1000))
-    page = items[start:start + size]
-    next_token = str(start + size) if start + size < len(items) else ""
-    return jsonify({key: page, "next_page_token": next_token})
+def listed(items: list[dict], key: str, statuses: dict | None = None):
+    return jsonify(page(items, request.args, key, statuses))
 
 
 def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
@@ -190,7 +168,7 @@ def add_job_routes(app: Flask, ws: Workspace) -> None:
             return jsonify(ws.start_run(project_id, job_id, body()))
         items = sorted((ws.run_api(r) for r in list(ws.runs.values()) if r["job_id"] == job_id),
                        key=lambda r: r["created_at"], reverse=True)
-        return listed(items, "job_runs")
+        return listed(items, "job_runs", RUN_STATUS_FILTER)
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>/runs/<run_ref>", methods=["GET", "POST"])
     def job_run(project_id, job_id, run_ref):
@@ -211,7 +189,7 @@ def add_app_routes(app: Flask, ws: Workspace) -> None:
         if request.method == "POST":
             return jsonify(ws.create_app(project_id, body()))
         return listed([ws.app_api(a) for a in list(ws.apps.values()) if a["project_id"] == project_id],
-                      "applications")
+                      "applications", APP_STATUS_FILTER)
 
     @app.route("/api/v2/projects/<project_id>/applications/<app_ref>",
                methods=["GET", "DELETE", "PATCH", "POST"])

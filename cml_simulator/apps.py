@@ -11,7 +11,7 @@ import time
 
 from cluster.platform import FAILED, RUNNING, STARTING, STOPPED, AppSpec, PlatformError
 from cluster.ports import pick_port
-from cml_simulator.common import SimError, cml_id, now_iso
+from cml_simulator.common import USER, SimError, cml_id, now_iso
 
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -113,7 +113,7 @@ class AppsMixin:
                "description": r["description"], "script": r["script"], "cpu": r["cpu"],
                "memory": r["memory"], "nvidia_gpu": r["nvidia_gpu"], "status": status,
                "environment": json.dumps(public_env), "runtime_identifier": r["runtime_identifier"],
-               "bypass_authentication": r["bypass_authentication"],
+               "bypass_authentication": r["bypass_authentication"], "creator": dict(USER),
                "created_at": now_iso(r["created_at"]), "updated_at": now_iso(r["created_at"])}
         if status == "APPLICATION_RUNNING":
             out["running_at"] = now_iso(r.get("started_at"))

@@ -10,7 +10,7 @@ import json
 import time
 
 from cluster.platform import JobSpec
-from cml_simulator.common import SimError, cml_id, now_iso
+from cml_simulator.common import USER, SimError, cml_id, now_iso
 
 RUN_STATUS = {"running": "ENGINE_RUNNING", "succeeded": "ENGINE_SUCCEEDED",
               "failed": "ENGINE_FAILED", "timedout": "ENGINE_TIMEDOUT", "stopped": "ENGINE_STOPPED"}
@@ -81,7 +81,8 @@ class JobsMixin:
                 "environment": json.dumps(r["environment"]), "type": r["type"],
                 "runtime_identifier": r["runtime_identifier"], "kill_on_timeout": r["kill_on_timeout"],
                 "created_at": now_iso(r["created_at"]), "updated_at": now_iso(r["updated_at"]),
-                "project": {"public_identifier": r["project_id"]}}
+                "project": {"public_identifier": r["project_id"]}, "creator": dict(USER),
+                "owner": dict(USER)}
 
     # -- job runs -------------------------------------------------------------------------
     def start_run(self, project_id: str, job_id: str, body: dict | None = None) -> dict:
@@ -134,7 +135,7 @@ class JobsMixin:
                "status": status, "created_at": now_iso(r["created_at"]),
                "environment": json.dumps(r["environment"]), "arguments": r["arguments"],
                "cpu": job["cpu"], "memory": job["memory"], "nvidia_gpu": job["nvidia_gpu"],
-               "runtime_identifier": job["runtime_identifier"]}
+               "runtime_identifier": job["runtime_identifier"], "creator": dict(USER)}
         if status in RUN_TERMINAL:
             out["finished_at"] = now_iso()
         return out

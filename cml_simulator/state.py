@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cluster.local_platform import LocalPlatform
 from cml_simulator.apps import AppsMixin
-from cml_simulator.common import SimError, cml_id, now_iso
+from cml_simulator.common import USER, SimError, cml_id, now_iso
 from cml_simulator.jobs import JobsMixin
 from store import Store
 
@@ -41,7 +41,7 @@ class SimProject:
                 "created_at": now_iso(self.created_at), "updated_at": now_iso(self.created_at),
                 "default_engine_type": "ml_runtime", "visibility": "private",
                 "slug": self.name.lower().replace(" ", "-"),
-                "owner": {"username": "simulator"}, "creator": {"username": "simulator"}}
+                "owner": dict(USER), "creator": dict(USER)}
 
 
 class Workspace(JobsMixin, AppsMixin):

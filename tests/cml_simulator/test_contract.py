@@ -33,6 +33,7 @@ class Simulator:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = Path(tmp)
         self.proc = subprocess.Popen([sys.executable, "-m", "cml_simulator", "--port", str(self.port),
                                       "--api-key", KEY, "--state-dir", str(tmp), *flags],
                                      cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL,
@@ -53,6 +54,18 @@ class Simulator:
         from cluster import processes
         processes.stop_group(self.proc.pid, grace_seconds=5)
         self.proc.wait()
+
+
+def runtime_of(sim: Simulator) -> str:
+    """The runtime the simulator lists: jobs and apps of ML Runtimes projects must name one.
+    Asked until answered (a simulator may be injecting faults)."""
+    for _ in range(50):
+        answer = requests.get(sim.url + "/api/v2/runtimes",
+                              headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+        if answer.status_code == 200:
+            return answer.json()["runtimes"][0]["image_identifier"]
+        time.sleep(0.05)
+    raise AssertionError(f"the simulator did not list its runtimes: {answer.status_code}")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,187 @@
+"""The simulator against the public CML API v2: one contract per behaviour, over HTTP to a real
+simulator process on loopback, every answer checked against the swagger (shared/)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from tests.cml_simulator.test_contract import KEY, Simulator, conforms, runtime_of, write_script
+from tests.conftest import stop_recorded_apps
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+APP_SCRIPT = "import time\nwhile True: time.sleep(1)\n"
+EXIT_SCRIPT = ("import os, sys, time\ntime.sleep(float(os.environ.get('SLEEP', '0')))\n"
+               "sys.exit(int(os.environ.get('CODE', '0')))\n")
+
+
+class Api:
+    """Raw HTTP to the simulator: answers are checked, not retried."""
+
+    def __init__(self, sim: Simulator):
+        self.sim = sim
+        self.base = sim.url + "/api/v2"
+
+    def __call__(self, method: str, path: str, expect: int = 200, **kwargs) -> dict:
+        answer = requests.request(method, self.base + path, headers=AUTH, timeout=15, **kwargs)
+        assert answer.status_code == expect, (method, path, answer.status_code, answer.text)
+        return answer.json()
+
+    def error(self, method: str, path: str, status: int, **kwargs) -> str:
+        """A refused call: the grpc-gateway JSON error shape, never an HTML page."""
+        answer = requests.request(method, self.base + path, headers=AUTH, timeout=15, **kwargs)
+        assert answer.status_code == status, (method, path, answer.status_code, answer.text)
+        assert answer.headers["Content-Type"].startswith("application/json"), answer.text
+        body = answer.json()
+        assert set(body) == {"error", "code", "message", "details"}, body
+        conforms(body, "runtimeError")
+        return body["message"]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    state = tmp_path_factory.mktemp("fidelity")
+    simulator = Simulator(state)
+    yield simulator
+    simulator.stop()
+    for store in (state / "platform").glob("*"):  # last resort: app processes it left
+        stop_recorded_apps(store)
+
+
+@pytest.fixture(scope="module")
+def api(sim):
+    return Api(sim)
+
+
+@pytest.fixture(scope="module")
+def rt(sim):
+    return runtime_of(sim)
+
+
+@pytest.fixture
+def new_project(api, sim):
+    """Makes projects (with scripts); deletes them afterwards, which stops their apps."""
+    made = []
+
+    def make(name: str, scripts: dict | None = None, **body) -> str:
+        project = api("POST", "/projects", json={"name": name, "template": "blank", **body})
+        conforms(project, "Project")
+        made.append(project["id"])
+        for script, text in (scripts or {}).items():
+            write_script(sim.state_dir, project["id"], script, text)
+        return project["id"]
+    yield make
+    for project_id in made:
+        requests.delete(f"{api.base}/projects/{project_id}", headers=AUTH, timeout=30)
+
+
+def wait_until(check, timeout: float = 20.0, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
+        time.sleep(0.05)
+
+
+def app_body(name: str, rt: str, **extra) -> dict:
+    return {"name": name, "subdomain": name, "script": "app.py", "runtime_identifier": rt, **extra}
+
+
+# -- 1. search_filter and sort ------------------------------------------------------------------
+def test_application_status_filter_takes_the_spec_lowercase_values(api, new_project, rt):
+    apps = f"/projects/{new_project('filter apps', {'app.py': APP_SCRIPT})}/applications"
+    up = api("POST", apps, json=app_body("filter-up", rt))
+    down = api("POST", apps, json=app_body("filter-down", rt))
+    api("POST", f"{apps}/{down['id']}:stop")
+    statuses = lambda: {a["name"]: a["status"] for a in api("GET", apps)["applications"]}  # noqa: E731
+    wait_until(lambda: statuses() == {"filter-up": "APPLICATION_RUNNING",
+                                      "filter-down": "APPLICATION_STOPPED"})
+
+    def names(**wanted) -> list[str]:
+        page = api("GET", apps, params={"search_filter": json.dumps(wanted)})
+        conforms(page, "ListApplicationsResponse")
+        return sorted(a["name"] for a in page["applications"])
+    assert names(status="running") == ["filter-up"]
+    assert names(status="stopped") == ["filter-down"]
+    assert names(status="starting") == names(status="stopping") == names(status="failed") == []
+    assert "status" in api.error("GET", apps, 400, params={
+        "search_filter": json.dumps({"status": "APPLICATION_RUNNING"})})
+    assert names(name="-up") == ["filter-up"] and names(name="UP") == []  # other keys: substring
+    assert names(status="running", subdomain="filter") == ["filter-up"]
+    assert up["id"] != down["id"]
+
+
+def test_job_run_status_filter_takes_the_spec_lowercase_values(api, new_project, rt):
+    jobs = f"/projects/{new_project('filter runs', {'exit.py': EXIT_SCRIPT})}/jobs"
+    runs = f"{jobs}/{api('POST', jobs, json={'name': 'exit', 'script': 'exit.py', 'runtime_identifier': rt})['id']}/runs"
+    good = api("POST", runs, json={"environment": {"CODE": "0"}})
+    bad = api("POST", runs, json={"environment": {"CODE": "3"}})
+    slow = api("POST", runs, json={"environment": {"SLEEP": "30"}})
+    try:
+        status = lambda run: api("GET", f"{runs}/{run['id']}")["status"]  # noqa: E731
+        wait_until(lambda: (status(good), status(bad), status(slow)) ==
+                   ("ENGINE_SUCCEEDED", "ENGINE_FAILED", "ENGINE_RUNNING"))
+
+        def ids(value: str) -> list[str]:
+            page = api("GET", runs, params={"search_filter": json.dumps({"status": value})})
+            conforms(page, "ListJobRunsResponse")
+            return [r["id"] for r in page["job_runs"]]
+        assert ids("succeeded") == [good["id"]]
+        assert ids("failed") == [bad["id"]]
+        assert ids("running") == [slow["id"]]
+        assert ids("scheduling") == ids("timedout") == ids("stopped") == []
+        api.error("GET", runs, 400, params={"search_filter": json.dumps({"status": "ENGINE_FAILED"})})
+        api("POST", f"{runs}/{slow['id']}:stop")
+        assert ids("stopped") == [slow["id"]]
+    finally:  # the slow run's process ends now, whatever happened above
+        requests.post(f"{api.base}{runs}/{slow['id']}:stop", headers=AUTH, timeout=15)
+
+
+def test_dotted_filter_keys_reach_the_nested_field(api, new_project, rt):
+    project_id = new_project("dotted keys")
+    found = api("GET", "/projects", params={"search_filter": json.dumps(
+        {"owner.username": "simul", "name": "dotted keys"})})
+    conforms(found, "ListProjectsResponse")
+    assert [p["id"] for p in found["projects"]] == [project_id]
+    assert api("GET", "/projects", params={"search_filter": json.dumps(
+        {"creator.username": "nobody"})})["projects"] == []
+    jobs = f"/projects/{project_id}/jobs"
+    job = api("POST", jobs, json={"name": "dotted", "script": "x.py", "runtime_identifier": rt})
+    page = api("GET", jobs, params={"search_filter": json.dumps({"creator.username": "simulator"})})
+    conforms(page, "ListJobsResponse")
+    assert [j["id"] for j in page["jobs"]] == [job["id"]]
+    assert api("GET", jobs, params={"search_filter": json.dumps({"creator.username": "Simulator"})})["jobs"] == []
+
+
+def test_sort_by_several_keys_each_with_its_direction(api, new_project, rt):
+    jobs = f"/projects/{new_project('sorting')}/jobs"
+    for name, script in (("x1", "b.py"), ("x2", "b.py"), ("x3", "a.py"), ("x4", "a.py")):
+        api("POST", jobs, json={"name": name, "script": script, "runtime_identifier": rt})
+
+    def order(sort: str) -> list[str]:
+        page = api("GET", jobs, params={"sort": sort})
+        conforms(page, "ListJobsResponse")
+        return [j["name"] for j in page["jobs"]]
+    assert order("script,-name") == ["x4", "x3", "x2", "x1"]
+    assert order("-script,+name") == ["x1", "x2", "x3", "x4"]
+    assert order("+script,name") == ["x3", "x4", "x1", "x2"]
+    assert order("-created_at") == ["x4", "x3", "x2", "x1"]
+    unencoded = api("GET", f"{jobs}?sort=-script,+name")  # "+" decodes to a space
+    assert [j["name"] for j in unencoded["jobs"]] == ["x1", "x2", "x3", "x4"]
+
+
+# -- page size -----------------------------------------------------------------------------------
+def test_a_page_size_of_zero_or_less_means_the_default(api, new_project, rt):
+    jobs = f"/projects/{new_project('page size')}/jobs"
+    for n in range(12):
+        api("POST", jobs, json={"name": f"p{n}", "script": "x.py", "runtime_identifier": rt})
+    for size in (0, -5, None):
+        page = api("GET", jobs, params={"page_size": size})
+        conforms(page, "ListJobsResponse")
+        assert len(page["jobs"]) == 10 and page["next_page_token"], size
+    assert len(api("GET", jobs, params={"page_size": 5})["jobs"]) == 5
+
