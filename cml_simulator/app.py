@@ -1,26 +1,33 @@
 """The CML API v2 subset we use, as a Flask app over a simulated Workspace.
 
 Matches the service where it matters to a client: bearer auth, grpc-gateway error shape
-``{error, code, message, details}``, colon verbs (``:stop``), ``next_page_token`` pagination
-(page size 10), ``search_filter`` and ``sort`` as listing.py describes, ``environment`` as a
-map in requests and a JSON string in answers, int64 fields as strings. Faults can be injected:
-an error rate (half of them after the request took effect, as when an answer is lost), 429
-with Retry-After, added latency, slow application start.
+``{error, code, message, details}`` for every error (a body of the wrong type is a 400, never
+an HTML page), colon verbs (``:stop``), ``next_page_token`` pagination (page size 10),
+``search_filter`` and ``sort`` as listing.py describes, ``environment`` as a map in create
+requests and a JSON string in answers and PATCH bodies, int64 fields as strings. Faults can be
+injected: an error rate (half of them after the request took effect, as when an answer is
+lost), 429 with Retry-After, added latency, slow application start.
 """
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
 
-from cml_simulator.common import RUNTIMES, SimError
+from cml_simulator.bodies import check_body
+from cml_simulator.common import RUNTIMES, USER, SimError
 from cml_simulator.listing import APP_STATUS_FILTER, RUN_STATUS_FILTER, page
 from cml_simulator.state import Workspace, now_iso
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14}
+# ValidateAPIKeyRequest.audience: what a key is checked for. An API v2 key is for "API";
+# "Application" is for application tokens (an API key is refused for it: audience mismatch).
+AUDIENCES = ("API", "Application")
 
 
 @dataclass
@@ -41,11 +48,16 @@ def error(status: int, message: str, headers: dict | None = None):
     return response
 
 
-def body() -> dict:
-    data = request.get_json(silent=True)
-    if data is None and request.data:
-        raise SimError(400, "the body must be JSON")
-    return data or {}
+def body(definition: str) -> dict:
+    """The request's JSON body, checked against the swagger ``definition`` (empty: ``{}``)."""
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise SimError(400, "the body must be JSON") from None
+    return check_body(data, definition)
 
 
 def listed(items: list[dict], key: str, statuses: dict | None = None):
@@ -111,19 +123,29 @@ def add_error_handlers(app: Flask) -> None:
     def sim_error(e: SimError):
         return error(e.status, str(e))
 
-    @app.errorhandler(404)
-    def not_found(e):
-        return error(404, f"no route {request.path}")
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        if e.code == 404:
+            return error(404, f"no route {request.path}")
+        if e.code == 405:
+            return error(405, f"method {request.method} not allowed on {request.path}")
+        return error(e.code or 500, e.description or e.name)
 
-    @app.errorhandler(405)
-    def not_allowed(e):
-        return error(405, f"method {request.method} not allowed on {request.path}")
+    @app.errorhandler(Exception)
+    def crash(e: Exception):  # still the JSON error shape: a client parses every answer
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error(500, f"internal error ({type(e).__name__})")
 
 
 def add_project_routes(app: Flask, ws: Workspace) -> None:
     @app.post("/api/v2/auth/validate_key")
     def validate_key():
-        return jsonify({"valid": True, "username": "simulator", "message": ""})
+        audience = body("ValidateAPIKeyRequest").get("audience") or ""
+        if audience not in AUDIENCES:
+            raise SimError(400, f"unknown audience {audience!r}: one of {', '.join(AUDIENCES)}")
+        if audience != "API":
+            raise SimError(403, f"audience mismatch: the key is an API key, not for {audience}")
+        return jsonify({"valid": True, "username": USER["username"], "message": ""})
 
     @app.get("/api/v2/runtimes")
     def runtimes():
@@ -132,7 +154,7 @@ def add_project_routes(app: Flask, ws: Workspace) -> None:
     @app.route("/api/v2/projects", methods=["GET", "POST"])
     def projects():
         if request.method == "POST":
-            return jsonify(ws.create_project(body()))
+            return jsonify(ws.create_project(body("CreateProjectRequest")))
         return listed([p.to_api() for p in list(ws.projects.values())], "projects")
 
     @app.route("/api/v2/projects/<project_id>", methods=["GET", "DELETE"])
@@ -148,14 +170,14 @@ def add_job_routes(app: Flask, ws: Workspace) -> None:
     def jobs(project_id):
         ws.project(project_id)
         if request.method == "POST":
-            return jsonify(ws.create_job(project_id, body()))
+            return jsonify(ws.create_job(project_id, body("CreateJobRequest")))
         return listed([ws.job_api(j) for j in list(ws.jobs.values()) if j["project_id"] == project_id],
                       "jobs")
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>", methods=["GET", "DELETE", "PATCH"])
     def job(project_id, job_id):
         if request.method == "PATCH":
-            return jsonify(ws.update_job(project_id, job_id, body()))
+            return jsonify(ws.update_job(project_id, job_id, body("Job")))
         if request.method == "DELETE":
             ws.delete_job(project_id, job_id)
             return jsonify({})
@@ -165,7 +187,7 @@ def add_job_routes(app: Flask, ws: Workspace) -> None:
     def runs(project_id, job_id):
         ws.job(project_id, job_id)
         if request.method == "POST":
-            return jsonify(ws.start_run(project_id, job_id, body()))
+            return jsonify(ws.start_run(project_id, job_id, body("CreateJobRunRequest")))
         items = sorted((ws.run_api(r) for r in list(ws.runs.values()) if r["job_id"] == job_id),
                        key=lambda r: r["created_at"], reverse=True)
         return listed(items, "job_runs", RUN_STATUS_FILTER)
@@ -187,7 +209,7 @@ def add_app_routes(app: Flask, ws: Workspace) -> None:
     def applications(project_id):
         ws.project(project_id)
         if request.method == "POST":
-            return jsonify(ws.create_app(project_id, body()))
+            return jsonify(ws.create_app(project_id, body("CreateApplicationRequest")))
         return listed([ws.app_api(a) for a in list(ws.apps.values()) if a["project_id"] == project_id],
                       "applications", APP_STATUS_FILTER)
 
@@ -204,7 +226,7 @@ def add_app_routes(app: Flask, ws: Workspace) -> None:
         if verb:
             raise SimError(404, f"no route {request.path}")
         if request.method == "PATCH":
-            return jsonify(ws.update_app(project_id, app_id, body()))
+            return jsonify(ws.update_app(project_id, app_id, body("Application")))
         if request.method == "DELETE":
             ws.delete_app(project_id, app_id)
             return jsonify({})

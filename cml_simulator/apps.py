@@ -11,7 +11,7 @@ import time
 
 from cluster.platform import FAILED, RUNNING, STARTING, STOPPED, AppSpec, PlatformError
 from cluster.ports import pick_port
-from cml_simulator.common import USER, SimError, cml_id, now_iso
+from cml_simulator.common import USER, SimError, cml_id, now_iso, to_int
 
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -35,7 +35,7 @@ class AppsMixin:
                       "subdomain": body["subdomain"], "description": body.get("description", ""),
                       "script": body["script"], "cpu": float(body.get("cpu") or 1),
                       "memory": float(body.get("memory") or 1),
-                      "nvidia_gpu": int(body.get("nvidia_gpu") or 0), "environment": env,
+                      "nvidia_gpu": to_int(body.get("nvidia_gpu") or 0), "environment": env,
                       "runtime_identifier": body.get("runtime_identifier", ""),
                       "bypass_authentication": bool(body.get("bypass_authentication", False)),
                       "created_at": time.time(), "port": port, "state": "starting",

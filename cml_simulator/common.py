@@ -25,6 +25,10 @@ def cml_id() -> str:
     return "-".join(h[i:i + 4] for i in range(0, 16, 4))
 
 
+def to_int(value) -> int:
+    return int(float(value))  # bodies.check_body lets 60, "60" and 60.0 through alike
+
+
 # the API key belongs to one user; CML names it as creator and owner (ShortUser)
 USER = {"username": "simulator", "name": "CML Simulator", "email": "simulator@ml.localhost"}
 

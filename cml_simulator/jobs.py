@@ -10,7 +10,7 @@ import json
 import time
 
 from cluster.platform import JobSpec
-from cml_simulator.common import USER, SimError, cml_id, now_iso
+from cml_simulator.common import USER, SimError, cml_id, now_iso, to_int
 
 RUN_STATUS = {"running": "ENGINE_RUNNING", "succeeded": "ENGINE_SUCCEEDED",
               "failed": "ENGINE_FAILED", "timedout": "ENGINE_TIMEDOUT", "stopped": "ENGINE_STOPPED"}
@@ -32,8 +32,8 @@ class JobsMixin:
             record = {"id": cml_id(), "project_id": project_id, "name": body["name"],
                       "script": body["script"], "arguments": body.get("arguments") or "",
                       "cpu": float(body.get("cpu") or 1), "memory": float(body.get("memory") or 1),
-                      "nvidia_gpu": int(body.get("nvidia_gpu") or 0),
-                      "timeout": int(body.get("timeout") or 0), "parent_id": parent,
+                      "nvidia_gpu": to_int(body.get("nvidia_gpu") or 0),
+                      "timeout": to_int(body.get("timeout") or 0), "parent_id": parent,
                       "environment": dict(body.get("environment") or {}),
                       "runtime_identifier": body.get("runtime_identifier") or "",
                       "kill_on_timeout": bool(body.get("kill_on_timeout", False)),

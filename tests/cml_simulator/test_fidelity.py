@@ -174,7 +174,28 @@ def test_sort_by_several_keys_each_with_its_direction(api, new_project, rt):
     assert [j["name"] for j in unencoded["jobs"]] == ["x1", "x2", "x3", "x4"]
 
 
-# -- page size -----------------------------------------------------------------------------------
+# -- 7. wrong types, page size, key audience ----------------------------------------------------------
+def test_a_body_of_the_wrong_type_is_a_json_400(api, new_project, rt):
+    project_id = new_project("wrong types", {"app.py": APP_SCRIPT})
+    jobs, apps = f"/projects/{project_id}/jobs", f"/projects/{project_id}/applications"
+    job = {"name": "typed", "script": "x.py", "runtime_identifier": rt}
+    made = api("POST", jobs, json={**job, "timeout": "60", "cpu": "1.5"})  # quoted numbers: fine
+    assert (made["timeout"], made["cpu"]) == ("60", 1.5)
+    refused = [("POST", jobs, {**job, "environment": "A=1"}), ("POST", jobs, {**job, "name": 5}),
+               ("POST", jobs, {**job, "cpu": "lots"}), ("POST", jobs, {**job, "timeout": 1.5}),
+               ("POST", jobs, {**job, "environment": {"A": 1}}), ("POST", jobs, [job]),
+               ("POST", apps, app_body("typed", rt, environment="A=1")),
+               ("POST", apps, app_body("typed", rt, bypass_authentication="yes")),
+               ("POST", "/projects", {"name": ["x"]}), ("POST", "/projects", "x"),
+               ("POST", f"{jobs}/{made['id']}/runs", {"environment": "A=1"}),
+               ("PATCH", f"{jobs}/{made['id']}", {"timeout": "soon"}),
+               ("POST", "/auth/validate_key", ["API"])]
+    for method, path, body in refused:
+        assert "cannot unmarshal" in api.error(method, path, 400, json=body), (method, path, body)
+    assert [j["name"] for j in api("GET", jobs)["jobs"]] == ["typed"]
+    assert api("GET", apps)["applications"] == []
+
+
 def test_a_page_size_of_zero_or_less_means_the_default(api, new_project, rt):
     jobs = f"/projects/{new_project('page size')}/jobs"
     for n in range(12):
@@ -184,4 +205,13 @@ def test_a_page_size_of_zero_or_less_means_the_default(api, new_project, rt):
         conforms(page, "ListJobsResponse")
         assert len(page["jobs"]) == 10 and page["next_page_token"], size
     assert len(api("GET", jobs, params={"page_size": 5})["jobs"]) == 5
+
+
+def test_validate_key_checks_the_audience(api):
+    answer = api("POST", "/auth/validate_key", json={"audience": "API"})
+    conforms(answer, "ValidateAPIKeyResponse")
+    assert answer["valid"] is True and answer["username"] == "simulator"
+    assert "audience" in api.error("POST", "/auth/validate_key", 403, json={"audience": "Application"})
+    for body in ({"audience": "api"}, {"audience": "nonsense"}, {}):
+        assert "audience" in api.error("POST", "/auth/validate_key", 400, json=body)
 
