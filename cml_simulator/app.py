@@ -14,13 +14,13 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from flask import Flask, jsonify, request, send_file
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cml_simulator.bodies import check_body
 from cml_simulator.common import RUNTIMES, USER, SimError
+from cml_simulator.files import add_file_routes
 from cml_simulator.listing import APP_STATUS_FILTER, RUN_STATUS_FILTER, page
 from cml_simulator.state import Workspace, now_iso
 
@@ -231,50 +231,3 @@ def add_app_routes(app: Flask, ws: Workspace) -> None:
             ws.delete_app(project_id, app_id)
             return jsonify({})
         return jsonify(ws.app_api(ws.app(project_id, app_id)))
-
-
-def add_file_routes(app: Flask, ws: Workspace) -> None:
-    """Paths relative to the project directory, i.e. /home/cdsw."""
-    def project_path(project_id: str, rel: str) -> Path:
-        root = ws.project(project_id).dir.resolve()
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root):
-            raise SimError(400, f"path {rel!r} leaves the project")
-        return target
-
-    @app.post("/api/v2/projects/<project_id>/files")
-    def upload(project_id):
-        written = []
-        for name, storage in request.files.items():
-            target = project_path(project_id, name)
-            n = 1
-            while target.exists():  # an existing path is not overwritten: name(1).ext
-                target = target.with_name(f"{Path(name).stem}({n}){Path(name).suffix}")
-                n += 1
-            target.parent.mkdir(parents=True, exist_ok=True)
-            storage.save(target)
-            written.append(str(target.relative_to(ws.project(project_id).dir.resolve())))
-        return jsonify({"files": written})
-
-    @app.route("/api/v2/projects/<project_id>/files/<path:file_ref>", methods=["GET", "POST", "DELETE"])
-    def files(project_id, file_ref):
-        if request.method == "POST":
-            if not file_ref.endswith(":download"):
-                raise SimError(404, f"no route {request.path}")
-            target = project_path(project_id, file_ref[: -len(":download")])
-            if not target.is_file():
-                raise SimError(404, f"file {file_ref[:-9]} not found")
-            return send_file(target, mimetype="application/octet-stream")
-        target = project_path(project_id, file_ref)
-        if request.method == "DELETE":
-            if not target.exists():
-                raise SimError(404, f"file {file_ref} not found")
-            target.unlink()
-            return jsonify({})
-        if not target.exists():
-            raise SimError(404, f"file {file_ref} not found")
-        entries = [target] if target.is_file() else sorted(target.iterdir())
-        root = ws.project(project_id).dir.resolve()
-        return jsonify({"files": [{"path": str(e.resolve().relative_to(root)), "is_dir": e.is_dir(),
-                                   "file_size": str(e.stat().st_size if e.is_file() else 0)}
-                                  for e in entries]})

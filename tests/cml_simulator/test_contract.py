@@ -205,7 +205,8 @@ def test_files_upload_download_and_no_overwrite(client, project, sim):
         client.request("POST", base, "upload", files={"conf/settings.json": ("settings.json", b"{}")})
     listing = client.request("GET", f"{base}/conf", "list files")
     conforms(listing, "ListProjectFilesResponse")
-    assert sorted(f["path"] for f in listing["files"]) == ["conf/settings(1).json", "conf/settings.json"]
+    # entries are named relative to the directory listed
+    assert sorted(f["path"] for f in listing["files"]) == ["settings(1).json", "settings.json"]
     assert client.request("POST", f"{base}/conf/settings.json:download", "download") == b"{}"
 
 

@@ -2,6 +2,7 @@
 simulator process on loopback, every answer checked against the swagger (shared/)."""
 from __future__ import annotations
 
+import http.client
 import json
 import time
 
@@ -38,6 +39,17 @@ class Api:
         assert set(body) == {"error", "code", "message", "details"}, body
         conforms(body, "runtimeError")
         return body["message"]
+
+    def raw_get(self, path: str) -> dict:
+        """GET with the path sent exactly as written (no client-side normalisation of "." or %2F)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.sim.port, timeout=15)
+        try:
+            conn.request("GET", "/api/v2" + path, headers=AUTH)
+            answer = conn.getresponse()
+            assert answer.status == 200, (path, answer.status, answer.read())
+            return json.loads(answer.read())
+        finally:
+            conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +184,23 @@ def test_sort_by_several_keys_each_with_its_direction(api, new_project, rt):
     assert order("-created_at") == ["x4", "x3", "x2", "x1"]
     unencoded = api("GET", f"{jobs}?sort=-script,+name")  # "+" decodes to a space
     assert [j["name"] for j in unencoded["jobs"]] == ["x1", "x2", "x3", "x4"]
+
+
+# -- 6. project files ----------------------------------------------------------------------------
+def test_the_project_root_lists_as_empty_dot_or_slash_with_relative_entry_paths(api, new_project):
+    project_id = new_project("files root")
+    files = f"/projects/{project_id}/files"
+    api("POST", files, files={"top.txt": ("top.txt", b"12345"),
+                              "conf/settings.json": ("settings.json", b"{}")})
+    root = api("GET", f"{files}/")
+    conforms(root, "ListProjectFilesResponse")
+    assert root["files"] == [{"path": "conf", "is_dir": True},
+                             {"path": "top.txt", "is_dir": False, "file_size": "5"}]
+    assert api.raw_get(f"{files}/.") == root
+    assert api.raw_get(f"{files}/%2F") == root
+    conf = api("GET", f"{files}/conf")
+    assert conf["files"] == [{"path": "settings.json", "is_dir": False, "file_size": "2"}]
+    assert api.raw_get(f"{files}/conf%2F") == conf
 
 
 # -- 7. wrong types, page size, key audience ----------------------------------------------------------
