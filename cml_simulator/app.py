@@ -166,6 +166,10 @@ def add_project_routes(app: Flask, ws: Workspace) -> None:
 
 
 def add_job_routes(app: Flask, ws: Workspace) -> None:
+    @app.get("/api/v2/jobs")
+    def all_jobs():  # ListAllJobs: every job of every project
+        return listed([ws.job_api(j) for j in list(ws.jobs.values())], "jobs")
+
     @app.route("/api/v2/projects/<project_id>/jobs", methods=["GET", "POST"])
     def jobs(project_id):
         ws.project(project_id)

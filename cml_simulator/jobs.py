@@ -1,8 +1,8 @@
 """Jobs and job runs of the simulated workspace (a mixin of Workspace, see state.py).
 
 A run is a real local process, started at once; its reported status walks CML's states
-SCHEDULING -> STARTING -> RUNNING -> terminal. A child job (``parent_id``) starts when a run
-of its parent succeeds.
+SCHEDULING -> STARTING -> RUNNING -> terminal. A child job (``parent_id``) is of type
+"dependent" and starts when a run of its parent succeeds.
 """
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ class JobsMixin:
             if not body.get(key):
                 raise SimError(400, f"{key} is required")
         parent = body.get("parent_id") or body.get("parent_job_id") or ""
-        if parent and parent not in self.jobs:
-            raise SimError(404, f"parent job {parent} not found")
+        self._check_parent(project_id, parent)
         with self.lock:
             now = time.time()
             record = {"id": cml_id(), "project_id": project_id, "name": body["name"],
@@ -37,10 +36,17 @@ class JobsMixin:
                       "environment": dict(body.get("environment") or {}),
                       "runtime_identifier": body.get("runtime_identifier") or "",
                       "kill_on_timeout": bool(body.get("kill_on_timeout", False)),
-                      "created_at": now, "updated_at": now, "type": "manual"}
+                      "created_at": now, "updated_at": now}
             record["local_id"] = project.platform.create_job(self._local_job_spec(record)).id
             self.jobs[record["id"]] = record
         return self.job_api(record)
+
+    def _check_parent(self, project_id: str, parent: str) -> None:
+        if not parent:
+            return
+        found = self.jobs.get(parent)
+        if found is None or found["project_id"] != project_id:
+            raise SimError(404, f"parent job {parent} not found")
 
     def _local_job_spec(self, record: dict, extra_env: dict | None = None) -> JobSpec:
         env = {**self.project(record["project_id"]).environment, **record["environment"],
@@ -75,14 +81,19 @@ class JobsMixin:
         return self.job_api(record)
 
     def job_api(self, r: dict) -> dict:
+        project = self.projects.get(r["project_id"])
+        short = {"public_identifier": r["project_id"]}
+        if project is not None:
+            short.update(name=project.name, slug=project.slug,
+                         default_project_engine="ml_runtime")
         return {"id": r["id"], "name": r["name"], "script": r["script"], "arguments": r["arguments"],
                 "cpu": r["cpu"], "memory": r["memory"], "nvidia_gpu": r["nvidia_gpu"],
                 "timeout": str(r["timeout"]), "parent_id": r["parent_id"],
-                "environment": json.dumps(r["environment"]), "type": r["type"],
+                "environment": json.dumps(r["environment"]),
+                "type": "dependent" if r["parent_id"] else "manual",
                 "runtime_identifier": r["runtime_identifier"], "kill_on_timeout": r["kill_on_timeout"],
                 "created_at": now_iso(r["created_at"]), "updated_at": now_iso(r["updated_at"]),
-                "project": {"public_identifier": r["project_id"]}, "creator": dict(USER),
-                "owner": dict(USER)}
+                "project": short, "creator": dict(USER), "owner": dict(USER)}
 
     # -- job runs -------------------------------------------------------------------------
     def start_run(self, project_id: str, job_id: str, body: dict | None = None) -> dict:

@@ -35,13 +35,16 @@ class SimProject:
     creation_status: str = "creating"
     created_at: float = field(default_factory=time.time)
 
+    @property
+    def slug(self) -> str:
+        return self.name.lower().replace(" ", "-")
+
     def to_api(self) -> dict:
         return {"id": self.id, "name": self.name, "description": self.description,
                 "creation_status": self.creation_status, "environment": json.dumps(self.environment),
                 "created_at": now_iso(self.created_at), "updated_at": now_iso(self.created_at),
                 "default_engine_type": "ml_runtime", "visibility": "private",
-                "slug": self.name.lower().replace(" ", "-"),
-                "owner": dict(USER), "creator": dict(USER)}
+                "slug": self.slug, "owner": dict(USER), "creator": dict(USER)}
 
 
 class Workspace(JobsMixin, AppsMixin):

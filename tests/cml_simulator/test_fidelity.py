@@ -186,6 +186,31 @@ def test_sort_by_several_keys_each_with_its_direction(api, new_project, rt):
     assert [j["name"] for j in unencoded["jobs"]] == ["x1", "x2", "x3", "x4"]
 
 
+# -- 2. jobs across projects, the job's project, dependent jobs -------------------------------------
+def test_list_all_jobs_across_projects(api, new_project, rt):
+    first, second = new_project("All Jobs A"), new_project("All Jobs B")
+    parent = api("POST", f"/projects/{first}/jobs", json={"name": "parent", "script": "x.py",
+                                                          "runtime_identifier": rt})
+    child = api("POST", f"/projects/{first}/jobs", json={"name": "child", "script": "x.py",
+                                                         "runtime_identifier": rt, "parent_id": parent["id"]})
+    other = api("POST", f"/projects/{second}/jobs", json={"name": "other", "script": "x.py",
+                                                          "runtime_identifier": rt})
+    page = api("GET", "/jobs", params={"page_size": 100})
+    conforms(page, "ListJobsResponse")
+    mine = {j["id"]: j for j in page["jobs"] if j["id"] in {parent["id"], child["id"], other["id"]}}
+    assert len(mine) == 3
+    assert mine[parent["id"]]["project"] == {"public_identifier": first, "name": "All Jobs A",
+                                             "slug": "all-jobs-a", "default_project_engine": "ml_runtime"}
+    assert mine[other["id"]]["project"]["name"] == "All Jobs B"
+    assert (mine[parent["id"]]["type"], mine[child["id"]]["type"]) == ("manual", "dependent")
+    assert child["type"] == "dependent" and child["parent_id"] == parent["id"]
+    got = api("GET", f"/projects/{first}/jobs/{child['id']}")
+    assert got["project"]["slug"] == "all-jobs-a" and got["type"] == "dependent"
+    dependent = api("GET", "/jobs", params={"search_filter": json.dumps({"type": "dependent"}),
+                                            "page_size": 100})["jobs"]
+    assert child["id"] in {j["id"] for j in dependent} and parent["id"] not in {j["id"] for j in dependent}
+
+
 # -- 6. project files ----------------------------------------------------------------------------
 def test_the_project_root_lists_as_empty_dot_or_slash_with_relative_entry_paths(api, new_project):
     project_id = new_project("files root")
