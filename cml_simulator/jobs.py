@@ -1,8 +1,9 @@
 """Jobs and job runs of the simulated workspace (a mixin of Workspace, see state.py).
 
 A run is a real local process, started at once; its reported status walks CML's states
-SCHEDULING -> STARTING -> RUNNING -> terminal. A child job (``parent_id``) is of type
-"dependent" and starts when a run of its parent succeeds.
+SCHEDULING -> STARTING -> RUNNING -> terminal, and the time each state is first reached is
+recorded once (``scheduling_at``, ``starting_at``, ``running_at``, ``finished_at``). A child
+job (``parent_id``) is of type "dependent" and starts when a run of its parent succeeds.
 """
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from cml_simulator.common import USER, SimError, cml_id, now_iso, to_int
 
 RUN_STATUS = {"running": "ENGINE_RUNNING", "succeeded": "ENGINE_SUCCEEDED",
               "failed": "ENGINE_FAILED", "timedout": "ENGINE_TIMEDOUT", "stopped": "ENGINE_STOPPED"}
-RUN_TERMINAL = {"ENGINE_SUCCEEDED", "ENGINE_FAILED", "ENGINE_TIMEDOUT", "ENGINE_STOPPED"}
+RUN_TERMINAL = {"ENGINE_SUCCEEDED", "ENGINE_FAILED", "ENGINE_TIMEDOUT", "ENGINE_STOPPED",
+                "ENGINE_SKIPPED", "ENGINE_UNKNOWN"}  # UNKNOWN: a local status we cannot name
+# (state, seconds after the run was created when it is reached, status)
+RUN_PHASES = (("scheduling", 0.0, "ENGINE_SCHEDULING"), ("starting", 0.2, "ENGINE_STARTING"),
+              ("running", 0.4, "ENGINE_RUNNING"))
 
 
 class JobsMixin:
@@ -63,8 +68,15 @@ class JobsMixin:
 
     def delete_job(self, project_id: str, job_id: str) -> None:
         self.job(project_id, job_id)
+        self.forget_jobs([job_id])
+
+    def forget_jobs(self, job_ids: list[str]) -> None:
+        """Drop jobs and their runs' records (a run still going ends by itself)."""
         with self.lock:
-            self.jobs.pop(job_id, None)
+            for job_id in job_ids:
+                self.jobs.pop(job_id, None)
+            for run_id in [r for r, run in self.runs.items() if run["job_id"] in job_ids]:
+                self.runs.pop(run_id)
 
     def update_job(self, project_id: str, job_id: str, body: dict) -> dict:
         record = self.job(project_id, job_id)
@@ -108,10 +120,13 @@ class JobsMixin:
             if overrides:
                 platform.update_job(job["local_id"], self._local_job_spec(job))
             run_id = cml_id()
+            # cpu, memory, ... are the job's at the start: a later edit of the job keeps them
             self.runs[run_id] = {"id": run_id, "job_id": job_id, "project_id": project_id,
                                  "local_id": local.id, "environment": env,
-                                 "created_at": time.time(), "stopped": False, "chained": False,
-                                 "arguments": (body or {}).get("arguments") or job["arguments"]}
+                                 "created_at": time.time(), "final": None, "chained": False,
+                                 "at": {}, "arguments": (body or {}).get("arguments") or job["arguments"],
+                                 **{k: job[k] for k in ("cpu", "memory", "nvidia_gpu",
+                                                        "runtime_identifier")}}
         return self.run_api(self.runs[run_id])
 
     def run(self, project_id: str, job_id: str, run_id: str) -> dict:
@@ -121,38 +136,54 @@ class JobsMixin:
         return record
 
     def run_status(self, record: dict) -> str:
-        age = time.time() - record["created_at"]
-        if record["stopped"]:
-            return "ENGINE_STOPPED"
-        local = self.project(record["project_id"]).platform.get_job_run(
-            self.jobs[record["job_id"]]["local_id"], record["local_id"])
-        if local.status != "running":
-            return RUN_STATUS.get(local.status, "ENGINE_UNKNOWN")
-        return "ENGINE_SCHEDULING" if age < 0.2 else "ENGINE_STARTING" if age < 0.4 else "ENGINE_RUNNING"
+        """The run's status now; the first time it is seen in a state, that state's time is
+        recorded (never changed afterwards)."""
+        with self.lock:
+            if record["final"]:
+                return record["final"]
+            age = time.time() - record["created_at"]
+            reached = [phase for phase in RUN_PHASES if age >= phase[1]]
+            for name, offset, _ in reached:
+                record["at"].setdefault(name, record["created_at"] + offset)
+            if len(reached) < len(RUN_PHASES):
+                return reached[-1][2]
+            local = self.project(record["project_id"]).platform.get_job_run(
+                self.jobs[record["job_id"]]["local_id"], record["local_id"])
+            if local.status == "running":
+                return "ENGINE_RUNNING"
+            return self._finish(record, RUN_STATUS.get(local.status, "ENGINE_UNKNOWN"))
+
+    def _finish(self, record: dict, status: str) -> str:
+        record["final"] = status
+        record["at"].setdefault("finished", time.time())
+        return status
 
     def stop_run(self, project_id: str, job_id: str, run_id: str) -> dict:
         record = self.run(project_id, job_id, run_id)
+        with self.lock:
+            if self.run_status(record) in RUN_TERMINAL:
+                return self.run_api(record)  # already over: stopping changes nothing
+            self._finish(record, "ENGINE_STOPPED")  # before the kill: not seen as "failed"
         local = self.project(project_id).platform.store.job_run(record["local_id"])
         from cluster import processes
         if local and local.get("pid") and processes.is_ours(local["pid"], local["pid_start"]):
             processes.stop_group(local["pid"], grace_seconds=1)
-        record["stopped"] = True
         return self.run_api(record)
 
     def run_api(self, r: dict) -> dict:
         status = self.run_status(r)
-        job = self.jobs[r["job_id"]]
         out = {"id": r["id"], "job_id": r["job_id"], "project_id": r["project_id"],
                "status": status, "created_at": now_iso(r["created_at"]),
                "environment": json.dumps(r["environment"]), "arguments": r["arguments"],
-               "cpu": job["cpu"], "memory": job["memory"], "nvidia_gpu": job["nvidia_gpu"],
-               "runtime_identifier": job["runtime_identifier"], "creator": dict(USER)}
-        if status in RUN_TERMINAL:
-            out["finished_at"] = now_iso()
+               "cpu": r["cpu"], "memory": r["memory"], "nvidia_gpu": r["nvidia_gpu"],
+               "runtime_identifier": r["runtime_identifier"], "creator": dict(USER)}
+        for state, at in r["at"].items():  # only the states reached so far
+            out[f"{state}_at"] = now_iso(at)
         return out
 
     def _chain_loop(self) -> None:
-        """A child job starts when its parent's run succeeds, as in CML."""
+        """Watch unfinished runs (so ``finished_at`` is the time a run ended, not the time it
+        was asked about) and start a child job when its parent's run succeeds, as in CML."""
         while not self._stop.wait(0.2):
             for run in list(self.runs.values()):
                 if run["chained"] or run["project_id"] not in self.projects:
@@ -166,3 +197,4 @@ class JobsMixin:
                     if status == "ENGINE_SUCCEEDED":
                         for child in [j for j in self.jobs.values() if j["parent_id"] == run["job_id"]]:
                             self.start_run(child["project_id"], child["id"])
+

@@ -107,8 +107,7 @@ class Workspace(JobsMixin, AppsMixin):
             self.delete_app(project_id, app_id)
         with self.lock:
             self.projects.pop(project_id)
-            for job_id in [j for j, r in self.jobs.items() if r["project_id"] == project_id]:
-                self.jobs.pop(job_id)
+            self.forget_jobs([j for j, r in self.jobs.items() if r["project_id"] == project_id])
         shutil.rmtree(project.dir, ignore_errors=True)
 
     def _cdsw_env(self, project_id: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from datetime import datetime
 
 import pytest
 import requests
@@ -97,6 +98,10 @@ def wait_until(check, timeout: float = 20.0, what: str = ""):
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
         time.sleep(0.05)
+
+
+def stamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def app_body(name: str, rt: str, **extra) -> dict:
@@ -209,6 +214,31 @@ def test_list_all_jobs_across_projects(api, new_project, rt):
     dependent = api("GET", "/jobs", params={"search_filter": json.dumps({"type": "dependent"}),
                                             "page_size": 100})["jobs"]
     assert child["id"] in {j["id"] for j in dependent} and parent["id"] not in {j["id"] for j in dependent}
+
+
+# -- 3. job run timestamps ---------------------------------------------------------------------
+def test_job_run_timestamps_are_set_once_when_each_state_is_reached(api, new_project, rt):
+    jobs = f"/projects/{new_project('run stamps', {'exit.py': EXIT_SCRIPT})}/jobs"
+    runs = f"{jobs}/{api('POST', jobs, json={'name': 'stamps', 'script': 'exit.py', 'runtime_identifier': rt})['id']}/runs"
+    stamps = lambda run: {k: v for k, v in run.items() if k.endswith("_at") and k != "created_at"}  # noqa: E731
+    created = api("POST", runs, json={"environment": {"SLEEP": "1"}})
+    conforms(created, "JobRun")
+    assert created["status"] == "ENGINE_SCHEDULING" and set(stamps(created)) == {"scheduling_at"}
+    get = lambda: api("GET", f"{runs}/{created['id']}")  # noqa: E731
+    running = wait_until(lambda: (r := get())["status"] == "ENGINE_RUNNING" and r)
+    assert set(stamps(running)) == {"scheduling_at", "starting_at", "running_at"}
+    done = wait_until(lambda: (r := get())["status"] == "ENGINE_SUCCEEDED" and r)
+    conforms(done, "JobRun")
+    assert set(stamps(done)) == {"scheduling_at", "starting_at", "running_at", "finished_at"}
+    assert {k: done[k] for k in stamps(running)} == stamps(running)  # never moved
+    times = [stamp(done[k]) for k in ("created_at", "scheduling_at", "starting_at", "running_at",
+                                      "finished_at")]
+    assert times == sorted(times) and times[-1] - times[0] >= 1.0  # the script slept 1 s
+    time.sleep(0.3)
+    assert stamps(get()) == stamps(done)  # finished_at is when it ended, not when asked
+    quick = api("POST", runs, json={})  # done before it is reported running: still stamped
+    finished = wait_until(lambda: (r := api("GET", f"{runs}/{quick['id']}"))["status"] == "ENGINE_SUCCEEDED" and r)
+    assert set(stamps(finished)) == {"scheduling_at", "starting_at", "running_at", "finished_at"}
 
 
 # -- 6. project files ----------------------------------------------------------------------------
