@@ -23,6 +23,9 @@ from store import Store
 
 __all__ = ["SimError", "SimProject", "Workspace", "now_iso"]
 
+DEFAULT_APP_START_DELAY = 1.0  # seconds an application is APPLICATION_STARTING
+DEFAULT_APP_STOP_DELAY = 0.5  # seconds an application is APPLICATION_STOPPING, at least
+
 
 @dataclass
 class SimProject:
@@ -49,12 +52,14 @@ class SimProject:
 
 class Workspace(JobsMixin, AppsMixin):
     def __init__(self, root: Path, api_key: str, domain: str = "ml.localhost",
-                 app_start_delay: float = 0.0):
+                 app_start_delay: float = DEFAULT_APP_START_DELAY,
+                 app_stop_delay: float = DEFAULT_APP_STOP_DELAY):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.api_key = api_key
         self.domain = domain
         self.app_start_delay = app_start_delay
+        self.app_stop_delay = app_stop_delay
         self.lock = threading.RLock()
         self.projects: dict[str, SimProject] = {}
         self.jobs: dict[str, dict] = {}  # id -> job record (+ project_id, local_id)
@@ -117,9 +122,9 @@ class Workspace(JobsMixin, AppsMixin):
 
     # -- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:
-        self._stop.set()
+        self._stop.set()  # pending stops skip their remaining delay
         for app in list(self.apps.values()):
             try:
-                self.stop_app(app["project_id"], app["id"])
+                self._stop_now(app)
             except Exception:
                 pass

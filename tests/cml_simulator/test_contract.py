@@ -157,6 +157,10 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
             assert time.monotonic() < deadline
             time.sleep(0.05)
         envs.append(json.loads(out.read_text()))
+        while client.request("GET", f"{apps_path}/{app['id']}", "get application")["status"] \
+                == "APPLICATION_STARTING":  # for the simulator's start delay
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         got = client.request("GET", f"{apps_path}/{app['id']}", "get application")
         assert got["status"] == "APPLICATION_RUNNING"
     ips = [e["CDSW_IP_ADDRESS"] for e in envs]
@@ -170,8 +174,13 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
         client.request("POST", apps_path, "create application", json={
             "name": "bad", "subdomain": "Bad_Sub", "script": "app.py"})
     assert "400" in str(info.value)
-    stopped = client.request("POST", f"{apps_path}/{made[0][0]['id']}:stop", "stop application")
-    assert stopped["status"] == "APPLICATION_STOPPED"
+    stopping = client.request("POST", f"{apps_path}/{made[0][0]['id']}:stop", "stop application")
+    assert stopping["status"] == "APPLICATION_STOPPING"  # then STOPPED, after a short stop phase
+    deadline = time.monotonic() + 10
+    while client.request("GET", f"{apps_path}/{made[0][0]['id']}", "get application")["status"] \
+            != "APPLICATION_STOPPED":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     for app, _ in made:
         client.request("DELETE", f"{apps_path}/{app['id']}", "delete application")
     assert client.request("GET", apps_path, "list applications")["applications"] == []

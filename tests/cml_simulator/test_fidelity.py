@@ -241,6 +241,57 @@ def test_job_run_timestamps_are_set_once_when_each_state_is_reached(api, new_pro
     assert set(stamps(finished)) == {"scheduling_at", "starting_at", "running_at", "finished_at"}
 
 
+# -- 4. application lifecycle ------------------------------------------------------------------
+def test_applications_take_time_to_start_and_to_stop(api, new_project, rt):
+    apps = f"/projects/{new_project('lifecycle', {'app.py': APP_SCRIPT})}/applications"
+    began = time.monotonic()
+    body = app_body("lifecycle", rt)
+    conforms(body, "CreateApplicationRequest")
+    created = api("POST", apps, json=body)
+    conforms(created, "Application")
+    assert created["status"] == "APPLICATION_STARTING" and "running_at" not in created
+    path = f"{apps}/{created['id']}"
+    running = wait_until(lambda: (a := api("GET", path))["status"] == "APPLICATION_RUNNING" and a)
+    assert time.monotonic() - began >= 0.9  # the default start delay (about 1 s)
+    assert stamp(running["running_at"]) >= stamp(created["created_at"]) + 0.9
+
+    patched = api("PATCH", path, json={"description": "changed"})
+    conforms(patched, "Application")
+    assert patched["description"] == "changed" and patched["updated_at"] > created["updated_at"]
+
+    stopping = api("POST", f"{path}:stop")
+    conforms(stopping, "Application")
+    assert stopping["status"] == "APPLICATION_STOPPING" and "stopped_at" not in stopping
+    stopped = wait_until(lambda: (a := api("GET", path))["status"] == "APPLICATION_STOPPED" and a)
+    assert stamp(stopped["stopped_at"]) >= stamp(stopping["updated_at"])
+    assert stopped["running_at"] == running["running_at"]
+
+    restarted = api("POST", f"{path}:restart")
+    conforms(restarted, "Application")
+    assert restarted["status"] == "APPLICATION_STARTING"
+    assert "stopped_at" not in restarted and "running_at" not in restarted
+    assert restarted["updated_at"] > stopped["updated_at"]
+    again = wait_until(lambda: (a := api("GET", path))["status"] == "APPLICATION_RUNNING" and a)
+    assert again["running_at"] > running["running_at"]
+
+
+def test_a_zero_start_delay_runs_at_once_and_stopping_still_takes_a_phase(tmp_path, rt):
+    fast = Simulator(tmp_path, "--app-start-delay", "0")
+    try:
+        api = Api(fast)
+        project_id = api("POST", "/projects", json={"name": "fast"})["id"]
+        write_script(fast.state_dir, project_id, "app.py", APP_SCRIPT)
+        apps = f"/projects/{project_id}/applications"
+        created = api("POST", apps, json=app_body("fast", rt))
+        assert created["status"] == "APPLICATION_RUNNING" and created["running_at"]
+        assert api("POST", f"{apps}/{created['id']}:stop")["status"] == "APPLICATION_STOPPING"
+        wait_until(lambda: api("GET", f"{apps}/{created['id']}")["status"] == "APPLICATION_STOPPED")
+    finally:
+        fast.stop()
+        for store in (tmp_path / "platform").glob("*"):
+            stop_recorded_apps(store)
+
+
 # -- 6. project files ----------------------------------------------------------------------------
 def test_the_project_root_lists_as_empty_dot_or_slash_with_relative_entry_paths(api, new_project):
     project_id = new_project("files root")
