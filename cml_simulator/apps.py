@@ -4,7 +4,8 @@ Each application is a real local process with its own loopback address. As in CM
 and stopping take time: an app is APPLICATION_STARTING for ``app_start_delay`` seconds after
 a create or restart, then APPLICATION_RUNNING (``running_at``); ``:stop`` answers
 APPLICATION_STOPPING and the app is APPLICATION_STOPPED (``stopped_at``) once its process is
-gone and ``app_stop_delay`` has passed.
+gone and ``app_stop_delay`` has passed. A PATCH changes the record; a running process keeps the
+environment it was started with until the next restart.
 """
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ import time
 
 from cluster.platform import FAILED, STOPPED, AppSpec, PlatformError
 from cluster.ports import pick_port
-from cml_simulator.common import USER, SimError, cml_id, now_iso, to_int
+from cml_simulator.common import (USER, SimError, apply_patch, cml_id, now_iso,
+                                  patched_environment, to_int)
 
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+APP_PATCH = {"name": str, "description": str, "script": str, "cpu": float, "memory": float,
+             "nvidia_gpu": to_int, "runtime_identifier": str, "bypass_authentication": bool}
 SETTLED = {"stopping": "APPLICATION_STOPPING", "stopped": "APPLICATION_STOPPED",
            "failed": "APPLICATION_FAILED"}
 
@@ -48,10 +52,10 @@ class AppsMixin:
         self._start_app(project, record)
         return self.app_api(record)
 
-    def _check_subdomain(self, subdomain: str) -> None:
+    def _check_subdomain(self, subdomain: str, app_id: str | None = None) -> None:
         if not SUBDOMAIN_RE.match(subdomain):
             raise SimError(400, f"invalid subdomain {subdomain!r}")
-        if any(a["subdomain"] == subdomain for a in self.apps.values()):
+        if any(a["subdomain"] == subdomain and a["id"] != app_id for a in self.apps.values()):
             raise SimError(409, f"subdomain {subdomain!r} is already taken")
 
     def _start_app(self, project, record: dict) -> None:
@@ -138,14 +142,17 @@ class AppsMixin:
             self.apps.pop(app_id, None)
 
     def update_app(self, project_id: str, app_id: str, body: dict) -> dict:
+        """PATCH: the fields the body carries are set, ``environment`` replaced as a whole."""
         record = self.app(project_id, app_id)
-        for key in ("name", "description", "cpu", "memory", "nvidia_gpu", "script"):
-            if key in body and body[key] not in (None, ""):
-                record[key] = type(record[key])(body[key])
-        if "environment" in body:
-            env = body["environment"]
-            record["environment"].update(json.loads(env) if isinstance(env, str) else env)
-        record["updated_at"] = time.time()
+        env = patched_environment(body)
+        with self.lock:
+            if body.get("subdomain"):
+                self._check_subdomain(body["subdomain"], app_id)
+                record["subdomain"] = body["subdomain"]
+            apply_patch(record, body, APP_PATCH)
+            if env is not None:
+                record["environment"] = env
+            record["updated_at"] = time.time()
         return self.app_api(record)
 
     def app_api(self, r: dict) -> dict:

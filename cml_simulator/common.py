@@ -2,6 +2,7 @@
 runtime catalogue."""
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -39,3 +40,34 @@ RUNTIMES = [{"image_identifier": "docker.repository.cloudera.com/cloudera/cdsw/"
              "status": "ENABLED"}]
 
 
+
+# -- PATCH ----------------------------------------------------------------------------------
+# UpdateJob and UpdateApplication take the resource itself: a field in the body is set, a
+# field left out (or null) is kept. An empty string clears a free-text field (arguments,
+# description) but leaves a required one (name, script, ...) as it was.
+KEEP_IF_EMPTY = {"name", "script", "subdomain", "runtime_identifier", "parent_id"}
+
+
+def apply_patch(record: dict, body: dict, fields: dict) -> None:
+    """Set each of ``fields`` (name -> converter) that ``body`` carries."""
+    for key, convert in fields.items():
+        value = body.get(key)
+        if value is None or (value == "" and key in KEEP_IF_EMPTY):
+            continue
+        record[key] = convert(value)
+
+
+def patched_environment(body: dict) -> dict | None:
+    """The ``environment`` of a PATCH body: a JSON-encoded string, as in the resource. It
+    replaces the whole map (``"{}"`` empties it); ``""`` or no field keeps the current one."""
+    raw = body.get("environment")
+    if raw in (None, ""):
+        return None
+    try:
+        env = json.loads(raw)
+    except ValueError:
+        env = None
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise SimError(400, "environment must be a JSON-encoded object of string values, "
+                            'e.g. "{\\"KEY\\": \\"value\\"}"')
+    return env

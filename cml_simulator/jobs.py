@@ -11,7 +11,8 @@ import json
 import time
 
 from cluster.platform import JobSpec
-from cml_simulator.common import USER, SimError, cml_id, now_iso, to_int
+from cml_simulator.common import (USER, SimError, apply_patch, cml_id, now_iso,
+                                  patched_environment, to_int)
 
 RUN_STATUS = {"running": "ENGINE_RUNNING", "succeeded": "ENGINE_SUCCEEDED",
               "failed": "ENGINE_FAILED", "timedout": "ENGINE_TIMEDOUT", "stopped": "ENGINE_STOPPED"}
@@ -20,6 +21,9 @@ RUN_TERMINAL = {"ENGINE_SUCCEEDED", "ENGINE_FAILED", "ENGINE_TIMEDOUT", "ENGINE_
 # (state, seconds after the run was created when it is reached, status)
 RUN_PHASES = (("scheduling", 0.0, "ENGINE_SCHEDULING"), ("starting", 0.2, "ENGINE_STARTING"),
               ("running", 0.4, "ENGINE_RUNNING"))
+JOB_PATCH = {"name": str, "script": str, "arguments": str, "cpu": float, "memory": float,
+             "nvidia_gpu": to_int, "timeout": to_int, "kill_on_timeout": bool,
+             "runtime_identifier": str, "parent_id": str}
 
 
 class JobsMixin:
@@ -46,12 +50,14 @@ class JobsMixin:
             self.jobs[record["id"]] = record
         return self.job_api(record)
 
-    def _check_parent(self, project_id: str, parent: str) -> None:
+    def _check_parent(self, project_id: str, parent: str, job_id: str | None = None) -> None:
         if not parent:
             return
         found = self.jobs.get(parent)
         if found is None or found["project_id"] != project_id:
             raise SimError(404, f"parent job {parent} not found")
+        if parent == job_id:
+            raise SimError(400, "a job cannot be its own parent")
 
     def _local_job_spec(self, record: dict, extra_env: dict | None = None) -> JobSpec:
         env = {**self.project(record["project_id"]).environment, **record["environment"],
@@ -79,17 +85,18 @@ class JobsMixin:
                 self.runs.pop(run_id)
 
     def update_job(self, project_id: str, job_id: str, body: dict) -> dict:
+        """PATCH: the fields the body carries are set, ``environment`` replaced as a whole."""
         record = self.job(project_id, job_id)
+        project = self.project(project_id)
+        if body.get("parent_id"):
+            self._check_parent(project_id, body["parent_id"], job_id)
+        env = patched_environment(body)
         with self.lock:
-            for key in ("name", "script", "arguments", "cpu", "memory", "nvidia_gpu", "timeout",
-                        "parent_id", "runtime_identifier", "kill_on_timeout"):
-                if key in body and body[key] not in (None, ""):
-                    record[key] = type(record[key])(body[key]) if key != "parent_id" else body[key]
-            if "environment" in body:
-                env = body["environment"]
-                record["environment"] = json.loads(env) if isinstance(env, str) else dict(env)
+            apply_patch(record, body, JOB_PATCH)
+            if env is not None:
+                record["environment"] = env
             record["updated_at"] = time.time()
-            self.project(project_id).platform.update_job(record["local_id"], self._local_job_spec(record))
+            project.platform.update_job(record["local_id"], self._local_job_spec(record))
         return self.job_api(record)
 
     def job_api(self, r: dict) -> dict:

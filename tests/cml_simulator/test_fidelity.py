@@ -292,6 +292,30 @@ def test_a_zero_start_delay_runs_at_once_and_stopping_still_takes_a_phase(tmp_pa
             stop_recorded_apps(store)
 
 
+# -- 5. PATCH ------------------------------------------------------------------------------------
+def test_patch_replaces_the_environment_of_applications_and_jobs(api, new_project, rt):
+    project_id = new_project("patching", {"app.py": APP_SCRIPT})
+    app = api("POST", f"/projects/{project_id}/applications",
+              json=app_body("patching", rt, environment={"A": "1", "B": "2"}))
+    job = api("POST", f"/projects/{project_id}/jobs", json={
+        "name": "patching", "script": "x.py", "runtime_identifier": rt, "arguments": "--x",
+        "environment": {"A": "1", "B": "2"}})
+    for path, definition in ((f"/projects/{project_id}/applications/{app['id']}", "Application"),
+                             (f"/projects/{project_id}/jobs/{job['id']}", "Job")):
+        env = lambda answer: json.loads(answer["environment"])  # noqa: E731
+        replaced = api("PATCH", path, json={"environment": json.dumps({"C": "3"})})
+        conforms(replaced, definition)
+        assert env(replaced) == {"C": "3"} and env(api("GET", path)) == {"C": "3"}
+        assert env(api("PATCH", path, json={"environment": "", "name": "renamed"})) == {"C": "3"}
+        assert env(api("PATCH", path, json={"environment": "{}"})) == {}
+        api.error("PATCH", path, 400, json={"environment": {"D": "4"}})  # a string in PATCH bodies
+        api.error("PATCH", path, 400, json={"environment": "not json"})
+        kept = api("GET", path)
+        assert kept["name"] == "renamed" and kept["script"] in ("app.py", "x.py")
+    job_now = api("PATCH", f"/projects/{project_id}/jobs/{job['id']}", json={"timeout": "120"})
+    assert job_now["timeout"] == "120" and job_now["arguments"] == "--x"
+
+
 # -- 6. project files ----------------------------------------------------------------------------
 def test_the_project_root_lists_as_empty_dot_or_slash_with_relative_entry_paths(api, new_project):
     project_id = new_project("files root")
