@@ -16,7 +16,7 @@ import time
 
 from cluster.platform import FAILED, STOPPED, AppSpec, PlatformError
 from cluster.ports import pick_port
-from cml_simulator.common import (USER, SimError, apply_patch, cml_id, now_iso,
+from cml_simulator.common import (USER, SimError, apply_patch, check_runtime, cml_id, now_iso,
                                   patched_environment, to_int)
 
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -32,6 +32,8 @@ class AppsMixin:
         for key in ("name", "subdomain", "script"):
             if not body.get(key):
                 raise SimError(400, f"{key} is required")
+        runtime = check_runtime(body.get("runtime_identifier"), project.engine_type,
+                                f"application {body['name']!r}")
         with self.lock:
             self._check_subdomain(body["subdomain"])
             port = pick_port(0, {a["port"] for a in self.apps.values()})
@@ -43,7 +45,7 @@ class AppsMixin:
                       "nvidia_gpu": to_int(body.get("nvidia_gpu") or 0),
                       # creating an app copies the project's environment into it
                       "environment": {**project.environment, **dict(body.get("environment") or {})},
-                      "runtime_identifier": body.get("runtime_identifier") or "",
+                      "runtime_identifier": runtime,
                       "bypass_authentication": bool(body.get("bypass_authentication", False)),
                       "created_at": now, "updated_at": now, "port": port, "local_id": None,
                       "state": "starting", "starting_at": now, "running_at": None,
@@ -144,6 +146,9 @@ class AppsMixin:
     def update_app(self, project_id: str, app_id: str, body: dict) -> dict:
         """PATCH: the fields the body carries are set, ``environment`` replaced as a whole."""
         record = self.app(project_id, app_id)
+        if body.get("runtime_identifier"):
+            check_runtime(body["runtime_identifier"], self.project(project_id).engine_type,
+                          f"application {record['name']!r}")
         env = patched_environment(body)
         with self.lock:
             if body.get("subdomain"):

@@ -39,6 +39,24 @@ RUNTIMES = [{"image_identifier": "docker.repository.cloudera.com/cloudera/cdsw/"
              "description": "Standard edition Python runtime", "full_version": "2025.09.1-b5",
              "status": "ENABLED"}]
 
+# CreateProject's default_project_engine_type: blank means the site-wide default, which is
+# ML Runtimes on current workspaces (legacy engines are deprecated)
+ENGINE_TYPES = ("ml_runtime", "legacy_engine")
+SITE_ENGINE_TYPE = "ml_runtime"
+
+
+def check_runtime(identifier: str | None, engine_type: str, what: str) -> str:
+    """The runtime a job or application of a project with ``engine_type`` runs on: ML Runtimes
+    projects must name one the workspace has ("Must be set if using ML Runtimes")."""
+    if engine_type != "ml_runtime":
+        return identifier or ""
+    if not identifier:
+        raise SimError(400, f"runtime_identifier is required to create {what} in a project "
+                            f"that uses ML Runtimes (see GET /api/v2/runtimes)")
+    if identifier not in {r["image_identifier"] for r in RUNTIMES}:
+        raise SimError(400, f"runtime {identifier!r} is not available in this workspace "
+                            f"(see GET /api/v2/runtimes)")
+    return identifier
 
 
 # -- PATCH ----------------------------------------------------------------------------------

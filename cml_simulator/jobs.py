@@ -11,7 +11,7 @@ import json
 import time
 
 from cluster.platform import JobSpec
-from cml_simulator.common import (USER, SimError, apply_patch, cml_id, now_iso,
+from cml_simulator.common import (USER, SimError, apply_patch, check_runtime, cml_id, now_iso,
                                   patched_environment, to_int)
 
 RUN_STATUS = {"running": "ENGINE_RUNNING", "succeeded": "ENGINE_SUCCEEDED",
@@ -33,6 +33,8 @@ class JobsMixin:
         for key in ("name", "script"):
             if not body.get(key):
                 raise SimError(400, f"{key} is required")
+        runtime = check_runtime(body.get("runtime_identifier"), project.engine_type,
+                                f"job {body['name']!r}")
         parent = body.get("parent_id") or body.get("parent_job_id") or ""
         self._check_parent(project_id, parent)
         with self.lock:
@@ -43,7 +45,7 @@ class JobsMixin:
                       "nvidia_gpu": to_int(body.get("nvidia_gpu") or 0),
                       "timeout": to_int(body.get("timeout") or 0), "parent_id": parent,
                       "environment": dict(body.get("environment") or {}),
-                      "runtime_identifier": body.get("runtime_identifier") or "",
+                      "runtime_identifier": runtime,
                       "kill_on_timeout": bool(body.get("kill_on_timeout", False)),
                       "created_at": now, "updated_at": now}
             record["local_id"] = project.platform.create_job(self._local_job_spec(record)).id
@@ -88,6 +90,8 @@ class JobsMixin:
         """PATCH: the fields the body carries are set, ``environment`` replaced as a whole."""
         record = self.job(project_id, job_id)
         project = self.project(project_id)
+        if body.get("runtime_identifier"):
+            check_runtime(body["runtime_identifier"], project.engine_type, f"job {record['name']!r}")
         if body.get("parent_id"):
             self._check_parent(project_id, body["parent_id"], job_id)
         env = patched_environment(body)
@@ -104,7 +108,7 @@ class JobsMixin:
         short = {"public_identifier": r["project_id"]}
         if project is not None:
             short.update(name=project.name, slug=project.slug,
-                         default_project_engine="ml_runtime")
+                         default_project_engine=project.engine_type)
         return {"id": r["id"], "name": r["name"], "script": r["script"], "arguments": r["arguments"],
                 "cpu": r["cpu"], "memory": r["memory"], "nvidia_gpu": r["nvidia_gpu"],
                 "timeout": str(r["timeout"]), "parent_id": r["parent_id"],

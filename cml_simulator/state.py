@@ -17,7 +17,8 @@ from pathlib import Path
 
 from cluster.local_platform import LocalPlatform
 from cml_simulator.apps import AppsMixin
-from cml_simulator.common import USER, SimError, cml_id, now_iso
+from cml_simulator.common import (ENGINE_TYPES, SITE_ENGINE_TYPE, USER, SimError, cml_id,
+                                  now_iso)
 from cml_simulator.jobs import JobsMixin
 from store import Store
 
@@ -35,6 +36,7 @@ class SimProject:
     platform: LocalPlatform
     description: str = ""
     environment: dict = field(default_factory=dict)
+    engine_type: str = SITE_ENGINE_TYPE  # "ml_runtime" or "legacy_engine"
     creation_status: str = "creating"
     created_at: float = field(default_factory=time.time)
 
@@ -46,7 +48,7 @@ class SimProject:
         return {"id": self.id, "name": self.name, "description": self.description,
                 "creation_status": self.creation_status, "environment": json.dumps(self.environment),
                 "created_at": now_iso(self.created_at), "updated_at": now_iso(self.created_at),
-                "default_engine_type": "ml_runtime", "visibility": "private",
+                "default_engine_type": self.engine_type, "visibility": "private",
                 "slug": self.slug, "owner": dict(USER), "creator": dict(USER)}
 
 
@@ -73,6 +75,10 @@ class Workspace(JobsMixin, AppsMixin):
         name = body.get("name")
         if not name:
             raise SimError(400, "name is required")
+        engine_type = body.get("default_project_engine_type") or SITE_ENGINE_TYPE
+        if engine_type not in ENGINE_TYPES:
+            raise SimError(400, f"default_project_engine_type must be one of "
+                                f"{', '.join(ENGINE_TYPES)} or blank (got {engine_type!r})")
         with self.lock:
             project_id = cml_id()
             directory = self.root / "projects" / project_id
@@ -83,7 +89,8 @@ class Workspace(JobsMixin, AppsMixin):
                                      extra_env=self._cdsw_env(project_id))
             project = SimProject(project_id, name, directory, platform,
                                  description=body.get("description") or "",
-                                 environment=dict(body.get("environment") or {}))
+                                 environment=dict(body.get("environment") or {}),
+                                 engine_type=engine_type)
             self.projects[project_id] = project
         template, git_url = body.get("template") or "blank", body.get("git_url")
         if template == "git" or git_url:

@@ -81,6 +81,11 @@ def client(sim):
 
 
 @pytest.fixture(scope="module")
+def rt(sim):
+    return runtime_of(sim)
+
+
+@pytest.fixture(scope="module")
 def project(client):
     created = client.request("POST", "/projects", "create project contract",
                              json={"name": "contract", "template": "blank"})
@@ -111,11 +116,12 @@ def test_not_found_names_the_call(client):
     assert "get project nope-nope" in str(info.value)
 
 
-def test_pagination_and_exact_name_matching(client, project):
+def test_pagination_and_exact_name_matching(client, project, rt):
     jobs = f"/projects/{project['id']}/jobs"
     for i in range(1, 24):
         job = client.request("POST", jobs, "create job", json={
-            "name": f"job-{i}", "script": "job.py", "timeout": 60, "environment": {"I": str(i)}})
+            "name": f"job-{i}", "script": "job.py", "timeout": 60, "environment": {"I": str(i)},
+            "runtime_identifier": rt})
     conforms(job, "Job")
     assert isinstance(job["timeout"], str) and job["timeout"] == "60"  # int64 as a string
     before = client.calls
@@ -131,7 +137,8 @@ def test_pagination_and_exact_name_matching(client, project):
     assert environment_out(listed[0]["environment"]) == {"I": "1"}  # a JSON string out
 
 
-def test_applications_run_as_local_processes_with_the_cml_environment(client, project, sim, tmp_path):
+def test_applications_run_as_local_processes_with_the_cml_environment(client, project, sim, tmp_path,
+                                                                      rt):
     root = Path(sim.proc.args[sim.proc.args.index("--state-dir") + 1])
     write_script(root, project["id"], "app.py",
                  "import json, os, time\n"
@@ -144,7 +151,7 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
         out = tmp_path / f"env{n}.json"
         body = {"name": f"app {n}", "subdomain": f"ray-app-{n}", "script": "app.py", "cpu": 1,
                 "memory": 1, "nvidia_gpu": 0, "environment": {"OUT": str(out)},
-                "runtime_identifier": "rt"}
+                "runtime_identifier": rt}
         conforms(body, "CreateApplicationRequest")
         app = client.request("POST", apps_path, "create application", json=body)
         conforms(app, "Application")
@@ -168,11 +175,11 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
     assert all(e["CDSW_PROJECT_ID"] == project["id"] and e["CDSW_APP_PORT"] for e in envs)
     with pytest.raises(Exception) as info:
         client.request("POST", apps_path, "create application", json={
-            "name": "dup", "subdomain": "ray-app-1", "script": "app.py"})
+            "name": "dup", "subdomain": "ray-app-1", "script": "app.py", "runtime_identifier": rt})
     assert "409" in str(info.value)
     with pytest.raises(Exception) as info:
         client.request("POST", apps_path, "create application", json={
-            "name": "bad", "subdomain": "Bad_Sub", "script": "app.py"})
+            "name": "bad", "subdomain": "Bad_Sub", "script": "app.py", "runtime_identifier": rt})
     assert "400" in str(info.value)
     stopping = client.request("POST", f"{apps_path}/{made[0][0]['id']}:stop", "stop application")
     assert stopping["status"] == "APPLICATION_STOPPING"  # then STOPPED, after a short stop phase
@@ -186,13 +193,15 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
     assert client.request("GET", apps_path, "list applications")["applications"] == []
 
 
-def test_job_runs_and_parent_chains(client, project, sim):
+def test_job_runs_and_parent_chains(client, project, sim, rt):
     root = Path(sim.proc.args[sim.proc.args.index("--state-dir") + 1])
     write_script(root, project["id"], "ok.py", "print('ok')\n")
     jobs = f"/projects/{project['id']}/jobs"
-    parent = client.request("POST", jobs, "create job", json={"name": "parent", "script": "ok.py"})
+    parent = client.request("POST", jobs, "create job", json={"name": "parent", "script": "ok.py",
+                                                              "runtime_identifier": rt})
     child = client.request("POST", jobs, "create job", json={"name": "child", "script": "ok.py",
-                                                             "parent_id": parent["id"]})
+                                                             "parent_id": parent["id"],
+                                                             "runtime_identifier": rt})
     run = client.request("POST", f"{jobs}/{parent['id']}/runs", "run job",
                          json={"environment": {"RUN_KEY": "abc"}})
     conforms(run, "JobRun")

@@ -374,3 +374,28 @@ def test_validate_key_checks_the_audience(api):
     for body in ({"audience": "api"}, {"audience": "nonsense"}, {}):
         assert "audience" in api.error("POST", "/auth/validate_key", 400, json=body)
 
+
+# -- 8. runtime_identifier in ML Runtimes projects ------------------------------------------------
+def test_ml_runtime_projects_require_a_runtime_identifier(api, new_project, rt):
+    runtimes = api("GET", "/runtimes")
+    conforms(runtimes, "ListRuntimesResponse")
+    assert rt in {r["image_identifier"] for r in runtimes["runtimes"]}
+    explicit = new_project("runtimes", {"app.py": APP_SCRIPT}, default_project_engine_type="ml_runtime")
+    default = new_project("runtimes by default")
+    assert api("GET", f"/projects/{default}")["default_engine_type"] == "ml_runtime"
+    for project_id in (explicit, default):
+        jobs, apps = f"/projects/{project_id}/jobs", f"/projects/{project_id}/applications"
+        assert "runtime_identifier" in api.error("POST", jobs, 400, json={"name": "j", "script": "x.py"})
+        no_runtime = app_body(f"rt-{project_id[:4]}", rt)
+        del no_runtime["runtime_identifier"]
+        assert "runtime_identifier" in api.error("POST", apps, 400, json=no_runtime)
+        assert "not available" in api.error("POST", jobs, 400, json={
+            "name": "j", "script": "x.py", "runtime_identifier": "no-such-runtime"})
+        assert api("GET", jobs)["jobs"] == [] and api("GET", apps)["applications"] == []
+    job = api("POST", f"/projects/{explicit}/jobs", json={"name": "j", "script": "x.py",
+                                                          "runtime_identifier": rt})
+    assert job["runtime_identifier"] == rt
+    legacy = new_project("legacy engines", default_project_engine_type="legacy_engine")
+    assert api("GET", f"/projects/{legacy}")["default_engine_type"] == "legacy_engine"
+    api("POST", f"/projects/{legacy}/jobs", json={"name": "j", "script": "x.py"})
+    api.error("POST", "/projects", 400, json={"name": "odd", "default_project_engine_type": "gpu"})
