@@ -2,8 +2,9 @@
 
 Faults by flag or environment: --error-rate (CML_SIM_ERROR_RATE), --rate-limit-rate
 (CML_SIM_RATE_LIMIT_RATE) with --retry-after (CML_SIM_RETRY_AFTER), --latency
-(CML_SIM_LATENCY), --app-start-delay (CML_SIM_APP_START_DELAY). The API key is
---api-key or CML_SIM_API_KEY (never printed).
+(CML_SIM_LATENCY). Lifecycle timing: --app-start-delay (CML_SIM_APP_START_DELAY, default 1 s
+APPLICATION_STARTING, 0 allowed), --app-stop-delay (CML_SIM_APP_STOP_DELAY, default 0.5 s
+APPLICATION_STOPPING). The API key is --api-key or CML_SIM_API_KEY (never printed).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 import tempfile
 
 from cml_simulator.app import Faults, create_app
-from cml_simulator.state import Workspace
+from cml_simulator.state import DEFAULT_APP_START_DELAY, DEFAULT_APP_STOP_DELAY, Workspace
 
 
 def main(argv=None) -> int:
@@ -31,8 +32,10 @@ def main(argv=None) -> int:
                         default=float(env.get("CML_SIM_RATE_LIMIT_RATE", 0)))
     parser.add_argument("--retry-after", type=float, default=float(env.get("CML_SIM_RETRY_AFTER", 1)))
     parser.add_argument("--latency", type=float, default=float(env.get("CML_SIM_LATENCY", 0)))
-    parser.add_argument("--app-start-delay", type=float,
-                        default=float(env.get("CML_SIM_APP_START_DELAY", 0)))
+    parser.add_argument("--app-start-delay", type=float,  # seconds APPLICATION_STARTING
+                        default=float(env.get("CML_SIM_APP_START_DELAY", DEFAULT_APP_START_DELAY)))
+    parser.add_argument("--app-stop-delay", type=float,  # seconds APPLICATION_STOPPING, at least
+                        default=float(env.get("CML_SIM_APP_STOP_DELAY", DEFAULT_APP_STOP_DELAY)))
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     if not ipaddress.ip_address(args.host).is_loopback:
@@ -45,8 +48,11 @@ def main(argv=None) -> int:
         if not 0 <= getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be in [0, 1)", file=sys.stderr)
             return 2
+    if args.app_start_delay < 0 or args.app_stop_delay < 0:
+        print("error: --app-start-delay and --app-stop-delay must be >= 0", file=sys.stderr)
+        return 2
     workspace = Workspace(args.state_dir or tempfile.mkdtemp(prefix="cml-sim-"), args.api_key,
-                          app_start_delay=args.app_start_delay)
+                          app_start_delay=args.app_start_delay, app_stop_delay=args.app_stop_delay)
     atexit.register(workspace.shutdown)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = create_app(workspace, Faults(args.error_rate, args.rate_limit_rate, args.retry_after,

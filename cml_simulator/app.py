@@ -1,11 +1,12 @@
 """The CML API v2 subset we use, as a Flask app over a simulated Workspace.
 
 Matches the service where it matters to a client: bearer auth, grpc-gateway error shape
-``{error, code, message, details}``, colon verbs (``:stop``), ``next_page_token`` pagination
-(page size 10), case-sensitive substring ``search_filter``, ``environment`` as a map in
-requests and a JSON string in answers, int64 fields as strings. Faults can be injected: an
-error rate (half of them after the request took effect, as when an answer is lost), 429 with
-Retry-After, added latency, slow application start.
+``{error, code, message, details}`` for every error (a body of the wrong type is a 400, never
+an HTML page), colon verbs (``:stop``), ``next_page_token`` pagination (page size 10),
+``search_filter`` and ``sort`` as listing.py describes, ``environment`` as a map in create
+requests and a JSON string in answers and PATCH bodies, int64 fields as strings. Faults can be
+injected: an error rate (half of them after the request took effect, as when an answer is
+lost), 429 with Retry-After, added latency, slow application start.
 """
 from __future__ import annotations
 
@@ -13,13 +14,20 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from flask import Flask, jsonify, request, send_file
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-from cml_simulator.state import SimError, Workspace, now_iso
+from cml_simulator.bodies import check_body
+from cml_simulator.common import RUNTIMES, USER, SimError
+from cml_simulator.files import add_file_routes
+from cml_simulator.listing import APP_STATUS_FILTER, RUN_STATUS_FILTER, page
+from cml_simulator.state import Workspace, now_iso
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14}
+# ValidateAPIKeyRequest.audience: what a key is checked for. An API v2 key is for "API";
+# "Application" is for application tokens (an API key is refused for it: audience mismatch).
+AUDIENCES = ("API", "Application")
 
 
 @dataclass
@@ -40,38 +48,39 @@ def error(status: int, message: str, headers: dict | None = None):
     return response
 
 
-def paginate(items: list[dict], key: str):
-    """Apply search_filter (substring, case-sensitive), sort, page_size and page_token."""
-    raw = request.args.get("search_filter")
-    if raw:
-        try:
-            wanted = json.loads(raw)
-        except ValueError:
-            raise SimError(400, "search_filter must be a JSON object") from None
-        if not isinstance(wanted, dict):
-            raise SimError(400, "search_filter must be a JSON object")
-        items = [i for i in items if all(str(v) in str(i.get(k, "")) for k, v in wanted.items())]
-    sort = request.args.get("sort")
-    if sort:
-        field = sort.lstrip("+-")
-        items = sorted(items, key=lambda i: str(i.get(field, "")), reverse=sort.startswith("-"))
+def body(definition: str) -> dict:
+    """The request's JSON body, checked against the swagger ``definition`` (empty: ``{}``)."""
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
     try:
-        size = int(request.args.get("page_size") or 10)
-        start = int(request.args.get("page_token") or 0)
+        data = json.loads(raw)
     except ValueError:
-        raise SimError(400, "page_size and page_token must be integers") from None
-    size = max(1, min(size, 1000))
-    page = items[start:start + size]
-    next_token = str(start + size) if start + size < len(items) else ""
-    return jsonify({key: page, "next_page_token": next_token})
+        raise SimError(400, "the body must be JSON") from None
+    return check_body(data, definition)
+
+
+def listed(items: list[dict], key: str, statuses: dict | None = None):
+    return jsonify(page(items, request.args, key, statuses))
 
 
 def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
     app = Flask(__name__)
     faults = faults or Faults()
-    rng = random.Random(faults.seed)
     app.extensions["cml_workspace"] = workspace
     app.extensions["cml_faults"] = faults
+    add_gate(app, workspace, faults)
+    add_error_handlers(app)
+    add_project_routes(app, workspace)
+    add_job_routes(app, workspace)
+    add_app_routes(app, workspace)
+    add_file_routes(app, workspace)
+    return app
+
+
+def add_gate(app: Flask, ws: Workspace, faults: Faults) -> None:
+    """Auth, latency and injected faults in front of every API call; /_sim/counts behind none."""
+    rng = random.Random(faults.seed)
     counts = app.extensions["cml_counts"] = {"requests": 0, "injected_errors": 0, "injected_429": 0}
 
     @app.before_request
@@ -82,7 +91,7 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
         if faults.latency:
             time.sleep(faults.latency)
         header = request.headers.get("Authorization", "")
-        if header != f"Bearer {workspace.api_key}":
+        if header != f"Bearer {ws.api_key}":
             return error(401, "invalid or missing API key")
         roll = rng.random()
         if roll < faults.rate_limit_rate:
@@ -102,44 +111,51 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
             return error(503, "injected fault (the request took effect, its answer was lost)")
         return response
 
+    @app.get("/_sim/counts")
+    def sim_counts():
+        """Not CML: what a test counts (projects, jobs, apps and injected faults)."""
+        return jsonify({**counts, "projects": len(ws.projects), "jobs": len(ws.jobs),
+                        "applications": len(ws.apps), "job_runs": len(ws.runs), "time": now_iso()})
+
+
+def add_error_handlers(app: Flask) -> None:
     @app.errorhandler(SimError)
     def sim_error(e: SimError):
         return error(e.status, str(e))
 
-    @app.errorhandler(404)
-    def not_found(e):
-        return error(404, f"no route {request.path}")
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        if e.code == 404:
+            return error(404, f"no route {request.path}")
+        if e.code == 405:
+            return error(405, f"method {request.method} not allowed on {request.path}")
+        return error(e.code or 500, e.description or e.name)
 
-    @app.errorhandler(405)
-    def not_allowed(e):
-        return error(405, f"method {request.method} not allowed on {request.path}")
+    @app.errorhandler(Exception)
+    def crash(e: Exception):  # still the JSON error shape: a client parses every answer
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error(500, f"internal error ({type(e).__name__})")
 
-    def body() -> dict:
-        data = request.get_json(silent=True)
-        if data is None and request.data:
-            raise SimError(400, "the body must be JSON")
-        return data or {}
 
-    ws = workspace
-
+def add_project_routes(app: Flask, ws: Workspace) -> None:
     @app.post("/api/v2/auth/validate_key")
     def validate_key():
-        return jsonify({"valid": True, "username": "simulator", "message": ""})
+        audience = body("ValidateAPIKeyRequest").get("audience") or ""
+        if audience not in AUDIENCES:
+            raise SimError(400, f"unknown audience {audience!r}: one of {', '.join(AUDIENCES)}")
+        if audience != "API":
+            raise SimError(403, f"audience mismatch: the key is an API key, not for {audience}")
+        return jsonify({"valid": True, "username": USER["username"], "message": ""})
 
     @app.get("/api/v2/runtimes")
     def runtimes():
-        items = [{"image_identifier": "docker.repository.cloudera.com/cloudera/cdsw/"
-                                      "ml-runtime-pbj-workbench-python3.11-standard:2025.09.1-b5",
-                  "editor": "PBJ Workbench", "kernel": "Python 3.11", "edition": "Standard",
-                  "description": "Standard edition Python runtime", "full_version": "2025.09.1-b5",
-                  "status": "ENABLED"}]
-        return paginate(items, "runtimes")
+        return listed([dict(r) for r in RUNTIMES], "runtimes")
 
     @app.route("/api/v2/projects", methods=["GET", "POST"])
     def projects():
         if request.method == "POST":
-            return jsonify(ws.create_project(body()))
-        return paginate([p.to_api() for p in ws.projects.values()], "projects")
+            return jsonify(ws.create_project(body("CreateProjectRequest")))
+        return listed([p.to_api() for p in list(ws.projects.values())], "projects")
 
     @app.route("/api/v2/projects/<project_id>", methods=["GET", "DELETE"])
     def project(project_id):
@@ -148,32 +164,37 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
             return jsonify({})
         return jsonify(ws.project(project_id).to_api())
 
+
+def add_job_routes(app: Flask, ws: Workspace) -> None:
+    @app.get("/api/v2/jobs")
+    def all_jobs():  # ListAllJobs: every job of every project
+        return listed([ws.job_api(j) for j in list(ws.jobs.values())], "jobs")
+
     @app.route("/api/v2/projects/<project_id>/jobs", methods=["GET", "POST"])
     def jobs(project_id):
         ws.project(project_id)
         if request.method == "POST":
-            return jsonify(ws.create_job(project_id, body()))
-        return paginate([ws.job_api(j) for j in ws.jobs.values() if j["project_id"] == project_id],
-                        "jobs")
+            return jsonify(ws.create_job(project_id, body("CreateJobRequest")))
+        return listed([ws.job_api(j) for j in list(ws.jobs.values()) if j["project_id"] == project_id],
+                      "jobs")
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>", methods=["GET", "DELETE", "PATCH"])
     def job(project_id, job_id):
         if request.method == "PATCH":
-            return jsonify(ws.update_job(project_id, job_id, body()))
-        record = ws.job(project_id, job_id)
+            return jsonify(ws.update_job(project_id, job_id, body("Job")))
         if request.method == "DELETE":
-            ws.jobs.pop(job_id)
+            ws.delete_job(project_id, job_id)
             return jsonify({})
-        return jsonify(ws.job_api(record))
+        return jsonify(ws.job_api(ws.job(project_id, job_id)))
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>/runs", methods=["GET", "POST"])
     def runs(project_id, job_id):
         ws.job(project_id, job_id)
         if request.method == "POST":
-            return jsonify(ws.start_run(project_id, job_id, body()))
-        items = sorted((ws.run_api(r) for r in ws.runs.values() if r["job_id"] == job_id),
+            return jsonify(ws.start_run(project_id, job_id, body("CreateJobRunRequest")))
+        items = sorted((ws.run_api(r) for r in list(ws.runs.values()) if r["job_id"] == job_id),
                        key=lambda r: r["created_at"], reverse=True)
-        return paginate(items, "job_runs")
+        return listed(items, "job_runs", RUN_STATUS_FILTER)
 
     @app.route("/api/v2/projects/<project_id>/jobs/<job_id>/runs/<run_ref>", methods=["GET", "POST"])
     def job_run(project_id, job_id, run_ref):
@@ -186,13 +207,15 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
             raise SimError(404, f"no route {request.path}")
         return jsonify(ws.run_api(ws.run(project_id, job_id, run_id)))
 
+
+def add_app_routes(app: Flask, ws: Workspace) -> None:
     @app.route("/api/v2/projects/<project_id>/applications", methods=["GET", "POST"])
     def applications(project_id):
         ws.project(project_id)
         if request.method == "POST":
-            return jsonify(ws.create_app(project_id, body()))
-        return paginate([ws.app_api(a) for a in ws.apps.values() if a["project_id"] == project_id],
-                        "applications")
+            return jsonify(ws.create_app(project_id, body("CreateApplicationRequest")))
+        return listed([ws.app_api(a) for a in list(ws.apps.values()) if a["project_id"] == project_id],
+                      "applications", APP_STATUS_FILTER)
 
     @app.route("/api/v2/projects/<project_id>/applications/<app_ref>",
                methods=["GET", "DELETE", "PATCH", "POST"])
@@ -207,61 +230,8 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
         if verb:
             raise SimError(404, f"no route {request.path}")
         if request.method == "PATCH":
-            return jsonify(ws.update_app(project_id, app_id, body()))
+            return jsonify(ws.update_app(project_id, app_id, body("Application")))
         if request.method == "DELETE":
             ws.delete_app(project_id, app_id)
             return jsonify({})
         return jsonify(ws.app_api(ws.app(project_id, app_id)))
-
-    # -- files (paths relative to the project directory, i.e. /home/cdsw) -------------------
-    def project_path(project_id: str, rel: str) -> Path:
-        root = ws.project(project_id).dir.resolve()
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root):
-            raise SimError(400, f"path {rel!r} leaves the project")
-        return target
-
-    @app.post("/api/v2/projects/<project_id>/files")
-    def upload(project_id):
-        written = []
-        for name, storage in request.files.items():
-            target = project_path(project_id, name)
-            n = 1
-            while target.exists():  # an existing path is not overwritten: name(1).ext
-                target = target.with_name(f"{Path(name).stem}({n}){Path(name).suffix}")
-                n += 1
-            target.parent.mkdir(parents=True, exist_ok=True)
-            storage.save(target)
-            written.append(str(target.relative_to(ws.project(project_id).dir.resolve())))
-        return jsonify({"files": written})
-
-    @app.route("/api/v2/projects/<project_id>/files/<path:file_ref>", methods=["GET", "POST", "DELETE"])
-    def files(project_id, file_ref):
-        if request.method == "POST":
-            if not file_ref.endswith(":download"):
-                raise SimError(404, f"no route {request.path}")
-            target = project_path(project_id, file_ref[: -len(":download")])
-            if not target.is_file():
-                raise SimError(404, f"file {file_ref[:-9]} not found")
-            return send_file(target, mimetype="application/octet-stream")
-        target = project_path(project_id, file_ref)
-        if request.method == "DELETE":
-            if not target.exists():
-                raise SimError(404, f"file {file_ref} not found")
-            target.unlink()
-            return jsonify({})
-        if not target.exists():
-            raise SimError(404, f"file {file_ref} not found")
-        entries = [target] if target.is_file() else sorted(target.iterdir())
-        root = ws.project(project_id).dir.resolve()
-        return jsonify({"files": [{"path": str(e.resolve().relative_to(root)), "is_dir": e.is_dir(),
-                                   "file_size": str(e.stat().st_size if e.is_file() else 0)}
-                                  for e in entries]})
-
-    @app.get("/_sim/counts")
-    def sim_counts():
-        """Not CML: what a test counts (projects, jobs, apps and injected faults)."""
-        return jsonify({**counts, "projects": len(ws.projects), "jobs": len(ws.jobs),
-                        "applications": len(ws.apps), "job_runs": len(ws.runs), "time": now_iso()})
-
-    return app

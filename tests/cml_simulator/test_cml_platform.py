@@ -7,7 +7,7 @@ from cluster.config import parse_config
 from cluster.platforms.base import AppSpec, JobSpec
 from cluster.platforms.cml.client import CMLClient
 from cluster.platforms.cml.platform import CMLPlatform, subdomain, with_git_token
-from tests.cml_simulator.test_contract import KEY, Simulator
+from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def make_platform(sim, **cml) -> CMLPlatform:
     config = parse_config({"platform": "cml", "cluster_name": "simtest",
                            "cml": {"host": sim.url, "api_key": KEY, "shared_host_network": True,
-                                   **cml}}, environ={})
+                                   "runtime_identifier": runtime_of(sim), **cml}}, environ={})
     return CMLPlatform(config, CMLClient(sim.url, KEY, backoff=0.02, max_backoff=0.2, retries=12))
 
 

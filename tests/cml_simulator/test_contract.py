@@ -36,6 +36,7 @@ class Simulator:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = Path(tmp)
         self.proc = subprocess.Popen([sys.executable, "-m", "cml_simulator", "--port", str(self.port),
                                       "--api-key", KEY, "--state-dir", str(tmp), *flags],
                                      cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL,
@@ -58,6 +59,18 @@ class Simulator:
         self.proc.wait()
 
 
+def runtime_of(sim: Simulator) -> str:
+    """The runtime the simulator lists: jobs and apps of ML Runtimes projects must name one.
+    Asked until answered (a simulator may be injecting faults)."""
+    for _ in range(50):
+        answer = requests.get(sim.url + "/api/v2/runtimes",
+                              headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+        if answer.status_code == 200:
+            return answer.json()["runtimes"][0]["image_identifier"]
+        time.sleep(0.05)
+    raise AssertionError(f"the simulator did not list its runtimes: {answer.status_code}")
+
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     simulator = Simulator(tmp_path_factory.mktemp("sim"))
@@ -68,6 +81,11 @@ def sim(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(sim):
     return CMLClient(sim.url, KEY, page_size=10, backoff=0.05)
+
+
+@pytest.fixture(scope="module")
+def rt(sim):
+    return runtime_of(sim)
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +119,12 @@ def test_not_found_names_the_call(client):
     assert "get project nope-nope" in str(info.value)
 
 
-def test_pagination_and_exact_name_matching(client, project):
+def test_pagination_and_exact_name_matching(client, project, rt):
     jobs = f"/projects/{project['id']}/jobs"
     for i in range(1, 24):
         job = client.request("POST", jobs, "create job", json={
-            "name": f"job-{i}", "script": "job.py", "timeout": 60, "environment": {"I": str(i)}})
+            "name": f"job-{i}", "script": "job.py", "timeout": 60, "environment": {"I": str(i)},
+            "runtime_identifier": rt})
     conforms(job, "Job")
     assert isinstance(job["timeout"], str) and job["timeout"] == "60"  # int64 as a string
     before = client.calls
@@ -121,7 +140,8 @@ def test_pagination_and_exact_name_matching(client, project):
     assert environment_out(listed[0]["environment"]) == {"I": "1"}  # a JSON string out
 
 
-def test_applications_run_as_local_processes_with_the_cml_environment(client, project, sim, tmp_path):
+def test_applications_run_as_local_processes_with_the_cml_environment(client, project, sim, tmp_path,
+                                                                      rt):
     root = Path(sim.proc.args[sim.proc.args.index("--state-dir") + 1])
     write_script(root, project["id"], "app.py",
                  "import json, os, time\n"
@@ -134,7 +154,7 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
         out = tmp_path / f"env{n}.json"
         body = {"name": f"app {n}", "subdomain": f"ray-app-{n}", "script": "app.py", "cpu": 1,
                 "memory": 1, "nvidia_gpu": 0, "environment": {"OUT": str(out)},
-                "runtime_identifier": "rt"}
+                "runtime_identifier": rt}
         conforms(body, "CreateApplicationRequest")
         app = client.request("POST", apps_path, "create application", json=body)
         conforms(app, "Application")
@@ -147,6 +167,10 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
             assert time.monotonic() < deadline
             time.sleep(0.05)
         envs.append(json.loads(out.read_text()))
+        while client.request("GET", f"{apps_path}/{app['id']}", "get application")["status"] \
+                == "APPLICATION_STARTING":  # for the simulator's start delay
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         got = client.request("GET", f"{apps_path}/{app['id']}", "get application")
         assert got["status"] == "APPLICATION_RUNNING"
     ips = [e["CDSW_IP_ADDRESS"] for e in envs]
@@ -154,26 +178,33 @@ def test_applications_run_as_local_processes_with_the_cml_environment(client, pr
     assert all(e["CDSW_PROJECT_ID"] == project["id"] and e["CDSW_APP_PORT"] for e in envs)
     with pytest.raises(Exception) as info:
         client.request("POST", apps_path, "create application", json={
-            "name": "dup", "subdomain": "ray-app-1", "script": "app.py"})
+            "name": "dup", "subdomain": "ray-app-1", "script": "app.py", "runtime_identifier": rt})
     assert "409" in str(info.value)
     with pytest.raises(Exception) as info:
         client.request("POST", apps_path, "create application", json={
-            "name": "bad", "subdomain": "Bad_Sub", "script": "app.py"})
+            "name": "bad", "subdomain": "Bad_Sub", "script": "app.py", "runtime_identifier": rt})
     assert "400" in str(info.value)
-    stopped = client.request("POST", f"{apps_path}/{made[0][0]['id']}:stop", "stop application")
-    assert stopped["status"] == "APPLICATION_STOPPED"
+    stopping = client.request("POST", f"{apps_path}/{made[0][0]['id']}:stop", "stop application")
+    assert stopping["status"] == "APPLICATION_STOPPING"  # then STOPPED, after a short stop phase
+    deadline = time.monotonic() + 10
+    while client.request("GET", f"{apps_path}/{made[0][0]['id']}", "get application")["status"] \
+            != "APPLICATION_STOPPED":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     for app, _ in made:
         client.request("DELETE", f"{apps_path}/{app['id']}", "delete application")
     assert client.request("GET", apps_path, "list applications")["applications"] == []
 
 
-def test_job_runs_and_parent_chains(client, project, sim):
+def test_job_runs_and_parent_chains(client, project, sim, rt):
     root = Path(sim.proc.args[sim.proc.args.index("--state-dir") + 1])
     write_script(root, project["id"], "ok.py", "print('ok')\n")
     jobs = f"/projects/{project['id']}/jobs"
-    parent = client.request("POST", jobs, "create job", json={"name": "parent", "script": "ok.py"})
+    parent = client.request("POST", jobs, "create job", json={"name": "parent", "script": "ok.py",
+                                                              "runtime_identifier": rt})
     child = client.request("POST", jobs, "create job", json={"name": "child", "script": "ok.py",
-                                                             "parent_id": parent["id"]})
+                                                             "parent_id": parent["id"],
+                                                             "runtime_identifier": rt})
     run = client.request("POST", f"{jobs}/{parent['id']}/runs", "run job",
                          json={"environment": {"RUN_KEY": "abc"}})
     conforms(run, "JobRun")
@@ -195,7 +226,8 @@ def test_files_upload_download_and_no_overwrite(client, project, sim):
         client.request("POST", base, "upload", files={"conf/settings.json": ("settings.json", b"{}")})
     listing = client.request("GET", f"{base}/conf", "list files")
     conforms(listing, "ListProjectFilesResponse")
-    assert sorted(f["path"] for f in listing["files"]) == ["conf/settings(1).json", "conf/settings.json"]
+    # entries are named relative to the directory listed
+    assert sorted(f["path"] for f in listing["files"]) == ["settings(1).json", "settings.json"]
     assert client.request("POST", f"{base}/conf/settings.json:download", "download") == b"{}"
 
 

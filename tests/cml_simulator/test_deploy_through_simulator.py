@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.cml_simulator.test_contract import KEY, Simulator
+from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
 from tests.conftest import ROOT, clean_env, cli, our_ray_processes, write_config
 
 pytestmark = pytest.mark.integration
@@ -22,18 +22,18 @@ pytestmark = pytest.mark.integration
                          ids=["clean", "faulty"])
 def test_full_deploy_on_cml_through_the_simulator(tmp_path, faults):
     sim = Simulator(tmp_path / "sim", *faults)
-    state = tmp_path / "state"
-    config = write_config(tmp_path / "cml.yaml", {
-        "cluster_name": "raycml", "platform": "cml", "state_dir": str(state),
-        "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
-        "cml": {"host": sim.url, "project_name": "ray-on-cml", "git_url": str(ROOT),
-                "shared_host_network": True},
-        "head": {"cpu": 1, "memory": 1}, "workers": {"count": 2, "cpu": 1, "memory": 1},
-        "serve": {"applications": [{"name": "hello", "import_path": "examples.apps.hello:app",
-                                    "route_prefix": "/hello"}],
-                  "management_api": {"enabled": False}}})
-    env = clean_env(CML_API_KEY=KEY)
     try:
+        state = tmp_path / "state"
+        config = write_config(tmp_path / "cml.yaml", {
+            "cluster_name": "raycml", "platform": "cml", "state_dir": str(state),
+            "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
+            "cml": {"host": sim.url, "project_name": "ray-on-cml", "git_url": str(ROOT),
+                    "shared_host_network": True, "runtime_identifier": runtime_of(sim)},
+            "head": {"cpu": 1, "memory": 1}, "workers": {"count": 2, "cpu": 1, "memory": 1},
+            "serve": {"applications": [{"name": "hello", "import_path": "examples.apps.hello:app",
+                                        "route_prefix": "/hello"}],
+                      "management_api": {"enabled": False}}})
+        env = clean_env(CML_API_KEY=KEY)
         result = cli("--deploy", "--auto-approve", config=config, env=env, timeout=900)
         assert result.returncode == 0, result.stdout + result.stderr
         assert KEY not in result.stdout + result.stderr

@@ -77,6 +77,7 @@ class CMLPlatform(Platform):
         self.shares_host_network = cml.shared_host_network
         self.project_timeout_seconds = cml.project_timeout_seconds
         self._project_id = cml.project_id
+        self._runtime: str | None = cml.runtime_identifier
 
     @property
     def project_name(self) -> str:
@@ -107,10 +108,23 @@ class CMLPlatform(Platform):
         except PlatformError as e:
             return [str(e)]
         problems = [] if answer.get("valid", True) else ["CML says the API key is not valid"]
-        wanted = self.cml.runtime_identifier
-        if wanted and wanted not in {r.get("image_identifier") for r in self.client.runtimes()}:
+        wanted, runtimes = self.cml.runtime_identifier, self.client.runtimes()
+        if wanted and wanted not in {r.get("image_identifier") for r in runtimes}:
             problems.append(f"runtime {wanted} is not available in this workspace")
+        elif not wanted and default_runtime(runtimes) is None:
+            problems.append("the workspace lists no Python runtime: set cml.runtime_identifier")
         return problems
+
+    @property
+    def runtime_identifier(self) -> str:
+        """The ML Runtime jobs and apps run in: the configured one, else the workspace's newest
+        standard Python runtime (projects are created as ML Runtimes projects, which need one)."""
+        if self._runtime is None:
+            self._runtime = default_runtime(self.client.runtimes())
+            if self._runtime is None:
+                raise PlatformError("the workspace lists no Python runtime: set "
+                                    "cml.runtime_identifier (see GET /api/v2/runtimes)")
+        return self._runtime
 
     # -- project --------------------------------------------------------------------------------
     @property
@@ -180,7 +194,7 @@ class CMLPlatform(Platform):
                        memory=float(raw.get("memory") or 0), gpus=int(raw.get("nvidia_gpu") or 0),
                        env=env, description=raw.get("description", ""))
         return App(id=raw["id"], name=raw["name"], status=APP_STATUS.get(raw.get("status"), FAILED),
-                   spec=spec, ip=None)
+                   spec=spec, ip=None, created_at=_epoch(raw.get("created_at")))
 
     def list_apps(self) -> list[App]:
         try:
@@ -201,8 +215,7 @@ class CMLPlatform(Platform):
         body = {"name": spec.name, "subdomain": subdomain(spec.name), "script": spec.script,
                 "description": spec.description, "cpu": spec.cpu, "memory": spec.memory,
                 "nvidia_gpu": spec.gpus, "environment": spec.env, "bypass_authentication": False}
-        if self.cml.runtime_identifier:
-            body["runtime_identifier"] = self.cml.runtime_identifier
+        body["runtime_identifier"] = self.runtime_identifier
         raw = self._create(lambda: self._find_app(spec.name),
                            lambda: self.client.request("POST", self._path("/applications"),
                                                        f"create application {spec.name}", json=body),
@@ -243,8 +256,7 @@ class CMLPlatform(Platform):
                 "cpu": spec.cpu, "memory": spec.memory, "timeout": spec.timeout,
                 "kill_on_timeout": True, "environment": spec.environment,
                 "parent_id": parent_id or ""}
-        if self.cml.runtime_identifier:
-            body["runtime_identifier"] = self.cml.runtime_identifier
+        body["runtime_identifier"] = self.runtime_identifier
         return body
 
     def create_job(self, spec: JobSpec, parent_id: str | None = None) -> Job:
@@ -290,3 +302,14 @@ def _epoch(stamp: str | None) -> float:
     except ValueError:
         return 0.0
 
+
+def default_runtime(runtimes: list[dict]) -> str | None:
+    """The newest Python runtime, Standard edition and Workbench editors first."""
+    def rank(r: dict):
+        kernel = r.get("kernel") or ""
+        version = tuple(int(p) for p in re.findall(r"\d+", kernel)[:2])
+        return (r.get("edition") == "Standard", "Workbench" in (r.get("editor") or ""), version,
+                r.get("full_version") or "")
+    python = [r for r in runtimes if (r.get("kernel") or "").startswith("Python")
+              and r.get("image_identifier")]
+    return max(python, key=rank)["image_identifier"] if python else None
