@@ -71,8 +71,12 @@ def cmd_run(args, ctx: Context, actor: Actor) -> int:
                 say(f"run {latest.id} was rejected ({printable(latest.error)}); "
                     f"start a new one with --deploy", err=True)
                 return EXIT_REJECTED
-            run = orchestrator.resume(orchestrator.resumable_run(args.run_id), actor)
-            say(f"resuming run {run.id} ({run.mode})")
+            earlier = orchestrator.resumable_run(args.run_id)
+            run = orchestrator.resume(earlier, actor)
+            next_up = run.remaining[0] if run.remaining else "its end"
+            say(f"resuming run {run.id} ({run.mode}, {earlier.status}) at {next_up}: "
+                f"{len(run.selection) - len(run.remaining)} of {len(run.selection)} checkpoints "
+                f"done; each remaining one re-reads the live state first")
         else:
             mode, name = _mode(args)
             options = {"force": args.force}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import Action, Kind, Plan
-from cluster.platforms.base import FAILED, STOPPED
+from cluster.platforms.base import FAILED, RUNNING, STOPPED
 from cluster.serve import app_paths
 from core.errors import DomainError
 
@@ -33,13 +33,24 @@ class HeadLaunch(Checkpoint):
         want = (config.head.cpu, config.head.memory)
         have = (head.spec.cpu, head.spec.memory)
         if have != want:
-            why = f"resources {have} -> {want}"
-        elif not inventory.dashboard().healthy():
-            why = "the head app runs but its GCS/dashboard does not answer"
-        else:
+            return Plan(self.name, (self.replacement(ctx, head.name,
+                                                     f"resources {have} -> {want}"),))
+        if self._ready(ctx, head):
             return Plan(self.name,
                         notes=(f"head {head.name} healthy at {inventory.head_address()}",))
-        return Plan(self.name, (self.replacement(ctx, head.name, why),))
+        if ctx.clock.time() - head.created_at < HEAD_TIMEOUT:  # started, not up yet
+            return Plan(self.name, (Action(Kind.WAIT, "head", head.name, {"status": head.status}),))
+        return Plan(self.name, (self.replacement(
+            ctx, head.name, "the head app runs but its GCS/dashboard does not answer"),))
+
+    @staticmethod
+    def _ready(ctx: Context, head) -> bool:
+        inventory = ctx.cluster.inventory
+        try:
+            return (head.status == RUNNING and inventory.dashboard().healthy()
+                    and inventory.node_ip(head) in inventory.alive_ips())
+        except DomainError:
+            return False
 
     @staticmethod
     def replacement(ctx: Context, head_name: str, why: str) -> Action:
@@ -67,7 +78,8 @@ class HeadLaunch(Checkpoint):
         for app in cluster.inventory.apps():  # failed/stopped leftovers of an earlier head
             if app.name == cluster.inventory.head_name and app.status in (FAILED, STOPPED):
                 ctx.platform.delete_app(app.id)
-        head = cluster.lifecycle.start_head()
+        waiting = next((a for a in plan.actions if a.kind == Kind.WAIT), None)
+        head = cluster.inventory.head_app() if waiting else cluster.lifecycle.start_head()
         cluster.lifecycle.wait_head(head, HEAD_TIMEOUT, ctx.on_wait)
 
     def verify(self, ctx: Context) -> list[str]:

@@ -60,7 +60,10 @@ class JobCreation(Checkpoint):
             key = run_key(ctx, spec)
             runs = ctx.platform.job_runs(job.id) if job else []
             done = any(r.spec_hash == key and r.status == "succeeded" for r in runs)
-            if rerun or not done:
+            going = next((r for r in runs if r.spec_hash == key and not r.finished), None)
+            if going is not None:  # started earlier (maybe by a run that crashed): wait for it
+                actions.append(Action(Kind.WAIT, "job", spec.name, {"run": going.id}))
+            elif rerun or not done:
                 actions.append(Action(Kind.RUN, "job", spec.name, {"forced": bool(rerun and done)}))
         return Plan(self.name, tuple(actions))
 
@@ -70,6 +73,7 @@ class JobCreation(Checkpoint):
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         to_run = set(plan.names(Kind.RUN))
+        waiting = {a.name: a.details["run"] for a in plan.actions if a.kind == Kind.WAIT}
         chains = ctx.platform.chains_jobs
         jobs = {j.name: j for j in ctx.platform.list_jobs()}
         specs = desired_jobs(ctx)
@@ -83,9 +87,12 @@ class JobCreation(Checkpoint):
         started = {}  # name -> run started (or chained) in this apply
         for spec in specs:
             job = jobs[spec.name]
-            if spec.name not in to_run:
+            if spec.name in waiting:  # a run an earlier, interrupted attempt started
+                run = ctx.platform.get_job_run(job.id, waiting[spec.name])
+                ctx.reporter.message(f"job {spec.name}: waiting for run {run.id}, started earlier")
+            elif spec.name not in to_run:
                 continue
-            if chains and spec.parent in started:
+            elif chains and spec.parent in started:
                 run = self._chained_run(ctx, job, started[spec.parent])
             else:
                 run = ctx.platform.start_job_run(job.id, run_key(ctx, spec))

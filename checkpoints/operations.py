@@ -13,6 +13,7 @@ from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons
 from cluster.config import NodeResources
 from cluster.inventory import NoHead
+from cluster.lifecycle import added_by_note
 from cluster.serve import RoutePrefixTaken, same_app
 from cluster.serve_policy import check_actor_options, check_import_path, check_runtime_env
 from core.errors import Conflict, Invalid, NotFound
@@ -72,14 +73,25 @@ class NodeAdd(Operation):
 
     def plan(self, ctx: Context) -> Plan:
         p = self.params
+        started = self._started(ctx)
+        if started is not None:  # this run started it before it was interrupted: wait for it
+            return Plan(self.name, (Action(Kind.WAIT, "worker", started.name,
+                                           {"status": started.status}),))
         return Plan(self.name, (Action(Kind.CREATE, "worker", None, {
             "cpu": p["cpu"], "memory": p["memory"], "gpus": p["gpus"]}),))
+
+    @staticmethod
+    def _started(ctx: Context):
+        note = added_by_note(ctx.run_id) if ctx.run_id else None
+        return next((a for a in ctx.cluster.inventory.worker_apps()
+                     if note and a.spec.description.endswith(note)), None)
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         p = self.params
         lifecycle = ctx.cluster.lifecycle
-        app = lifecycle.add_workers(1, NodeResources(cpu=p["cpu"], memory=p["memory"],
-                                                     gpus=p["gpus"]))[0]
+        app = self._started(ctx) if plan.names(Kind.WAIT) else None
+        app = app or lifecycle.add_workers(1, NodeResources(cpu=p["cpu"], memory=p["memory"],
+                                                            gpus=p["gpus"]), added_by=ctx.run_id)[0]
         self.result = {"app_id": app.id, "app_name": app.name, "cpu": app.spec.cpu,
                        "memory": app.spec.memory, "gpus": app.spec.gpus}
         ctx.reporter.message(f"started {app.name} ({app.id})")

@@ -22,6 +22,7 @@ from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Gate, Plan
 from checkpoints.runs import transition
 from cluster.health import serving
+from core import crashpoints
 from core.errors import DomainError, Invalid, NotFound
 from core.facts import RESUMABLE, RUN_STATUS_FOR, Outcome, RunStatus
 from core.records import ApprovalRequest, Run
@@ -44,6 +45,13 @@ class GateRequest:
 
 # -> approved | rejected | pending | timeout
 Gatekeeper = Callable[[GateRequest], str]
+
+
+def describe_state(plan: Plan) -> str:
+    """What a plan says about the live system, in one line."""
+    if plan.empty:
+        return "; ".join(plan.notes) or "nothing to do"
+    return "; ".join(a.describe() for a in plan.actions)
 
 
 def selection_for(mode: str, name: str | None = None) -> list[str]:
@@ -86,6 +94,7 @@ class Orchestrator:
         self.store = ctx.store
         self.gatekeeper = gatekeeper
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._resumed = False  # a resumed run reports what it found at its first checkpoint
         self._stop_heartbeat = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
@@ -160,6 +169,7 @@ class Orchestrator:
             raise
         self.store.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
         self.store.add_event("run.resumed", f"run {run.id} resumed", run_id=run.id)
+        self._resumed = True
         return self.store.get_run(run.id)
 
     def execute(self, run: Run) -> Run:
@@ -210,16 +220,22 @@ class Orchestrator:
                                  started_at=ctx.clock.time(), error=None)
         self._event("checkpoint.started", name, f"{name} started", {"index": index, "total": total})
         ctx.reporter.checkpoint_started(name, index, total)
+        crashpoints.enter(name)
         plan = None
         try:
             while True:
                 plan = checkpoint.plan(ctx)  # plan
+                crashpoints.reached("plan")
+                if self._resumed:  # say what the live system was found to be
+                    self._resumed = False
+                    ctx.reporter.message(f"found: {describe_state(plan)}")
                 if expected is not None and plan.fingerprint != expected:
                     raise CheckpointFailed(
                         f"the plan changed since it was saved (plan file: {expected}, now "
                         f"{plan.fingerprint}): nothing was applied; review it with "
                         f"`deploy_master.py plan` and save it again")
                 if plan.empty:  # skip
+                    crashpoints.reached("record")
                     return self._record(run_id, name, Outcome.SKIPPED, started, plan)
                 gate = checkpoint.gate(plan, ctx.config)
                 if gate.required:  # gate
@@ -231,12 +247,16 @@ class Orchestrator:
                         ctx.reporter.message(f"{name}: the plan changed while waiting; "
                                              f"it needs a new approval")
                         continue
+                    crashpoints.reached("gate")
                 if checkpoint.guards_serving:  # what serves now must still serve after
                     ctx.notes["serving_before"] = serving(ctx.cluster)
+                crashpoints.reached("apply-start")
                 checkpoint.apply(ctx, plan)  # apply
+                crashpoints.reached("verify")
                 problems = checkpoint.verify(ctx)  # verify
                 if problems:
                     raise CheckpointFailed("verify: " + "; ".join(problems))
+                crashpoints.reached("record")
                 return self._record(run_id, name, Outcome.SUCCEEDED, started, plan)  # record
         except RunCancelled:
             return self._record(run_id, name, Outcome.CANCELLED, started, plan,

@@ -46,7 +46,9 @@ class ServeDeploy(Checkpoint):
 
     def plan_for(self, ctx: Context, status: dict) -> Plan:
         """The plan against this Serve status (the live one, or a preview's prediction)."""
-        desired = {app["name"]: app for app, _ in self.desired_apps(ctx)}
+        apps = self.desired_apps(ctx)
+        desired = {app["name"]: app for app, _ in apps}
+        paths = {app["name"]: path for app, path in apps}
         live = ctx.cluster.serve.deployed_configs(status)
         managed = ctx.store.kv_get(MANAGED_KEY, [])
         actions = []
@@ -62,23 +64,40 @@ class ServeDeploy(Checkpoint):
                     "import_path": app["import_path"], "route_prefix": app["route_prefix"]}))
             elif status.get(name, {}).get("status") in FAILED_STATES:
                 actions.append(Action(Kind.REPLACE, "app", name, {"why": status[name]["status"]}))
+            elif (converging := self._converging(ctx, status.get(name) or {}, paths[name])):
+                # submitted (by an earlier run, maybe one that crashed), not reached yet
+                actions.append(Action(Kind.WAIT, "app", name, {"state": converging}))
         for name in managed:
             if name not in desired and name in live:
                 actions.append(Action(Kind.DELETE, "app", name, {"why": "no longer in the config"}))
         return Plan(self.name, tuple(actions), notes=(f"{len(live)} app(s) running",))
 
+    @staticmethod
+    def _converging(ctx: Context, app: dict, path: str) -> str | None:
+        """Why an app whose config is already submitted is not serving yet (None: it is)."""
+        if app.get("status") != "RUNNING":
+            return app.get("status") or "MISSING"
+        replicas = [r for d in (app.get("deployments") or {}).values()
+                    for r in d.get("replicas") or []]
+        if any(r.get("state") != "RUNNING" for r in replicas):
+            return "replicas starting"
+        if not ctx.cluster.serve.probe(path)[0]:  # RUNNING is not yet answering
+            return "not answering yet"
+        return None
+
     def apply(self, ctx: Context, plan: Plan) -> None:
         serve = ctx.cluster.serve
         apps = self.desired_apps(ctx)
         desired = {app["name"]: app for app, _ in apps}
-        touched = plan.names()
+        touched = [a.name for a in plan.actions if a.kind != Kind.WAIT]
         removes = [n for n in touched if n not in desired]
         ctx.notes["removed_apps"] = removes
         upserts = [desired[n] for n in touched if n in desired]
         if any(a.kind == Kind.REPLACE and "why" in a.details for a in plan.actions):
             # a failed app with an unchanged config: remove it first so Serve redeploys it
             serve.apply(removes=[n for n in touched if n in desired])
-        serve.apply(upserts=upserts, removes=removes)
+        if upserts or removes:
+            serve.apply(upserts=upserts, removes=removes)
         ctx.store.kv_set(MANAGED_KEY, sorted(desired))
         serve.wait_running(list(desired), SERVE_TIMEOUT, ctx.on_wait)
         serve.wait_answering([path for _, path in apps], SERVE_TIMEOUT, ctx.on_wait)

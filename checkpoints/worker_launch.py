@@ -27,6 +27,10 @@ class WorkerLaunch(Checkpoint):
                    for a in inventory.worker_apps(live_only=False, apps=apps)
                    if a.status in (FAILED, STOPPED)]
         live = inventory.worker_apps(apps=apps)
+        orphans = self._orphans(ctx, apps, live)  # of a head that is gone (e.g. a crash mid-replace)
+        actions += [Action(Kind.CLEANUP, "worker", a.name, {"status": "started for an earlier head, "
+                                                            "not in Ray"}) for a in orphans]
+        live = [a for a in live if a not in orphans]
         shape = (want.cpu, want.memory, want.gpus)
         matching = [a for a in live if (a.spec.cpu, a.spec.memory, a.spec.gpus) == shape]
         mismatched = [a for a in live if a not in matching]
@@ -54,6 +58,16 @@ class WorkerLaunch(Checkpoint):
             actions.append(Action(Kind.WAIT, "workers", None, {"not_alive": sorted(not_alive)}))
         return Plan(self.name, tuple(actions),
                     notes=(f"{len(live)} live worker app(s), {want.count} configured",))
+
+    def _orphans(self, ctx: Context, apps: list, live: list) -> list:
+        """Worker apps started before the running head that Ray does not know: they belonged
+        to a head that was replaced, and will never join this one."""
+        head = ctx.cluster.inventory.head_app(apps=apps)
+        older = [a for a in live if head is not None and a.created_at < head.created_at]
+        if not older:
+            return []
+        not_alive = set(self._not_alive(ctx, older))
+        return [a for a in older if a.name in not_alive]
 
     @staticmethod
     def _not_alive(ctx: Context, apps) -> list[str]:

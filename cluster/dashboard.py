@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import requests
 
+from core import crashpoints
 from core.errors import Unavailable
 
 
@@ -65,6 +66,7 @@ class DashboardClient:
 
     def put_serve(self, config: dict) -> None:
         self._call("PUT", "/api/serve/applications/", json=config, timeout=60)
+        crashpoints.wrote()
 
     def version(self) -> dict:
         return self._call("GET", "/api/version").json()

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from cluster.config import NodeResources
@@ -19,6 +20,7 @@ from cluster.dashboard import DashboardError
 from cluster.inventory import NodeInventory, NoHead
 from cluster.layout import PortLayout
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, App, AppSpec, Platform
+from core import crashpoints
 from core.errors import Conflict, DomainError, NotFound
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
@@ -94,8 +96,10 @@ class NodeLifecycle:
                    clock=self.clock, retry_on=(DashboardError, NoHead))
 
     # -- workers --------------------------------------------------------------------------------
-    def add_workers(self, count: int, resources: NodeResources | None = None) -> list[App]:
-        """Create ``count`` worker apps at once; returns them without waiting for Ray."""
+    def add_workers(self, count: int, resources: NodeResources | None = None,
+                    added_by: str | None = None) -> list[App]:
+        """Create ``count`` worker apps at once; returns them without waiting for Ray.
+        ``added_by`` (a run id) goes in their description: a resumed run finds its own."""
         head_address = self.inventory.head_address()
         if head_address is None:
             raise NoHead("cannot add workers")
@@ -111,8 +115,11 @@ class NodeLifecycle:
                 args = _resource_args(resources, resources.gpus)
                 if self.platform.shares_host_network:
                     args.update(self.layout.worker_node_ports(taken))
-                specs.append(self._node_spec(f"{self.inventory.worker_prefix}{index}", "worker",
-                                             resources, args, RAY_HEAD_ADDRESS=head_address))
+                spec = self._node_spec(f"{self.inventory.worker_prefix}{index}", "worker",
+                                       resources, args, RAY_HEAD_ADDRESS=head_address)
+                if added_by:
+                    spec = replace(spec, description=f"{spec.description} {added_by_note(added_by)}")
+                specs.append(spec)
         if len(specs) <= 1:
             return [self.platform.create_app(s) for s in specs]
         with ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
@@ -156,6 +163,7 @@ class NodeLifecycle:
                    f"--deadline-remaining-seconds={int(drain_seconds)}"]
         result = subprocess.run(command, env={**os.environ, **self.auth_env()},
                                 capture_output=True, text=True, timeout=60)
+        crashpoints.wrote()
         if result.returncode != 0 or not hosted:  # nothing of Serve's to move (or node gone)
             return
         what = f"Serve to run {', '.join(sorted(hosted))} off {node['node_ip']}"
@@ -242,3 +250,7 @@ def _number(value: float):
 def _resource_args(resources: NodeResources, gpus: int) -> dict:
     return {"num_cpus": _number(resources.cpu), "num_gpus": gpus,
             "memory": resources.memory_bytes, "object_store_memory": resources.object_store_bytes}
+
+
+def added_by_note(run_id: str) -> str:
+    return f"(added by {run_id})"

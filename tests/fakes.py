@@ -139,6 +139,11 @@ class FakeRay:
     serve: dict = field(default_factory=dict)  # name -> application status (as Ray's GET)
     healthy: bool = True
     puts: list[dict] = field(default_factory=list)
+    silent: set = field(default_factory=set)  # paths the Serve proxy does not answer
+
+    def probe(self, path: str, timeout: float = 3.0) -> tuple[bool, str]:
+        """Stands in for ServeManager.probe (an HTTP GET through the proxy)."""
+        return path not in self.silent, f"GET {path}: " + ("no answer" if path in self.silent else "200")
 
     def node(self, app: App, cpu: float | None = None, head: bool = False, alive=True,
              gpus: float = 0) -> str:

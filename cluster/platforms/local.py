@@ -33,6 +33,7 @@ from cluster.platforms.base import (
     Project,
 )
 from cluster.ports import pick_loopback
+from core import crashpoints
 from core.errors import NotFound
 from store import Store, new_id
 
@@ -91,6 +92,7 @@ class LocalPlatform(Platform):
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         record = {"id": new_id("proj"), "name": name, "source": str(self.project_dir)}
         self.store.kv_set(PROJECT_KEY, record)
+        crashpoints.wrote()
         return Project(id=record["id"], name=name)
 
     @property
@@ -107,6 +109,7 @@ class LocalPlatform(Platform):
         tmp = target.with_suffix(target.suffix + ".tmp")
         tmp.write_text(content)
         os.replace(tmp, target)
+        crashpoints.wrote()
 
     def read_file(self, path: str) -> str | None:
         try:
@@ -160,6 +163,7 @@ class LocalPlatform(Platform):
             raise PlatformError(f"could not start application {spec.name}: {e}") from None
         record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
         self.store.put_platform_app(record)
+        crashpoints.wrote()
         return self._app(record)
 
     def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None:
@@ -170,6 +174,7 @@ class LocalPlatform(Platform):
             processes.stop_session(record["pid"], grace_seconds)
         record.update(status=STOPPED, stopped_at=time.time())
         self.store.put_platform_app(record)
+        crashpoints.wrote()
 
     def delete_app(self, app_id: str) -> None:
         self.stop_app(app_id)
@@ -220,6 +225,7 @@ class LocalPlatform(Platform):
         job = {"id": new_id("job"), "name": spec.name, "spec": asdict(spec), "created_at": now,
                "updated_at": now}
         self.store.put_platform_job(job)
+        crashpoints.wrote()
         return Job(id=job["id"], name=spec.name, spec=spec)
 
     def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None = None) -> Job:
@@ -228,6 +234,7 @@ class LocalPlatform(Platform):
             raise NotFound(f"job {job_id} not found")
         current.update(spec=asdict(spec), updated_at=time.time())
         self.store.put_platform_job(current)
+        crashpoints.wrote()
         return Job(id=job_id, name=spec.name, spec=spec)
 
     def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
@@ -251,6 +258,7 @@ class LocalPlatform(Platform):
                   "log_path": str(run_dir / "output.log"), "created_at": time.time()}
         self.store.put_job_run(record)
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
+        crashpoints.wrote()
         return self._job_run(record)
 
     def get_job_run(self, job_id: str, run_id: str) -> JobRun:

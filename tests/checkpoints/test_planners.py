@@ -41,6 +41,7 @@ def world(tmp_path, with_head=True, workers=None, apps=(CONFIGURED,), mgmt=False
     cfg = parse_config(doc, environ={})
     platform, ray = FakePlatform(cfg), FakeRay()
     ctx = make_context(cfg, platform=platform, dashboard_factory=ray.client)
+    ctx.cluster.serve.probe = ray.probe  # no proxy to GET through
     head_node = None
     if with_head:
         head_app = platform.add_app("rd-head", 1, 1)
@@ -318,3 +319,66 @@ def test_forcing_reruns_jobs_that_already_succeeded(tmp_path):
     assert summary(plan) == [("run", "a"), ("run", "b")]
     assert all(a.details["forced"] for a in plan.actions)
 
+
+
+# -- submitted, not reached yet (e.g. a run that crashed): plan a wait, never "satisfied" ----------
+def test_a_head_started_moments_ago_that_is_not_up_yet_is_waited_for(tmp_path):
+    from dataclasses import replace
+    w = world(tmp_path)
+    head = next(a for a in w.platform.apps.values() if a.name == "rd-head")
+    w.platform.apps[head.id] = replace(head, created_at=w.ctx.clock.time() - 5)
+    w.ray.healthy = False
+    assert summary(w.plan("head_launch")) == [("wait", "rd-head")]
+
+
+def test_an_app_submitted_but_still_deploying_is_waited_for(tmp_path):
+    w = world(tmp_path)
+    w.ray.app("hello", "/hello", "examples.apps.hello:app", status="DEPLOYING")
+    plan = w.plan("serve_deploy")
+    assert summary(plan) == [("wait", "hello")] and plan.actions[0].details["state"] == "DEPLOYING"
+    assert not plan.destructive
+
+
+def test_an_app_running_but_not_answering_yet_is_waited_for(tmp_path):
+    w = world(tmp_path)
+    w.ray.app("hello", "/hello", "examples.apps.hello:app")
+    w.ray.silent.add("/hello")
+    assert summary(w.plan("serve_deploy")) == [("wait", "hello")]
+    w.ray.silent.clear()
+    assert w.plan("serve_deploy").empty
+
+
+def test_a_job_run_still_going_for_the_same_spec_is_waited_for_not_started_again(tmp_path):
+    from checkpoints.job_creation import desired_jobs
+    w = job_world(tmp_path)
+    for spec in desired_jobs(w.ctx):
+        w.platform.create_job(spec)
+    succeed_all(w)
+    first = next(j for j in w.platform.jobs.values() if j.name == "a")
+    going = w.platform.start_job_run(first.id, w.platform.runs[first.id][0].spec_hash)
+    plan = w.plan("job_creation")
+    assert summary(plan) == [("wait", "a")] and plan.actions[0].details["run"] == going.id
+
+
+def test_workers_of_a_replaced_head_are_cleaned_up_and_started_again(tmp_path):
+    from dataclasses import replace
+    w = world(tmp_path)
+    w.worker(1, alive=False)  # started for the head that a crashed replace stopped
+    head = next(a for a in w.platform.apps.values() if a.name == "rd-head")
+    w.platform.apps[head.id] = replace(head, created_at=100.0)  # the new head, started after it
+    app, _ = w.worker(2)
+    w.platform.apps[app.id] = replace(app, created_at=101.0)
+    assert summary(w.plan("worker_launch")) == [("cleanup", "rd-worker-1"), ("create", "1")]
+
+
+def test_a_resumed_node_add_waits_for_the_worker_it_started_instead_of_adding_another(tmp_path):
+    from checkpoints.operations import NodeAdd
+    from cluster.lifecycle import added_by_note
+    w = world(tmp_path)
+    add = NodeAdd(cpu=1, memory=1, gpus=0)
+    w.ctx.run_id = "run-1"
+    assert summary(add.plan(w.ctx)) == [("create", "None")]
+    app = w.platform.add_app("rd-worker-1")
+    w.platform.apps[app.id] = app.__class__(**{**app.__dict__, "spec": app.spec.__class__(
+        **{**app.spec.__dict__, "description": f"Ray worker {added_by_note('run-1')}"})})
+    assert summary(add.plan(w.ctx)) == [("wait", "rd-worker-1")]

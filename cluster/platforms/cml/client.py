@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import requests
 
 from cluster.platforms.base import PlatformError
+from core import crashpoints
 from core.errors import NotFound
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -85,6 +86,8 @@ class CMLClient:
                 continue
             if response.status_code >= 400:
                 raise self._error(response, what)
+            if method != "GET" and not path.endswith((":download", "/validate_key")):
+                crashpoints.wrote()  # the request took effect
             if "json" not in response.headers.get("Content-Type", "json"):
                 return response.content
             return response.json() if response.content else {}
