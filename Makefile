@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 # pytest's "no tests collected" (exit 5) is not a failure
 PYTEST  = $(BIN)/python -m pytest $(1); code=$$?; if [ $$code -eq 5 ]; then exit 0; fi; exit $$code
 
-.PHONY: deploy test test-fast lint status teardown
+.PHONY: deploy test test-fast lint status teardown prometheus
 deploy: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --deploy --auto-approve
 
 # everything: lint, unit tests, then integration tests on real clusters and servers (CI runs this)
-test: lint
+test: lint prometheus
 	@start=$$(date +%s); $(call PYTEST,); code=$$?; \
 	  echo "make test: $$(( $$(date +%s) - start ))s"; exit $$code
 
@@ -32,3 +32,16 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
+
+# Debian's prometheus, for monitoring (and its tests): installed when missing and possible
+# (root or sudo, apt); otherwise the monitoring tests are skipped and say why. Never started
+# as a system service: raydeploy runs its own, on a loopback address. --no-install-recommends:
+# the recommended node exporter would listen on every interface.
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || { \
+	  echo "prometheus missing: installing Debian's package"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
+	  || { $(SUDO) apt-get update -q && \
+	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
+	  || echo "could not install prometheus: the monitoring tests will be skipped"; }

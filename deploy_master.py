@@ -30,6 +30,7 @@ from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
 from cli.output import LineReporter, say
 from cli.plan import cmd_plan
 from cluster.config import ConfigError, load_config
+from cluster.monitoring import prometheus_url
 from core.errors import DomainError, Forbidden, Invalid
 from core.facts import RunStatus
 from core.text import printable
@@ -129,6 +130,9 @@ def _print_endpoints(ctx: Context) -> None:
         say(f"  app {app.name:<9}: {proxy}{app.route_prefix}")
     if ctx.config.management_api.enabled:
         say(f"  management API: {cluster.serve.management_api_url()}  (docs: /docs)")
+    if ctx.config.monitoring.enabled:
+        say(f"  prometheus   : {prometheus_url(cluster)}  (Grafana dashboards: "
+            f"{ctx.config.state_dir / 'grafana'})")
 
 
 def cmd_decide(args, ctx: Context, actor: Actor) -> int:
@@ -185,6 +189,8 @@ def cmd_status(args, ctx: Context) -> int:
     for n in nodes:
         say(f"  {n.platform_app_name or '-':<24} {n.node_type:<6} {n.node_ip or '-':<12} "
             f"{'ALIVE' if n.alive else 'NOT ALIVE'} CPU={n.resources.get('CPU', 0)}")
+    if nodes:
+        _print_endpoints(ctx)
     return EXIT_OK
 
 

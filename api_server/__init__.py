@@ -14,7 +14,7 @@ from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import BadRequest
 
-from api_server import errors, guards
+from api_server import errors, guards, metrics
 from api_server.auth import required_role
 from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     app.extensions["raydeploy"] = Services(config, settings.status_cache_seconds,
                                            sse_process_limit=settings.sse_process_limit)
     app.extensions["raydeploy.principals"] = principals
+    metrics.install(app, lambda: app.extensions["raydeploy"].store)
     allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
 
     @app.before_request
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     def authenticate():
         g.principal = None
         role = required_role(request.method, request.path)
+        if request.path == "/metrics" and config.api.metrics_public:
+            role = None
         if not principals.enabled or role is None or request.method == "OPTIONS":
             return None
         header = request.headers.get("Authorization") or ""

@@ -6,6 +6,12 @@ thread each, so at most half of a worker's threads serve them (RAYDEPLOY_SSE_LIM
 others keep answering /health and the API."""
 import os
 import sys
+import tempfile
+
+# Every worker's metrics add up in /metrics (prometheus_client multiprocess mode): set before
+# the app (and prometheus_client) is imported. A fresh directory per server start.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="raydeploy-metrics-")
 
 host = os.environ.get("CDSW_APP_HOST", "127.0.0.1")
 bind = f"{host}:{os.environ.get('CDSW_APP_PORT', '8080')}"
@@ -35,3 +41,9 @@ def on_starting(server):
     except DomainError as e:
         server.log.error("error: %s", e)
         sys.exit(2)
+
+
+def child_exit(server, worker):
+    """A worker that ended: its live gauges leave the combined view."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)

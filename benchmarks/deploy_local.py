@@ -5,7 +5,7 @@
     PUT through the dashboard, until it answers HTTP through the proxy;
 (b) `deploy_master.py --deploy --auto-approve` of the same config from nothing;
 (c) the same command again on the healthy cluster;
-(d) `deploy_master.py plan` (all seven checkpoints planned) on the healthy cluster.
+(d) `deploy_master.py plan` (all eight checkpoints planned) on the healthy cluster.
 
 Prints seconds and the ratio b/a (goal <= 1.15), c (goal <= 1.5 s) and d (goal <= 1 s). Everything runs on
 loopback addresses; every process started here is stopped by its process group.

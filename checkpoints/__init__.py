@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from checkpoints.head_launch import HeadLaunch
 from checkpoints.job_creation import JobCreation
+from checkpoints.monitoring import Monitoring
 from checkpoints.prerequisites import Prerequisites
 from checkpoints.project_setup import ProjectSetup
 from checkpoints.serve_deploy import ServeDeploy
@@ -12,7 +13,7 @@ from checkpoints.worker_launch import WorkerLaunch
 from core.facts import CHECKPOINT_ORDER
 
 CHECKPOINTS = (Prerequisites(), ProjectSetup(), JobCreation(), HeadLaunch(), WorkerLaunch(),
-               ServeDeploy(), Validation())
+               ServeDeploy(), Monitoring(), Validation())
 TEARDOWN = Teardown()
 BY_NAME = {c.name: c for c in (*CHECKPOINTS, TEARDOWN)}
 ORDER = CHECKPOINT_ORDER

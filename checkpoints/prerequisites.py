@@ -8,10 +8,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from checkpoints.access import principals_for
 from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Plan
 from cluster.lifecycle import LAUNCHER
+from cluster.prometheus import prometheus_binary
 
 
 class Prerequisites(Checkpoint):
@@ -51,8 +53,32 @@ class Prerequisites(Checkpoint):
             if not (config.project_dir / LAUNCHER).exists():
                 problems.append(f"project_dir {config.project_dir} does not hold {LAUNCHER}")
             problems += self._import_problems(config)
+        problems += self._monitoring_problems(ctx)
         if not config.jobs_config.exists():
             problems.append(f"jobs_config {config.jobs_config} does not exist")
+        return problems
+
+    @staticmethod
+    def _monitoring_problems(ctx: Context) -> list[str]:
+        mon, platform = ctx.config.monitoring, ctx.platform
+        if not mon.enabled:
+            return []
+        problems = []
+        if not platform.shares_host_network:
+            problems.append("monitoring.enabled: Prometheus reads Ray's target list on the "
+                            "head's host, which needs nodes on one host network "
+                            "(the local platform, or cml.shared_host_network)")
+        if platform.on_this_machine and prometheus_binary() is None:
+            problems.append("monitoring.enabled but prometheus is not installed: `make "
+                            "prometheus` (Debian's package, --no-install-recommends)")
+        token_file = mon.api_token_file
+        if token_file and not Path(token_file).is_file():
+            problems.append(f"monitoring.api_token_file {token_file} does not exist")
+        elif (not token_file and not ctx.config.api.metrics_public
+              and principals_for(ctx.config).enabled):
+            problems.append("the API requires tokens, so Prometheus needs one for /metrics: "
+                            "set monitoring.api_token_file (a viewer token) or "
+                            "api.metrics_public: true")
         return problems
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""teardown (not one of the seven): stop every node app of the cluster. Always destructive."""
+"""teardown (not one of the eight): stop every node app of the cluster. Always destructive."""
 from __future__ import annotations
 
 from checkpoints.base import Checkpoint, Context

@@ -1,4 +1,4 @@
-"""7. validation: live checks of the whole deployment, every app on the cluster included.
+"""8. validation: live checks of the whole deployment, every app on the cluster included.
 
 It always runs (its plan is one ``check`` action, never "satisfied"): the checks are the
 point, and a run should end by saying what it found."""

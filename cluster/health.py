@@ -164,4 +164,7 @@ def all_checks(cluster: ClusterManager, health_only: bool = False) -> list[Check
     checks = [head, *node_checks(cluster, cluster.config.workers.count)]
     if not health_only:
         checks += resource_checks(cluster) + serve_checks(cluster)
+        if cluster.config.monitoring.enabled:
+            from cluster.monitoring import monitoring_check
+            checks.append(monitoring_check(cluster))
     return checks

@@ -2,12 +2,14 @@
 
 CML applications take no arguments, so everything comes from the environment:
 
-    RAYDEPLOY_ROLE           head | worker
+    RAYDEPLOY_ROLE           head | worker | prometheus (see ``prometheus``)
     RAYDEPLOY_APP_NAME       this app's name (names the published node file)
     CDSW_IP_ADDRESS          this node's address (a loopback address locally, the pod IP on CML)
     RAY_HEAD_ADDRESS         host:port of the head's GCS (workers)
     RAYDEPLOY_RAY_ARGS       JSON object of extra ``ray start`` options (ports, resources)
     RAY_AUTH_MODE / RAY_AUTH_TOKEN   token auth, passed through to every Ray process
+    RAYDEPLOY_PROMETHEUS_PORT        (head) where the cluster's Prometheus listens, on this
+                             address: becomes RAY_PROMETHEUS_HOST for the dashboard
 
 It publishes ``nodes/<app>.json`` (and for the head ``head_address``) in the project files,
 then replaces itself with ``ray start --block`` so the app's process is the node.
@@ -43,6 +45,8 @@ def ray_start_argv(environ) -> list[str]:
 
 def main() -> None:
     environ = os.environ
+    if environ.get("RAYDEPLOY_ROLE") == "prometheus":
+        return prometheus(environ)
     ip = environ["CDSW_IP_ADDRESS"]
     options = json.loads(environ.get("RAYDEPLOY_RAY_ARGS") or "{}")
     files = project_files()
@@ -56,8 +60,28 @@ def main() -> None:
     if ray is None:
         raise SystemExit("the 'ray' command is not installed next to this Python")
     argv = ray_start_argv(environ)
+    if node["role"] == "head" and environ.get("RAYDEPLOY_PROMETHEUS_PORT"):
+        # the dashboard's metrics pages ask this cluster's Prometheus (it listens beside the head)
+        os.environ["RAY_PROMETHEUS_HOST"] = f"http://{ip}:{environ['RAYDEPLOY_PROMETHEUS_PORT']}"
     print("launcher: ray " + " ".join(argv), flush=True)
     os.execv(ray, [ray, *argv])
+
+
+def prometheus(environ) -> None:
+    """The cluster's Prometheus (RAYDEPLOY_PROMETHEUS_ARGS: its config file and data dir
+    under the project files, the address to listen on, the retention)."""
+    from cluster.prometheus import prometheus_binary, prometheus_command
+    options = json.loads(environ["RAYDEPLOY_PROMETHEUS_ARGS"])
+    binary = prometheus_binary()
+    if binary is None:
+        raise SystemExit("prometheus is not installed (Debian: apt-get install "
+                         "--no-install-recommends prometheus)")
+    files = project_files()
+    (files / options["data"]).mkdir(parents=True, exist_ok=True)
+    argv = prometheus_command(binary, files / options["config"], files / options["data"],
+                              options["listen"], options["retention"])
+    print("launcher: " + " ".join(argv), flush=True)
+    os.execv(binary, argv)
 
 
 def _publish(path: Path, text: str) -> None:

@@ -14,6 +14,7 @@ from cluster.platforms.base import LIVE, App
 from cluster.ports import pick_port, pick_port_range, port_free
 
 LAYOUT_KEY = "cluster.layout"
+HEAD_PORT_ENV = ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT", "RAYDEPLOY_PROMETHEUS_PORT")
 WORKER_PORTS_PER_NODE = 100
 # every other port a node binds: chosen here, since nodes starting at the same moment on one
 # machine otherwise pick the same random port (seen: raylet "Address already in use")
@@ -30,11 +31,26 @@ class Layout:
     client_port: int
     agent_port: int
     worker_ports: tuple[int, int]
+    # the head's autoscaler and dashboard metrics servers (Ray's default, 44217/44227 on every
+    # interface, collides between clusters), and where this cluster's Prometheus listens
+    autoscaler_metrics_port: int | None = None
+    dashboard_metrics_port: int | None = None
+    prometheus_port: int | None = None
 
     @property
     def head_ports(self) -> set[int]:
+        extra = {self.autoscaler_metrics_port, self.dashboard_metrics_port, self.prometheus_port}
         return {self.port, self.dashboard_port, self.serve_port, self.client_port,
-                self.agent_port, *range(self.worker_ports[0], self.worker_ports[1] + 1)}
+                self.agent_port, *range(self.worker_ports[0], self.worker_ports[1] + 1),
+                *(p for p in extra if p)}
+
+    def head_env(self) -> dict:
+        """Environment of the head's Ray processes for these ports (the launcher turns
+        RAYDEPLOY_PROMETHEUS_PORT into RAY_PROMETHEUS_HOST on the head's own address)."""
+        env = {"AUTOSCALER_METRIC_PORT": self.autoscaler_metrics_port,
+               "DASHBOARD_METRIC_PORT": self.dashboard_metrics_port,
+               "RAYDEPLOY_PROMETHEUS_PORT": self.prometheus_port}
+        return {k: str(v) for k, v in env.items() if v}
 
 
 def ray_args(app: App) -> dict:
@@ -66,7 +82,10 @@ class PortLayout:
                         serve_port=pick(ray.serve_port, 8000),
                         client_port=pick(ray.client_port, 10001),
                         agent_port=pick_port(52365, taken, self.offset),
-                        worker_ports=pick_port_range(WORKER_PORTS_PER_NODE, taken, self.offset))
+                        worker_ports=pick_port_range(WORKER_PORTS_PER_NODE, taken, self.offset),
+                        autoscaler_metrics_port=pick_port(44217, taken, self.offset),
+                        dashboard_metrics_port=pick_port(44227, taken, self.offset),
+                        prometheus_port=pick(self.config.monitoring.port, 9090))
         self.store.kv_set(LAYOUT_KEY, asdict(layout))
         return layout
 
@@ -91,6 +110,8 @@ class PortLayout:
                 taken.update(v for k, v in args.items() if k.endswith("port") and isinstance(v, int))
                 if "min_worker_port" in args:
                     taken.update(range(args["min_worker_port"], args["max_worker_port"] + 1))
+                taken.update(int(v) for k, v in app.spec.env.items()
+                             if k in HEAD_PORT_ENV and str(v).isdigit())
         return taken
 
     def private_ports(self, taken: set[int]) -> dict:

@@ -82,7 +82,8 @@ class NodeLifecycle:
             with self._lock:
                 taken = self.layout.ports_in_use(apps) | layout.head_ports
                 args.update(self.layout.private_ports(taken))
-        return self.platform.create_app(self._node_spec(self.inventory.head_name, "head", head, args))
+        return self.platform.create_app(self._node_spec(self.inventory.head_name, "head", head, args,
+                                                        **layout.head_env()))
 
     def wait_head(self, app: App, timeout: float = 120, on_wait=None) -> None:
         """Wait until the head app runs, GCS and dashboard answer and its node is ALIVE."""
@@ -203,7 +204,8 @@ class NodeLifecycle:
         """Stop every node app (workers first, then the head); returns the app names."""
         apps = self.inventory.apps()
         ordered = self.inventory.worker_apps(live_only=False, apps=apps) + [
-            a for a in apps if a.name == self.inventory.head_name]
+            a for a in apps if a.name == self.inventory.head_name] + [
+            a for a in self.platform.list_apps() if a.name == f"{self.config.cluster_name}-prometheus"]
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda a: self.platform.delete_app(a.id), ordered))
         for app in ordered:

@@ -6,7 +6,7 @@ from enum import StrEnum
 # The deploy order. checkpoints/ defines one module per name; the config validates
 # ``approvals.required`` against this list without importing checkpoints/.
 CHECKPOINT_ORDER = ("prerequisites", "project_setup", "job_creation", "head_launch",
-                    "worker_launch", "serve_deploy", "validation")
+                    "worker_launch", "serve_deploy", "monitoring", "validation")
 TEARDOWN = "teardown"
 
 

@@ -24,6 +24,7 @@ from cluster.config.model import (
     ApprovalsConfig,
     Config,
     ManagementApiConfig,
+    MonitoringConfig,
     NodeResources,
     RayConfig,
     ServeApp,
@@ -130,6 +131,10 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
                          "allowed_hosts": tuple(api["allowed_hosts"]),
                          "tokens_file": str(resolve(api["tokens_file"]))
                          if api["tokens_file"] else None}),
+        monitoring=MonitoringConfig(**{
+            **data["monitoring"], "api_targets": tuple(data["monitoring"]["api_targets"]),
+            "api_token_file": str(resolve(data["monitoring"]["api_token_file"]))
+            if data["monitoring"]["api_token_file"] else None}),
         platform_settings={section: _settings(platform, data[section])
                            for section, platform in PLATFORM_SECTIONS.items()},
         force_rebuild=data["force_rebuild"],

@@ -100,6 +100,23 @@ class ApiConfig:
     max_body_bytes: int = 1024 * 1024
     sse_per_principal: int = 4  # open event streams per principal, per server process
     sse_max_seconds: float = 300  # then the stream ends; clients reconnect with Last-Event-ID
+    metrics_public: bool = False  # /metrics without a token (else the viewer role)
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """Prometheus started by the deploy (the ``monitoring`` checkpoint), scraping every Ray
+    node (Ray's own service-discovery file) and the control plane's /metrics."""
+    enabled: bool = False
+    scrape_interval_seconds: float = 10
+    retention: str = "1d"
+    port: int = 0  # 0: the first free one from 9090
+    cpu: float = 0.5
+    memory: float = 1
+    # API servers to scrape besides the cluster's management API ("host:port" each)
+    api_targets: tuple = ()
+    # a file holding a viewer token, when the scraped APIs require one
+    api_token_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,7 @@ class Config:
     serve_policy: ServePolicy
     approvals: ApprovalsConfig
     api: ApiConfig
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     # every registered platform's section, by section name (a platform reads its own)
     platform_settings: Mapping[str, Any] = field(default_factory=dict)
     force_rebuild: bool = False

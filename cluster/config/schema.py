@@ -153,9 +153,23 @@ class ApiSchema(Strict):
                                     validate=validate.Range(1024, 64 * 1024 * 1024))
     sse_per_principal = fields.Integer(load_default=4, validate=validate.Range(1, 64))
     sse_max_seconds = fields.Float(load_default=300, validate=validate.Range(5, 86400))
+    metrics_public = fields.Boolean(load_default=False)
 
 
-SECTIONS = ("ray", "head", "workers", "serve", "approvals", "api")
+class MonitoringSchema(Strict):
+    enabled = fields.Boolean(load_default=False)
+    scrape_interval_seconds = fields.Float(load_default=10, validate=validate.Range(1, 3600))
+    retention = fields.String(load_default="1d", validate=validate.Regexp(
+        r"^[0-9]+(ms|s|m|h|d|w|y)$", error="A Prometheus duration, e.g. 1d or 12h."))
+    port = fields.Integer(load_default=0, validate=validate.Range(0, 65535))
+    cpu = fields.Float(load_default=0.5, validate=validate.Range(0.1, 64))
+    memory = fields.Float(load_default=1, validate=validate.Range(0.25, 512))
+    api_targets = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$", error="host:port")), load_default=list)
+    api_token_file = fields.String(load_default=None, allow_none=True)
+
+
+SECTIONS = ("ray", "head", "workers", "serve", "approvals", "api", "monitoring")
 PLATFORM_SECTIONS = {p.settings_section: p for p in REGISTRY.values() if p.settings_section}
 
 
@@ -173,6 +187,7 @@ class BaseConfigSchema(Strict):
     serve = fields.Nested(ServeSchema, load_default=dict)
     approvals = fields.Nested(ApprovalsSchema, load_default=dict)
     api = fields.Nested(ApiSchema, load_default=dict)
+    monitoring = fields.Nested(MonitoringSchema, load_default=dict)
 
     @pre_load
     def _sections(self, data, **kwargs):

@@ -25,7 +25,7 @@ def test_health_without_a_cluster(client):
 def test_checkpoints_are_listed_in_order(client):
     names = [c["name"] for c in client.get("/api/v1/checkpoints").get_json()["checkpoints"]]
     assert names == ["prerequisites", "project_setup", "job_creation", "head_launch",
-                     "worker_launch", "serve_deploy", "validation"]
+                     "worker_launch", "serve_deploy", "monitoring", "validation"]
     detail = client.get("/api/v1/checkpoints/prerequisites").get_json()
     assert detail["status"] == "never_run" and "0.0.0" in detail["plan_error"]
     error_shape(client.get("/api/v1/checkpoints/nope"), 404)

@@ -48,7 +48,7 @@ def test_full_deploy_on_cml_through_the_simulator(tmp_path, faults):
                      if line.strip().startswith("app hello"))
         assert requests.get(proxy, timeout=10).json()["message"] == "hello, world"
         again = cli("--deploy", config=config, env=env, timeout=300)
-        assert again.returncode == 0 and again.stdout.count("skipped (satisfied)") == 6
+        assert again.returncode == 0 and again.stdout.count("skipped (satisfied)") == 7
         down = cli("--teardown", "--auto-approve", config=config, env=env, timeout=300)
         assert down.returncode == 0, down.stdout + down.stderr
         assert sim.counts()["applications"] == 0

@@ -21,21 +21,25 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cluster.prometheus import prometheus_binary
 from core.crashpoints import EXIT_CODE, PHASES
+from core.facts import CHECKPOINT_ORDER
 from tests.conftest import ROOT, base_config, clean_env, cli, stop_recorded_apps, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.crash]
 
-ORDER = ["prerequisites", "project_setup", "job_creation", "head_launch", "worker_launch",
-         "serve_deploy", "validation"]
+ORDER = list(CHECKPOINT_ORDER)
+MONITORING = prometheus_binary() is not None  # else monitoring stays off: nothing to crash in
 UNREACHABLE = {  # (checkpoint, phase) -> why no run can stop there
     **{("prerequisites", p): "its plan is always empty (it only checks): no gate, no apply"
        for p in ("gate", "apply-start", "apply-mid", "verify")},
     ("validation", "apply-mid"): "it writes nothing to the platform or to Ray",
+    **({} if MONITORING else {("monitoring", p): "prometheus is not installed: monitoring off"
+                              for p in ("gate", "apply-start", "apply-mid", "verify")}),
 }
 LOCAL_CASES = [(c, p) for c in ORDER for p in PHASES if (c, p) not in UNREACHABLE]
 CML_CASES = [(c, "apply-mid") for c in ORDER if (c, "apply-mid") not in UNREACHABLE
-             and c != "prerequisites"]
+             and c not in ("prerequisites", "monitoring")]  # monitoring: locally covered
 
 
 def crash_env(checkpoint: str, phase: str, **extra) -> dict:
@@ -74,6 +78,9 @@ class Matrix:
             self.config["head"]["memory"] = 3 - self.config["head"]["memory"]
         elif checkpoint == "worker_launch":  # one worker more, or one fewer
             self.config["workers"]["count"] = 3 - self.config["workers"]["count"]
+        elif checkpoint == "monitoring":  # a new scrape interval: Prometheus is replaced
+            self.config["monitoring"]["scrape_interval_seconds"] = 7 - \
+                self.config["monitoring"]["scrape_interval_seconds"]
         elif checkpoint == "serve_deploy":  # the app's args change: Serve redeploys it
             self.config["serve"]["applications"][0].update(
                 import_path="examples.apps.hello:build", args={"greeting": f"hi {self.case}"})
@@ -159,7 +166,8 @@ def local_matrix(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("crash-local")
     approvals = {"required": ORDER}  # every checkpoint with work has a gate to crash at
     config = base_config(root / "state", name="rdcrash", workers=1, approvals=approvals,
-                         serve={"management_api": {"enabled": False}})
+                         serve={"management_api": {"enabled": False}},
+                         monitoring={"enabled": MONITORING, "scrape_interval_seconds": 3})
     matrix = Matrix(root, config, clean_env())
     started = time.monotonic()
     yield matrix

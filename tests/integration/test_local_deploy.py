@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 def test_deploy_brings_up_head_workers_and_app_on_loopback(cluster):
     out = cluster.deploy_output
     for name in ("prerequisites", "project_setup", "job_creation", "head_launch",
-                 "worker_launch", "serve_deploy", "validation"):
+                 "worker_launch", "serve_deploy", "monitoring", "validation"):
         assert name in out
     assert "head_launch                done" in out and "worker_launch              done" in out
     nodes = cluster.alive_nodes()
@@ -66,8 +66,8 @@ def test_redeploy_on_a_healthy_cluster_skips_everything_and_writes_nothing(clust
     result = cluster.cli("--deploy")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    assert len(lines) == 7 and all("skipped (satisfied)" in line for line in lines[:6])
-    assert "validation" in lines[6] and "done" in lines[6]  # it always checks, and says so
+    assert len(lines) == 8 and all("skipped (satisfied)" in line for line in lines[:7])
+    assert "validation" in lines[7] and "done" in lines[7]  # it always checks, and says so
     assert "PASS  http:hello" in result.stdout
     after = (store.platform_apps(), [store.job_runs(j["id"]) for j in store.platform_jobs()])
     assert after == before

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from api_server.resources.cluster.schemas import ClusterHealthSchema, ClusterInfoSchema, ClusterStatusSchema
 from api_server.resources.common import services
+from cluster.monitoring import prometheus_url
 
 blp = Blueprint("cluster", __name__, url_prefix="/api/v1/cluster",
                 description="The cluster as a whole: status, addresses, health checks")
@@ -32,6 +33,8 @@ class Info(MethodView):
                 "serve_url": cluster.serve.proxy_url,
                 "management_api_url": cluster.serve.management_api_url()
                 or request.host_url.rstrip("/"),
+                "prometheus_url": prometheus_url(cluster) if svc.config.monitoring.enabled
+                else None,
                 "ray_version": importlib.metadata.version("ray"),
                 "cluster_name": svc.config.cluster_name, "platform": svc.config.platform}
 

@@ -16,6 +16,8 @@ class ClusterInfoSchema(Schema):
     dashboard_url = fields.String(allow_none=True)
     management_api_url = fields.String(allow_none=True)
     serve_url = fields.String(allow_none=True)
+    prometheus_url = fields.String(allow_none=True, metadata={
+        "description": "the cluster's Prometheus (monitoring.enabled), else null"})
     ray_version = fields.String(allow_none=True)
     cluster_name = fields.String(required=True)
     platform = fields.String(required=True)

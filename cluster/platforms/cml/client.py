@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import requests
 
 from cluster.platforms.base import PlatformError
-from core import crashpoints
+from core import crashpoints, metrics
 from core.errors import NotFound
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -61,6 +61,7 @@ class CMLClient:
         if idempotent is None:
             idempotent = method != "POST" or path.rsplit(":", 1)[-1] in ("stop", "restart", "download")
         url = self.base + path
+        op = metrics.operation(method, path)
         unanswered = 0.0  # seconds spent on tries that got no answer, and waiting after them
         for attempt in range(self.retries + 1):
             self.calls += 1
@@ -70,6 +71,7 @@ class CMLClient:
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.RequestException as e:
+                metrics.PLATFORM_CALLS.labels("cml", op, "error").observe(time.monotonic() - started)
                 delay = self._delay(attempt, None)
                 unanswered += time.monotonic() - started
                 if attempt == self.retries or not idempotent or unanswered + delay >= self.budget:
@@ -77,11 +79,15 @@ class CMLClient:
                                         f"({type(e).__name__} after {attempt + 1} "
                                         f"tr{'y' if attempt == 0 else 'ies'}, {unanswered:.1f}s)"
                                         ) from None
+                metrics.PLATFORM_RETRIES.labels("cml", op).inc()
                 time.sleep(delay)
                 unanswered += delay
                 continue
+            metrics.PLATFORM_CALLS.labels("cml", op, str(response.status_code)).observe(
+                time.monotonic() - started)
             retry = response.status_code == 429 or (idempotent and response.status_code in RETRY_STATUS)
             if retry and attempt < self.retries:
+                metrics.PLATFORM_RETRIES.labels("cml", op).inc()
                 time.sleep(self._delay(attempt, response.headers.get("Retry-After")))
                 continue
             if response.status_code >= 400:

@@ -1,0 +1,153 @@
+"""7. monitoring: when ``monitoring.enabled``, the cluster's Prometheus runs as a platform app
+and scrapes every Ray node (Ray's own service-discovery file, written by the head) and the
+control plane's /metrics (the cluster's management API, plus ``monitoring.api_targets``).
+
+Prometheus listens on the head's address at the layout's ``prometheus_port``, which the head
+was started with (its dashboard's metrics pages ask it), so turning monitoring on later needs
+no head restart. A changed setup (scrape config, resources) replaces the running Prometheus
+(destructive: its scrapes stop for a moment; the data dir is kept). Ray's generated Grafana
+dashboards are copied to ``<state_dir>/grafana``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from checkpoints.base import Checkpoint, Context
+from checkpoints.plan import Action, Kind, Plan
+from cluster.lifecycle import LAUNCHER
+from cluster.monitoring import prometheus_url, scrape_targets, target_problems
+from cluster.platforms.base import FAILED, LIVE, RUNNING, STOPPED, AppSpec
+from cluster.prometheus import SD_FILE_NAME, PrometheusClient, render_config
+from core.errors import DomainError
+from core.timing import TimedOut, poll_until
+
+CONFIG_FILE = "monitoring/prometheus.yml"
+DATA_DIR = "monitoring/data"
+START_TIMEOUT = 60
+SETUP_KEY = "RAYDEPLOY_MONITORING_SETUP"  # the setup's digest, in the app's environment
+
+
+def app_name(ctx: Context) -> str:
+    return f"{ctx.config.cluster_name}-prometheus"
+
+
+def prometheus_app(ctx: Context, live_only: bool = True):
+    return next((a for a in ctx.platform.list_apps() if a.name == app_name(ctx)
+                 and (not live_only or a.status in LIVE)), None)
+
+
+def desired(ctx: Context) -> tuple[str, AppSpec] | None:
+    """(prometheus.yml text, the app spec) for the live cluster; None without a head."""
+    url = prometheus_url(ctx.cluster)
+    if url is None:
+        return None
+    mon = ctx.config.monitoring
+    sd_file = Path(ctx.cluster.lifecycle.temp_dir) / "head" / SD_FILE_NAME
+    text = render_config(sd_file, scrape_targets(ctx.cluster), mon.scrape_interval_seconds,
+                         cluster_label=ctx.config.cluster_name)
+    listen = url.split("//", 1)[1]
+    args = {"config": CONFIG_FILE, "data": DATA_DIR, "listen": listen, "retention": mon.retention}
+    setup = hashlib.sha256((text + json.dumps(args, sort_keys=True)).encode()).hexdigest()[:16]
+    spec = AppSpec(name=app_name(ctx), script=LAUNCHER, cpu=mon.cpu, memory=mon.memory,
+                   gpus=0, description=f"Prometheus of {ctx.config.cluster_name}",
+                   env={"RAYDEPLOY_ROLE": "prometheus", SETUP_KEY: setup,
+                        "RAYDEPLOY_PROMETHEUS_ARGS": json.dumps(args, sort_keys=True)})
+    return text, spec
+
+
+class Monitoring(Checkpoint):
+    name = "monitoring"
+    description = ("Prometheus (monitoring.enabled) scraping every Ray node and the control "
+                   "plane's /metrics; Ray's Grafana dashboards copied to the state dir")
+    gate_policy = "destructive approval when it replaces or removes a running Prometheus"
+
+    def plan(self, ctx: Context) -> Plan:
+        app = prometheus_app(ctx)
+        stale = [a for a in ctx.platform.list_apps()
+                 if a.name == app_name(ctx) and a.status in (FAILED, STOPPED)]
+        actions = [Action(Kind.CLEANUP, "prometheus", a.name, {"status": a.status}) for a in stale]
+        if not ctx.config.monitoring.enabled:
+            if app is not None:
+                actions.append(Action(Kind.DELETE, "prometheus", app.name,
+                                      {"why": "monitoring.enabled is false"}))
+            return Plan(self.name, tuple(actions), notes=("monitoring off (monitoring.enabled)",))
+        want = desired(ctx)
+        if want is None:
+            raise DomainError("monitoring needs a running head (run head_launch first)")
+        _, spec = want
+        url = prometheus_url(ctx.cluster)
+        if app is None:
+            actions.append(Action(Kind.CREATE, "prometheus", spec.name, {
+                "url": url, "scrape_interval_seconds": ctx.config.monitoring.scrape_interval_seconds}))
+        elif app.spec.env.get(SETUP_KEY) != spec.env[SETUP_KEY] or \
+                (app.spec.cpu, app.spec.memory) != (spec.cpu, spec.memory):
+            actions.append(Action(Kind.REPLACE, "prometheus", app.name,
+                                  {"why": "scrape config or resources changed"}))
+        elif not PrometheusClient(url, timeout=2).ready():
+            if ctx.clock.time() - app.created_at < START_TIMEOUT:
+                actions.append(Action(Kind.WAIT, "prometheus", app.name, {"url": url}))
+            else:
+                actions.append(Action(Kind.REPLACE, "prometheus", app.name,
+                                      {"why": f"not answering at {url}"}))
+        return Plan(self.name, tuple(actions), notes=(f"prometheus at {url}",))
+
+    def apply(self, ctx: Context, plan: Plan) -> None:
+        platform = ctx.platform
+        for action in plan.actions:
+            if action.kind in (Kind.CLEANUP, Kind.DELETE, Kind.REPLACE):
+                app = prometheus_app(ctx, live_only=False)
+                if app is not None:
+                    platform.delete_app(app.id)
+        if not ctx.config.monitoring.enabled:
+            return
+        text, spec = desired(ctx)
+        platform.write_file(CONFIG_FILE, text)
+        if any(a.kind in (Kind.CREATE, Kind.REPLACE) for a in plan.actions):
+            app = platform.create_app(spec)
+            ctx.reporter.message(f"prometheus {app.name} started: {prometheus_url(ctx.cluster)}")
+        self._wait_ready(ctx)
+        copied = self._copy_dashboards(ctx)
+        if copied:
+            ctx.reporter.message(f"Ray's Grafana dashboards ({copied}) copied to "
+                                 f"{ctx.config.state_dir / 'grafana'}")
+
+    def _wait_ready(self, ctx: Context) -> None:
+        url = prometheus_url(ctx.cluster)
+        client = PrometheusClient(url, timeout=2)
+
+        def ready():
+            app = prometheus_app(ctx, live_only=False)
+            if app is None or app.status in (FAILED, STOPPED):
+                tail = ctx.platform.app_log_tail(app) if app else ""
+                raise DomainError(f"prometheus app {app_name(ctx)} is "
+                                  f"{app.status if app else 'gone'}" + (f"\n{tail}" if tail else ""))
+            return app.status == RUNNING and client.ready()
+        try:
+            poll_until(ready, START_TIMEOUT, f"prometheus at {url}", on_wait=ctx.on_wait,
+                       clock=ctx.clock, interval=0.5)
+        except TimedOut:
+            raise DomainError(f"prometheus did not answer at {url} within {START_TIMEOUT}s") from None
+
+    @staticmethod
+    def _copy_dashboards(ctx: Context) -> int:
+        """Ray writes Grafana dashboards for the cluster into the head's session dir."""
+        if not ctx.platform.on_this_machine:
+            return 0
+        source = Path(ctx.cluster.lifecycle.temp_dir) / "head" / "session_latest" / "metrics" \
+            / "grafana" / "dashboards"
+        files = sorted(source.glob("*.json")) if source.is_dir() else []
+        if files:
+            target = ctx.config.state_dir / "grafana"
+            target.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                shutil.copyfile(f, target / f.name)
+        return len(files)
+
+    def verify(self, ctx: Context) -> list[str]:
+        if not ctx.config.monitoring.enabled:
+            app = prometheus_app(ctx)
+            return [f"{app.name} still runs with monitoring off"] if app else []
+        return target_problems(ctx.cluster, wait=True, on_wait=ctx.on_wait)
