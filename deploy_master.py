@@ -23,7 +23,7 @@ from checkpoints.base import Context
 from checkpoints.factory import make_context
 from checkpoints.operations import gate_names
 from checkpoints.orchestrator import Orchestrator, selection_for
-from checkpoints.plan import Gate, Plan
+from checkpoints.plan import Gate, Plan, policy_for
 from checkpoints.preview import load_plan_file
 from cli.audit import cmd_audit
 from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
@@ -153,7 +153,8 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
         acknowledge_risks=getattr(args, "acknowledge_risks", False),
         acknowledge_breaking=getattr(args, "acknowledge_breaking", False),
         fingerprint=args.fingerprint,
-        forbid_self_approval=ctx.config.approvals.forbid_self_approval)
+        forbid_self_approval=ctx.config.approvals.forbid_self_approval,
+        policy=policy_for(ctx.config, args.name))
     by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} "
         f"(record {record.id}) by {printable(by)}")

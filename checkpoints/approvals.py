@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from checkpoints import audit
 from checkpoints.access import Actor
 from checkpoints.errors import AlreadyDecided, NoPendingApproval, PlanChanged, SelfApprovalForbidden
-from checkpoints.plan import Gate
+from checkpoints.plan import DEFAULT_POLICY, Gate
 from checkpoints.runs import transition
 from core.errors import Conflict, DomainError, Invalid, NotFound
 from core.facts import Decision, RunStatus
-from core.records import Approval
+from core.records import Approval, ApprovalPolicy
 from store import Store
 
 
@@ -26,6 +26,15 @@ class Verdict:
     state: str  # approved | rejected | missing
     record: Approval | None = None
     why: str = ""  # for "missing": why an existing record did not count
+    approvals: tuple = ()  # the approvals that count so far (oldest first)
+    needed: int = 1  # how many the gate's policy asks for
+
+    @property
+    def progress(self) -> str:
+        """'1 of 2 approvals (alice)'."""
+        names = ", ".join(r.approver for r in self.approvals)
+        return (f"{len(self.approvals)} of {self.needed} approval{'s' if self.needed > 1 else ''}"
+                + (f" ({names})" if names else ""))
 
 
 def record_state(record: Approval, revoked: set[str], now: float) -> str:
@@ -40,10 +49,13 @@ def record_state(record: Approval, revoked: set[str], now: float) -> str:
 
 
 def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate: Gate) -> Verdict:
-    """The decision that holds now for this run, checkpoint and plan."""
+    """The decision that holds now for this run, checkpoint and plan: one rejection ends it;
+    it is approved once ``gate.policy.min_approvals`` approvals count (distinct principals,
+    not the requester, as the policy says)."""
     now = store.clock.time()
     revoked = store.revoked_ids()
-    why = ""
+    policy = gate.policy
+    why, counted = "", []
     for record in store.approvals(checkpoint=checkpoint):  # newest first
         state = record_state(record, revoked, now)
         if state in ("revocation", "revoked") or record.run_id != run_id:
@@ -64,14 +76,27 @@ def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate:
         if gate.breaking and not record.acknowledge_breaking:
             why = why or f"approval {record.id} did not acknowledge that the plan breaks apps"
             continue
-        return Verdict("approved", record)
-    return Verdict("missing", None, why)
+        if policy.exclude_requester and record.approver == record.requester:
+            why = why or f"approval {record.id} is the requester's own (the policy excludes it)"
+            continue
+        if policy.distinct and any(r.approver == record.approver for r in counted):
+            continue
+        counted.append(record)
+    counted.reverse()
+    if len(counted) >= policy.min_approvals:
+        return Verdict("approved", counted[-1], approvals=tuple(counted),
+                       needed=policy.min_approvals)
+    if counted and not why:
+        why = (f"{len(counted)} of {policy.min_approvals} approvals so far "
+               f"({', '.join(r.approver for r in counted)})")
+    return Verdict("missing", None, why, approvals=tuple(counted), needed=policy.min_approvals)
 
 
 def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_seconds: float,
            reason: str | None = None, acknowledge_risks: bool = False,
            acknowledge_breaking: bool = False, fingerprint: str | None = None,
-           forbid_self_approval: bool = False) -> Approval:
+           forbid_self_approval: bool = False, policy: ApprovalPolicy = DEFAULT_POLICY
+           ) -> Approval:
     """Record ``actor``'s decision on the plan now awaiting approval at ``checkpoint``.
 
     Deciding needs the approver role, on every path. ``fingerprint`` defaults to the
@@ -83,13 +108,14 @@ def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_se
         raise Invalid("decision must be 'approve' or 'reject'", field="decision")
     action = f"approval.{decision}"
     try:
-        actor.require("approver", f"{decision} {checkpoint}")
+        for role in ("approver", *policy.roles):  # approver on every path, plus the policy's
+            actor.require(role, f"{decision} {checkpoint}")
         # One write transaction from the checks to the insert: two servers (or a server and
         # the CLI) deciding at once cannot both pass the "already decided" check.
         with store.db.transaction():
             record = _decide(store, actor, checkpoint, decision, ttl_seconds, reason,
                              acknowledge_risks, acknowledge_breaking, fingerprint,
-                             forbid_self_approval)
+                             forbid_self_approval, policy)
             audit.record(store, actor, action, checkpoint, "ok", run_id=record.run_id,
                          plan_fingerprint=record.plan_fingerprint, reason=reason)
             if record.decision == Decision.REJECTED:
@@ -102,7 +128,7 @@ def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_se
 
 
 def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge_risks,
-            acknowledge_breaking, fingerprint, forbid_self_approval):
+            acknowledge_breaking, fingerprint, forbid_self_approval, policy):
     request = store.open_request_for(checkpoint)
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "
@@ -110,11 +136,19 @@ def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge
     if fingerprint and fingerprint != request.fingerprint:
         raise PlanChanged(f"plan {fingerprint} is not the plan awaiting approval at {checkpoint} "
                           f"(now {request.fingerprint}): review the current plan and approve it")
-    gate = Gate(required=True, destructive=request.destructive, breaking=request.breaking)
+    gate = Gate(required=True, destructive=request.destructive, breaking=request.breaking,
+                policy=policy)
     current = evaluate(store, request.run_id, checkpoint, request.fingerprint, gate)
     if current.state != "missing":
         raise AlreadyDecided(f"plan {request.fingerprint} of {checkpoint} was already "
                              f"{current.state} by {current.record.approver}")
+    if decision == "approve" and policy.distinct and \
+            actor.principal in {r.approver for r in current.approvals}:
+        raise AlreadyDecided(f"{actor.principal} already approved plan {request.fingerprint} of "
+                             f"{checkpoint} ({current.progress}): another approver is needed")
+    if decision == "approve" and policy.exclude_requester and actor.principal == request.requester:
+        raise SelfApprovalForbidden(f"{actor.principal} started this run and may not approve "
+                                    f"{checkpoint} (approvals.policy.{checkpoint}.exclude_requester)")
     if decision == "approve" and request.destructive and not acknowledge_risks:
         raise Invalid(f"{checkpoint} is a destructive gate: approving it needs "
                       f"acknowledge_risks (CLI: --acknowledge-risks)", field="acknowledge_risks")

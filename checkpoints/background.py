@@ -43,8 +43,12 @@ def gatekeeper_for(approve_as: ApproveAs | None):
                              reason=approve_as.reason,
                              acknowledge_risks=approve_as.acknowledge_risks,
                              acknowledge_breaking=approve_as.acknowledge_breaking,
-                             forbid_self_approval=approve_as.forbid_self_approval)
-            return "approved"
+                             forbid_self_approval=approve_as.forbid_self_approval,
+                             policy=req.gate.policy)
+            verdict = approvals.evaluate(req.ctx.store, req.ctx.run_id, req.checkpoint.name,
+                                         req.plan.fingerprint, req.gate)
+            if verdict.state != "missing":  # else the policy wants more approvers: wait
+                return verdict.state
         verdict = wait_for_decision(req.ctx, req.checkpoint.name, req.plan, req.gate,
                                     req.ctx.config.approvals.wait_timeout_seconds)
         return "timeout" if verdict is None else verdict.state

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from checkpoints.plan import Gate, Plan, gate_for
+from checkpoints.plan import Gate, Plan, gate_for, policy_for
 from cluster.config import Config
 from cluster.manager import ClusterManager
 from cluster.platforms.base import Platform
@@ -79,7 +79,8 @@ class Checkpoint:
 
     def gate(self, plan: Plan, config: Config) -> Gate:
         """Whether this plan needs an approval before it is applied, and why."""
-        return gate_for(self, plan, config.approvals.required)
+        gate = gate_for(self, plan, config.approvals.required)
+        return replace(gate, policy=policy_for(config, self.name)) if gate.required else gate
 
 
 def serving_problems(ctx: Context, gone_by_plan: set[str] = frozenset()) -> list[str]:

@@ -92,6 +92,8 @@ class Monitoring(Checkpoint):
             else:
                 actions.append(Action(Kind.REPLACE, "prometheus", app.name,
                                       {"why": f"not answering at {url}"}))
+        elif problems := target_problems(ctx.cluster):  # e.g. a node that joined moments ago
+            actions.append(Action(Kind.WAIT, "prometheus", app.name, {"pending": problems}))
         return Plan(self.name, tuple(actions), notes=(f"prometheus at {url}",))
 
     def apply(self, ctx: Context, plan: Plan) -> None:

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from checkpoints import impact
 from checkpoints.base import Checkpoint, Context
-from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons
+from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons, policy_for
 from cluster.config import NodeResources
 from cluster.inventory import NoHead
 from cluster.lifecycle import added_by_note
@@ -53,7 +53,7 @@ class Operation(Checkpoint):
             reasons.append("destructive: " + "; ".join(destructive))
         reasons += breaking_reasons(plan)
         return Gate(required=True, destructive=bool(destructive), reasons=tuple(reasons),
-                    breaking=plan.breaking)
+                    breaking=plan.breaking, policy=policy_for(config, self.name))
 
 
 # -- nodes -------------------------------------------------------------------------------------

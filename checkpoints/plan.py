@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from core.records import ApprovalPolicy
+
 
 class Kind(StrEnum):
     CREATE = "create"
@@ -108,6 +110,9 @@ class Plan:
                    tuple(data.get("notes") or ()))
 
 
+DEFAULT_POLICY = ApprovalPolicy()
+
+
 @dataclass(frozen=True)
 class Gate:
     """Whether a plan needs an approval before it is applied, and why. A breaking plan (it
@@ -116,6 +121,7 @@ class Gate:
     destructive: bool
     reasons: tuple = ()
     breaking: bool = False
+    policy: ApprovalPolicy = DEFAULT_POLICY
 
     @property
     def risk(self) -> str:
@@ -125,10 +131,16 @@ class Gate:
 
     def to_dict(self) -> dict:
         return {"required": self.required, "destructive": self.destructive,
-                "breaking": self.breaking, "risk": self.risk, "reasons": list(self.reasons)}
+                "breaking": self.breaking, "risk": self.risk, "reasons": list(self.reasons),
+                "min_approvals": self.policy.min_approvals}
 
 
 NO_GATE = Gate(required=False, destructive=False)
+
+
+def policy_for(config, gate_name: str) -> ApprovalPolicy:
+    """``approvals.policy.<gate_name>``, else one approval by an approver."""
+    return config.approvals.policy.get(gate_name, DEFAULT_POLICY)
 
 
 def gate_for(checkpoint, plan: Plan, required_by_config: tuple = ()) -> Gate:

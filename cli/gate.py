@@ -26,17 +26,18 @@ class CliGatekeeper:
                          ttl_seconds=config.approvals.ttl_seconds, reason=reason,
                          acknowledge_risks=approve and req.gate.destructive,
                          acknowledge_breaking=approve and req.gate.breaking,
-                         forbid_self_approval=config.approvals.forbid_self_approval)
+                         forbid_self_approval=config.approvals.forbid_self_approval,
+                         policy=req.gate.policy)
 
     def __call__(self, req: GateRequest) -> str:
-        ctx, name, gate = req.ctx, req.checkpoint.name, req.gate
+        name, gate = req.checkpoint.name, req.gate
         breaking_ok = getattr(self.args, "acknowledge_breaking", False)
+        command = approve_command(self.args, name, gate.destructive, gate.breaking)
         if self.args.auto_approve and (breaking_ok or not gate.breaking):
             self._decide(req, self.actor.as_source("auto"), True, "--auto-approve")
             say(f"    auto-approved {name} (plan {req.plan.fingerprint})")
-            return "approved"
+            return self._after_own_approval(req, command)
         show_plan(req.checkpoint.name, req.plan, gate, req.why_not)
-        command = approve_command(self.args, name, gate.destructive, gate.breaking)
         if self.args.auto_approve:  # a breaking plan is never approved blind
             say(red("    --auto-approve does not approve a plan that breaks apps: review it, "
                     "then approve it (or run again with --acknowledge-breaking)"))
@@ -46,9 +47,28 @@ class CliGatekeeper:
             say(f"    approve with:  {command}\n    then resume:   {resume_command(self.args)}")
             return "pending"
         if sys.stdin.isatty():
-            return self._prompt(req)
+            answer = self._prompt(req)
+            return self._after_own_approval(req, command) if answer == "approved" else answer
         say(f"    waiting for an approval; give it with:\n      {command}\n"
             f"    or POST /api/v1/approvals/{name}")
+        return self._wait(req, command)
+
+    def _after_own_approval(self, req: GateRequest, command: str) -> str:
+        """Approved here; a gate that needs more approvers (approvals.policy) waits for them."""
+        ctx, name = req.ctx, req.checkpoint.name
+        verdict = approvals.evaluate(ctx.store, ctx.run_id, name, req.plan.fingerprint, req.gate)
+        if verdict.state != "missing":
+            return verdict.state
+        say(f"    {verdict.progress}: {name} needs "
+            f"{verdict.needed - len(verdict.approvals)} more, from other approvers:\n"
+            f"      {command}")
+        if self.args.no_wait:
+            say(f"    then resume:   {resume_command(self.args)}")
+            return "pending"
+        return self._wait(req, command)
+
+    def _wait(self, req: GateRequest, command: str) -> str:
+        ctx, name, gate = req.ctx, req.checkpoint.name, req.gate
         started = time.monotonic()
         next_status = [STATUS_EVERY]
 
@@ -60,8 +80,9 @@ class CliGatekeeper:
                                     ctx.config.approvals.wait_timeout_seconds, tick)
         if verdict is None:
             return "timeout"
-        say(f"    {verdict.state} by {printable(verdict.record.approver)} after "
-            f"{time.monotonic() - started:.0f}s")
+        by = ", ".join(printable(r.approver) for r in verdict.approvals) \
+            if verdict.state == "approved" else printable(verdict.record.approver)
+        say(f"    {verdict.state} by {by} after {time.monotonic() - started:.0f}s")
         return verdict.state
 
     def _prompt(self, req: GateRequest) -> str:

@@ -137,3 +137,16 @@ class NodeView:
     platform_status: str | None = None
     resources: dict = field(default_factory=dict)
     resources_used: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """How many approvals a gate needs, and from whom (``approvals.policy.<gate>``)."""
+    min_approvals: int = 1
+    distinct: bool = True  # each approval from another principal
+    exclude_requester: bool = False  # the run's requester may not be one of them
+    roles: tuple = ("approver",)  # every approver holds each of these roles
+
+    def to_dict(self) -> dict:
+        return {"min_approvals": self.min_approvals, "distinct": self.distinct,
+                "exclude_requester": self.exclude_requester, "roles": list(self.roles)}

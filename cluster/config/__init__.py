@@ -34,6 +34,7 @@ from cluster.config.model import (
 from cluster.config.schema import APP_NAME, IMPORT_PATH, PLATFORM_SECTIONS, ROUTE_PREFIX, ConfigSchema, Strict
 from cluster.platforms.base import ConfigShapeError
 from core.errors import Invalid
+from core.records import ApprovalPolicy
 
 __all__ = ["Config", "ConfigError", "NodeResources", "ServeApp", "load_config", "parse_config",
            "flatten_errors", "APP_NAME", "IMPORT_PATH", "ROUTE_PREFIX", "Strict",
@@ -126,7 +127,9 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
             allowed_runtime_env_keys=tuple(data["serve"]["allowed_runtime_env_keys"])),
         approvals=ApprovalsConfig(**{**approvals, "required": tuple(approvals["required"]),
                                      "operations": {**OPERATION_POLICY,
-                                                    **approvals["operations"]}}),
+                                                    **approvals["operations"]},
+                                     "policy": {name: _policy(p) for name, p
+                                                in approvals["policy"].items()}}),
         api=ApiConfig(**{**api, "cors_origins": tuple(api["cors_origins"]),
                          "allowed_hosts": tuple(api["allowed_hosts"]),
                          "tokens_file": str(resolve(api["tokens_file"]))
@@ -144,6 +147,10 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
         base_dir=base.resolve(),
         warnings=tuple(warnings),
     )
+
+
+def _policy(loaded: dict):
+    return ApprovalPolicy(**{**loaded, "roles": tuple(loaded["roles"])})
 
 
 def _settings(platform, loaded: dict):

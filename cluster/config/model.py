@@ -87,6 +87,7 @@ class ApprovalsConfig:
     required: tuple = ()
     forbid_self_approval: bool = False
     operations: dict = field(default_factory=lambda: dict(OPERATION_POLICY))
+    policy: dict = field(default_factory=dict)  # gate name -> checkpoints.plan.ApprovalPolicy
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_loa
 
 from cluster.config.model import OPERATION_POLICY
 from cluster.platforms import DEFAULT, REGISTRY
-from core.facts import CHECKPOINT_ORDER
+from core.facts import CHECKPOINT_ORDER, TEARDOWN
 
 NAME_RE = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 IMPORT_PATH_RE = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
@@ -124,6 +124,17 @@ class ServeSchema(Strict):
             raise ValidationError(errors)
 
 
+class ApprovalPolicySchema(Strict):
+    min_approvals = fields.Integer(load_default=1, validate=validate.Range(1, 10))
+    distinct = fields.Boolean(load_default=True)
+    exclude_requester = fields.Boolean(load_default=False)
+    roles = fields.List(fields.String(validate=validate.OneOf(["viewer", "operator", "approver"])),
+                        load_default=lambda: ["approver"], validate=validate.Length(min=1))
+
+
+GATE_NAMES = (*CHECKPOINT_ORDER, TEARDOWN, *OPERATION_POLICY)
+
+
 class ApprovalsSchema(Strict):
     ttl_seconds = fields.Float(load_default=24 * 3600, validate=validate.Range(min=1))
     wait_timeout_seconds = fields.Float(load_default=3600, validate=validate.Range(min=1))
@@ -133,6 +144,9 @@ class ApprovalsSchema(Strict):
     operations = fields.Dict(keys=fields.String(validate=validate.OneOf(OPERATION_POLICY)),
                              values=fields.String(validate=validate.OneOf(["none", "approval"])),
                              load_default=dict)
+    # per gate: how many approvals, from whom (e.g. teardown: {min_approvals: 2})
+    policy = fields.Dict(keys=fields.String(validate=validate.OneOf(GATE_NAMES)),
+                         values=fields.Nested(ApprovalPolicySchema), load_default=dict)
 
 
 def _origin(value: str) -> None:

@@ -5,6 +5,7 @@ from checkpoints.access import Actor
 from checkpoints.errors import AlreadyDecided, NoPendingApproval, PlanChanged, SelfApprovalForbidden
 from checkpoints.plan import Gate
 from core.errors import Invalid
+from core.records import ApprovalPolicy
 from store import Store
 from tests.fakes import FakeClock
 
@@ -106,3 +107,56 @@ def test_self_approval_of_destructive_gate_can_be_forbidden(store):
 def test_nothing_awaiting(store):
     with pytest.raises(NoPendingApproval):
         approve(store)
+
+
+# -- multi-party approvals (approvals.policy) ---------------------------------------------------
+TWO = ApprovalPolicy(min_approvals=2, distinct=True, exclude_requester=True)
+TWO_GATE = Gate(required=True, destructive=True, policy=TWO)
+
+
+def test_two_distinct_approvals_are_needed_and_the_progress_is_shown(store):
+    run_id = awaiting(store)
+    approve(store, "bob", policy=TWO)
+    verdict = approvals.evaluate(store, run_id, "worker_launch", "fp1", TWO_GATE)
+    assert verdict.state == "missing" and verdict.progress == "1 of 2 approvals (bob)"
+    with pytest.raises(AlreadyDecided, match="another approver"):  # the same one again
+        approve(store, "bob", policy=TWO)
+    approve(store, "carol", policy=TWO)
+    verdict = approvals.evaluate(store, run_id, "worker_launch", "fp1", TWO_GATE)
+    assert verdict.state == "approved"
+    assert [r.approver for r in verdict.approvals] == ["bob", "carol"]
+
+
+def test_the_requester_cannot_be_one_of_them(store):
+    awaiting(store, requester="alice")
+    with pytest.raises(SelfApprovalForbidden):
+        approve(store, "alice", policy=TWO)
+
+
+def test_one_rejection_ends_a_multi_party_gate(store):
+    run_id = awaiting(store)
+    approve(store, "bob", policy=TWO)
+    approve(store, "carol", decision="reject", reason="not tonight", policy=TWO)
+    verdict = approvals.evaluate(store, run_id, "worker_launch", "fp1", TWO_GATE)
+    assert verdict.state == "rejected" and verdict.record.approver == "carol"
+    assert store.get_run(run_id).status == "rejected"
+
+
+def test_approvals_of_another_plan_do_not_add_up(store):
+    run_id = awaiting(store, fingerprint="fp1")
+    approve(store, "bob", policy=TWO)
+    store.close_approval_requests(run_id)
+    store.open_approval_request(run_id, "worker_launch", "fp2", {"actions": []}, True, ["x"],
+                                "alice")
+    approve(store, "carol", policy=TWO)
+    verdict = approvals.evaluate(store, run_id, "worker_launch", "fp2", TWO_GATE)
+    assert verdict.state == "missing" and [r.approver for r in verdict.approvals] == ["carol"]
+
+
+def test_the_policy_roles_are_required_of_every_approver(store):
+    from core.errors import Forbidden
+    awaiting(store)
+    policy = ApprovalPolicy(roles=("approver", "operator"))
+    with pytest.raises(Forbidden):
+        approve(store, "bob", policy=policy)  # an approver, not an operator
+    approve(store, "bob", roles=frozenset({"approver", "operator"}), policy=policy)

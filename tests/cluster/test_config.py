@@ -148,3 +148,24 @@ def test_shipped_configs_are_valid():
                       environ={"CML_HOST": "https://ml.example.com", "CML_API_KEY": "k"})
     assert cml.platform == "cml" and cml.platform_settings["cml"].api_key == "k"
     assert cml.head.gpus == 0
+
+
+def test_approval_policy_per_gate_and_its_errors():
+    config = parse_config({"approvals": {"policy": {"teardown": {"min_approvals": 2,
+                                                                 "exclude_requester": True}}}},
+                          environ={})
+    policy = config.approvals.policy["teardown"]
+    assert (policy.min_approvals, policy.distinct, policy.exclude_requester, policy.roles) == (
+        2, True, True, ("approver",))
+    with pytest.raises(ConfigError) as e:
+        parse_config({"approvals": {"policy": {"nope": {}, "teardown": {"min_approvals": 0}}}},
+                     environ={})
+    assert "approvals.policy" in str(e.value) and "min_approvals" in str(e.value)
+
+
+def test_monitoring_is_off_by_default_and_checked():
+    assert parse_config({}, environ={}).monitoring.enabled is False
+    with pytest.raises(ConfigError) as e:
+        parse_config({"monitoring": {"enabled": True, "retention": "forever",
+                                     "api_targets": ["http://x"]}}, environ={})
+    assert "monitoring.retention" in str(e.value) and "monitoring.api_targets" in str(e.value)

@@ -18,7 +18,7 @@ from api_server.resources.checkpoints.routes import current_plan
 from api_server.resources.common import actor, auth_enabled, services
 from checkpoints import approvals
 from checkpoints.operations import gate_names
-from checkpoints.plan import Gate
+from checkpoints.plan import Gate, policy_for
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.records import Approval, ApprovalRequest
 
@@ -51,7 +51,8 @@ def record_decision(checkpoint: str, body: dict) -> dict:
         reason=body.get("reason"), acknowledge_risks=body["acknowledge_risks"],
         acknowledge_breaking=body["acknowledge_breaking"], fingerprint=body.get("plan_fingerprint"),
         # without tokens nobody is known, so "the requester" cannot be told apart
-        forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval)
+        forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval,
+        policy=policy_for(svc.config, checkpoint))
     return as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
 
 
@@ -101,7 +102,7 @@ class CheckpointApproval(MethodView):
         if req is not None:
             plan, fingerprint = req.plan, req.fingerprint
             gate = Gate(required=True, destructive=req.destructive, reasons=req.reasons,
-                        breaking=req.breaking)
+                        breaking=req.breaking, policy=policy_for(svc.config, name))
             gate_dict, error = gate.to_dict(), None
             verdict = approvals.evaluate(svc.store, req.run_id, name, fingerprint, gate)
         else:
@@ -109,22 +110,35 @@ class CheckpointApproval(MethodView):
             fingerprint = plan["fingerprint"] if plan else None
             verdict = None
         approved = verdict is not None and verdict.state == "approved"
-        required = []
+        required, policy = [], policy_for(svc.config, name)
         if req is not None and not approved:
-            required.append("a decision on plan " + fingerprint)
+            if verdict.approvals:
+                more = verdict.needed - len(verdict.approvals)
+                required.append(f"{more} more approval{'s' if more > 1 else ''} of plan "
+                                f"{fingerprint} ({verdict.progress})"
+                                + (" from other principals" if policy.distinct else ""))
+            else:
+                required.append("a decision on plan " + fingerprint
+                                + (f" ({policy.min_approvals} approvals)"
+                                   if policy.min_approvals > 1 else ""))
             if req.destructive:
                 required.append("acknowledge_risks: true (destructive gate)")
             if req.breaking:
                 required.append("acknowledge_breaking: true (the plan breaks apps: see the "
                                 "plan's impact)")
-            if verdict.why:
+            if verdict.why and not verdict.approvals:
                 required.append(verdict.why)
+            if policy.exclude_requester:
+                required.append(f"not from the requester ({req.requester})")
         return {"checkpoint": name, "awaiting": req is not None,
                 "run_id": req.run_id if req else None, "plan": plan,
                 "plan_fingerprint": fingerprint, "gate": gate_dict, "approved": approved,
                 "approval": as_item(verdict.record, svc.store.revoked_ids(), svc.store.clock.time())
                 if verdict and verdict.record else None,
-                "required": required, "plan_error": error}
+                "required": required, "plan_error": error,
+                "min_approvals": policy.min_approvals,
+                "approvals": [as_item(r, svc.store.revoked_ids(), svc.store.clock.time())
+                              for r in (verdict.approvals if verdict else ())]}
 
     @idempotent
     @blp.arguments(DecisionSchema)

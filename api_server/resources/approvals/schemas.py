@@ -73,6 +73,10 @@ class ApprovalStatusSchema(Schema):
     required = fields.List(fields.String(), required=True, metadata={
         "description": "what is still needed before the plan may be applied"})
     plan_error = fields.String(allow_none=True)
+    min_approvals = fields.Integer(required=True, metadata={
+        "description": "how many approvals this gate needs (approvals.policy)"})
+    approvals = fields.List(fields.Nested(ApprovalSchema), required=True, metadata={
+        "description": "the approvals of the awaiting plan that count so far (oldest first)"})
 
 
 class RevokeSchema(Schema):
