@@ -38,6 +38,15 @@ class DashboardClient:
         except DashboardError:
             return False
 
+    def prometheus_health(self) -> tuple[bool, str]:
+        """Whether the dashboard reaches the Prometheus it was told about (RAY_PROMETHEUS_HOST):
+        its metrics pages depend on it."""
+        try:
+            body = self._call("GET", "/api/prometheus_health", timeout=5).json()
+        except (DashboardError, ValueError) as e:
+            return False, str(e)
+        return bool(body.get("result")), body.get("msg") or ""
+
     def nodes(self) -> list[dict]:
         body = self._call("GET", "/api/v0/nodes", params={"detail": "true", "limit": 1000}).json()
         return body["data"]["result"]["result"]

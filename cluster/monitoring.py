@@ -78,9 +78,16 @@ def target_problems(cluster, wait: bool = False, on_wait=None) -> list[str]:
 
 
 def monitoring_check(cluster):
-    """Validation's view: Prometheus scrapes every node and the control plane."""
+    """Validation's view: Prometheus scrapes every node and the control plane, and Ray's
+    dashboard reaches it (its metrics pages)."""
     from cluster.health import Check
     problems = target_problems(cluster)
     url = prometheus_url(cluster)
+    try:
+        seen, detail = cluster.inventory.dashboard().prometheus_health()
+    except DomainError as e:
+        seen, detail = False, str(e)
+    if not seen:
+        problems.append(f"Ray's dashboard does not reach prometheus at {url}: {detail}")
     return Check("monitoring", not problems, "; ".join(problems) or f"prometheus at {url} "
                  f"scrapes every Ray node and the control plane")

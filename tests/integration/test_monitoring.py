@@ -74,6 +74,13 @@ def test_prometheus_scrapes_every_node_and_the_control_plane(tmp_path):
         durations = prometheus.query("raydeploy_checkpoint_duration_seconds_count")
         assert {labels["checkpoint"] for labels, _ in durations} >= {"head_launch", "monitoring"}
 
+        grafana = sorted(p.name for p in (state / "grafana").glob("*.json"))
+        assert "default_grafana_dashboard.json" in grafana, grafana  # Ray's own, copied
+        from checkpoints.factory import make_context
+        from cluster.config import load_config
+        dashboard = make_context(load_config(path, environ={})).cluster.inventory.dashboard()
+        assert dashboard.prometheus_health()[0]  # the dashboard's metrics pages work
+
         check = subprocess.run([sys.executable, "-m", "validation", "--config", str(path)],
                                cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert check.returncode == 0 and "PASS  monitoring" in check.stdout, check.stdout
