@@ -107,6 +107,18 @@ def our_ray_processes(state_dir: Path) -> list[str]:
     return found
 
 
+def wait_until(check, timeout: float = 20.0, what: str = "", interval: float = 0.05):
+    """Call ``check`` until it returns something truthy (returned); fail the test at timeout."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
+        time.sleep(interval)
+
+
 @pytest.fixture
 def state_dir(tmp_path) -> Path:
     path = tmp_path / "state"

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.cml_simulator.test_contract import KEY, Simulator, conforms, runtime_of, write_script
-from tests.conftest import stop_recorded_apps
+from tests.conftest import stop_recorded_apps, wait_until
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 APP_SCRIPT = "import time\nwhile True: time.sleep(1)\n"
@@ -92,14 +92,6 @@ def new_project(api, sim):
         requests.delete(f"{api.base}/projects/{project_id}", headers=AUTH, timeout=30)
 
 
-def wait_until(check, timeout: float = 20.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.05)
 
 
 def stamp(value: str) -> float:

@@ -7,29 +7,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
 from cluster.prometheus import NODE_CPU_METRIC, PrometheusClient, prometheus_binary
-from tests.conftest import ROOT, ApiServer, base_config, cli, stop_recorded_apps, write_config
+from tests.conftest import ROOT, ApiServer, base_config, cli, stop_recorded_apps, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
 if prometheus_binary() is None:
     pytest.skip("prometheus is not installed (make prometheus: Debian's package)",
                 allow_module_level=True)
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
 
 
 def test_prometheus_scrapes_every_node_and_the_control_plane(tmp_path):
@@ -61,7 +50,7 @@ def test_prometheus_scrapes_every_node_and_the_control_plane(tmp_path):
         def cpu_everywhere():
             rows = prometheus.query(NODE_CPU_METRIC)
             return {labels.get("ip") for labels, _ in rows} >= ips and rows
-        rows = wait_for(cpu_everywhere, 90, f"{NODE_CPU_METRIC} for {sorted(ips)}")
+        rows = wait_until(cpu_everywhere, 90, f"{NODE_CPU_METRIC} for {sorted(ips)}", interval=1)
         assert all(labels["ray_io_cluster"] == "rdmon" for labels, _ in rows)
 
         # the control plane: the cluster's management API and the standalone server both
@@ -70,7 +59,7 @@ def test_prometheus_scrapes_every_node_and_the_control_plane(tmp_path):
             rows = prometheus.query('raydeploy_runs{status="succeeded"}')
             return {labels["job"] for labels, value in rows if value >= 1} >= {
                 "raydeploy-api", "raydeploy-cluster-api"}
-        wait_for(runs_reported, 60, "raydeploy_runs from both APIs")
+        wait_until(runs_reported, 60, "raydeploy_runs from both APIs", interval=1)
         durations = prometheus.query("raydeploy_checkpoint_duration_seconds_count")
         assert {labels["checkpoint"] for labels, _ in durations} >= {"head_launch", "monitoring"}
 
