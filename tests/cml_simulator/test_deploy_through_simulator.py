@@ -11,6 +11,7 @@ import time
 import pytest
 import requests
 
+from cluster.prometheus import prometheus_binary
 from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
 from tests.conftest import ROOT, clean_env, cli, our_ray_processes, write_config
 
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.integration
                                          "--retry-after", "0.2", "--seed", "5")],
                          ids=["clean", "faulty"])
 def test_full_deploy_on_cml_through_the_simulator(tmp_path, faults):
+    # the clean run also sets up monitoring: Prometheus as a CML application
+    monitoring = not faults and prometheus_binary() is not None
     sim = Simulator(tmp_path / "sim", *faults)
     try:
         state = tmp_path / "state"
@@ -32,18 +35,21 @@ def test_full_deploy_on_cml_through_the_simulator(tmp_path, faults):
             "head": {"cpu": 1, "memory": 1}, "workers": {"count": 2, "cpu": 1, "memory": 1},
             "serve": {"applications": [{"name": "hello", "import_path": "examples.apps.hello:app",
                                         "route_prefix": "/hello"}],
-                      "management_api": {"enabled": False}}})
+                      "management_api": {"enabled": False}},
+            "monitoring": {"enabled": monitoring, "scrape_interval_seconds": 2}})
         env = clean_env(CML_API_KEY=KEY)
         result = cli("--deploy", "--auto-approve", config=config, env=env, timeout=900)
         assert result.returncode == 0, result.stdout + result.stderr
         assert KEY not in result.stdout + result.stderr
         counts = sim.counts()
-        assert (counts["projects"], counts["jobs"], counts["applications"]) == (1, 3, 3)
+        assert (counts["projects"], counts["jobs"], counts["applications"]) == (
+            1, 3, 4 if monitoring else 3)
         if faults:
             assert counts["injected_errors"] > 0 and counts["injected_429"] > 0
         check = subprocess.run([sys.executable, "-m", "validation", "--config", str(config)],
                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert check.returncode == 0, check.stdout + check.stderr
+        assert ("PASS  monitoring" in check.stdout) == monitoring
         proxy = next(line.split(": ", 1)[1] for line in result.stdout.splitlines()
                      if line.strip().startswith("app hello"))
         assert requests.get(proxy, timeout=10).json()["message"] == "hello, world"
