@@ -5,7 +5,10 @@
    (answers are cached for RAYDEPLOY_STATUS_CACHE_SECONDS, default 1 s; goal p99 < 50 ms).
    Then the same while /metrics is scraped every second (as Prometheus would): p99 with
    the scrapes, and the ratio to p99 without (goal: p99 still < 50 ms).
-2. Approval POSTs from 16 concurrent clients, each with its own Idempotency-Key and each
+2. 32 event streams (SSE) held open on a run awaiting approval, while /health and
+   /api/v1/cluster/status are loaded: their p99 (goal < 100 ms) and how many streams the
+   server accepted (the rest get 429: api.sse_per_principal, half a worker's threads).
+3. Approval POSTs from 16 concurrent clients, each with its own Idempotency-Key and each
    sent twice: then the records are counted (none lost, none duplicated).
 
     python benchmarks/api_load.py [--config FILE] [--seconds 10] [--clients 16]
@@ -114,6 +117,29 @@ def scrape_every_second(url: str, seconds: float) -> None:
     print(f"  /metrics: {len(took)} scrapes, {1000 * max(took):.1f} ms at most")
 
 
+def hold_streams(url: str, count: int) -> dict:
+    """Open ``count`` event streams and keep reading them on threads until ``stop`` is set."""
+    import threading
+    stop, lock, result = threading.Event(), threading.Lock(), {"accepted": 0, "refused": 0}
+
+    def read():
+        with requests.Session() as session:
+            response = session.get(url, stream=True, timeout=(5, 60))
+            with lock:
+                result["accepted" if response.status_code == 200 else "refused"] += 1
+            if response.status_code == 200:
+                for _ in response.iter_lines():
+                    if stop.is_set():
+                        break
+            response.close()
+    for _ in range(count):
+        threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while result["accepted"] + result["refused"] < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return {**result, "stop": stop}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default=str(ROOT / "examples" / "cluster.local.yaml"))
@@ -152,14 +178,23 @@ def main() -> None:
                  "worker_launch", "serve_deploy", "validation", "teardown"]
         for name in gates:
             run = store.create_run("deploy", [name], "bench", "cli", status="awaiting_approval")
-            store.open_approval_request(run["id"], name, f"fp-{name}", {}, False, [], "bench")
+            store.open_approval_request(run.id, name, f"fp-{name}", {}, False, [], "bench")
         config = Path(tmp) / "cluster.yaml"
         config.write_text(yaml.safe_dump({**yaml.safe_load(Path(args.config).read_text()),
                                           "state_dir": tmp}))
         port = free_port()
         server = start_gunicorn(config, port, tmp)
         try:
-            bodies = [[{"json": {"checkpoint": gate, "approved_by": f"client{c}"},
+            streams = hold_streams(f"http://127.0.0.1:{port}/api/v1/deployments/"
+                                   f"{store.list_runs()[0].id}/events", 32)
+            for path in ("/health", "/api/v1/cluster/status"):
+                loaded = hammer(f"http://127.0.0.1:{port}{path}", args.clients, 5)
+                print(f"GET {path} with 32 event streams held open ({streams['accepted']} "
+                      f"accepted, {streams['refused']} refused with 429): p99 "
+                      f"{loaded['p99_ms']:.1f} ms (goal < 100 ms), statuses {loaded['statuses']}")
+            streams["stop"].set()
+            bodies = [[{"json": {"checkpoint": gate, "decision": "approve",
+                                 "approved_by": f"client{c}"},
                         "headers": {"Idempotency-Key": f"c{c}-{gate}"}}
                        for gate in gates for _ in range(2)] for c in range(args.clients)]
             posts = hammer(f"http://127.0.0.1:{port}/api/v1/approvals", args.clients, 0,
@@ -168,7 +203,7 @@ def main() -> None:
             processes.stop_session(server.pid)
             server.wait()
         records = store.approvals()
-        per_gate = {g: sum(r["checkpoint"] == g for r in records) for g in gates}
+        per_gate = {g: sum(r.checkpoint == g for r in records) for g in gates}
         print(f"POST /api/v1/approvals, {args.clients} clients x {len(gates)} gates x 2: "
               f"{posts['requests']} requests, {posts['rps']:.0f} req/s, p50 {posts['p50_ms']:.1f} ms, "
               f"p99 {posts['p99_ms']:.1f} ms, statuses {posts['statuses']}")
