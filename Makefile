@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # pytest's "no tests collected" (exit 5) is not a failure
-PYTEST  = $(BIN)/python -m pytest $(1); code=$$?; if [ $$code -eq 5 ]; then exit 0; fi; exit $$code
+PYTEST  = $(BIN)/python -m pytest $(1); code=$$?; if [ $$code -eq 5 ]; then code=0; fi
 
 .PHONY: deploy test test-fast lint status teardown prometheus
 deploy: $(VENV)/.installed
@@ -11,12 +11,12 @@ deploy: $(VENV)/.installed
 
 # everything: lint, unit tests, then integration tests on real clusters and servers (CI runs this)
 test: lint prometheus
-	@start=$$(date +%s); $(call PYTEST,); code=$$?; \
+	@start=$$(date +%s); $(call PYTEST,); \
 	  echo "make test: $$(( $$(date +%s) - start ))s"; exit $$code
 
 # unit tests only (no Ray cluster, no server): seconds
 test-fast: lint
-	$(call PYTEST,-m unit -q)
+	@$(call PYTEST,-m unit -q); exit $$code
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -16,6 +16,16 @@ sys.path.insert(0, str(ROOT))
 pytest_plugins = ["tests.live_cluster"]  # the shared real cluster's fixtures
 
 
+TIMINGS: list[str] = []  # lines for the end of the run (e.g. how long the crash matrix took)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.section("timings")
+        for line in TIMINGS:
+            terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(items):
     """Every test is ``unit`` unless its module marks it ``integration``."""
     for item in items:

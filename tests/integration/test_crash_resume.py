@@ -157,12 +157,13 @@ def wait_for_sessions(state_dir: Path, want: int, timeout: float = 20) -> dict:
         time.sleep(0.3)
 
 
-def report(request, text: str) -> None:
-    request.config.pluginmanager.get_plugin("terminalreporter").write_line(text)
+def report(text: str) -> None:
+    from tests.conftest import TIMINGS
+    TIMINGS.append(text)
 
 
 @pytest.fixture(scope="module")
-def local_matrix(tmp_path_factory, request):
+def local_matrix(tmp_path_factory):
     root = tmp_path_factory.mktemp("crash-local")
     approvals = {"required": ORDER}  # every checkpoint with work has a gate to crash at
     config = base_config(root / "state", name="rdcrash", workers=1, approvals=approvals,
@@ -171,7 +172,7 @@ def local_matrix(tmp_path_factory, request):
     matrix = Matrix(root, config, clean_env())
     started = time.monotonic()
     yield matrix
-    report(request, f"crash matrix (local, {len(LOCAL_CASES)} cases): "
+    report(f"crash matrix (local, {len(LOCAL_CASES)} cases): "
                     f"{time.monotonic() - started:.0f}s")
     cli("--teardown", "--auto-approve", config=matrix.path, timeout=300)
     stop_recorded_apps(matrix.state_dir)
@@ -184,7 +185,7 @@ def test_resume_converges_after_a_crash_on_the_local_platform(local_matrix, chec
 
 
 @pytest.fixture(scope="module")
-def cml_matrix(tmp_path_factory, request):
+def cml_matrix(tmp_path_factory):
     from tests.cml_simulator.test_contract import KEY, Simulator
     root = tmp_path_factory.mktemp("crash-cml")
     sim = Simulator(root / "sim")
@@ -203,7 +204,7 @@ def cml_matrix(tmp_path_factory, request):
     try:
         yield matrix
     finally:
-        report(request, f"crash matrix (CML simulator, {len(CML_CASES)} cases): "
+        report(f"crash matrix (CML simulator, {len(CML_CASES)} cases): "
                         f"{time.monotonic() - started:.0f}s")
         cli("--teardown", "--auto-approve", config=matrix.path, env=matrix.env, timeout=300)
         sim.stop()
