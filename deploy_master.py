@@ -159,11 +159,25 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} "
         f"(record {record.id}) by {printable(by)}")
     run = ctx.store.get_run(record.run_id) if record.run_id else None
+    progress = _progress(ctx, request) if decision == "approve" and request else None
     if run is not None and run.status == RunStatus.REJECTED:
         say(f"run {run.id} ended as rejected")
+    elif progress:
+        say(f"{progress}: {args.name} needs more approvals (approvals.policy) before it applies")
     elif decision == "approve" and ctx.store.current_lease() is None:
         say(f"continue with: {resume_command(args)}")
     return EXIT_OK
+
+
+def _progress(ctx: Context, request) -> str | None:
+    """'1 of 2 approvals (alice)' while a multi-party gate still needs approvers, else None."""
+    policy = policy_for(ctx.config, request.checkpoint)
+    if policy.min_approvals < 2:
+        return None
+    gate = Gate(True, request.destructive, request.reasons, request.breaking, policy=policy)
+    verdict = approvals.evaluate(ctx.store, request.run_id, request.checkpoint,
+                                 request.fingerprint, gate)
+    return verdict.progress if verdict.state == "missing" else None
 
 
 def cmd_status(args, ctx: Context) -> int:
@@ -181,8 +195,10 @@ def cmd_status(args, ctx: Context) -> int:
     if lease:
         say(f"lease held by {lease.holder} (run {lease.run_id})")
     for req in ctx.store.approval_requests(open_only=True):
+        progress = _progress(ctx, req)
         say(f"awaiting approval: {req.checkpoint} plan {req.fingerprint}"
-            f"{' (BREAKING)' if req.breaking else ' (destructive)' if req.destructive else ''}: "
+            f"{' (BREAKING)' if req.breaking else ' (destructive)' if req.destructive else ''}"
+            f"{f' ({progress})' if progress else ''}: "
             f"{approve_command(args, req.checkpoint, req.destructive, req.breaking)}")
     inventory = ctx.cluster.inventory
     nodes = inventory.nodes() if inventory.head_app() else []

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import ApiServer, base_config, clean_env, spawn_cli, write_config
+from tests.conftest import ApiServer, base_config, clean_env, cli, spawn_cli, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,10 @@ def test_two_approvers_are_needed_and_the_gate_says_who_approved(tmp_path):
         assert [a["approver"] for a in status["approvals"]] == ["alice"]
         assert any("1 more approval" in r and "1 of 2 approvals (alice)" in r
                    for r in status["required"])
-        time.sleep(1.5)
+        status_line = cli("--status", config=config).stdout
+        assert "awaiting approval: project_setup" in status_line
+        assert "(1 of 2 approvals (alice))" in status_line
+        time.sleep(1)
         assert run.poll() is None  # one approval does not open the gate
         again = post(api, "alice-token-0123456789", decision="approve")
         assert again.status_code == 409 and "another approver" in again.json()["message"]
