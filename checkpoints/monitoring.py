@@ -31,7 +31,7 @@ SETUP_KEY = "RAYDEPLOY_MONITORING_SETUP"  # the setup's digest, in the app's env
 
 
 def app_name(ctx: Context) -> str:
-    return f"{ctx.config.cluster_name}-prometheus"
+    return ctx.cluster.inventory.prometheus_name
 
 
 def prometheus_app(ctx: Context, live_only: bool = True):
@@ -65,23 +65,28 @@ class Monitoring(Checkpoint):
     gate_policy = "destructive approval when it replaces or removes a running Prometheus"
 
     def plan(self, ctx: Context) -> Plan:
-        app = prometheus_app(ctx)
-        stale = [a for a in ctx.platform.list_apps()
-                 if a.name == app_name(ctx) and a.status in (FAILED, STOPPED)]
+        return self.plan_for(ctx)
+
+    def plan_for(self, ctx: Context, head_restarts: bool = False) -> Plan:
+        """The plan now, or (``head_restarts``: a preview whose head_launch replaces the
+        head, which stops Prometheus with every app) as it will be after that."""
+        app = None if head_restarts else prometheus_app(ctx)
+        stale = [] if head_restarts else [a for a in ctx.platform.list_apps()
+                                          if a.name == app_name(ctx) and a.status in (FAILED, STOPPED)]
         actions = [Action(Kind.CLEANUP, "prometheus", a.name, {"status": a.status}) for a in stale]
         if not ctx.config.monitoring.enabled:
             if app is not None:
                 actions.append(Action(Kind.DELETE, "prometheus", app.name,
                                       {"why": "monitoring.enabled is false"}))
             return Plan(self.name, tuple(actions), notes=("monitoring off (monitoring.enabled)",))
-        want = desired(ctx)
-        if want is None:
-            raise DomainError("monitoring needs a running head (run head_launch first)")
+        want = None if head_restarts else desired(ctx)
+        if want is None:  # no head yet: head_launch (earlier in the run) starts one
+            return Plan(self.name, (*actions, self._create(ctx)),
+                        notes=("prometheus will listen on the head's address",))
         _, spec = want
         url = prometheus_url(ctx.cluster)
         if app is None:
-            actions.append(Action(Kind.CREATE, "prometheus", spec.name, {
-                "url": url, "scrape_interval_seconds": ctx.config.monitoring.scrape_interval_seconds}))
+            actions.append(self._create(ctx))
         elif app.spec.env.get(SETUP_KEY) != spec.env[SETUP_KEY] or \
                 (app.spec.cpu, app.spec.memory) != (spec.cpu, spec.memory):
             actions.append(Action(Kind.REPLACE, "prometheus", app.name,
@@ -96,6 +101,14 @@ class Monitoring(Checkpoint):
             actions.append(Action(Kind.WAIT, "prometheus", app.name, {"pending": problems}))
         return Plan(self.name, tuple(actions), notes=(f"prometheus at {url}",))
 
+    @staticmethod
+    def _create(ctx: Context) -> Action:
+        """The same action (and fingerprint) whether or not the head runs yet: a saved
+        whole-run plan still matches when the run gets here."""
+        mon = ctx.config.monitoring
+        return Action(Kind.CREATE, "prometheus", app_name(ctx), {
+            "scrape_interval_seconds": mon.scrape_interval_seconds, "retention": mon.retention})
+
     def apply(self, ctx: Context, plan: Plan) -> None:
         platform = ctx.platform
         for action in plan.actions:
@@ -105,7 +118,10 @@ class Monitoring(Checkpoint):
                     platform.delete_app(app.id)
         if not ctx.config.monitoring.enabled:
             return
-        text, spec = desired(ctx)
+        want = desired(ctx)
+        if want is None:
+            raise DomainError("monitoring needs a running head (run head_launch first)")
+        text, spec = want
         platform.write_file(CONFIG_FILE, text)
         if any(a.kind in (Kind.CREATE, Kind.REPLACE) for a in plan.actions):
             app = platform.create_app(spec)

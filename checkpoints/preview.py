@@ -45,6 +45,11 @@ def preview(ctx: Context, selection: tuple[str, ...] = ORDER) -> dict:
             if head_restarts and name == "worker_launch":
                 step.plan = checkpoint.plan_for(ctx, [])  # teardown leaves no worker
                 step.knock_on.append("the head is started anew first: every worker starts again")
+            elif head_restarts and name == "monitoring":
+                step.plan = checkpoint.plan_for(ctx, head_restarts=True)
+                if not step.plan.empty:
+                    step.knock_on.append("the head is started anew first: Prometheus starts "
+                                         "again with it (its data dir is kept)")
             elif head_restarts and name == "serve_deploy":
                 step.plan = checkpoint.plan_for(ctx, {})  # a new head runs no app
                 step.knock_on.append("the head is started anew first: every configured app "

@@ -13,7 +13,7 @@ class Teardown(Checkpoint):
     gate_policy = "destructive approval, always"
 
     def plan(self, ctx: Context) -> Plan:
-        apps = ctx.cluster.inventory.apps()
+        apps = ctx.cluster.inventory.owned_apps()
         return Plan(self.name, tuple(Action(Kind.DELETE, "app", a.name, {"status": a.status})
                                      for a in sorted(apps, key=lambda a: a.name)))
 
@@ -23,5 +23,5 @@ class Teardown(Checkpoint):
         ctx.reporter.message(f"stopped {len(names)} app(s): {', '.join(names)}")
 
     def verify(self, ctx: Context) -> list[str]:
-        left = [a.name for a in ctx.cluster.inventory.apps()]
+        left = [a.name for a in ctx.cluster.inventory.owned_apps()]
         return [f"apps still present: {', '.join(left)}"] if left else []

@@ -44,6 +44,16 @@ class NodeInventory:
         return [a for a in self.platform.list_apps()
                 if a.name == self.head_name or a.name.startswith(self.worker_prefix)]
 
+    @property
+    def prometheus_name(self) -> str:
+        return f"{self.config.cluster_name}-prometheus"
+
+    def owned_apps(self) -> list[App]:
+        """Every platform app of this cluster: its nodes and its Prometheus."""
+        return [a for a in self.platform.list_apps()
+                if a.name in (self.head_name, self.prometheus_name)
+                or a.name.startswith(self.worker_prefix)]
+
     def head_app(self, live_only: bool = True, apps: list[App] | None = None) -> App | None:
         for app in self.apps() if apps is None else apps:
             if app.name == self.head_name and (not live_only or app.status in LIVE):

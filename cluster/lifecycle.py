@@ -201,11 +201,11 @@ class NodeLifecycle:
 
     # -- teardown ---------------------------------------------------------------------------------
     def teardown(self) -> list[str]:
-        """Stop every node app (workers first, then the head); returns the app names."""
-        apps = self.inventory.apps()
+        """Stop every app of the cluster (workers, then the head and its Prometheus); returns
+        the app names."""
+        apps = self.inventory.owned_apps()
         ordered = self.inventory.worker_apps(live_only=False, apps=apps) + [
-            a for a in apps if a.name == self.inventory.head_name] + [
-            a for a in self.platform.list_apps() if a.name == f"{self.config.cluster_name}-prometheus"]
+            a for a in apps if a.name in (self.inventory.head_name, self.inventory.prometheus_name)]
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda a: self.platform.delete_app(a.id), ordered))
         for app in ordered:
