@@ -20,7 +20,7 @@ from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
 from api_server.services import Services
 from api_server.settings import Settings
-from api_server.spec_plugins import AuthResponsesPlugin
+from api_server.spec_plugins import AuthResponsesPlugin, OperationIdPlugin
 from checkpoints.access import Principals, digest_salt
 from cluster.config import Config, load_config
 from core.errors import Invalid
@@ -30,6 +30,10 @@ API_VERSION = "1.0.0"
 
 
 class RaydeployApi(Api):
+    def _register_pagination_header(self):
+        """No flask-smorest pagination here: its header (and schema) would sit unused in the
+        spec."""
+
     def handle_http_exception(self, error):
         """flask-smorest's error shape, always with a message (webargs' 422 has none)."""
         payload, code, headers = super().handle_http_exception(error)
@@ -66,11 +70,15 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         MAX_CONTENT_LENGTH=config.api.max_body_bytes,
         API_SPEC_OPTIONS={
             "info": {"description": "Deploy and operate a Ray cluster through checkpoints, "
-                                    "with approvals on risky steps."},
+                                    "with approvals on risky steps.",
+                     # no open-source license has been chosen: the project is proprietary
+                     "license": {"name": "Proprietary"}},
+            "servers": [{"url": "/", "description": "the server that serves this spec"}],
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}]},
     )
-    api = RaydeployApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin()]})
+    api = RaydeployApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin(),
+                                                            OperationIdPlugin()]})
     for blp in BLUEPRINTS:  # this order is also the tag order in the spec
         api.register_blueprint(blp)
     app.register_blueprint(docs_blp)

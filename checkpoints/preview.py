@@ -100,8 +100,17 @@ def effective_config(config) -> dict:
 
 
 def config_diff(before: dict, after: dict) -> list[dict]:
-    return [{"key": key, "before": before.get(key), "after": after.get(key)}
-            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+    """``{key, before, after}`` of each changed key; ``before`` / ``after`` left out when the
+    key is new / gone."""
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if key in before and key in after and before[key] == after[key]:
+            continue
+        change = {"key": key}
+        change.update({"before": before[key]} if key in before else {})
+        change.update({"after": after[key]} if key in after else {})
+        changes.append(change)
+    return changes
 
 
 def remember_success(ctx: Context, run_id: str) -> None:

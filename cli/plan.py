@@ -26,7 +26,8 @@ def cmd_plan(args, ctx) -> int:
         say(f"config changes since the last successful run ({last['run_id']}, {when}): "
             f"{len(changes) or 'none'}")
         for change in changes:
-            say(f"  {change['key']}: {change['before']!r} -> {change['after']!r}")
+            say(f"  {change['key']}: {change.get('before', '(new)')!r} -> "
+                f"{change.get('after', '(gone)')!r}")
     else:
         say("no successful run yet: everything below is new")
     gates = []

@@ -1,3 +1,5 @@
+import json
+
 from marshmallow import Schema, fields
 
 from api_server.resources.checkpoints.schemas import GateSchema
@@ -15,10 +17,19 @@ class StepSchema(Schema):
         "description": "what earlier steps change for this one (a new head restarts all)"})
 
 
+class JsonText(fields.String):
+    """A config value of any type, as its JSON text (``2``, ``"a"``, ``null``, ``[1, 2]``)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return json.dumps(value, sort_keys=True)
+
+
 class ConfigChangeSchema(Schema):
     key = fields.String(required=True)
-    before = fields.Raw(allow_none=True)
-    after = fields.Raw(allow_none=True)
+    before = JsonText(metadata={"description": "the value at the last success, as JSON text; "
+                                               "absent when the key is new"})
+    after = JsonText(metadata={"description": "the value now, as JSON text; absent when the key "
+                                              "is gone"})
 
 
 class LastSuccessSchema(Schema):
