@@ -17,7 +17,7 @@ import pwd
 import sys
 import time
 
-from checkpoints import CHECKPOINTS, ORDER, approvals
+from checkpoints import CHECKPOINTS, ORDER, approvals, notifications
 from checkpoints.access import Actor, cli_actor, principals_for
 from checkpoints.base import Context
 from checkpoints.factory import make_context
@@ -154,7 +154,7 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
         acknowledge_breaking=getattr(args, "acknowledge_breaking", False),
         fingerprint=args.fingerprint,
         forbid_self_approval=ctx.config.approvals.forbid_self_approval,
-        policy=policy_for(ctx.config, args.name))
+        policy=policy_for(ctx.config, args.name), config=ctx.config)
     by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} "
         f"(record {record.id}) by {printable(by)}")
@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("\ninterrupted: resume with --resume", err=True)
         return EXIT_FAILED
+    finally:
+        notifications.flush_at_exit()  # a few seconds at most; what is left is recorded
 
 
 if __name__ == "__main__":

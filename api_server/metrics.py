@@ -48,6 +48,12 @@ class StoreCollector:
         for decision, source, n in store.approval_counts():
             decisions.add_metric([decision, source], n)
         yield decisions
+        deliveries = CounterMetricFamily("raydeploy_notification_deliveries",
+                                         "Notification deliveries, by event and status",
+                                         labels=["event", "status"])
+        for event, status, n in store.delivery_counts():
+            deliveries.add_metric([event, status], n)
+        yield deliveries
 
 
 def _histogram(name: str, doc: str, labels: list[str], samples) -> HistogramMetricFamily:

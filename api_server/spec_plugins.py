@@ -42,6 +42,8 @@ OPERATION_IDS = {
     ("DELETE", "/api/v1/applications/{name}"): "deleteApplication",
     ("GET", "/api/v1/audit"): "listAuditEvents",
     ("GET", "/api/v1/audit/verify"): "verifyAuditTrail",
+    ("GET", "/api/v1/notifications"): "listNotificationDeliveries",
+    ("POST", "/api/v1/notifications/test"): "sendTestNotification",
 }
 
 

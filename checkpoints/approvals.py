@@ -95,14 +95,15 @@ def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate:
 def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_seconds: float,
            reason: str | None = None, acknowledge_risks: bool = False,
            acknowledge_breaking: bool = False, fingerprint: str | None = None,
-           forbid_self_approval: bool = False, policy: ApprovalPolicy = DEFAULT_POLICY
-           ) -> Approval:
+           forbid_self_approval: bool = False, policy: ApprovalPolicy = DEFAULT_POLICY,
+           config=None) -> Approval:
     """Record ``actor``'s decision on the plan now awaiting approval at ``checkpoint``.
 
     Deciding needs the approver role, on every path. ``fingerprint`` defaults to the
     awaiting plan's; naming another one is PlanChanged. A rejection ends the waiting run at
     once (it is final: nothing resumes a rejected run). Every attempt is an audit event,
-    refused ones too.
+    refused ones too. With ``config``, the decision is notified (approval.rejected, or
+    approval.granted once the gate's policy is met).
     """
     if decision not in ("approve", "reject"):
         raise Invalid("decision must be 'approve' or 'reject'", field="decision")
@@ -120,11 +121,33 @@ def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_se
                          plan_fingerprint=record.plan_fingerprint, reason=reason)
             if record.decision == Decision.REJECTED:
                 _end_rejected_run(store, record)
-            return record
     except DomainError as e:
         audit.record(store, actor, action, checkpoint, "refused", plan_fingerprint=fingerprint,
                      reason=str(e))
         raise
+    if config is not None:
+        _notify(config, store, record, policy)
+    return record
+
+
+def _notify(config, store: Store, record: Approval, policy: ApprovalPolicy) -> None:
+    from checkpoints import notifications
+    facts = {"plan_fingerprint": record.plan_fingerprint, "reason": record.reason,
+             "requester": record.requester}
+    if record.decision == Decision.REJECTED:
+        notifications.emit(config, store, "approval.rejected", run_id=record.run_id,
+                           checkpoint=record.checkpoint, approver=record.approver, **facts)
+        return
+    request = store.open_request_for(record.checkpoint)
+    if request is None or request.run_id != record.run_id:
+        return
+    gate = Gate(required=True, destructive=request.destructive, breaking=request.breaking,
+                policy=policy)
+    verdict = evaluate(store, record.run_id, record.checkpoint, record.plan_fingerprint, gate)
+    if verdict.state == "approved":
+        notifications.emit(config, store, "approval.granted", run_id=record.run_id,
+                           checkpoint=record.checkpoint,
+                           approvers=[r.approver for r in verdict.approvals], **facts)
 
 
 def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge_risks,

@@ -44,7 +44,7 @@ def gatekeeper_for(approve_as: ApproveAs | None):
                              acknowledge_risks=approve_as.acknowledge_risks,
                              acknowledge_breaking=approve_as.acknowledge_breaking,
                              forbid_self_approval=approve_as.forbid_self_approval,
-                             policy=req.gate.policy)
+                             policy=req.gate.policy, config=req.ctx.config)
             verdict = approvals.evaluate(req.ctx.store, req.ctx.run_id, req.checkpoint.name,
                                          req.plan.fingerprint, req.gate)
             if verdict.state != "missing":  # else the policy wants more approvers: wait

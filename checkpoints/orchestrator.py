@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals, audit, operations, preview
+from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals, audit, notifications, operations, preview
 from checkpoints.access import Actor
 from checkpoints.base import Checkpoint, Context, RunCancelled
 from checkpoints.errors import CheckpointFailed
@@ -70,6 +70,8 @@ def wait_for_decision(ctx: Context, name: str, plan: Plan, gate: Gate, timeout: 
                       poll: float = 0.5) -> approvals.Verdict | None:
     """Poll the store until a decision on this plan holds; None after ``timeout``."""
     start = ctx.clock.monotonic()
+    lead = ctx.config.notifications.expiring_lead_seconds
+    warned = [False]
 
     def decided():
         verdict = approvals.evaluate(ctx.store, ctx.run_id, name, plan.fingerprint, gate)
@@ -78,7 +80,13 @@ def wait_for_decision(ctx: Context, name: str, plan: Plan, gate: Gate, timeout: 
     def tick(_message):
         if ctx.cancelled():
             raise RunCancelled()
-        on_tick(ctx.clock.monotonic() - start)
+        elapsed = ctx.clock.monotonic() - start
+        if not warned[0] and elapsed >= timeout - lead:  # tell approvers before it fails closed
+            warned[0] = True
+            notifications.emit(ctx.config, ctx.store, "approval.expiring", run_id=ctx.run_id,
+                               checkpoint=name, seconds_left=round(max(0.0, timeout - elapsed)),
+                               **notifications.approval_facts(ctx.config, name, plan, gate, None))
+        on_tick(elapsed)
     try:
         return poll_until(decided, timeout, f"a decision on {name}", on_wait=tick,
                           clock=ctx.clock, interval=poll)
@@ -208,6 +216,10 @@ class Orchestrator:
         self.store.add_event("run.finished", f"run {run_id} {run.status}", run_id=run_id,
                              checkpoint=checkpoint, data={"status": str(run.status),
                                                           "error": run.error})
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            notifications.emit(self.ctx.config, self.store, f"run.{run.status}", run_id=run_id,
+                               checkpoint=checkpoint, mode=run.mode, error=run.error,
+                               requester=run.requester)
         return run
 
     # -- one checkpoint: plan -> skip? -> gate -> apply -> verify -> record ---------------------------
@@ -294,6 +306,9 @@ class Orchestrator:
                     f"of plan {plan.fingerprint}",
                     {"plan": plan.to_dict(), "gate": gate.to_dict(), "request_id": request.id,
                      "why_not": verdict.why})
+        notifications.emit(ctx.config, self.store, "approval.required", run_id=run_id,
+                           checkpoint=checkpoint.name, **notifications.approval_facts(
+                               ctx.config, checkpoint.name, plan, gate, run.requester, request.id))
         decision = self.gatekeeper(GateRequest(ctx, run, checkpoint, plan, gate, request,
                                                verdict.why))
         if decision == "approved":

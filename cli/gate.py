@@ -27,7 +27,7 @@ class CliGatekeeper:
                          acknowledge_risks=approve and req.gate.destructive,
                          acknowledge_breaking=approve and req.gate.breaking,
                          forbid_self_approval=config.approvals.forbid_self_approval,
-                         policy=req.gate.policy)
+                         policy=req.gate.policy, config=config)
 
     def __call__(self, req: GateRequest) -> str:
         name, gate = req.checkpoint.name, req.gate

@@ -150,3 +150,20 @@ class ApprovalPolicy:
     def to_dict(self) -> dict:
         return {"min_approvals": self.min_approvals, "distinct": self.distinct,
                 "exclude_requester": self.exclude_requester, "roles": list(self.roles)}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notification sent (or being sent) to one target. ``target`` is the target's name:
+    its URL and secret are never recorded."""
+    id: str
+    event: str
+    target: str
+    status: str  # pending | delivered | failed
+    attempts: int
+    created_at: float
+    updated_at: float
+    run_id: str | None = None
+    checkpoint: str | None = None
+    last_error: str | None = None
+    payload: dict = field(default_factory=dict)

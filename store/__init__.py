@@ -18,6 +18,7 @@ from store.idempotency import IdempotencyKeys
 from store.leases import LeaseHeld, Leases
 from store.local_records import KeyValue, PlatformRecords
 from store.metrics import MetricsQueries
+from store.notifications import DeliveryRecords
 from store.runs import RunRecords
 from store.state_dir import prepare_state_dir
 
@@ -29,7 +30,7 @@ def new_id(prefix: str) -> str:
 
 
 class Store(RunRecords, ApprovalRecords, EventLog, AuditLog, Leases, KeyValue, PlatformRecords,
-            IdempotencyKeys, MetricsQueries):
+            IdempotencyKeys, MetricsQueries, DeliveryRecords):
     """Opens (or creates) ``state_dir/state.db`` in a state dir that must be the user's own
     (see ``prepare_state_dir``: created 0700 when missing, never chmod-ed when it exists)."""
 

@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS platform_job_runs (
     pid INTEGER, pid_start TEXT, exit_code INTEGER, log_path TEXT, created_at REAL NOT NULL,
     finished_at REAL
 );
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY, event TEXT NOT NULL, target TEXT NOT NULL, run_id TEXT,
+    checkpoint TEXT, status TEXT NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,
+    payload TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (created_at);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
 """
 

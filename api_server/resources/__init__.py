@@ -7,7 +7,8 @@ from api_server.resources.cluster.routes import blp as cluster
 from api_server.resources.deployments.routes import blp as deployments
 from api_server.resources.health.routes import blp as health
 from api_server.resources.nodes.routes import blp as nodes
+from api_server.resources.notifications.routes import blp as notifications
 from api_server.resources.plan.routes import blp as plan
 
 BLUEPRINTS = (health, plan, checkpoints, approvals, deployments, nodes, applications, cluster,
-              audit)
+              audit, notifications)

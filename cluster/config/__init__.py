@@ -26,6 +26,8 @@ from cluster.config.model import (
     ManagementApiConfig,
     MonitoringConfig,
     NodeResources,
+    NotificationsConfig,
+    NotificationTarget,
     RayConfig,
     ServeApp,
     ServePolicy,
@@ -138,6 +140,13 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
             **data["monitoring"], "api_targets": tuple(data["monitoring"]["api_targets"]),
             "api_token_file": str(resolve(data["monitoring"]["api_token_file"]))
             if data["monitoring"]["api_token_file"] else None}),
+        notifications=NotificationsConfig(**{
+            **data["notifications"], "targets": tuple(
+                NotificationTarget(**{**t, "events": tuple(t["events"]),
+                                      "url_file": str(resolve(t["url_file"])) if t["url_file"] else None,
+                                      "secret_file": str(resolve(t["secret_file"]))
+                                      if t["secret_file"] else None})
+                for t in data["notifications"]["targets"])}),
         platform_settings={section: _settings(platform, data[section])
                            for section, platform in PLATFORM_SECTIONS.items()},
         force_rebuild=data["force_rebuild"],

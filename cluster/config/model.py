@@ -104,6 +104,32 @@ class ApiConfig:
     metrics_public: bool = False  # /metrics without a token (else the viewer role)
 
 
+NOTIFICATION_EVENTS = ("approval.required", "approval.granted", "approval.rejected",
+                       "approval.expiring", "run.succeeded", "run.failed")
+
+
+@dataclass(frozen=True)
+class NotificationTarget:
+    """Where events go: a signed JSON webhook or a Slack-compatible incoming webhook. URLs and
+    secrets may come from the environment or a file, so the config holds no secret."""
+    name: str
+    type: str  # webhook | slack
+    url: str | None = None
+    url_env: str | None = None
+    url_file: str | None = None
+    secret_env: str | None = None  # webhook: the HMAC-SHA256 key
+    secret_file: str | None = None
+    events: tuple = NOTIFICATION_EVENTS
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    targets: tuple = ()
+    public_url: str | None = None  # the API's address as approvers reach it (inbox links)
+    expiring_lead_seconds: float = 300  # approval.expiring this long before a gate times out
+    max_attempts: int = 5
+
+
 @dataclass(frozen=True)
 class MonitoringConfig:
     """Prometheus started by the deploy (the ``monitoring`` checkpoint), scraping every Ray
@@ -143,6 +169,7 @@ class Config:
     approvals: ApprovalsConfig
     api: ApiConfig
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     # every registered platform's section, by section name (a platform reads its own)
     platform_settings: Mapping[str, Any] = field(default_factory=dict)
     force_rebuild: bool = False

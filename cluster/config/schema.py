@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from cluster.config.model import OPERATION_POLICY
+from cluster.config.model import NOTIFICATION_EVENTS, OPERATION_POLICY
 from cluster.platforms import DEFAULT, REGISTRY
 from core.facts import CHECKPOINT_ORDER, TEARDOWN
 
@@ -170,6 +170,47 @@ class ApiSchema(Strict):
     metrics_public = fields.Boolean(load_default=False)
 
 
+class NotificationTargetSchema(Strict):
+    name = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", error="Letters, digits, '.', '_', '-'."))
+    type = fields.String(required=True, validate=validate.OneOf(["webhook", "slack"]))
+    url = fields.String(load_default=None, allow_none=True, validate=validate.URL(
+        schemes={"http", "https"}, require_tld=False))
+    url_env = fields.String(load_default=None, allow_none=True)
+    url_file = fields.String(load_default=None, allow_none=True)
+    secret_env = fields.String(load_default=None, allow_none=True)
+    secret_file = fields.String(load_default=None, allow_none=True)
+    events = fields.List(fields.String(validate=validate.OneOf(NOTIFICATION_EVENTS)),
+                         load_default=lambda: list(NOTIFICATION_EVENTS),
+                         validate=validate.Length(min=1))
+
+    @validates_schema
+    def _sources(self, data, **kwargs):
+        sources = [k for k in ("url", "url_env", "url_file") if data.get(k)]
+        if len(sources) != 1:
+            raise ValidationError("give exactly one of url, url_env, url_file", "url")
+        if data["type"] == "slack" and data.get("url"):
+            raise ValidationError("a Slack webhook URL is a secret: use url_env or url_file",
+                                  "url")
+        if data["type"] == "webhook" and not (data.get("secret_env") or data.get("secret_file")):
+            raise ValidationError("a webhook is signed: give secret_env or secret_file",
+                                  "secret_env")
+
+
+class NotificationsSchema(Strict):
+    targets = fields.List(fields.Nested(NotificationTargetSchema), load_default=list)
+    public_url = fields.String(load_default=None, allow_none=True, validate=validate.URL(
+        schemes={"http", "https"}, require_tld=False))
+    expiring_lead_seconds = fields.Float(load_default=300, validate=validate.Range(min=1))
+    max_attempts = fields.Integer(load_default=5, validate=validate.Range(1, 20))
+
+    @validates_schema
+    def _unique(self, data, **kwargs):
+        names = [t["name"] for t in data.get("targets") or []]
+        if len(names) != len(set(names)):
+            raise ValidationError("target names must be unique", "targets")
+
+
 class MonitoringSchema(Strict):
     enabled = fields.Boolean(load_default=False)
     scrape_interval_seconds = fields.Float(load_default=10, validate=validate.Range(1, 3600))
@@ -183,7 +224,8 @@ class MonitoringSchema(Strict):
     api_token_file = fields.String(load_default=None, allow_none=True)
 
 
-SECTIONS = ("ray", "head", "workers", "serve", "approvals", "api", "monitoring")
+SECTIONS = ("ray", "head", "workers", "serve", "approvals", "api", "monitoring",
+            "notifications")
 PLATFORM_SECTIONS = {p.settings_section: p for p in REGISTRY.values() if p.settings_section}
 
 
@@ -202,6 +244,7 @@ class BaseConfigSchema(Strict):
     approvals = fields.Nested(ApprovalsSchema, load_default=dict)
     api = fields.Nested(ApiSchema, load_default=dict)
     monitoring = fields.Nested(MonitoringSchema, load_default=dict)
+    notifications = fields.Nested(NotificationsSchema, load_default=dict)
 
     @pre_load
     def _sections(self, data, **kwargs):

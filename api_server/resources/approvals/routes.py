@@ -52,7 +52,7 @@ def record_decision(checkpoint: str, body: dict) -> dict:
         acknowledge_breaking=body["acknowledge_breaking"], fingerprint=body.get("plan_fingerprint"),
         # without tokens nobody is known, so "the requester" cannot be told apart
         forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval,
-        policy=policy_for(svc.config, checkpoint))
+        policy=policy_for(svc.config, checkpoint), config=svc.config)
     return as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
 
 

@@ -1,0 +1,43 @@
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api_server.resources.common import actor, services
+from api_server.resources.notifications.schemas import (
+    DeliveryListSchema,
+    DeliveryQuerySchema,
+)
+from checkpoints import audit, notifications
+
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",
+                description="Notification deliveries (webhooks, Slack): what was sent, and how it "
+                            "went")
+
+TEST_WAIT_SECONDS = 10
+
+
+def listing(deliveries) -> dict:
+    return {"deliveries": deliveries,
+            "targets": [t.name for t in services().config.notifications.targets]}
+
+
+@blp.route("")
+class Deliveries(MethodView):
+    @blp.arguments(DeliveryQuerySchema, location="query")
+    @blp.response(200, DeliveryListSchema)
+    def get(self, query):
+        """Deliveries, newest first (filter by status and event)"""
+        return listing(services().store.deliveries(**query))
+
+
+@blp.route("/test")
+class TestDelivery(MethodView):
+    @blp.response(200, DeliveryListSchema)
+    def post(self):
+        """Send a `test` event to every target; answers when they are delivered or failed
+        (at most 10 s: a slower one is still `pending` in the answer)"""
+        svc = services()
+        sent = notifications.emit(svc.config, svc.store, "test", message="a test from raydeploy")
+        audit.record(svc.store, actor(), "notification.test", "notifications", "ok",
+                     deliveries=[d.id for d in sent])
+        notifications.DISPATCHER.flush(TEST_WAIT_SECONDS)
+        return listing([svc.store.get_delivery(d.id) for d in sent])

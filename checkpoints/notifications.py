@@ -1,0 +1,280 @@
+"""Notifications: the events a human must hear about, sent to signed JSON webhooks and to
+Slack-compatible incoming webhooks (``notifications.targets``).
+
+``emit`` records one delivery per listening target (``pending``) and hands it to this
+process's dispatcher thread; it returns at once, so a run never waits for (or fails because
+of) a receiver. The dispatcher sends deliveries in the order they were emitted, retries a
+delivery that got no answer, a 429 or a 5xx with exponential backoff up to
+``notifications.max_attempts``, and records the outcome (``GET /api/v1/notifications``).
+
+Webhook requests are signed: ``X-Raydeploy-Signature: sha256=<hex>`` is HMAC-SHA256, keyed by
+the target's secret, over ``<X-Raydeploy-Timestamp>.<body>`` (verify the timestamp is recent,
+so a captured request cannot be replayed later). The target's URL and secret are read when
+sending (from the config, the environment or a file) and are never recorded or logged.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import queue
+import shlex
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from cluster.config.model import NOTIFICATION_EVENTS, NotificationTarget
+from core.records import Delivery
+
+log = logging.getLogger("raydeploy.notifications")
+TIMEOUT = (3.0, 5.0)  # connect, read: one attempt never takes longer
+RETRY_STATUS = {429, 500, 502, 503, 504}
+EXIT_FLUSH_SECONDS = 5.0  # how long a CLI process waits for its deliveries at exit
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, retry: bool):
+        super().__init__(message)
+        self.retry = retry
+
+
+# -- what is sent ---------------------------------------------------------------------------------
+def approval_facts(config, checkpoint: str, plan, gate, requester: str | None,
+                   request_id: str | None = None) -> dict:
+    """What an approver on call needs to decide in a minute: the actions and what they break,
+    the fingerprint, the badge, the exact command and the inbox link."""
+    flags = (["--acknowledge-risks"] if gate.destructive else []) + (
+        ["--acknowledge-breaking"] if gate.breaking else [])
+    command = " ".join(shlex.quote(p) for p in ["python", "deploy_master.py", "--config",
+                                                 str(config.source), "approve", checkpoint, *flags])
+    public = config.notifications.public_url
+    return {
+        "plan_fingerprint": plan.fingerprint,
+        "risk": gate.risk,
+        "destructive": gate.destructive,
+        "breaking": gate.breaking,
+        "reasons": list(gate.reasons),
+        "actions": [{"action": a.describe(), "breaks": list(a.breaks),
+                     "impact": (a.impact or {}).get("notes", []) + (a.impact or {}).get(
+                         "shortfalls", [])} for a in plan.actions],
+        "requester": requester,
+        "min_approvals": gate.policy.min_approvals,
+        "approve_command": command,
+        "inbox_url": f"{public.rstrip('/')}/ui/#/inbox" if public else None,
+        "request_id": request_id,
+        "wait_timeout_seconds": config.approvals.wait_timeout_seconds,
+    }
+
+
+def slack_message(payload: dict) -> dict:
+    """A Slack message led by what matters at night: checkpoint, badge, actions, command."""
+    event, checkpoint = payload["event"], payload.get("checkpoint") or ""
+    badge = {"breaking": ":red_circle: BREAKING", "destructive": ":warning: DESTRUCTIVE"}.get(
+        payload.get("risk") or "", "")
+    cluster = payload.get("cluster")
+    if event in ("approval.required", "approval.expiring"):
+        head = (f"{badge} {checkpoint} on {cluster} needs approval"
+                + (" (the wait ends soon)" if event == "approval.expiring" else "")).strip()
+        lines = [f"*{head}*"]
+        lines += [f"- {a['action']}" + (f" (BREAKS {', '.join(a['breaks'])})" if a["breaks"]
+                                         else "") for a in payload.get("actions", [])]
+        lines += [f"  {note}" for a in payload.get("actions", []) for note in a["impact"][:3]]
+        lines.append(f"plan `{payload.get('plan_fingerprint')}`, requested by "
+                     f"{payload.get('requester')}")
+        lines.append(f"`{payload.get('approve_command')}`")
+        if payload.get("inbox_url"):
+            lines.append(f"<{payload['inbox_url']}|Open the approval inbox>")
+    elif event == "approval.granted":
+        lines = [f"{checkpoint} on {cluster} approved by {', '.join(payload.get('approvers', []))}"]
+    elif event == "approval.rejected":
+        lines = [f"{checkpoint} on {cluster} rejected by {payload.get('approver')}: "
+                 f"{payload.get('reason') or 'no reason given'}"]
+    elif event in ("run.succeeded", "run.failed"):
+        lines = [f"run {payload.get('run_id')} on {cluster} {event.split('.')[1]}"
+                 + (f": {payload.get('error')}" if payload.get("error") else "")]
+    else:
+        lines = [f"{event} from raydeploy ({cluster})"]
+    text = "\n".join(lines)
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn",
+                                                                   "text": text[:2900]}}]}
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+def _read(value: str | None, env: str | None, file: str | None, what: str) -> str:
+    if value:
+        return value
+    if env:
+        found = os.environ.get(env)
+        if not found:
+            raise DeliveryError(f"{what}: environment variable {env} is not set", retry=False)
+        return found
+    try:
+        return Path(file).read_text().strip()
+    except OSError as e:
+        raise DeliveryError(f"{what}: cannot read its file ({e.strerror})", retry=False) from None
+
+
+def send(target: NotificationTarget, payload: dict, delivery_id: str,
+         session: requests.Session) -> None:
+    """One attempt; raises DeliveryError (``retry``: worth trying again)."""
+    url = _read(target.url, target.url_env, target.url_file, f"target {target.name} URL")
+    if target.type == "slack":
+        body, headers = json.dumps(slack_message(payload)).encode(), {}
+    else:
+        secret = _read(None, target.secret_env, target.secret_file,
+                       f"target {target.name} secret").encode()
+        body = json.dumps(payload, sort_keys=True).encode()
+        stamp = str(int(time.time()))
+        headers = {"X-Raydeploy-Event": payload["event"], "X-Raydeploy-Delivery": delivery_id,
+                   "X-Raydeploy-Timestamp": stamp, "X-Raydeploy-Signature": sign(secret, stamp, body)}
+    try:
+        response = session.post(url, data=body, timeout=TIMEOUT,
+                                headers={"Content-Type": "application/json", **headers})
+    except requests.RequestException as e:
+        raise DeliveryError(f"no answer ({type(e).__name__})", retry=True) from None
+    if response.status_code >= 300:
+        raise DeliveryError(f"HTTP {response.status_code}",
+                            retry=response.status_code in RETRY_STATUS)
+
+
+# -- delivering, in the background ----------------------------------------------------------------
+class Dispatcher:
+    """This process's delivery thread: one queue, so deliveries go out in emission order."""
+
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._busy = 0
+        self._current: tuple | None = None  # (config, delivery) being sent
+
+    def submit(self, config, delivery: Delivery) -> None:
+        with self._lock:
+            self._busy += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="notifications",
+                                                daemon=True)
+                self._thread.start()
+        self._queue.put((config, delivery))
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every submitted delivery is done; False at the timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._busy == 0:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def abandon(self) -> None:
+        """At exit: what is not sent yet is recorded as failed (never left pending forever)."""
+        from store import Store
+        left = [self._current] if self._current else []
+        while True:
+            try:
+                left.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for config, delivery in left:
+            store = Store(config.state_dir)
+            current = store.get_delivery(delivery.id)
+            if current is not None and current.status == "pending":
+                store.update_delivery(delivery.id, status="failed", attempts=current.attempts,
+                                      last_error=(current.last_error or "not sent")
+                                      + "; the process that emitted it exited")
+
+    def _run(self) -> None:
+        from store import Store
+        session = requests.Session()
+        session.trust_env = False
+        stores: dict = {}
+        while True:
+            config, delivery = self._queue.get()
+            self._current = (config, delivery)
+            try:
+                store = stores.get(config.state_dir) or stores.setdefault(
+                    config.state_dir, Store(config.state_dir))
+                self._deliver(config, store, delivery, session)
+            except Exception:  # noqa: BLE001 - a bug here must not stop later deliveries
+                log.exception("notification %s: delivery crashed", delivery.id)
+            finally:
+                self._current = None
+                with self._lock:
+                    self._busy -= 1
+
+    @staticmethod
+    def _deliver(config, store, delivery: Delivery, session) -> None:
+        target = next((t for t in config.notifications.targets if t.name == delivery.target), None)
+        if target is None:
+            store.update_delivery(delivery.id, status="failed", attempts=0,
+                                  last_error="the target is no longer configured")
+            return
+        _after_earlier(store, delivery)
+        attempts, limit, error = 0, config.notifications.max_attempts, None
+        while True:
+            attempts += 1
+            try:
+                send(target, delivery.payload, delivery.id, session)
+            except DeliveryError as e:
+                error = str(e)
+                if e.retry and attempts < limit:
+                    store.update_delivery(delivery.id, status="pending", attempts=attempts,
+                                          last_error=str(e))
+                    time.sleep(min(30.0, 0.5 * 2 ** (attempts - 1)))
+                    continue
+                store.update_delivery(delivery.id, status="failed", attempts=attempts,
+                                      last_error=str(e))
+                log.warning("notification %s to %s failed: %s", delivery.id, target.name, e)
+                return
+            # delivered; the last failed attempt's error stays for the record
+            store.update_delivery(delivery.id, status="delivered", attempts=attempts,
+                                  last_error=error)
+            return
+
+
+ORDER_WAIT_SECONDS = 30
+
+
+def _after_earlier(store, delivery: Delivery) -> None:
+    """Events of one run reach a target in order, whichever process emitted them: wait (at
+    most ORDER_WAIT_SECONDS) while an earlier delivery of the run to this target is pending."""
+    if not delivery.run_id:
+        return
+    deadline = time.monotonic() + ORDER_WAIT_SECONDS
+    while time.monotonic() < deadline and store.earlier_pending(delivery):
+        time.sleep(0.1)
+
+
+DISPATCHER = Dispatcher()
+
+
+def emit(config, store, event: str, *, run_id: str | None = None,
+         checkpoint: str | None = None, **facts) -> list[Delivery]:
+    """Record and queue ``event`` for every target that listens to it; returns at once."""
+    if event != "test" and event not in NOTIFICATION_EVENTS:
+        raise ValueError(f"unknown notification event {event!r}")
+    targets = [t for t in config.notifications.targets if event == "test" or event in t.events]
+    deliveries = []
+    for target in targets:
+        payload = {"event": event, "cluster": config.cluster_name, "at": time.time(),
+                   "run_id": run_id, "checkpoint": checkpoint, **facts}
+        delivery = store.add_delivery(event, target.name, payload, run_id=run_id,
+                                      checkpoint=checkpoint)
+        DISPATCHER.submit(config, delivery)
+        deliveries.append(delivery)
+    return deliveries
+
+
+def flush_at_exit(timeout: float = EXIT_FLUSH_SECONDS) -> None:
+    """A short-lived process (the CLI): give deliveries a moment, then record the rest."""
+    if not DISPATCHER.flush(timeout):
+        DISPATCHER.abandon()
