@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 # pytest's "no tests collected" (exit 5) is not a failure
 PYTEST  = $(BIN)/python -m pytest $(1); code=$$?; if [ $$code -eq 5 ]; then code=0; fi
 
-.PHONY: deploy test test-fast lint status teardown prometheus
+.PHONY: deploy test test-fast lint status teardown prometheus browser
 deploy: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --deploy --auto-approve
 
 # everything: lint, unit tests, then integration tests on real clusters and servers (CI runs this)
-test: lint prometheus
+test: lint prometheus browser
 	@start=$$(date +%s); $(call PYTEST,); \
 	  echo "make test: $$(( $$(date +%s) - start ))s"; exit $$code
 
@@ -45,3 +45,13 @@ prometheus:
 	  || { $(SUDO) apt-get update -q && \
 	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
 	  || echo "could not install prometheus: the monitoring tests will be skipped"; }
+
+# Debian's chromium, for the web inbox's browser tests (Playwright drives it; Playwright's own
+# browser download is not used): installed when missing and possible, else the tests skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
+	  echo "chromium missing: installing Debian's package"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+	  || { $(SUDO) apt-get update -q && \
+	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
+	  || echo "could not install chromium (apt-get install chromium): the browser tests will be skipped"; }

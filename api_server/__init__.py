@@ -21,6 +21,7 @@ from api_server.resources import BLUEPRINTS
 from api_server.services import Services
 from api_server.settings import Settings
 from api_server.spec_plugins import AuthResponsesPlugin, OperationIdPlugin
+from api_server.ui import blp as ui_blp
 from checkpoints.access import Principals, digest_salt
 from cluster.config import Config, load_config
 from core.errors import Invalid
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     for blp in BLUEPRINTS:  # this order is also the tag order in the spec
         api.register_blueprint(blp)
     app.register_blueprint(docs_blp)
+    app.register_blueprint(ui_blp)
     errors.register(app, api)
     if config.api.cors_origins:
         CORS(app, origins=list(config.api.cors_origins), supports_credentials=False,

@@ -10,6 +10,8 @@ def required_role(method: str, path: str) -> str | None:
     """The role a request needs; None for the open health probe and docs."""
     if path == "/health" or path in DOCS or path.startswith("/docs-assets/"):
         return None
+    if path == "/ui" or path.startswith("/ui/"):  # the web inbox's own files: no data in them
+        return None
     if method in ("GET", "HEAD", "OPTIONS"):
         return "viewer"
     if path.startswith("/api/v1/approvals"):

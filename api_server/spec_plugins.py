@@ -44,6 +44,7 @@ OPERATION_IDS = {
     ("GET", "/api/v1/audit/verify"): "verifyAuditTrail",
     ("GET", "/api/v1/notifications"): "listNotificationDeliveries",
     ("POST", "/api/v1/notifications/test"): "sendTestNotification",
+    ("GET", "/api/v1/whoami"): "whoAmI",
 }
 
 

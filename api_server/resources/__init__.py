@@ -9,6 +9,7 @@ from api_server.resources.health.routes import blp as health
 from api_server.resources.nodes.routes import blp as nodes
 from api_server.resources.notifications.routes import blp as notifications
 from api_server.resources.plan.routes import blp as plan
+from api_server.resources.session.routes import blp as session
 
 BLUEPRINTS = (health, plan, checkpoints, approvals, deployments, nodes, applications, cluster,
-              audit, notifications)
+              audit, notifications, session)
