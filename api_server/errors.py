@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from flask_smorest.error_handler import ErrorSchema
 from werkzeug.exceptions import default_exceptions
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
@@ -31,13 +32,19 @@ def status_for(error: DomainError) -> int:
     return next((code for kind, code in STATUS.items() if isinstance(error, kind)), 500)
 
 
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
+                               "schema": {"type": "integer"}}}
+
+
 def raises(blp, *kinds: type[DomainError], **descriptions: str):
-    """Document the error kinds a view can raise (their codes come from STATUS)."""
+    """Document the error kinds a view can raise (their codes come from STATUS), each with
+    the one error shape, so a generated client can read the message."""
     def decorate(view):
         for kind in kinds:
             code = STATUS[kind]
-            view = blp.alt_response(code, description=descriptions.get(
-                kind.__name__.lower(), DESCRIPTION[kind]))(view)
+            view = blp.alt_response(code, schema=ErrorSchema, description=descriptions.get(
+                kind.__name__.lower(), DESCRIPTION[kind]),
+                headers=RETRY_AFTER if code == 429 else None)(view)
         return view
     return decorate
 

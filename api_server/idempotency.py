@@ -13,6 +13,12 @@ from api_server.resources.common import actor, services
 from core.errors import Conflict, Invalid
 
 WAIT_FOR_FIRST = 30.0
+# the header in the spec, for the routes that honour it: @blp.doc(parameters=[IDEMPOTENCY_KEY])
+IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                   "description": "send a request again safely: a repeat (same caller, route "
+                                  "and body) answers 200 with the first answer; another body "
+                                  "with the key: 422"}
 
 
 def idempotent(view):

@@ -1,6 +1,8 @@
 """A small client for the Ray dashboard's REST API (nodes, health, Serve applications)."""
 from __future__ import annotations
 
+import time
+
 import requests
 
 from core import crashpoints
@@ -8,7 +10,19 @@ from core.errors import Unavailable
 
 
 class DashboardError(Unavailable):
-    """The Ray dashboard did not answer, or answered with an error."""
+    """The Ray dashboard did not answer (``status`` None), or answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def _reason(text: str) -> str:
+    """What went wrong, from an answer that may be a whole Python traceback: its last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Traceback"):
+        return lines[-1][:300]
+    return text.strip()[:300]
 
 
 class DashboardClient:
@@ -29,7 +43,7 @@ class DashboardClient:
                                  f"({type(e).__name__})") from None
         if response.status_code >= 400:
             raise DashboardError(f"{method} {path}: HTTP {response.status_code} "
-                                 f"{response.text[:300]}")
+                                 f"{_reason(response.text)}", status=response.status_code)
         return response
 
     def healthy(self) -> bool:
@@ -73,8 +87,20 @@ class DashboardClient:
         """Live status: ``applications{name: {status, message, route_prefix, deployments}}``."""
         return self._call("GET", "/api/serve/applications/").json()
 
-    def put_serve(self, config: dict) -> None:
-        self._call("PUT", "/api/serve/applications/", json=config, timeout=60)
+    def put_serve(self, config: dict, retry_seconds: float = 60) -> None:
+        """PUT the whole Serve config (declarative, so a retry is safe). A head that has just
+        started may answer 5xx while it starts Serve's controller: tried again, with backoff,
+        for ``retry_seconds``."""
+        deadline, delay = time.monotonic() + retry_seconds, 1.0
+        while True:
+            try:
+                self._call("PUT", "/api/serve/applications/", json=config, timeout=60)
+                break
+            except DashboardError as e:
+                if e.status is not None and e.status < 500 or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
         crashpoints.wrote()
 
     def version(self) -> dict:

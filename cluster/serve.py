@@ -14,7 +14,7 @@ import fcntl
 import requests
 
 from cluster.dashboard import DashboardError
-from core.errors import Conflict
+from core.errors import Conflict, DomainError
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
 APP_KEYS = ("import_path", "route_prefix", "args", "runtime_env", "deployments")
@@ -197,5 +197,13 @@ class ServeManager:
         try:
             poll_until(answered, timeout, f"{', '.join(paths)} to answer through the proxy",
                        on_wait=on_wait, clock=self.clock, interval=0.2)
-        except TimedOut as e:  # say what the proxy answered
-            raise TimedOut(f"{e}: " + "; ".join(self.probe(p)[1] for p in pending)) from None
+        except TimedOut as e:  # say what the proxy answered, and what Serve says of its proxies
+            raise TimedOut(f"{e}: " + "; ".join(self.probe(p)[1] for p in pending)
+                           + self._proxy_states()) from None
+
+    def _proxy_states(self) -> str:
+        try:
+            proxies = self.inventory.dashboard().serve_applications().get("proxies") or {}
+        except DomainError:
+            return ""
+        return f" (Serve's proxies: {proxies})" if proxies else " (Serve reports no proxy)"

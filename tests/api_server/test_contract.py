@@ -178,3 +178,10 @@ def test_cancel_a_run_awaiting_approval(client, store):
     error_shape(client.post(f"/api/v1/deployments/{run_id}/cancel", json={}), 409)
     events = client.get(f"/api/v1/deployments/{run_id}/events?follow=false").get_data(as_text=True)
     assert "event: run.cancelled" in events and "event: end" in events
+
+
+def test_an_operation_gate_with_nothing_waiting_has_no_plan_and_says_why(client):
+    answer = client.get("/api/v1/approvals/node_remove")
+    assert answer.status_code == 200  # was a 500: an operation's plan needs its parameters
+    body = answer.get_json()
+    assert not body["awaiting"] and body["plan"] is None and "operation" in body["plan_error"]

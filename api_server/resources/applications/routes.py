@@ -75,7 +75,8 @@ class Applications(MethodView):
 @blp.route("/<name>")
 class Application(MethodView):
     @blp.response(200, AppDetailSchema)
-    @raises(blp, NotFound, notfound="no such application")
+    @raises(blp, NotFound, Conflict, notfound="no such application",
+            conflict="the cluster has no running head")
     def get(self, name):
         """One application: deployments, replicas and status messages"""
         return detail(name, live_app_or_404(name))

@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api_server.errors import raises
-from api_server.idempotency import idempotent
+from api_server.idempotency import IDEMPOTENCY_KEY, idempotent
 from api_server.resources.approvals.schemas import (
     ApprovalListSchema,
     ApprovalQuerySchema,
@@ -74,6 +74,7 @@ class Approvals(MethodView):
         return {"approvals": items, "total": len(items)}
 
     @idempotent
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.arguments(NamedDecisionSchema)
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,
@@ -141,6 +142,7 @@ class CheckpointApproval(MethodView):
                               for r in (verdict.approvals if verdict else ())]}
 
     @idempotent
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.arguments(DecisionSchema)
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,

@@ -25,7 +25,11 @@ def describe(checkpoint) -> dict:
 
 
 def current_plan(name: str) -> tuple[dict | None, dict | None, str | None]:
-    """(plan, gate, error) of the checkpoint as the live system is now."""
+    """(plan, gate, error) of the checkpoint as the live system is now. An operation's gate
+    (node_remove, app_delete, ...) has a plan only while a run of it waits: the plan needs
+    the operation's parameters."""
+    if name not in BY_NAME:
+        return None, None, f"{name} is an operation: it has a plan only while one awaits approval"
     svc, checkpoint = services(), BY_NAME[name]
     try:
         plan = checkpoint.plan(svc.ctx)
