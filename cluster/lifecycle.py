@@ -109,7 +109,10 @@ class NodeLifecycle:
             apps = self.inventory.apps()
             used = {int(a.name.rsplit("-", 1)[1])
                     for a in self.inventory.worker_apps(live_only=False, apps=apps)}
-            taken = self.layout.ports_in_use(apps)
+            # the head's ports too: its Serve proxy and Prometheus ports are bound only later,
+            # and a worker given one of them first makes the proxy fail to bind (seen)
+            layout = self.layout.current()
+            taken = self.layout.ports_in_use(apps) | (layout.head_ports if layout else set())
             specs, index = [], 0
             for _ in range(count):
                 index = next(i for i in range(index + 1, 10_000) if i not in used)

@@ -382,3 +382,17 @@ def test_a_resumed_node_add_waits_for_the_worker_it_started_instead_of_adding_an
     w.platform.apps[app.id] = app.__class__(**{**app.__dict__, "spec": app.spec.__class__(
         **{**app.spec.__dict__, "description": f"Ray worker {added_by_note('run-1')}"})})
     assert summary(add.plan(w.ctx)) == [("wait", "rd-worker-1")]
+
+
+def test_a_new_worker_never_gets_a_port_the_head_will_bind_later(tmp_path):
+    # the Serve proxy binds serve_port only at serve_deploy: a worker started before must not
+    # take it (seen: "Failed to bind to address ...", the proxy never came up)
+    from cluster.layout import PortLayout, ray_args
+    from cluster.ports import pick_port
+    w = world(tmp_path)
+    layout = PortLayout(w.ctx.config, w.ctx.store)
+    first_free = pick_port(0, set(), layout.offset)  # what a worker would be given first
+    w.ctx.store.kv_set(LAYOUT_KEY, {**w.ctx.store.kv_get(LAYOUT_KEY), "serve_port": first_free})
+    app = w.ctx.cluster.lifecycle.add_workers(1)[0]
+    given = {v for k, v in ray_args(app).items() if k.endswith("port")}
+    assert first_free not in given and not given & layout.current().head_ports
