@@ -33,25 +33,22 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-# Debian's prometheus, for monitoring (and its tests): installed when missing and possible
-# (root or sudo, apt); otherwise the monitoring tests are skipped and say why. Never started
-# as a system service: raydeploy runs its own, on a loopback address. --no-install-recommends:
-# the recommended node exporter would listen on every interface.
+# A Debian package when its command is missing and it can be installed (root or sudo, apt);
+# otherwise the tests that need it skip and say why. $(1): package = command, $(2): for what.
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-prometheus:
-	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || { \
-	  echo "prometheus missing: installing Debian's package"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
-	  || { $(SUDO) apt-get update -q && \
-	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
-	  || echo "could not install prometheus: the monitoring tests will be skipped"; }
+APT = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1)
+define DEBIAN_PACKAGE
+	@command -v $(1) >/dev/null 2>&1 || test -x /usr/bin/$(1) || { \
+	  echo "$(1) missing: installing Debian's package"; \
+	  $(call APT,$(1)) || { $(SUDO) apt-get update -q && $(call APT,$(1)); } \
+	  || echo "could not install $(1) (apt-get install $(1)): the $(2) tests will be skipped"; }
+endef
 
-# Debian's chromium, for the web inbox's browser tests (Playwright drives it; Playwright's own
-# browser download is not used): installed when missing and possible, else the tests skip.
+# Prometheus: never started as a system service (raydeploy runs its own on a loopback
+# address); --no-install-recommends: the recommended node exporter listens everywhere.
+prometheus:
+	$(call DEBIAN_PACKAGE,prometheus,monitoring)
+
+# Chromium for the web inbox's browser tests (Playwright drives it; no browser download).
 browser:
-	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
-	  echo "chromium missing: installing Debian's package"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
-	  || { $(SUDO) apt-get update -q && \
-	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
-	  || echo "could not install chromium (apt-get install chromium): the browser tests will be skipped"; }
+	$(call DEBIAN_PACKAGE,chromium,browser)
