@@ -23,7 +23,7 @@ from checkpoints.base import Context
 from checkpoints.factory import make_context
 from checkpoints.operations import gate_names
 from checkpoints.orchestrator import Orchestrator, selection_for
-from checkpoints.plan import Gate, Plan, policy_for
+from checkpoints.plan import Plan, policy_for
 from checkpoints.preview import load_plan_file
 from cli.audit import cmd_audit
 from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
@@ -140,8 +140,7 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
     request = ctx.store.open_request_for(args.name)
     if decision == "approve" and request is not None:  # what is being approved, in full
         plan = Plan.from_dict(request.plan)
-        show_plan(args.name, plan, Gate(True, request.destructive, request.reasons,
-                                        request.breaking))
+        show_plan(args.name, plan, approvals.gate_of(request))
         if sys.stdin.isatty():
             answer = input(f"    Approve plan {request.fingerprint} of {args.name}? [y/N]: ")
             if answer.strip().lower() not in ("y", "yes"):
@@ -174,9 +173,7 @@ def _progress(ctx: Context, request) -> str | None:
     policy = policy_for(ctx.config, request.checkpoint)
     if policy.min_approvals < 2:
         return None
-    gate = Gate(True, request.destructive, request.reasons, request.breaking, policy=policy)
-    verdict = approvals.evaluate(ctx.store, request.run_id, request.checkpoint,
-                                 request.fingerprint, gate)
+    verdict = approvals.verdict_for(ctx.store, request, policy)
     return verdict.progress if verdict.state == "missing" else None
 
 

@@ -17,7 +17,7 @@ from checkpoints.plan import DEFAULT_POLICY, Gate
 from checkpoints.runs import transition
 from core.errors import Conflict, DomainError, Invalid, NotFound
 from core.facts import Decision, RunStatus
-from core.records import Approval, ApprovalPolicy
+from core.records import Approval, ApprovalPolicy, ApprovalRequest
 from store import Store
 
 
@@ -92,6 +92,19 @@ def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate:
     return Verdict("missing", None, why, approvals=tuple(counted), needed=policy.min_approvals)
 
 
+def gate_of(request: ApprovalRequest, policy: ApprovalPolicy = DEFAULT_POLICY) -> Gate:
+    """The gate a waiting request stands for, under the gate's approval policy."""
+    return Gate(required=True, destructive=request.destructive, reasons=tuple(request.reasons),
+                breaking=request.breaking, policy=policy)
+
+
+def verdict_for(store: Store, request: ApprovalRequest,
+                policy: ApprovalPolicy = DEFAULT_POLICY) -> Verdict:
+    """The decision that holds now on the plan a request waits with."""
+    return evaluate(store, request.run_id, request.checkpoint, request.fingerprint,
+                    gate_of(request, policy))
+
+
 def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_seconds: float,
            reason: str | None = None, acknowledge_risks: bool = False,
            acknowledge_breaking: bool = False, fingerprint: str | None = None,
@@ -141,9 +154,7 @@ def _notify(config, store: Store, record: Approval, policy: ApprovalPolicy) -> N
     request = store.open_request_for(record.checkpoint)
     if request is None or request.run_id != record.run_id:
         return
-    gate = Gate(required=True, destructive=request.destructive, breaking=request.breaking,
-                policy=policy)
-    verdict = evaluate(store, record.run_id, record.checkpoint, record.plan_fingerprint, gate)
+    verdict = verdict_for(store, request, policy)
     if verdict.state == "approved":
         notifications.emit(config, store, "approval.granted", run_id=record.run_id,
                            checkpoint=record.checkpoint,
@@ -159,9 +170,7 @@ def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge
     if fingerprint and fingerprint != request.fingerprint:
         raise PlanChanged(f"plan {fingerprint} is not the plan awaiting approval at {checkpoint} "
                           f"(now {request.fingerprint}): review the current plan and approve it")
-    gate = Gate(required=True, destructive=request.destructive, breaking=request.breaking,
-                policy=policy)
-    current = evaluate(store, request.run_id, checkpoint, request.fingerprint, gate)
+    current = verdict_for(store, request, policy)
     if current.state != "missing":
         raise AlreadyDecided(f"plan {request.fingerprint} of {checkpoint} was already "
                              f"{current.state} by {current.record.approver}")

@@ -34,9 +34,13 @@ def app_name(ctx: Context) -> str:
     return ctx.cluster.inventory.prometheus_name
 
 
+def prometheus_apps(ctx: Context) -> list:
+    """The cluster's Prometheus app(s) on the platform, whatever their status."""
+    return [a for a in ctx.platform.list_apps() if a.name == app_name(ctx)]
+
+
 def prometheus_app(ctx: Context, live_only: bool = True):
-    return next((a for a in ctx.platform.list_apps() if a.name == app_name(ctx)
-                 and (not live_only or a.status in LIVE)), None)
+    return next((a for a in prometheus_apps(ctx) if not live_only or a.status in LIVE), None)
 
 
 def desired(ctx: Context) -> tuple[str, AppSpec] | None:
@@ -70,9 +74,9 @@ class Monitoring(Checkpoint):
     def plan_for(self, ctx: Context, head_restarts: bool = False) -> Plan:
         """The plan now, or (``head_restarts``: a preview whose head_launch replaces the
         head, which stops Prometheus with every app) as it will be after that."""
-        app = None if head_restarts else prometheus_app(ctx)
-        stale = [] if head_restarts else [a for a in ctx.platform.list_apps()
-                                          if a.name == app_name(ctx) and a.status in (FAILED, STOPPED)]
+        apps = [] if head_restarts else prometheus_apps(ctx)  # one platform listing
+        app = next((a for a in apps if a.status in LIVE), None)
+        stale = [a for a in apps if a.status in (FAILED, STOPPED)]
         actions = [Action(Kind.CLEANUP, "prometheus", a.name, {"status": a.status}) for a in stale]
         if not ctx.config.monitoring.enabled:
             if app is not None:

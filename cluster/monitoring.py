@@ -2,6 +2,8 @@
 monitoring checkpoint, validation, --status and the API)."""
 from __future__ import annotations
 
+import requests
+
 from cluster.prometheus import PrometheusClient, PrometheusError
 from core.errors import DomainError
 from core.timing import TimedOut, poll_until
@@ -50,10 +52,10 @@ def target_problems(cluster, wait: bool = False, on_wait=None) -> list[str]:
         try:
             targets = client.targets()
             alive = cluster.inventory.alive_ips()
-        except (PrometheusError, DomainError, OSError) as e:
+        except (PrometheusError, DomainError) as e:
             problems.append(f"prometheus at {url}: {e}")
             return False
-        except Exception as e:  # noqa: BLE001 - requests' errors: unreachable is a finding
+        except (requests.RequestException, ValueError) as e:  # unreachable, or not its JSON
             problems.append(f"prometheus at {url} does not answer ({type(e).__name__})")
             return False
         ray_up = {t["instance"].rsplit(":", 1)[0] for t in targets

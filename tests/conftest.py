@@ -101,8 +101,9 @@ def stop_recorded_apps(state_dir: Path) -> None:
             processes.stop_session(app["pid"], grace_seconds=1)
 
 
-def our_ray_processes(state_dir: Path) -> list[str]:
-    """Command lines of live processes that belong to the cluster of ``state_dir``."""
+def our_processes(state_dir: Path) -> list[tuple[int, str]]:
+    """(pid, command line) of live processes of the cluster of ``state_dir``: its private Ray
+    temp dir is in their command line or environment."""
     import zlib
     marker = f"/tmp/rd-{zlib.crc32(str(state_dir).encode()):08x}-".encode()
     found = []
@@ -113,8 +114,13 @@ def our_ray_processes(state_dir: Path) -> list[str]:
         except OSError:
             continue
         if marker in cmdline or marker in environ:
-            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace")[:200])
+            found.append((int(pid), cmdline.replace(b"\0", b" ").decode(errors="replace")[:200]))
     return found
+
+
+def our_ray_processes(state_dir: Path) -> list[str]:
+    """Command lines of live processes that belong to the cluster of ``state_dir``."""
+    return [cmdline for _, cmdline in our_processes(state_dir)]
 
 
 def wait_until(check, timeout: float = 20.0, what: str = "", interval: float = 0.05):

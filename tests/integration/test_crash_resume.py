@@ -24,7 +24,7 @@ import yaml
 from cluster.prometheus import prometheus_binary
 from core.crashpoints import EXIT_CODE, PHASES
 from core.facts import CHECKPOINT_ORDER
-from tests.conftest import ROOT, base_config, clean_env, cli, stop_recorded_apps, write_config
+from tests.conftest import ROOT, base_config, clean_env, cli, our_processes, stop_recorded_apps, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.crash]
 
@@ -130,19 +130,12 @@ class Matrix:
 
 
 def ray_sessions(state_dir: Path) -> dict[int, list[str]]:
-    """Live processes of this cluster (its private Ray temp dir in their command line or
-    environment), by session: each node is one session."""
-    import zlib
-    marker = f"/tmp/rd-{zlib.crc32(str(state_dir).encode()):08x}-".encode()
+    """Live processes of this cluster by session: each node is one session."""
     sessions: dict[int, list[str]] = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid, cmdline in our_processes(state_dir):
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-            if marker in cmdline or marker in environ:
-                text = cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
-                sessions.setdefault(os.getsid(int(pid)), []).append(text)
-        except (OSError, ProcessLookupError):
+            sessions.setdefault(os.getsid(pid), []).append(cmdline[:120])
+        except ProcessLookupError:  # it ended meanwhile
             continue
     return sessions
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -70,20 +71,26 @@ def shot(page, name):
         page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+@contextmanager
 def waiting_run(api, config):
+    """A CLI run waiting at its project_setup gate; killed at the end if still running."""
     run = spawn_cli("--checkpoint", "project_setup", config=config)
-    headers = {"Authorization": f"Bearer {BOB}"}
-    wait_until(lambda: requests.get(f"{api.url}/api/v1/approvals/project_setup", headers=headers,
-                                    timeout=5).json()["awaiting"] or run.poll() is not None,
-               30, "the CLI run to wait at its gate", interval=0.2)
-    assert run.poll() is None, run.stdout.read()
-    return run
+    try:
+        headers = {"Authorization": f"Bearer {BOB}"}
+        wait_until(lambda: requests.get(f"{api.url}/api/v1/approvals/project_setup",
+                                        headers=headers, timeout=5).json()["awaiting"]
+                   or run.poll() is not None, 30, "the CLI run to wait at its gate", interval=0.2)
+        assert run.poll() is None, run.stdout.read()
+        yield run
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
 
 
 def test_an_approval_in_the_browser_unblocks_a_waiting_cli_run(page, server):
     api, config = server
-    run = waiting_run(api, config)
-    try:
+    with waiting_run(api, config) as run:
         sign_in(page, api, BOB)
         card = page.locator("article.gate[data-checkpoint=project_setup]")
         card.wait_for()
@@ -93,24 +100,17 @@ def test_an_approval_in_the_browser_unblocks_a_waiting_cli_run(page, server):
         page.wait_for_selector("article.gate .result:has-text('approved by bob')")
         output, _ = run.communicate(timeout=60)
         assert run.returncode == 0 and "approved by bob" in output, output
-    finally:
-        if run.poll() is None:
-            run.kill()
 
 
 def test_a_rejection_in_the_browser_ends_the_run(page, server):
     api, config = server
-    run = waiting_run(api, config)
-    try:
+    with waiting_run(api, config) as run:
         sign_in(page, api, BOB)
         card = page.locator("article.gate[data-checkpoint=project_setup]")
         card.locator("input.reason").fill("not tonight")
         card.locator("button.reject").click()
         output, _ = run.communicate(timeout=60)
         assert run.returncode == 4 and "not tonight" in output, output
-    finally:
-        if run.poll() is None:
-            run.kill()
 
 
 def test_a_viewer_sees_no_enabled_approve_button(page, server):
@@ -149,8 +149,7 @@ def test_a_destructive_plan_is_approved_only_after_its_name_is_typed(page, serve
 
 def test_a_live_runs_timeline_updates_without_reload(page, server):
     api, config = server
-    run = waiting_run(api, config)
-    try:
+    with waiting_run(api, config) as run:
         run_id = requests.get(f"{api.url}/api/v1/deployments?limit=1", timeout=5, headers={
             "Authorization": f"Bearer {BOB}"}).json()["deployments"][0]["id"]
         sign_in(page, api, BOB)
@@ -175,9 +174,6 @@ def test_a_live_runs_timeline_updates_without_reload(page, server):
         page.locator("#audit td:has-text('approval.approve')").wait_for()
         shot(page, "audit")
         run.communicate(timeout=30)
-    finally:
-        if run.poll() is None:
-            run.kill()
 
 
 def test_the_pages_send_a_strict_content_security_policy(server):

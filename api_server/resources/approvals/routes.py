@@ -18,7 +18,7 @@ from api_server.resources.checkpoints.routes import current_plan
 from api_server.resources.common import actor, auth_enabled, services
 from checkpoints import approvals
 from checkpoints.operations import gate_names
-from checkpoints.plan import Gate, policy_for
+from checkpoints.plan import policy_for
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.records import Approval, ApprovalRequest
 
@@ -102,10 +102,9 @@ class CheckpointApproval(MethodView):
         req = svc.store.open_request_for(name)
         if req is not None:
             plan, fingerprint = req.plan, req.fingerprint
-            gate = Gate(required=True, destructive=req.destructive, reasons=req.reasons,
-                        breaking=req.breaking, policy=policy_for(svc.config, name))
-            gate_dict, error = gate.to_dict(), None
-            verdict = approvals.evaluate(svc.store, req.run_id, name, fingerprint, gate)
+            policy = policy_for(svc.config, name)
+            gate_dict, error = approvals.gate_of(req, policy).to_dict(), None
+            verdict = approvals.verdict_for(svc.store, req, policy)
         else:
             plan, gate_dict, error = current_plan(name)
             fingerprint = plan["fingerprint"] if plan else None
