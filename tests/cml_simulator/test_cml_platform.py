@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 from cluster.config import parse_config
 from cluster.platforms.base import AppSpec, JobSpec
@@ -12,11 +13,25 @@ from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
 pytestmark = pytest.mark.integration
 
 
-def make_platform(sim, **cml) -> CMLPlatform:
+def make_platform(sim, session=None, **cml) -> CMLPlatform:
+    cml = {"runtime_identifier": runtime_of(sim), **cml}
     config = parse_config({"platform": "cml", "cluster_name": "simtest",
                            "cml": {"host": sim.url, "api_key": KEY, "shared_host_network": True,
-                                   "runtime_identifier": runtime_of(sim), **cml}}, environ={})
-    return CMLPlatform(config, CMLClient(sim.url, KEY, backoff=0.02, max_backoff=0.2, retries=12))
+                                   **cml}}, environ={})
+    return CMLPlatform(config, CMLClient(sim.url, KEY, backoff=0.02, max_backoff=0.2, retries=12,
+                                         session=session))
+
+
+class Recording(requests.Session):
+    """A session that keeps the JSON body of every request it sends."""
+    def __init__(self):
+        super().__init__()
+        self.bodies: list[tuple[str, str, dict]] = []
+
+    def request(self, method, url, **kwargs):
+        if kwargs.get("json") is not None:
+            self.bodies.append((method, url, kwargs["json"]))
+        return super().request(method, url, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +99,30 @@ def test_creates_stay_unique_under_injected_faults(tmp_path, seed):
         assert counts["injected_errors"] > 0 and counts["injected_429"] > 0
     finally:
         faulty.stop()
+
+
+def test_a_missing_or_unknown_runtime_is_reported_with_the_choices(sim):
+    runtime = runtime_of(sim)
+    [missing] = make_platform(sim, runtime_identifier=None).check()
+    assert "cml.runtime_identifier" in missing and "not set" in missing and runtime in missing
+    [unknown] = make_platform(sim, runtime_identifier="docker.example/no-such:1").check()
+    assert "docker.example/no-such:1 is not available" in unknown and runtime in unknown
+    assert make_platform(sim).check() == []
+
+
+def test_jobs_without_a_parent_never_send_an_empty_parent_id(sim):
+    session = Recording()
+    platform = make_platform(sim, session=session, project_name="simtest-parents")
+    platform.create_project("simtest-parents")
+    root = platform.create_job(JobSpec(name="root", script="hello.py"))
+    child = platform.create_job(JobSpec(name="kid", script="hello.py", parent="root"), root.id)
+    platform.update_job(root.id, JobSpec(name="root", script="hello.py", timeout=30))
+    assert {j.name: j.spec.parent for j in platform.list_jobs()} == {"root": None, "kid": "root"}
+
+    orphan = platform.update_job(child.id, JobSpec(name="kid", script="hello.py"))
+    assert orphan.spec.parent is None and orphan.id != child.id  # made anew, without a parent
+    assert sorted(j.name for j in platform.list_jobs()) == ["kid", "root"]
+    job_bodies = [body for method, url, body in session.bodies if "/jobs" in url]
+    assert len(job_bodies) >= 4
+    assert all(body.get("parent_id", "x") != "" for body in job_bodies)
+    assert [b["parent_id"] for b in job_bodies if "parent_id" in b] == [root.id]

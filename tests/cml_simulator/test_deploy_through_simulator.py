@@ -64,3 +64,22 @@ def test_full_deploy_on_cml_through_the_simulator(tmp_path, faults):
         assert our_ray_processes(state) == []
     finally:
         sim.stop()
+
+
+def test_a_deploy_without_a_runtime_stops_at_prerequisites_before_creating_anything(tmp_path):
+    sim = Simulator(tmp_path / "sim")
+    try:
+        config = write_config(tmp_path / "cml.yaml", {
+            "cluster_name": "norun", "platform": "cml", "state_dir": str(tmp_path / "state"),
+            "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
+            "cml": {"host": sim.url, "shared_host_network": True}})
+        result = cli("--deploy", "--auto-approve", config=config,
+                     env=clean_env(CML_API_KEY=KEY), timeout=120)
+        out = result.stdout + result.stderr
+        assert result.returncode != 0 and "Traceback" not in out and KEY not in out
+        assert "prerequisites" in out and "cml.runtime_identifier" in out
+        assert runtime_of(sim) in out  # the choice is named
+        counts = sim.counts()
+        assert (counts["projects"], counts["jobs"], counts["applications"]) == (0, 0, 0)
+    finally:
+        sim.stop()

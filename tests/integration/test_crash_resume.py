@@ -179,14 +179,14 @@ def test_resume_converges_after_a_crash_on_the_local_platform(local_matrix, chec
 
 @pytest.fixture(scope="module")
 def cml_matrix(tmp_path_factory):
-    from tests.cml_simulator.test_contract import KEY, Simulator
+    from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
     root = tmp_path_factory.mktemp("crash-cml")
     sim = Simulator(root / "sim")
     config = {
         "cluster_name": "raycrash", "platform": "cml", "state_dir": str(root / "state"),
         "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
         "cml": {"host": sim.url, "project_name": "ray-crash", "git_url": str(ROOT),
-                "shared_host_network": True},
+                "shared_host_network": True, "runtime_identifier": runtime_of(sim)},
         "approvals": {"required": ORDER},
         "head": {"cpu": 1, "memory": 1}, "workers": {"count": 1, "cpu": 1, "memory": 1},
         "serve": {"applications": [{"name": "hello", "import_path": "examples.apps.hello:app",

@@ -77,7 +77,6 @@ class CMLPlatform(Platform):
         self.shares_host_network = cml.shared_host_network
         self.project_timeout_seconds = cml.project_timeout_seconds
         self._project_id = cml.project_id
-        self._runtime: str | None = cml.runtime_identifier
 
     @property
     def project_name(self) -> str:
@@ -108,23 +107,22 @@ class CMLPlatform(Platform):
         except PlatformError as e:
             return [str(e)]
         problems = [] if answer.get("valid", True) else ["CML says the API key is not valid"]
-        wanted, runtimes = self.cml.runtime_identifier, self.client.runtimes()
-        if wanted and wanted not in {r.get("image_identifier") for r in runtimes}:
-            problems.append(f"runtime {wanted} is not available in this workspace")
-        elif not wanted and default_runtime(runtimes) is None:
-            problems.append("the workspace lists no Python runtime: set cml.runtime_identifier")
+        wanted = self.cml.runtime_identifier
+        available = [r["image_identifier"] for r in self.client.runtimes() if r.get("image_identifier")]
+        if not wanted:  # projects are ML Runtimes projects: CML refuses jobs and apps without one
+            problems.append("cml.runtime_identifier (or RUNTIME_IDENTIFIER) is not set: CML needs "
+                            "an ML Runtime for jobs and applications; " + runtime_choices(available))
+        elif wanted not in available:
+            problems.append(f"cml.runtime_identifier {wanted} is not available in this workspace; "
+                            + runtime_choices(available))
         return problems
 
     @property
     def runtime_identifier(self) -> str:
-        """The ML Runtime jobs and apps run in: the configured one, else the workspace's newest
-        standard Python runtime (projects are created as ML Runtimes projects, which need one)."""
-        if self._runtime is None:
-            self._runtime = default_runtime(self.client.runtimes())
-            if self._runtime is None:
-                raise PlatformError("the workspace lists no Python runtime: set "
-                                    "cml.runtime_identifier (see GET /api/v2/runtimes)")
-        return self._runtime
+        """The ML Runtime jobs and apps run in (prerequisites checks it is set and available)."""
+        if not self.cml.runtime_identifier:
+            raise PlatformError("cml.runtime_identifier is not set (see GET /api/v2/runtimes)")
+        return self.cml.runtime_identifier
 
     # -- project --------------------------------------------------------------------------------
     @property
@@ -255,8 +253,9 @@ class CMLPlatform(Platform):
         body = {"name": spec.name, "script": spec.script, "arguments": spec.arguments,
                 "cpu": spec.cpu, "memory": spec.memory, "timeout": spec.timeout,
                 "kill_on_timeout": True, "environment": spec.environment,
-                "parent_id": parent_id or ""}
-        body["runtime_identifier"] = self.runtime_identifier
+                "runtime_identifier": self.runtime_identifier}
+        if parent_id:  # an empty parent_id is not "no parent" to CML: leave it out
+            body["parent_id"] = parent_id
         return body
 
     def create_job(self, spec: JobSpec, parent_id: str | None = None) -> Job:
@@ -268,6 +267,11 @@ class CMLPlatform(Platform):
         return find()
 
     def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None = None) -> Job:
+        current = next(j for j in self.list_jobs() if j.id == job_id)
+        if current.spec.parent and not parent_id:
+            # a PATCH keeps a parent it is not given: a job that loses its parent is made anew
+            self.client.request("DELETE", self._path(f"/jobs/{job_id}"), f"delete job {spec.name}")
+            return self.create_job(spec)
         body = self._job_body(spec, parent_id)
         body["environment"] = environment_patch(spec.environment)  # a string in PATCH bodies
         self.client.request("PATCH", self._path(f"/jobs/{job_id}"), f"update job {spec.name}",
@@ -303,13 +307,10 @@ def _epoch(stamp: str | None) -> float:
         return 0.0
 
 
-def default_runtime(runtimes: list[dict]) -> str | None:
-    """The newest Python runtime, Standard edition and Workbench editors first."""
-    def rank(r: dict):
-        kernel = r.get("kernel") or ""
-        version = tuple(int(p) for p in re.findall(r"\d+", kernel)[:2])
-        return (r.get("edition") == "Standard", "Workbench" in (r.get("editor") or ""), version,
-                r.get("full_version") or "")
-    python = [r for r in runtimes if (r.get("kernel") or "").startswith("Python")
-              and r.get("image_identifier")]
-    return max(python, key=rank)["image_identifier"] if python else None
+def runtime_choices(available: list[str], shown: int = 5) -> str:
+    """"choose one of: ..." naming the workspace's runtimes, Python ones first."""
+    if not available:
+        return "the workspace lists no runtimes (GET /api/v2/runtimes)"
+    ordered = sorted(available, key=lambda i: ("python" not in i.lower(), i))
+    more = f" (and {len(ordered) - shown} more: GET /api/v2/runtimes)" if len(ordered) > shown else ""
+    return "choose one of: " + ", ".join(ordered[:shown]) + more
