@@ -15,7 +15,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checkpoints import BY_NAME, ORDER, TEARDOWN, approvals, audit, notifications, operations, preview
+from checkpoints import (
+    BY_NAME,
+    ORDER,
+    TEARDOWN,
+    approvals,
+    audit,
+    file_approvals,
+    notifications,
+    operations,
+    preview,
+)
 from checkpoints.access import Actor
 from checkpoints.base import Checkpoint, Context, RunCancelled
 from checkpoints.errors import CheckpointFailed
@@ -74,6 +84,7 @@ def wait_for_decision(ctx: Context, name: str, plan: Plan, gate: Gate, timeout: 
     warned = [False]
 
     def decided():
+        file_approvals.take(ctx, name, gate)
         verdict = approvals.evaluate(ctx.store, ctx.run_id, name, plan.fingerprint, gate)
         return verdict if verdict.state != "missing" else None
 
@@ -309,8 +320,12 @@ class Orchestrator:
         notifications.emit(ctx.config, self.store, "approval.required", run_id=run_id,
                            checkpoint=checkpoint.name, **notifications.approval_facts(
                                ctx.config, checkpoint.name, plan, gate, run.requester, request.id))
-        decision = self.gatekeeper(GateRequest(ctx, run, checkpoint, plan, gate, request,
-                                               verdict.why))
+        if file_approvals.take(ctx, checkpoint.name, gate) and approvals.evaluate(
+                self.store, run_id, checkpoint.name, plan.fingerprint, gate).state == "approved":
+            decision = "approved"
+        else:
+            decision = self.gatekeeper(GateRequest(ctx, run, checkpoint, plan, gate, request,
+                                                   verdict.why))
         if decision == "approved":
             self.store.close_approval_requests(run_id, checkpoint.name)
             transition(self.store, run_id, RunStatus.RUNNING)

@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 
-from checkpoints import approvals
+from checkpoints import approvals, file_approvals
 from checkpoints.access import Actor
 from checkpoints.orchestrator import GateRequest, wait_for_decision
 from cli.output import STATUS_EVERY, say
@@ -44,13 +44,14 @@ class CliGatekeeper:
             say(f"    approve with:  {command}\n    then resume:   {resume_command(self.args)}")
             return "pending"
         if self.args.no_wait:
-            say(f"    approve with:  {command}\n    then resume:   {resume_command(self.args)}")
+            say(f"    approve with:  {command}{file_hint(req)}\n"
+                f"    then resume:   {resume_command(self.args)}")
             return "pending"
         if sys.stdin.isatty():
             answer = self._prompt(req)
             return self._after_own_approval(req, command) if answer == "approved" else answer
         say(f"    waiting for an approval; give it with:\n      {command}\n"
-            f"    or POST /api/v1/approvals/{name}")
+            f"    or POST /api/v1/approvals/{name}{file_hint(req)}")
         return self._wait(req, command)
 
     def _after_own_approval(self, req: GateRequest, command: str) -> str:
@@ -107,6 +108,17 @@ class CliGatekeeper:
         self._decide(req, self.actor, approved,
                      reason or f"{'approved' if approved else 'declined'} at the prompt")
         return "approved" if approved else "rejected"
+
+
+def file_hint(req: GateRequest) -> str:
+    """How to approve with a file, when approvals.file_dir is set."""
+    file_dir = req.ctx.config.approvals.file_dir
+    if not file_dir:
+        return ""
+    words = " ".join([req.plan.fingerprint] + (["acknowledge-risks"] if req.gate.destructive else [])
+                     + (["acknowledge-breaking"] if req.gate.breaking else []))
+    path = file_approvals.file_for(file_dir, req.checkpoint.name)
+    return f"\n    or write:      echo {shlex.quote(words)} > {shlex.quote(str(path))}"
 
 
 def red(text: str) -> str:

@@ -131,7 +131,9 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
                                      "operations": {**OPERATION_POLICY,
                                                     **approvals["operations"]},
                                      "policy": {name: _policy(p) for name, p
-                                                in approvals["policy"].items()}}),
+                                                in approvals["policy"].items()},
+                                     "file_dir": str(resolve(approvals["file_dir"]))
+                                     if approvals["file_dir"] else None}),
         api=ApiConfig(**{**api, "cors_origins": tuple(api["cors_origins"]),
                          "allowed_hosts": tuple(api["allowed_hosts"]),
                          "tokens_file": str(resolve(api["tokens_file"]))

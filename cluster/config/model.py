@@ -88,6 +88,7 @@ class ApprovalsConfig:
     forbid_self_approval: bool = False
     operations: dict = field(default_factory=lambda: dict(OPERATION_POLICY))
     policy: dict = field(default_factory=dict)  # gate name -> checkpoints.plan.ApprovalPolicy
+    file_dir: str | None = None  # approvals given as files (checkpoints/file_approvals.py)
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,8 @@ class ApprovalsSchema(Strict):
     # per gate: how many approvals, from whom (e.g. teardown: {min_approvals: 2})
     policy = fields.Dict(keys=fields.String(validate=validate.OneOf(GATE_NAMES)),
                          values=fields.Nested(ApprovalPolicySchema), load_default=dict)
+    # a directory where a file checkpoint-NAME-approved holding the plan's fingerprint approves
+    file_dir = fields.String(load_default=None, allow_none=True)
 
 
 def _origin(value: str) -> None:

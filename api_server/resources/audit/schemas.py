@@ -13,7 +13,8 @@ class AuditEventSchema(Schema):
     client_address = fields.String(allow_none=True)
     action = fields.String(required=True, metadata={
         "description": "run.start, run.resume, run.cancel, approval.approve, approval.reject, "
-                       "approval.revoke, node.add, node.remove, app.deploy, app.delete"})
+                       "approval.revoke, approval.file (a refused approval file), node.add, "
+                       "node.remove, app.deploy, app.delete"})
     target = fields.String(required=True)
     plan_fingerprint = fields.String(allow_none=True)
     run_id = fields.String(allow_none=True)
