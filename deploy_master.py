@@ -12,6 +12,7 @@ Exit codes: 0 done, 1 failed, 2 usage or config error, 3 awaiting approval, 4 re
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import pwd
 import sys
@@ -54,6 +55,15 @@ class CliError(DomainError):
     def __init__(self, message: str, code: int):
         super().__init__(message)
         self.code = code
+
+
+def show_platform_calls() -> None:
+    """--verbose: each platform call as a line on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("    . %(message)s"))
+    log = logging.getLogger("raydeploy.platform")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
 
 
 def os_user() -> str:
@@ -224,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="cluster config (default: examples/cluster.local.yaml)")
         common.add_argument("--state-dir", metavar="DIR", default=default,
                             help="state directory (overrides state_dir)")
+        common.add_argument("--verbose", "-v", action="store_true", default=default,
+                            help="also print every platform call (method, path, status, time)")
         common.add_argument("--operator", default=default, metavar="NAME",
                             help="a name to record beside your OS user in the audit trail "
                                  "(never instead of it)")
@@ -298,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (running or args.status or args.list_checkpoints or args.command):
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "verbose", False):
+        show_platform_calls()
     try:
         config = load_config(args.config, state_dir_override=args.state_dir)
         ctx = make_context(config, LineReporter(), force=bool(args.force))

@@ -7,6 +7,7 @@ sees and stops apps that an earlier one started. Logs go to files in the state d
 """
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import subprocess
@@ -44,6 +45,8 @@ PROJECT_KEY = "local.project"
 # login) must not reach user code running in Serve replicas and jobs.
 INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
              "VIRTUAL_ENV", "SHELL")
+
+calls = logging.getLogger("raydeploy.platform")  # one line per call (the CLI's --verbose)
 
 
 def inherited_env() -> dict[str, str]:
@@ -164,6 +167,7 @@ class LocalPlatform(Platform):
         record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
         self.store.put_platform_app(record)
         crashpoints.wrote()
+        calls.debug("local start application %s on %s -> pid %d", spec.name, ip, proc.pid)
         return self._app(record)
 
     def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None:
@@ -172,6 +176,7 @@ class LocalPlatform(Platform):
             raise NotFound(f"application {app_id} not found")
         if record["pid"] and processes.session_alive(record["pid"]) and self._owned(record):
             processes.stop_session(record["pid"], grace_seconds)
+            calls.debug("local stop application %s -> pid %d stopped", record["name"], record["pid"])
         record.update(status=STOPPED, stopped_at=time.time())
         self.store.put_platform_app(record)
         crashpoints.wrote()
@@ -257,6 +262,7 @@ class LocalPlatform(Platform):
                   "pid": proc.pid, "pid_start": processes.start_time(proc.pid),
                   "log_path": str(run_dir / "output.log"), "created_at": time.time()}
         self.store.put_job_run(record)
+        calls.debug("local run job %s -> pid %d", spec.name, proc.pid)
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
         crashpoints.wrote()
         return self._job_run(record)

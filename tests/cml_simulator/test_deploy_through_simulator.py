@@ -83,3 +83,24 @@ def test_a_deploy_without_a_runtime_stops_at_prerequisites_before_creating_anyth
         assert (counts["projects"], counts["jobs"], counts["applications"]) == (0, 0, 0)
     finally:
         sim.stop()
+
+
+def test_verbose_shows_each_platform_call_and_never_the_key(tmp_path):
+    sim = Simulator(tmp_path / "sim")
+    try:
+        config = write_config(tmp_path / "cml.yaml", {
+            "cluster_name": "verbose", "platform": "cml", "state_dir": str(tmp_path / "state"),
+            "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
+            "cml": {"host": sim.url, "shared_host_network": True,
+                    "runtime_identifier": runtime_of(sim)}})
+        env = clean_env(CML_API_KEY=KEY)
+        quiet = cli("plan", config=config, env=env, timeout=120)
+        loud = cli("plan", "--verbose", config=config, env=env, timeout=120)
+        assert quiet.returncode == loud.returncode == 0, loud.stdout + loud.stderr
+        assert "/api/v2/" not in quiet.stdout + quiet.stderr
+        calls = [line for line in loud.stderr.splitlines() if line.strip().startswith(". CML ")]
+        assert any("POST /api/v2/auth/validate_key -> 200 (" in c and " ms)" in c for c in calls)
+        assert any(c.split()[2:4] == ["GET", "/api/v2/runtimes"] for c in calls)
+        assert KEY not in loud.stdout + loud.stderr and "Bearer" not in loud.stderr
+    finally:
+        sim.stop()

@@ -11,6 +11,7 @@ answer was lost may still have happened.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from core import crashpoints, metrics
 from core.errors import NotFound
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+log = logging.getLogger("raydeploy.platform")  # one line per call (the CLI's --verbose)
 
 
 class CMLAuthError(PlatformError):
@@ -72,6 +74,7 @@ class CMLClient:
                 response = self.session.request(method, url, **kwargs)
             except requests.RequestException as e:
                 metrics.PLATFORM_CALLS.labels("cml", op, "error").observe(time.monotonic() - started)
+                trace(method, path, f"no answer ({type(e).__name__})", started, attempt)
                 delay = self._delay(attempt, None)
                 unanswered += time.monotonic() - started
                 if attempt == self.retries or not idempotent or unanswered + delay >= self.budget:
@@ -85,6 +88,7 @@ class CMLClient:
                 continue
             metrics.PLATFORM_CALLS.labels("cml", op, str(response.status_code)).observe(
                 time.monotonic() - started)
+            trace(method, path, response.status_code, started, attempt)
             retry = response.status_code == 429 or (idempotent and response.status_code in RETRY_STATUS)
             if retry and attempt < self.retries:
                 metrics.PLATFORM_RETRIES.labels("cml", op).inc()
@@ -147,6 +151,14 @@ class CMLClient:
 
     def runtimes(self) -> list[dict]:
         return list(self.list("/runtimes", "runtimes", "list runtimes"))
+
+
+def trace(method: str, path: str, outcome, started: float, attempt: int) -> None:
+    """``CML POST /projects/p1/applications -> 201 (34 ms)``: the path only (no host, no
+    query, no body, no header: nothing that could hold a key or a token)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("CML %s /api/v2%s -> %s (%.0f ms%s)", method, path, outcome,
+                  (time.monotonic() - started) * 1000, f", try {attempt + 1}" if attempt else "")
 
 
 def environment_out(env: dict | str | None) -> dict:
