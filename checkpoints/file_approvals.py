@@ -49,13 +49,13 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
     if not file_dir:
         return False
     path = file_for(file_dir, checkpoint)
+    if not os.path.lexists(path):  # the common case, polled while a run waits
+        return False
     uid = os.geteuid()
     user = pwd.getpwuid(uid).pw_name
     actor = cli_actor(principals_for(ctx.config), user, source="file")
     try:
         _check_owned(Path(file_dir), uid, user, "approvals.file_dir")
-    except FileNotFoundError:
-        return False
     except Refused as e:  # not ours to touch: say so once per process, leave it as it is
         if str(e) not in _told:
             _told.add(str(e))
