@@ -38,6 +38,29 @@ def test_environment_overrides_and_their_errors_name_the_variable():
     assert "workers.count (from RAY_NUM_WORKERS)" in info.value.errors
 
 
+@pytest.mark.parametrize("cml,environ,expected", [
+    ({}, {"CDSW_PROJECT_ID": "cdsw-1"}, ("cdsw-1", "CDSW_PROJECT_ID")),
+    ({}, {"CDSW_PROJECT_ID": "cdsw-1", "CML_PROJECT_ID": "cml-1"}, ("cml-1", "CML_PROJECT_ID")),
+    ({"project_id": "cfg-1"}, {"CDSW_PROJECT_ID": "cdsw-1", "CML_PROJECT_ID": "cml-1"},
+     ("cfg-1", None)),
+    ({"project_name": "named"}, {"CDSW_PROJECT_ID": "cdsw-1"}, (None, None)),
+    ({"project_name": "named"}, {"CML_PROJECT_ID": "cml-1"}, ("cml-1", "CML_PROJECT_ID")),
+    ({}, {"CML_PROJECT_ID": "  ", "CDSW_PROJECT_ID": ""}, (None, None)),
+])
+def test_project_id_precedence_config_then_cml_then_cdsw(cml, environ, expected):
+    from cluster.config.legacy import apply_env
+    doc = {"platform": "cml", "cml": {"host": "https://h", "api_key": "k", **cml}}
+    config = parse_config(doc, environ=environ)
+    origins = apply_env({"cml": dict(doc["cml"])}, environ)
+    assert (config.platform_settings["cml"].project_id, origins.get("cml.project_id")) == expected
+
+
+def test_cai_project_id_is_a_config_value_and_wins_over_the_environment():
+    config = parse_config({"cai": {"host": "https://h", "api_key": "k", "project_id": "cai-1"}},
+                          environ={"CML_PROJECT_ID": "cml-1", "CDSW_PROJECT_ID": "cdsw-1"})
+    assert config.platform_settings["cml"].project_id == "cai-1"
+
+
 def test_api_key_never_in_repr():
     config = parse_config({"cml": {"api_key": "sekrit-key"}}, environ={})
     assert "sekrit-key" not in repr(config)

@@ -42,6 +42,25 @@ class CMLSchema(Schema):
 ENV_OVERRIDES = {"CML_HOST": "host", "CML_API_KEY": "api_key",
                  "RUNTIME_IDENTIFIER": "runtime_identifier"}
 
+# An existing project, when the config names none by id: CML_PROJECT_ID (set by the user),
+# then CDSW_PROJECT_ID (set by CML in its own sessions and jobs: the project they run in).
+PROJECT_ID_VARS = ("CML_PROJECT_ID", "CDSW_PROJECT_ID")
+
+
+def env_defaults(section: dict, environ) -> dict[str, str]:
+    """``project_id`` from the environment when the config gives none. CDSW_PROJECT_ID is
+    ambient (every CML session has it), so it never overrides a project the config names by
+    ``project_name``; CML_PROJECT_ID is the user's explicit choice and does."""
+    if section.get("project_id"):
+        return {}
+    for var in PROJECT_ID_VARS:
+        value = (environ.get(var) or "").strip()
+        if not value or (var == "CDSW_PROJECT_ID" and section.get("project_name")):
+            continue
+        section["project_id"] = value
+        return {"project_id": var}
+    return {}
+
 
 def required_when_selected(section: dict) -> dict[str, list[str]]:
     return {k: ["Required when platform is cml."] for k in ("host", "api_key")
