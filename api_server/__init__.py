@@ -128,6 +128,8 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         g.principal = principal
         return None
 
+    for warning in config.warnings:
+        log.warning("config %s: %s", config.source, warning)
     if not principals.enabled:
         log.warning("API auth is off: no tokens configured (RAYDEPLOY_API_TOKENS or "
                     "api.tokens_file); it may listen on loopback only")

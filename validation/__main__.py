@@ -17,6 +17,7 @@ from checkpoints.plan import gate_for
 from cluster.config import load_config
 from cluster.health import Check, all_checks
 from core.errors import DomainError, Invalid
+from core.text import printable
 
 
 def checkpoint_checks(ctx: Context, name: str) -> list[Check]:
@@ -56,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", metavar="DIR")
     args = parser.parse_args(argv)
     try:
-        ctx = make_context(load_config(args.config, state_dir_override=args.state_dir))
+        config = load_config(args.config, state_dir_override=args.state_dir)
+        for warning in config.warnings:  # on stderr: stdout may be JSON
+            print(f"warning: {printable(warning)}", file=sys.stderr)
+        ctx = make_context(config)
         if args.approval_check:
             checks = approval_check(ctx, args.approval_check)
         elif args.checkpoint:

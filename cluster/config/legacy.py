@@ -20,12 +20,13 @@ ENV_OVERRIDES = {
 }
 
 
-def map_legacy(doc: dict) -> dict:
+def map_legacy(doc: dict, warnings: list[str] | None = None) -> dict:
     """A copy of ``doc`` with the ``ray_cluster:`` shape and every platform's older shapes
-    mapped onto the current one. Unknown fields in them raise ConfigShapeError."""
+    mapped onto the current one. Unknown fields in them raise ConfigShapeError; defaults a
+    mapping chose are said in ``warnings``."""
     doc = copy.deepcopy(doc)
     for platform in REGISTRY.values():
-        doc = platform.map_legacy(doc)
+        doc = platform.map_legacy(doc, warnings)
     if "ray_cluster" in doc:
         rc = doc.pop("ray_cluster") or {}
         if not isinstance(rc, dict):

@@ -137,8 +137,9 @@ class Platform:
         return {}
 
     @classmethod
-    def map_legacy(cls, doc: dict) -> dict:
-        """Map older config shapes this platform accepts onto the current one."""
+    def map_legacy(cls, doc: dict, warnings: list[str] | None = None) -> dict:
+        """Map older config shapes this platform accepts onto the current one; what people
+        should know about the mapping (a default it chose) goes into ``warnings``."""
         return doc
 
     @classmethod

@@ -185,3 +185,12 @@ def test_an_operation_gate_with_nothing_waiting_has_no_plan_and_says_why(client)
     assert answer.status_code == 200  # was a 500: an operation's plan needs its parameters
     body = answer.get_json()
     assert not body["awaiting"] and body["plan"] is None and "operation" in body["plan_error"]
+
+
+def test_config_warnings_are_logged_when_the_app_starts(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="api_server")
+    make_app(tmp_path, cai={"host": "http://127.0.0.1:9", "api_key": "k" * 20,
+                            "resources": {"cpu": 2, "memory": 8}})
+    assert ("cai: head_resources absent: the head uses the worker resources (2 CPU, 8 GiB)"
+            in caplog.text)
+    assert "k" * 20 not in caplog.text

@@ -86,6 +86,50 @@ def test_legacy_cai_section_maps_onto_ours():
     assert (config.ray.port, config.ray.dashboard_port) == (6380, 8266)
 
 
+def test_cai_defaults_follow_the_seed_one_worker_and_a_head_sized_as_a_worker():
+    config = parse_config({"cai": {"host": "https://ml.example.com", "api_key": "k",
+                                   "resources": {"cpu": 2, "memory": 8, "num_gpus": 1}}},
+                          environ={})
+    assert (config.workers.count, config.workers.cpu, config.workers.memory) == (1, 2, 8)
+    assert (config.head.cpu, config.head.memory, config.head.gpus) == (2, 8, 0)
+    assert config.warnings == ("cai: head_resources absent: the head uses the worker "
+                               "resources (2 CPU, 8 GiB)",)
+    # without resources either: both get the defaults, and the warning says which
+    bare = parse_config({"cai": {"host": "https://h", "api_key": "k"}}, environ={})
+    assert (bare.head.cpu, bare.head.memory) == (bare.workers.cpu, bare.workers.memory) == (1, 2)
+    assert bare.warnings == ("cai: head_resources absent: the head uses the worker resources "
+                             "(1 CPU, 2 GiB)",)
+    assert parse_config({"cai": {"host": "https://h", "api_key": "k"}},
+                        environ={"RAY_NUM_WORKERS": "4"}).workers.count == 4
+
+
+def test_cai_with_head_resources_or_a_head_section_has_no_warning():
+    sized = parse_config({"cai": {"host": "https://h", "api_key": "k", "num_workers": 0,
+                                  "resources": {"cpu": 4, "memory": 16},
+                                  "head_resources": {"cpu": 1, "memory": 2}}}, environ={})
+    assert (sized.workers.count, sized.head.cpu, sized.head.memory) == (0, 1, 2)
+    assert sized.warnings == ()
+    ours = parse_config({"cai": {"host": "https://h", "api_key": "k",
+                                 "resources": {"cpu": 4, "memory": 16}},
+                         "head": {"cpu": 1, "memory": 3}}, environ={})
+    assert (ours.head.cpu, ours.head.memory, ours.warnings) == (1, 3, ())
+
+
+def test_a_bad_cai_worker_size_is_one_field_error_not_two():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"cai": {"host": "https://h", "api_key": "k",
+                              "resources": {"cpu": "lots"}, "head_resources": None}}, environ={})
+    assert list(info.value.errors) == ["workers.cpu"]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"cai": {"host": "https://h", "api_key": "k", "resources": {"cpu": "lots"}}},
+                     environ={})
+    assert list(info.value.errors) == ["workers.cpu"]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"cai": {"host": "https://h", "api_key": "k", "resources": [2, 8]}},
+                     environ={})
+    assert list(info.value.errors) == ["cai.resources"]
+
+
 def test_legacy_cai_unknown_keys_are_errors():
     with pytest.raises(ConfigError) as info:
         parse_config({"cai": {"host": "https://h", "api_key": "k", "nope": 1}}, environ={})
