@@ -170,5 +170,6 @@ def _view(node: dict | None, app: App | None, node_type: str, usage: dict) -> No
         platform_app_id=app.id if app else None,
         platform_app_name=app.name if app else None,
         platform_status=app.status if app else None,
+        deployed_at=(app.created_at or None) if app else None,
         resources=dict(node["resources_total"]) if node else {},
         resources_used=dict(usage.get(node["node_id"], {})) if node else {})
