@@ -232,3 +232,19 @@ def test_nodes_and_apps_carry_the_seed_tools_fields(app, client):
         1767323045.0, "2026-01-02T03:04:05.000Z")
     assert client.get("/api/v1/applications/hello").get_json()["last_deployed_at"] == \
         "2026-01-02T03:04:05.000Z"
+
+
+def test_ray_address_is_read_once_from_the_environment_and_checked_at_start(tmp_path):
+    from api_server import create_app
+    from api_server.settings import Settings
+    settings = Settings.from_env({"RAY_ADDRESS": "127.0.0.1:6379", "RAY_AUTH_TOKEN": "tok-123"})
+    assert (settings.ray_address, settings.ray_auth_token) == ("127.0.0.1:6379", "tok-123")
+    assert "tok-123" not in repr(settings)
+    config = parse_config({"state_dir": str(tmp_path / "s")}, environ={})
+    from core.errors import Invalid
+    with pytest.raises(Invalid) as info:  # the dev server says it in one line, exit 2
+        create_app(Settings(ray_address="auto"), config)
+    assert "RAY_ADDRESS=auto" in str(info.value)
+    app = create_app(Settings(ray_address="http://127.0.0.1:9", status_cache_seconds=0), config)
+    assert app.extensions["raydeploy"].cluster.inventory.address.kind == "dashboard"
+    assert app.test_client().get("/health").get_json()["ray_connected"] is False

@@ -28,3 +28,21 @@ def test_config_warnings_go_to_stderr_and_json_stays_clean(tmp_path, capsys, mon
     assert ("warning: cai: head_resources absent: the head uses the worker resources "
             "(2 CPU, 8 GiB)") in err
     assert out.lstrip().startswith("{") and "warning" not in out
+
+
+def test_a_bad_address_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    path = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "s")})
+    assert main(["--config", str(path), "--address", "auto"]) == 2
+    assert "'auto' and 'local'" in capsys.readouterr().err
+    monkeypatch.setenv("RAY_ADDRESS", "grpc://127.0.0.1:1")
+    assert main(["--config", str(path)]) == 2
+    assert "unknown scheme" in capsys.readouterr().err
+
+
+def test_an_address_nothing_answers_at_is_a_failed_check(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{refusing_port()}")
+    path = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "s")})
+    assert main(["--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  head" in out and "nothing answers" in out
