@@ -28,7 +28,7 @@ from checkpoints.plan import Plan, policy_for
 from checkpoints.preview import load_plan_file
 from cli.audit import cmd_audit
 from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
-from cli.output import LineReporter, say
+from cli.output import LineReporter, say, say_config_warnings
 from cli.plan import cmd_plan
 from cluster.config import ConfigError, load_config
 from cluster.monitoring import prometheus_url
@@ -96,8 +96,7 @@ def cmd_run(args, ctx: Context, actor: Actor) -> int:
             run = orchestrator.create_run(mode, selection_for(mode, name), actor, options)
             say(f"run {run.id}: {mode}" + (f" {name}" if name else "")
                 + f" on {ctx.config.platform} ({ctx.config.source})")
-        for warning in ctx.config.warnings:
-            say(f"warning: {warning}")
+        say_config_warnings(ctx.config)
         started = time.monotonic()
         run = orchestrator.execute(run)
     finally:

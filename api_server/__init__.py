@@ -24,6 +24,7 @@ from api_server.spec_plugins import AuthResponsesPlugin, OperationIdPlugin
 from api_server.ui import blp as ui_blp
 from checkpoints.access import Principals, digest_salt
 from cluster.config import Config, load_config
+from cluster.ray_address import RayAddress
 from core.errors import Invalid
 
 log = logging.getLogger("api_server")
@@ -90,8 +91,11 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
              allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
              expose_headers=["Idempotent-Replayed"])
 
+    ray_address = (RayAddress.parse(settings.ray_address, token=settings.ray_auth_token)
+                   if settings.ray_address else None)
     app.extensions["raydeploy"] = Services(config, settings.status_cache_seconds,
-                                           sse_process_limit=settings.sse_process_limit)
+                                           sse_process_limit=settings.sse_process_limit,
+                                           ray_address=ray_address)
     app.extensions["raydeploy.principals"] = principals
     metrics.install(app, lambda: app.extensions["raydeploy"].store)
     allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
@@ -128,6 +132,11 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         g.principal = principal
         return None
 
+    for warning in config.warnings:
+        log.warning("config %s: %s", config.source, warning)
+    if ray_address is not None:
+        log.info("RAY_ADDRESS=%s: nodes, applications, status and health read that cluster",
+                 ray_address.text)
     if not principals.enabled:
         log.warning("API auth is off: no tokens configured (RAYDEPLOY_API_TOKENS or "
                     "api.tokens_file); it may listen on loopback only")

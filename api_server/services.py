@@ -11,6 +11,8 @@ from checkpoints.background import RunLauncher
 from checkpoints.factory import make_context
 from cluster.config import Config
 from cluster.health import all_checks
+from cluster.manager import ClusterManager
+from cluster.ray_address import RayAddress
 from core.errors import DomainError
 
 
@@ -91,11 +93,15 @@ class TooManyStreams(TooManyRequests):
 
 
 class Services:
-    def __init__(self, config: Config, cache_seconds: float = 1.0, sse_process_limit: int = 16):
+    def __init__(self, config: Config, cache_seconds: float = 1.0, sse_process_limit: int = 16,
+                 ray_address: RayAddress | None = None):
+        """``ray_address`` (RAY_ADDRESS): the cluster the views read. Plans and runs keep
+        acting on the platform's own cluster (what a deploy would do)."""
         self.config = config
         self.ctx = make_context(config)
         self.store = self.ctx.store
-        self.cluster = self.ctx.cluster
+        self.cluster = self.ctx.cluster if ray_address is None else ClusterManager(
+            config, self.store, self.ctx.platform, ray_address=ray_address)
         self.cache = TTLCache(cache_seconds)
         self.runs = RunLauncher(lambda force: make_context(config, store=self.store, force=force),
                                 on_finished=lambda run_id: self.invalidate())
@@ -111,7 +117,7 @@ class Services:
     def serve_status(self) -> dict:
         def compute():
             try:
-                return self.cluster.serve.status() if self.cluster.inventory.head_app() else {}
+                return self.cluster.serve.status() if self.cluster.inventory.has_head() else {}
             except DomainError:
                 return {}
         return self.cache.get("serve", compute)
@@ -132,8 +138,14 @@ class Services:
 
     def ray_connected(self) -> bool:
         inventory = self.cluster.inventory
-        return self.cache.get("ray_connected", lambda: inventory.head_app() is not None
-                              and inventory.dashboard().healthy())
+        return self.cache.get("ray_connected", lambda: inventory.has_head()
+                              and self._dashboard_healthy())
+
+    def _dashboard_healthy(self) -> bool:
+        try:
+            return self.cluster.inventory.dashboard().healthy()
+        except DomainError:  # an explicit address nobody answers at
+            return False
 
     def platform_available(self) -> bool:
         return self.cache.get("platform_ok", lambda: not self.ctx.platform.check())

@@ -17,6 +17,10 @@ class Settings:
     # event streams (SSE) open at once in this process: each holds a thread (gunicorn's
     # config sets half its threads; the threaded dev server has a thread per connection)
     sse_process_limit: int = 16
+    # RAY_ADDRESS: the Ray cluster the views read (nodes, apps, status, health) instead of
+    # the head the platform lists; RAY_AUTH_TOKEN: its token, when not the config's own
+    ray_address: str | None = None
+    ray_auth_token: str | None = field(default=None, repr=False)
     environ: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -29,4 +33,5 @@ class Settings:
                    tokens=env.get("RAYDEPLOY_API_TOKENS"),
                    status_cache_seconds=float(env.get("RAYDEPLOY_STATUS_CACHE_SECONDS", "1.0")),
                    sse_process_limit=int(env.get("RAYDEPLOY_SSE_LIMIT", "16")),
-                   environ=env)
+                   ray_address=env.get("RAY_ADDRESS") or None,
+                   ray_auth_token=env.get("RAY_AUTH_TOKEN") or None, environ=env)

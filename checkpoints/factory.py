@@ -6,17 +6,21 @@ from cluster.config import Config
 from cluster.dashboard import DashboardClient
 from cluster.manager import ClusterManager
 from cluster.platforms import make_platform
+from cluster.ray_address import RayAddress
 from core.timing import SYSTEM_CLOCK, Clock
 from store import Store
 
 
 def make_context(config: Config, reporter: Reporter | None = None, store: Store | None = None,
                  force: bool = False, clock: Clock = SYSTEM_CLOCK, platform=None,
-                 dashboard_factory=DashboardClient) -> Context:
+                 dashboard_factory=DashboardClient, ray_address: RayAddress | None = None
+                 ) -> Context:
     """``platform`` and ``dashboard_factory`` default to the real ones (tests pass fakes
-    behind the same interfaces)."""
+    behind the same interfaces). ``ray_address`` (RAY_ADDRESS) makes the cluster read the
+    Ray cluster there: for live checks only, never for a run (see ClusterManager)."""
     store = store or Store(config.state_dir, clock)
     platform = platform or make_platform(config, store)
     return Context(config=config, store=store, platform=platform,
-                   cluster=ClusterManager(config, store, platform, clock, dashboard_factory),
+                   cluster=ClusterManager(config, store, platform, clock, dashboard_factory,
+                                          ray_address=ray_address),
                    reporter=reporter or NullReporter(), force=force, clock=clock)

@@ -20,7 +20,7 @@ from core.timing import TimedOut, poll_until
 def desired_jobs(ctx: Context) -> list[JobSpec]:
     platform_env = ctx.platform.job_environment()
     specs = [JobSpec(name=j["name"], script=j["script"], arguments=j["arguments"], cpu=j["cpu"],
-                     memory=j["memory"], timeout=j["timeout"], parent=j["parent_job_key"],
+                     memory=j["memory"], timeout=j["timeout"], parent=j["parent"],
                      environment={**j["environment"], **platform_env})
              for j in load_jobs_config(ctx.config.jobs_config)]
     if ctx.platform.chains_jobs:

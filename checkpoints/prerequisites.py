@@ -12,6 +12,8 @@ from checkpoints.access import principals_for
 from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Plan
+from cluster.config import ConfigError
+from cluster.jobs_config import load_jobs_config
 from cluster.lifecycle import LAUNCHER
 from cluster.prometheus import prometheus_binary
 
@@ -54,8 +56,10 @@ class Prerequisites(Checkpoint):
                 problems.append(f"project_dir {config.project_dir} does not hold {LAUNCHER}")
             problems += self._import_problems(config)
         problems += self._monitoring_problems(ctx)
-        if not config.jobs_config.exists():
-            problems.append(f"jobs_config {config.jobs_config} does not exist")
+        try:  # a bad jobs_config.yaml stops the run here, before any project or node exists
+            load_jobs_config(config.jobs_config)
+        except ConfigError as e:
+            problems.append(f"jobs_config: {e}")
         return problems
 
     @staticmethod

@@ -14,6 +14,13 @@ def say(text: str = "", err: bool = False) -> None:
     print(printable_lines(text), file=sys.stderr if err else sys.stdout, flush=True)
 
 
+def say_config_warnings(config) -> None:
+    """What the config loader chose or ignored for the user (a default an older shape implies,
+    a head GPU count dropped), once per command that acts on the config."""
+    for warning in config.warnings:
+        say(f"warning: {warning}")
+
+
 class LineReporter:
     """One line per checkpoint outcome, and a status line at least every 10 s while waiting."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from checkpoints.plan import Gate, Plan
 from checkpoints.preview import preview
 from cli.gate import impact_lines, red
-from cli.output import say
+from cli.output import say, say_config_warnings
 from core.text import printable
 
 
@@ -19,6 +19,7 @@ def cmd_plan(args, ctx) -> int:
     config = ctx.config
     say(f"plan of {config.cluster_name} on {config.platform} ({config.source}), "
         f"from the live cluster ({took:.2f}s)")
+    say_config_warnings(config)
     last = result["last_success"]
     if last:
         changes = result["config_changes"]

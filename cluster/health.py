@@ -22,6 +22,14 @@ class Check:
 
 def head_check(cluster: ClusterManager) -> Check:
     inventory = cluster.inventory
+    if inventory.address is not None:  # RAY_ADDRESS: that cluster, whatever the platform lists
+        try:
+            ok = inventory.dashboard().healthy()
+        except DomainError as e:
+            return Check("head", False, str(e))
+        return Check("head", ok, f"RAY_ADDRESS {inventory.address.text}: dashboard "
+                                 f"{inventory.dashboard_url()} "
+                                 f"{'healthy' if ok else 'not answering'}")
     head = inventory.head_app()
     if head is None:
         return Check("head", False, "no running head app")

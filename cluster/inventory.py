@@ -1,6 +1,10 @@
 """The node inventory: what runs, asked of the live platform and the live cluster (never only
 records). The head is the app named ``<cluster>-head``, workers are ``<cluster>-worker-<n>``,
-and a Ray node belongs to an app when it runs on the app's address."""
+and a Ray node belongs to an app when it runs on the app's address.
+
+An explicit address (``RAY_ADDRESS``, given to the API and to validation) names the Ray
+cluster to read instead: its dashboard, Serve proxy and nodes, whatever head app the
+platform lists (the platform's apps are still matched to its nodes)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +12,7 @@ import json
 from cluster.dashboard import DashboardClient, DashboardError
 from cluster.layout import PortLayout
 from cluster.platforms.base import LIVE, App, Platform
+from cluster.ray_address import RayAddress, RayAddressUnreachable, resolve_dashboard
 from core.errors import Conflict
 from core.records import NodeView
 
@@ -21,7 +26,8 @@ class NoHead(Conflict):
 
 class NodeInventory:
     def __init__(self, config, platform: Platform, layout: PortLayout, token,
-                 dashboard_factory=DashboardClient):
+                 dashboard_factory=DashboardClient, address: RayAddress | None = None,
+                 resolver=resolve_dashboard):
         self.config = config
         self.platform = platform
         self.layout = layout
@@ -29,6 +35,9 @@ class NodeInventory:
         self._dashboard_factory = dashboard_factory  # (url, token) -> a dashboard client
         self._dashboard: DashboardClient | None = None
         self._node_ips: dict[str, str] = {}
+        self.address = address  # RAY_ADDRESS: read this cluster, not the platform's head
+        self._resolver = resolver  # (address, token) -> the dashboard URL
+        self._explicit_url: str | None = None
 
     # -- names and apps ---------------------------------------------------------------------
     @property
@@ -85,28 +94,74 @@ class NodeInventory:
         return f"{ip}:{port_of(layout)}" if ip and layout else None
 
     def head_address(self) -> str | None:
-        """host:port of the head's GCS."""
+        """host:port of the head's GCS (with an explicit address: when that is its form)."""
+        if self.address is not None:
+            return self.address.gcs_address
         return self._head_endpoint(lambda layout: layout.port)
 
     def dashboard_url(self) -> str | None:
+        if self.address is not None:
+            try:
+                return self._explicit_dashboard_url()
+            except RayAddressUnreachable:
+                return None
         endpoint = self._head_endpoint(lambda layout: layout.dashboard_port)
         return f"http://{endpoint}" if endpoint else None
 
     def proxy_url(self) -> str | None:
         """The Serve proxy (HeadOnly: on the head)."""
+        if self.address is not None:
+            return self._explicit_proxy_url()
         endpoint = self._head_endpoint(lambda layout: layout.serve_port)
         return f"http://{endpoint}" if endpoint else None
 
+    def has_head(self) -> bool:
+        """Whether there is a head to read from: the explicit address, or a live head app."""
+        return self.address is not None or self.head_app() is not None
+
     def dashboard(self) -> DashboardClient:
-        url = self.dashboard_url()
+        if self.address is not None:
+            url = self._explicit_dashboard_url()  # RayAddressUnreachable says why not
+        else:
+            url = self.dashboard_url()
         if url is None:
             raise NoHead()
         if self._dashboard is None or self._dashboard.url != url:
-            self._dashboard = self._dashboard_factory(url, self._token())
+            self._dashboard = self._dashboard_factory(url, self._ray_token())
         return self._dashboard
 
     def forget_dashboard(self) -> None:
         self._dashboard = None
+        self._explicit_url = None
+
+    # -- an explicit address (RAY_ADDRESS) ----------------------------------------------------
+    def _ray_token(self) -> str | None:
+        """The token of the cluster read: RAY_AUTH_TOKEN beside an explicit address, else
+        this cluster's own."""
+        if self.address is not None and self.address.token:
+            return self.address.token
+        return self._token()
+
+    def _explicit_dashboard_url(self) -> str:
+        """Resolved once (a GCS or Ray Client address asks the cluster), then remembered."""
+        if self._explicit_url is None:
+            self._explicit_url = self._resolver(self.address, self._ray_token())
+        return self._explicit_url
+
+    def _explicit_proxy_url(self) -> str | None:
+        """Where Serve says its proxy listens (on the head: HeadOnly), or None when Serve
+        does not run there."""
+        try:
+            dashboard = self.dashboard()
+            options = dashboard.serve_applications().get("http_options") or {}
+        except DashboardError:  # RayAddressUnreachable among them
+            return None
+        if not options.get("port"):
+            return None
+        host = options.get("host") or ""
+        if host in ("", "0.0.0.0", "::"):  # every interface: the dashboard's host is one
+            host = dashboard.url.split("://", 1)[1].rsplit(":", 1)[0]
+        return f"http://{host}:{options['port']}"
 
     # -- Ray nodes ------------------------------------------------------------------------------
     def ray_nodes(self, client: DashboardClient | None = None) -> list[dict]:
@@ -170,5 +225,6 @@ def _view(node: dict | None, app: App | None, node_type: str, usage: dict) -> No
         platform_app_id=app.id if app else None,
         platform_app_name=app.name if app else None,
         platform_status=app.status if app else None,
+        deployed_at=(app.created_at or None) if app else None,
         resources=dict(node["resources_total"]) if node else {},
         resources_used=dict(usage.get(node["node_id"], {})) if node else {})

@@ -17,6 +17,7 @@ from cluster.inventory import NodeInventory
 from cluster.layout import PortLayout
 from cluster.lifecycle import NodeLifecycle
 from cluster.platforms.base import Platform
+from cluster.ray_address import RayAddress
 from cluster.serve import ServeManager
 from core.timing import SYSTEM_CLOCK, Clock
 from store import Store
@@ -24,14 +25,16 @@ from store import Store
 
 class ClusterManager:
     def __init__(self, config, store: Store, platform: Platform, clock: Clock = SYSTEM_CLOCK,
-                 dashboard_factory=DashboardClient):
+                 dashboard_factory=DashboardClient, ray_address: RayAddress | None = None):
+        """``ray_address``: read the Ray cluster there (RAY_ADDRESS) instead of the head the
+        platform lists; for reads only (the API's views, validation), never for a run."""
         self.config = config
         self.store = store
         self.platform = platform
         self.clock = clock
         self.layout = PortLayout(config, store)
         self.inventory = NodeInventory(config, platform, self.layout, self.token,
-                                       dashboard_factory)
+                                       dashboard_factory, address=ray_address)
         self.serve = ServeManager(config, self.inventory, clock)
         self.lifecycle = NodeLifecycle(config, store, platform, self.inventory, self.layout,
                                        self.serve, self.auth_env, clock)

@@ -8,6 +8,7 @@ CDSW_* variables a CML workload sees; the project directory plays /home/cdsw.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -41,7 +42,9 @@ class SimProject:
 
     @property
     def slug(self) -> str:
-        return self.name.lower().replace(" ", "-")
+        """The name as a URL path part: lowercase letters, digits and single '-' (a name may
+        hold spaces and punctuation: "Ray Cluster (prod)" -> "ray-cluster-prod")."""
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or self.id
 
     def to_api(self) -> dict:
         return {"id": self.id, "name": self.name, "description": self.description,

@@ -137,6 +137,7 @@ class NodeView:
     platform_status: str | None = None
     resources: dict = field(default_factory=dict)
     resources_used: dict = field(default_factory=dict)
+    deployed_at: float | None = None  # when its platform app was created (Unix time, s)
 
 
 @dataclass(frozen=True)

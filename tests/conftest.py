@@ -68,7 +68,8 @@ def write_config(path: Path, config: dict) -> Path:
 def clean_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("RAY_NUM_WORKERS", "RAY_WORKER_GPUS", "FORCE_REBUILD", "CML_HOST",
-                        "CML_API_KEY", "RUNTIME_IDENTIFIER", "RAY_ADDRESS")}
+                        "CML_API_KEY", "RUNTIME_IDENTIFIER", "RAY_ADDRESS", "CML_PROJECT_ID",
+                        "CDSW_PROJECT_ID")}
     env.update(PYTHONUNBUFFERED="1", **extra)
     return env
 

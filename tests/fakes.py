@@ -140,6 +140,7 @@ class FakeRay:
     healthy: bool = True
     puts: list[dict] = field(default_factory=list)
     silent: set = field(default_factory=set)  # paths the Serve proxy does not answer
+    http_options: dict | None = None  # where Serve says its proxy listens (Ray's GET)
 
     def probe(self, path: str, timeout: float = 3.0) -> tuple[bool, str]:
         """Stands in for ServeManager.probe (an HTTP GET through the proxy)."""
@@ -194,7 +195,7 @@ class FakeDashboard:
         return list(self.ray.jobs)
 
     def serve_applications(self):
-        return {"applications": dict(self.ray.serve)}
+        return {"applications": dict(self.ray.serve), "http_options": self.ray.http_options}
 
     def put_serve(self, config):
         self.ray.puts.append(config)

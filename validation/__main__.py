@@ -1,13 +1,20 @@
 """python -m validation [--format text|json] [--checkpoint NAME] [--health-only]
                        [--approval-check NAME] [--config FILE] [--state-dir DIR]
+                       [--address ADDRESS]
 
 Runs live checks against the cluster and exits 0 only when every check passes
 (1 when one fails, 2 for a usage or config error).
+
+The cluster is the one the config's platform runs, or the Ray cluster at --address /
+RAY_ADDRESS (host:port of its GCS, ray://host:port, or its dashboard's http://host:port;
+RAY_AUTH_TOKEN when its token is not the config's). --approval-check always looks at the
+platform's cluster: it compares the plan a deploy would make.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from checkpoints import BY_NAME, ORDER, approvals
@@ -16,7 +23,9 @@ from checkpoints.factory import make_context
 from checkpoints.plan import gate_for
 from cluster.config import load_config
 from cluster.health import Check, all_checks
+from cluster.ray_address import RayAddress, from_environ
 from core.errors import DomainError, Invalid
+from core.text import printable
 
 
 def checkpoint_checks(ctx: Context, name: str) -> list[Check]:
@@ -54,12 +63,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="whether NAME's current plan has the approval it needs")
     parser.add_argument("--config", metavar="FILE")
     parser.add_argument("--state-dir", metavar="DIR")
+    parser.add_argument("--address", metavar="ADDRESS",
+                        help="the Ray cluster to check (default: RAY_ADDRESS, else the "
+                             "config's own cluster)")
     args = parser.parse_args(argv)
     try:
-        ctx = make_context(load_config(args.config, state_dir_override=args.state_dir))
+        config = load_config(args.config, state_dir_override=args.state_dir)
+        for warning in config.warnings:  # on stderr: stdout may be JSON
+            print(f"warning: {printable(warning)}", file=sys.stderr)
+        address = (RayAddress.parse(args.address, token=os.environ.get("RAY_AUTH_TOKEN"))
+                   if args.address else from_environ(os.environ))
         if args.approval_check:
-            checks = approval_check(ctx, args.approval_check)
-        elif args.checkpoint:
+            checks = approval_check(make_context(config), args.approval_check)
+            return report(checks, args.format)
+        ctx = make_context(config, ray_address=address)
+        if args.checkpoint:
             checks = checkpoint_checks(ctx, args.checkpoint)
         else:
             checks = all_checks(ctx.cluster, health_only=args.health_only)
@@ -68,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DomainError as e:
         checks = [Check("cluster", False, str(e))]
+    return report(checks, args.format)
+
+
+def report(checks: list[Check], fmt: str) -> int:
     passed = all(c.ok for c in checks)
-    if args.format == "json":
+    if fmt == "json":
         print(json.dumps({"passed": passed, "checks": [c.to_dict() for c in checks]}, indent=2))
     else:
         for c in checks:

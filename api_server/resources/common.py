@@ -1,6 +1,8 @@
 """Small helpers shared by the resources."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import current_app, g, request
 from marshmallow import Schema, fields
 
@@ -11,6 +13,17 @@ from checkpoints.background import OperationStarted
 from checkpoints.operations import Operation
 from core.errors import Unavailable
 from core.facts import RunStatus
+
+
+class UnixTimeAsIso(fields.DateTime):
+    """A Unix time (seconds) dumped as ISO 8601 in UTC, e.g. ``2025-01-02T03:04:05.123Z``
+    (what the seed tool's clients read; the spec says string/date-time)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        stamp = datetime.fromtimestamp(float(value), tz=UTC)
+        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def services() -> Services:

@@ -87,8 +87,9 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError({"(config)": ["The top level must be a mapping."]}, source)
+    warnings: list[str] = []
     try:
-        doc = map_legacy(doc)
+        doc = map_legacy(doc, warnings)
     except ConfigShapeError as e:
         raise ConfigError(e.errors, source) from None
     origins = apply_env(doc, environ)
@@ -101,7 +102,6 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
                 errors[f"{path} (from {var})"] = errors.pop(path)
         raise ConfigError(errors, source) from None
 
-    warnings = []
     head = data["head"]
     if head.get("gpus"):
         warnings.append(f"head.gpus={head['gpus']} ignored: the head node always gets 0 GPUs")

@@ -20,12 +20,13 @@ ENV_OVERRIDES = {
 }
 
 
-def map_legacy(doc: dict) -> dict:
+def map_legacy(doc: dict, warnings: list[str] | None = None) -> dict:
     """A copy of ``doc`` with the ``ray_cluster:`` shape and every platform's older shapes
-    mapped onto the current one. Unknown fields in them raise ConfigShapeError."""
+    mapped onto the current one. Unknown fields in them raise ConfigShapeError; defaults a
+    mapping chose are said in ``warnings``."""
     doc = copy.deepcopy(doc)
     for platform in REGISTRY.values():
-        doc = platform.map_legacy(doc)
+        doc = platform.map_legacy(doc, warnings)
     if "ray_cluster" in doc:
         rc = doc.pop("ray_cluster") or {}
         if not isinstance(rc, dict):
@@ -50,7 +51,8 @@ def all_env_overrides() -> dict[str, tuple[str | None, str]]:
 
 
 def apply_env(doc: dict, environ) -> dict[str, str]:
-    """Apply overrides in place; returns {dotted field: variable} to name them in errors."""
+    """Apply overrides in place, then each platform's ``env_defaults`` (fields only the
+    environment gives); returns {dotted field: variable} to name them in errors."""
     origins = {}
     for var, (section, key) in all_env_overrides().items():
         value = environ.get(var)
@@ -61,4 +63,13 @@ def apply_env(doc: dict, environ) -> dict[str, str]:
             continue
         target[key] = value
         origins[f"{section}.{key}" if section else key] = var
+    for platform in REGISTRY.values():  # then what only fills in fields the config leaves out
+        section = platform.settings_section
+        if section is None or not isinstance(doc.get(section) or {}, dict):
+            continue
+        target = dict(doc.get(section) or {})
+        filled = platform.env_defaults(target, environ)
+        if filled:
+            doc[section] = target
+            origins.update({f"{section}.{key}": var for key, var in filled.items()})
     return origins

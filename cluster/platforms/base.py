@@ -130,8 +130,16 @@ class Platform:
     env_overrides: ClassVar[dict[str, str]] = {}  # environment variable -> key in the section
 
     @classmethod
-    def map_legacy(cls, doc: dict) -> dict:
-        """Map older config shapes this platform accepts onto the current one."""
+    def env_defaults(cls, section: dict, environ) -> dict[str, str]:
+        """Fill in (in place) fields of its section that the config leaves out, from the
+        environment (a config value wins, unlike ``env_overrides``); returns {key: variable}
+        of those filled."""
+        return {}
+
+    @classmethod
+    def map_legacy(cls, doc: dict, warnings: list[str] | None = None) -> dict:
+        """Map older config shapes this platform accepts onto the current one; what people
+        should know about the mapping (a default it chose) goes into ``warnings``."""
         return doc
 
     @classmethod

@@ -1,5 +1,6 @@
 """The API's contract without a cluster: shapes, errors, approvals, auth, CORS, docs, spec."""
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -185,3 +186,65 @@ def test_an_operation_gate_with_nothing_waiting_has_no_plan_and_says_why(client)
     assert answer.status_code == 200  # was a 500: an operation's plan needs its parameters
     body = answer.get_json()
     assert not body["awaiting"] and body["plan"] is None and "operation" in body["plan_error"]
+
+
+def test_config_warnings_are_logged_when_the_app_starts(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="api_server")
+    make_app(tmp_path, cai={"host": "http://127.0.0.1:9", "api_key": "k" * 20,
+                            "resources": {"cpu": 2, "memory": 8}})
+    assert ("cai: head_resources absent: the head uses the worker resources (2 CPU, 8 GiB)"
+            in caplog.text)
+    assert "k" * 20 not in caplog.text
+
+
+def test_nodes_and_apps_carry_the_seed_tools_fields(app, client):
+    """cml_app_id / cml_app_name beside platform_app_*, and each last_deployed_time again as
+    ISO 8601 UTC in last_deployed_at (the cluster: the real inventory over a fake world)."""
+    from checkpoints.factory import make_context
+    from cluster.layout import LAYOUT_KEY
+    from tests.fakes import FakePlatform, FakeRay
+    svc = app.extensions["raydeploy"]
+    platform, ray = FakePlatform(svc.config), FakeRay()
+    svc.cluster = make_context(svc.config, store=svc.store, platform=platform,
+                               dashboard_factory=ray.client).cluster
+    svc.store.kv_set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
+                                  "client_port": 10001, "agent_port": 52365,
+                                  "worker_ports": [26000, 26099]})
+    head = platform.add_app("apitest-head")
+    platform.apps[head.id] = head = replace(head, created_at=1767323045.25)
+    ray.node(head, head=True)
+    ray.nodes.append({"node_id": "stray", "node_ip": "127.0.0.99", "is_head_node": False,
+                      "state": "ALIVE", "resources_total": {"CPU": 1.0}})
+    ray.app("hello", "/hello")
+    ray.serve["hello"]["last_deployed_time_s"] = 1767323045.0
+
+    nodes = {n["node_type"]: n for n in client.get("/api/v1/resources/nodes").get_json()["nodes"]}
+    head_row, stray = nodes["head"], nodes["worker"]
+    assert (head_row["cml_app_id"], head_row["cml_app_name"]) == (
+        head_row["platform_app_id"], head_row["platform_app_name"]) == (head.id, "apitest-head")
+    assert head_row["last_deployed_time"] == 1767323045.25
+    assert head_row["last_deployed_at"] == "2026-01-02T03:04:05.250Z"
+    assert (stray["cml_app_id"], stray["last_deployed_at"], stray["last_deployed_time"]) == (
+        None, None, None)  # a Ray node no app of this cluster runs
+
+    [hello] = client.get("/api/v1/applications").get_json()["applications"]
+    assert (hello["last_deployed_time"], hello["last_deployed_at"]) == (
+        1767323045.0, "2026-01-02T03:04:05.000Z")
+    assert client.get("/api/v1/applications/hello").get_json()["last_deployed_at"] == \
+        "2026-01-02T03:04:05.000Z"
+
+
+def test_ray_address_is_read_once_from_the_environment_and_checked_at_start(tmp_path):
+    from api_server import create_app
+    from api_server.settings import Settings
+    settings = Settings.from_env({"RAY_ADDRESS": "127.0.0.1:6379", "RAY_AUTH_TOKEN": "tok-123"})
+    assert (settings.ray_address, settings.ray_auth_token) == ("127.0.0.1:6379", "tok-123")
+    assert "tok-123" not in repr(settings)
+    config = parse_config({"state_dir": str(tmp_path / "s")}, environ={})
+    from core.errors import Invalid
+    with pytest.raises(Invalid) as info:  # the dev server says it in one line, exit 2
+        create_app(Settings(ray_address="auto"), config)
+    assert "RAY_ADDRESS=auto" in str(info.value)
+    app = create_app(Settings(ray_address="http://127.0.0.1:9", status_cache_seconds=0), config)
+    assert app.extensions["raydeploy"].cluster.inventory.address.kind == "dashboard"
+    assert app.test_client().get("/health").get_json()["ray_connected"] is False

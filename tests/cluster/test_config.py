@@ -38,6 +38,29 @@ def test_environment_overrides_and_their_errors_name_the_variable():
     assert "workers.count (from RAY_NUM_WORKERS)" in info.value.errors
 
 
+@pytest.mark.parametrize("cml,environ,expected", [
+    ({}, {"CDSW_PROJECT_ID": "cdsw-1"}, ("cdsw-1", "CDSW_PROJECT_ID")),
+    ({}, {"CDSW_PROJECT_ID": "cdsw-1", "CML_PROJECT_ID": "cml-1"}, ("cml-1", "CML_PROJECT_ID")),
+    ({"project_id": "cfg-1"}, {"CDSW_PROJECT_ID": "cdsw-1", "CML_PROJECT_ID": "cml-1"},
+     ("cfg-1", None)),
+    ({"project_name": "named"}, {"CDSW_PROJECT_ID": "cdsw-1"}, (None, None)),
+    ({"project_name": "named"}, {"CML_PROJECT_ID": "cml-1"}, ("cml-1", "CML_PROJECT_ID")),
+    ({}, {"CML_PROJECT_ID": "  ", "CDSW_PROJECT_ID": ""}, (None, None)),
+])
+def test_project_id_precedence_config_then_cml_then_cdsw(cml, environ, expected):
+    from cluster.config.legacy import apply_env
+    doc = {"platform": "cml", "cml": {"host": "https://h", "api_key": "k", **cml}}
+    config = parse_config(doc, environ=environ)
+    origins = apply_env({"cml": dict(doc["cml"])}, environ)
+    assert (config.platform_settings["cml"].project_id, origins.get("cml.project_id")) == expected
+
+
+def test_cai_project_id_is_a_config_value_and_wins_over_the_environment():
+    config = parse_config({"cai": {"host": "https://h", "api_key": "k", "project_id": "cai-1"}},
+                          environ={"CML_PROJECT_ID": "cml-1", "CDSW_PROJECT_ID": "cdsw-1"})
+    assert config.platform_settings["cml"].project_id == "cai-1"
+
+
 def test_api_key_never_in_repr():
     config = parse_config({"cml": {"api_key": "sekrit-key"}}, environ={})
     assert "sekrit-key" not in repr(config)
@@ -61,6 +84,50 @@ def test_legacy_cai_section_maps_onto_ours():
     assert (workers.count, workers.cpu, workers.memory, workers.gpus) == (3, 4, 16, 1)
     assert (config.head.cpu, config.head.memory) == (2, 8)
     assert (config.ray.port, config.ray.dashboard_port) == (6380, 8266)
+
+
+def test_cai_defaults_follow_the_seed_one_worker_and_a_head_sized_as_a_worker():
+    config = parse_config({"cai": {"host": "https://ml.example.com", "api_key": "k",
+                                   "resources": {"cpu": 2, "memory": 8, "num_gpus": 1}}},
+                          environ={})
+    assert (config.workers.count, config.workers.cpu, config.workers.memory) == (1, 2, 8)
+    assert (config.head.cpu, config.head.memory, config.head.gpus) == (2, 8, 0)
+    assert config.warnings == ("cai: head_resources absent: the head uses the worker "
+                               "resources (2 CPU, 8 GiB)",)
+    # without resources either: both get the defaults, and the warning says which
+    bare = parse_config({"cai": {"host": "https://h", "api_key": "k"}}, environ={})
+    assert (bare.head.cpu, bare.head.memory) == (bare.workers.cpu, bare.workers.memory) == (1, 2)
+    assert bare.warnings == ("cai: head_resources absent: the head uses the worker resources "
+                             "(1 CPU, 2 GiB)",)
+    assert parse_config({"cai": {"host": "https://h", "api_key": "k"}},
+                        environ={"RAY_NUM_WORKERS": "4"}).workers.count == 4
+
+
+def test_cai_with_head_resources_or_a_head_section_has_no_warning():
+    sized = parse_config({"cai": {"host": "https://h", "api_key": "k", "num_workers": 0,
+                                  "resources": {"cpu": 4, "memory": 16},
+                                  "head_resources": {"cpu": 1, "memory": 2}}}, environ={})
+    assert (sized.workers.count, sized.head.cpu, sized.head.memory) == (0, 1, 2)
+    assert sized.warnings == ()
+    ours = parse_config({"cai": {"host": "https://h", "api_key": "k",
+                                 "resources": {"cpu": 4, "memory": 16}},
+                         "head": {"cpu": 1, "memory": 3}}, environ={})
+    assert (ours.head.cpu, ours.head.memory, ours.warnings) == (1, 3, ())
+
+
+def test_a_bad_cai_worker_size_is_one_field_error_not_two():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"cai": {"host": "https://h", "api_key": "k",
+                              "resources": {"cpu": "lots"}, "head_resources": None}}, environ={})
+    assert list(info.value.errors) == ["workers.cpu"]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"cai": {"host": "https://h", "api_key": "k", "resources": {"cpu": "lots"}}},
+                     environ={})
+    assert list(info.value.errors) == ["workers.cpu"]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"cai": {"host": "https://h", "api_key": "k", "resources": [2, 8]}},
+                     environ={})
+    assert list(info.value.errors) == ["cai.resources"]
 
 
 def test_legacy_cai_unknown_keys_are_errors():

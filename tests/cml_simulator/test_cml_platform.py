@@ -7,7 +7,7 @@ import requests
 from cluster.config import parse_config
 from cluster.platforms.base import AppSpec, JobSpec
 from cluster.platforms.cml.client import CMLClient
-from cluster.platforms.cml.platform import CMLPlatform, subdomain, with_git_token
+from cluster.platforms.cml.platform import CMLPlatform, ProjectMissing, subdomain, with_git_token
 from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
 
 pytestmark = pytest.mark.integration
@@ -81,6 +81,32 @@ def test_project_files_apps_and_jobs(sim, tmp_path):
                                                   environment={"A": "1"}))
     assert updated.spec.timeout == 120 and updated.spec.environment == {"A": "1"}
     assert child.id != job.id
+
+
+def test_a_project_chosen_by_id_from_the_environment_is_used_and_never_made_anew(sim):
+    existing = make_platform(sim).create_project("made-by-someone-else")
+
+    def platform_with(environ: dict, **cml) -> CMLPlatform:
+        config = parse_config({"platform": "cml", "cluster_name": "envtest",
+                               "cml": {"host": sim.url, "api_key": KEY, **cml}}, environ=environ)
+        return CMLPlatform(config, CMLClient(sim.url, KEY, backoff=0.02))
+
+    # inside a CML session: the project it runs in
+    found = platform_with({"CDSW_PROJECT_ID": existing.id}).find_project("envtest")
+    assert (found.id, found.name) == (existing.id, "made-by-someone-else")
+    assert platform_with({"CML_PROJECT_ID": existing.id, "CDSW_PROJECT_ID": "other"}
+                         ).find_project("envtest").id == existing.id
+    # a project named in the config wins over the session's own
+    assert platform_with({"CDSW_PROJECT_ID": existing.id},
+                         project_name="envtest-named").find_project("envtest-named") is None
+    missing = platform_with({"CML_PROJECT_ID": "no-such-project"})
+    with pytest.raises(ProjectMissing) as info:
+        missing.find_project("envtest")
+    assert "no-such-project does not exist" in str(info.value)
+    with pytest.raises(ProjectMissing):
+        missing.create_project("envtest")
+    assert [p["name"] for p in missing.client.list("/projects", "projects", "list")
+            if p["name"] == "envtest"] == []
 
 
 @pytest.mark.parametrize("seed", ["11", "12", "13"])

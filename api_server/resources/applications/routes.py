@@ -25,7 +25,8 @@ def summary(name: str, app: dict) -> dict:
             "num_replicas": sum(d.get("target_num_replicas") or len(d.get("replicas") or [])
                                 for d in deployments.values()),
             "message": app.get("message") or "",
-            "last_deployed_time": app.get("last_deployed_time_s")}
+            "last_deployed_time": app.get("last_deployed_time_s"),
+            "last_deployed_at": app.get("last_deployed_time_s")}  # dumped as ISO 8601
 
 
 def detail(name: str, app: dict) -> dict:

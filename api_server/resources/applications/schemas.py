@@ -1,6 +1,6 @@
 from marshmallow import RAISE, Schema, fields, validate
 
-from api_server.resources.common import PendingSchema
+from api_server.resources.common import PendingSchema, UnixTimeAsIso
 from cluster.config import APP_NAME, IMPORT_PATH, ROUTE_PREFIX
 from cluster.serve_policy import ACTOR_RESOURCES
 
@@ -50,6 +50,8 @@ class AppSummarySchema(Schema):
     num_replicas = fields.Integer(required=True)
     message = fields.String(allow_none=True)
     last_deployed_time = fields.Float(allow_none=True, metadata={"description": "Unix time, s"})
+    last_deployed_at = UnixTimeAsIso(allow_none=True, metadata={
+        "description": "last_deployed_time as ISO 8601, UTC"})
 
 
 class AppListSchema(Schema):

@@ -1,6 +1,9 @@
-from marshmallow import Schema, fields, validate
+from dataclasses import asdict
 
-from api_server.resources.common import PendingSchema
+from marshmallow import Schema, fields, pre_dump, validate
+
+from api_server.resources.common import PendingSchema, UnixTimeAsIso
+from core.records import NodeView
 
 
 class AddNodeSchema(Schema):
@@ -43,9 +46,26 @@ class NodeSchema(Schema):
     node_name = fields.String(allow_none=True)
     node_ip = fields.String(allow_none=True)
     node_type = fields.String(required=True)
-    platform_app_id = fields.String(allow_none=True)
+    platform_app_id = fields.String(allow_none=True, metadata={
+        "description": "the node's application on the platform (null: a Ray node no app of "
+                       "this cluster runs)"})
     platform_app_name = fields.String(allow_none=True)
     platform_status = fields.String(allow_none=True)
+    last_deployed_time = fields.Float(allow_none=True, metadata={
+        "description": "when the node's platform app was created (started), Unix time, s"})
+    last_deployed_at = UnixTimeAsIso(allow_none=True, metadata={
+        "description": "last_deployed_time as ISO 8601, UTC"})
+    # the seed tool's names for the same values, so its clients keep working
+    cml_app_id = fields.String(allow_none=True, metadata={
+        "description": "platform_app_id, under the seed tool's name"})
+    cml_app_name = fields.String(allow_none=True, metadata={
+        "description": "platform_app_name, under the seed tool's name"})
+
+    @pre_dump
+    def _also_seed_names(self, node: NodeView, **kwargs) -> dict:
+        return {**asdict(node), "cml_app_id": node.platform_app_id,
+                "cml_app_name": node.platform_app_name, "last_deployed_time": node.deployed_at,
+                "last_deployed_at": node.deployed_at}
     alive = fields.Boolean(required=True)
     resources = fields.Dict(keys=fields.String(), values=fields.Float())
     resources_used = fields.Dict(keys=fields.String(), values=fields.Float())

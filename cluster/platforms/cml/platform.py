@@ -62,6 +62,7 @@ class CMLPlatform(Platform):
     settings_section = "cml"
     settings_schema = settings.CMLSchema
     env_overrides = settings.ENV_OVERRIDES
+    env_defaults = staticmethod(settings.env_defaults)
     map_legacy = staticmethod(settings.map_cai)
     required_when_selected = staticmethod(settings.required_when_selected)
 
@@ -140,6 +141,12 @@ class CMLPlatform(Platform):
                 found = self.client.request("GET", f"/projects/{self._project_id}",
                                             f"get project {self._project_id}")
             except NotFound:
+                if self._project_id == self.cml.project_id:  # chosen by id: never made anew
+                    raise ProjectMissing(
+                        f"project {self._project_id} does not exist in {self.client.host} "
+                        f"(cml.project_id, else {' or '.join(settings.PROJECT_ID_VARS)}, names "
+                        f"an existing project; unset it to find or create {name!r} by name)"
+                    ) from None
                 return None
         else:
             found = self.client.find_by_name("/projects", "projects", name, f"find project {name}")

@@ -42,40 +42,99 @@ class CMLSchema(Schema):
 ENV_OVERRIDES = {"CML_HOST": "host", "CML_API_KEY": "api_key",
                  "RUNTIME_IDENTIFIER": "runtime_identifier"}
 
+# An existing project, when the config names none by id: CML_PROJECT_ID (set by the user),
+# then CDSW_PROJECT_ID (set by CML in its own sessions and jobs: the project they run in).
+PROJECT_ID_VARS = ("CML_PROJECT_ID", "CDSW_PROJECT_ID")
+
+
+def env_defaults(section: dict, environ) -> dict[str, str]:
+    """``project_id`` from the environment when the config gives none. CDSW_PROJECT_ID is
+    ambient (every CML session has it), so it never overrides a project the config names by
+    ``project_name``; CML_PROJECT_ID is the user's explicit choice and does."""
+    if section.get("project_id"):
+        return {}
+    for var in PROJECT_ID_VARS:
+        value = (environ.get(var) or "").strip()
+        if not value or (var == "CDSW_PROJECT_ID" and section.get("project_name")):
+            continue
+        section["project_id"] = value
+        return {"project_id": var}
+    return {}
+
 
 def required_when_selected(section: dict) -> dict[str, list[str]]:
     return {k: ["Required when platform is cml."] for k in ("host", "api_key")
             if not section.get(k)}
 
 
-def map_cai(doc: dict) -> dict:
+def map_cai(doc: dict, warnings: list[str] | None = None) -> dict:
     """The ``cai:`` shape users already have (host, api_key, project_id, num_workers,
-    resources{cpu, memory, num_gpus}, head_resources{cpu, memory}, runtime_identifier)."""
+    resources{cpu, memory, num_gpus}, head_resources{cpu, memory}, runtime_identifier), with
+    the seed tool's defaults: one worker when ``num_workers`` is absent, and the head sized
+    as a worker (never its GPUs) when ``head_resources`` is absent, said in ``warnings``."""
     if "cai" not in doc:
         return doc
     cai = doc.pop("cai") or {}
     if not isinstance(cai, dict):
         raise ConfigShapeError({"cai": ["Must be a mapping."]})
+    for key in ("resources", "head_resources"):
+        if not isinstance(cai.get(key) or {}, dict):
+            raise ConfigShapeError({f"cai.{key}": ["Must be a mapping."]})
     doc.setdefault("platform", "cml")
-    cml = doc.setdefault("cml", {})
+    cml = _section(doc, "cml")
     for key in ("host", "api_key", "project_id", "runtime_identifier"):
         if key in cai:
             cml[key] = cai.pop(key)
-    workers = doc.setdefault("workers", {})
+    workers = _section(doc, "workers")
     if "num_workers" in cai:
         workers["count"] = cai.pop("num_workers")
+    else:
+        workers.setdefault("count", 1)
     res = cai.pop("resources", {}) or {}
     for old, new in (("cpu", "cpu"), ("memory", "memory"), ("num_gpus", "gpus")):
         if old in res:
             workers[new] = res.pop(old)
-    head_res = cai.pop("head_resources", {}) or {}
-    head = doc.setdefault("head", {})
-    for key in ("cpu", "memory"):
-        if key in head_res:
-            head[key] = head_res.pop(key)
+    head = _section(doc, "head")
+    head_res = cai.pop("head_resources", None) or {}  # empty counts as absent
+    if head_res:
+        for key in ("cpu", "memory"):
+            if key in head_res:
+                head[key] = head_res.pop(key)
+    else:
+        sized = _head_as_worker(head, workers)
+        if sized and warnings is not None:
+            warnings.append(f"cai: head_resources absent: the head uses the worker resources "
+                            f"({sized})")
     leftovers = {f"cai.{k}": ["Unknown field."] for k in cai}
     leftovers.update({f"cai.resources.{k}": ["Unknown field."] for k in res})
     leftovers.update({f"cai.head_resources.{k}": ["Unknown field."] for k in head_res})
     if leftovers:
         raise ConfigShapeError(leftovers)
     return doc
+
+
+def _section(doc: dict, name: str) -> dict:
+    """A section of ours that the ``cai:`` shape fills in (made when absent)."""
+    if doc.get(name) is None:
+        doc[name] = {}
+    if not isinstance(doc[name], dict):
+        raise ConfigShapeError({name: ["Must be a mapping."]})
+    return doc[name]
+
+
+def _head_as_worker(head: dict, workers: dict) -> str:
+    """Give the head the workers' CPU and memory where the config sets none for it; what it
+    got, for people ("2 CPU, 8 GiB"), or "" when the config sized the head itself."""
+    from cluster.config.schema import WorkersSchema  # the defaults (the schema imports us)
+    fields_ = WorkersSchema().fields
+    filled = False
+    for key in ("cpu", "memory"):
+        value = workers.get(key, fields_[key].load_default)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key not in head and number:  # else the workers' field error says what is wrong
+            head[key] = value
+            filled = True
+    cpu, memory = head.get("cpu"), head.get("memory")
+    if not filled or not all(isinstance(v, (int, float)) for v in (cpu, memory)):
+        return ""
+    return f"{cpu:g} CPU, {memory:g} GiB"
