@@ -97,6 +97,9 @@ def cmd_run(args, ctx: Context, actor: Actor) -> int:
             say(f"run {run.id}: {mode}" + (f" {name}" if name else "")
                 + f" on {ctx.config.platform} ({ctx.config.source})")
         say_config_warnings(ctx.config)
+        if os.environ.get("RAY_ADDRESS", "").strip():
+            say(f"warning: RAY_ADDRESS is ignored here: runs act on the cluster of "
+                f"{ctx.config.source} (RAY_ADDRESS is read by the API and validation only)")
         started = time.monotonic()
         run = orchestrator.execute(run)
     finally:

@@ -64,3 +64,12 @@ def test_an_unreachable_platform_is_one_line_within_its_timeout(tmp_path, host):
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "did not answer" in errors[0], result.stderr
     assert took < 2 + 4, took  # the budget, plus the interpreter's start
+
+
+def test_a_run_says_it_ignores_ray_address(tmp_path):
+    path = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "s")})
+    result = cli("--checkpoint", "prerequisites", config=path,
+                 env=clean_env(RAY_ADDRESS="127.0.0.1:6379"))
+    assert "warning: RAY_ADDRESS is ignored here" in result.stdout, result.stdout + result.stderr
+    quiet = cli("--checkpoint", "prerequisites", config=path)
+    assert "RAY_ADDRESS" not in quiet.stdout
