@@ -72,7 +72,8 @@ class CMLPlatform(Platform):
     def __init__(self, config, client: CMLClient | None = None):
         super().__init__(config)
         self.cml = cml = config.platform_settings[self.settings_section]
-        self.client = client or CMLClient(cml.host, cml.api_key, budget=cml.timeout_seconds)
+        self.client = client or CMLClient(cml.host, cml.api_key, budget=cml.timeout_seconds,
+                                          max_requests_per_second=cml.max_requests_per_second)
         # the simulator runs every app on one host; real CML pods each have their own network
         self.shares_host_network = cml.shared_host_network
         self.project_timeout_seconds = cml.project_timeout_seconds
