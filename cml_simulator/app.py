@@ -88,7 +88,7 @@ def add_gate(app: Flask, ws: Workspace, faults: Faults) -> None:
     /_sim/counts behind none."""
     rng = random.Random(faults.seed)
     counts = app.extensions["cml_counts"] = {"requests": 0, "injected_errors": 0, "injected_429": 0,
-                                             "rate_limited": 0}
+                                             "answers_lost": 0, "rate_limited": 0}
     counting = threading.Lock()
     limit = faults.max_requests_per_second
     bucket = TokenBucket(limit) if limit else None
@@ -127,6 +127,7 @@ def add_gate(app: Flask, ws: Workspace, faults: Faults) -> None:
     def lose_answer(response):
         if request.environ.get("cml.fail_after") and response.status_code < 400:
             count("injected_errors")
+            count("answers_lost")  # of them: after the request took effect
             return error(503, "injected fault (the request took effect, its answer was lost)")
         return response
 

@@ -17,7 +17,7 @@ import requests
 from cluster.platforms.base import PlatformError
 from cluster.platforms.cml.client import CMLAuthError, CMLClient, environment_out
 from core.errors import NotFound
-from tests.conftest import ROOT, clean_env
+from tests.conftest import ROOT, clean_env, stop_recorded_apps
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +56,10 @@ class Simulator:
 
     def stop(self) -> None:
         from cluster import processes
-        processes.stop_session(self.proc.pid, grace_seconds=5)
+        processes.stop_session(self.proc.pid, grace_seconds=30)  # it stops its apps first
         self.proc.wait()
+        for store in (self.state_dir / "platform").glob("*"):  # app processes it left
+            stop_recorded_apps(store)
 
 
 def runtime_of(sim: Simulator) -> str:
