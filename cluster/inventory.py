@@ -1,15 +1,22 @@
 """The node inventory: what runs, asked of the live platform and the live cluster (never only
 records). The head is the app named ``<cluster>-head``, workers are ``<cluster>-worker-<n>``,
-and a Ray node belongs to an app when it runs on the app's address."""
+and a Ray node belongs to an app when it runs on the app's address.
+
+On CML an app's address is known only from the file its node publishes, one API call per
+app. An app keeps its address for life, so each is read once and remembered in the store:
+a new process (the next CLI command) does not read hundreds of files again."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from cluster.dashboard import DashboardClient, DashboardError
 from cluster.layout import PortLayout
 from cluster.platforms.base import LIVE, App, Platform
 from core.errors import Conflict
 from core.records import NodeView
+
+NODE_IPS_KEY = "cluster.node_ips"  # app id -> the address its node published
 
 
 class NoHead(Conflict):
@@ -21,10 +28,12 @@ class NoHead(Conflict):
 
 class NodeInventory:
     def __init__(self, config, platform: Platform, layout: PortLayout, token,
-                 dashboard_factory=DashboardClient):
+                 dashboard_factory=DashboardClient, store=None):
+        """``store``: where published node addresses are remembered (None: this process)."""
         self.config = config
         self.platform = platform
         self.layout = layout
+        self.store = store
         self._token = token  # () -> the Ray token, or None
         self._dashboard_factory = dashboard_factory  # (url, token) -> a dashboard client
         self._dashboard: DashboardClient | None = None
@@ -70,26 +79,48 @@ class NodeInventory:
     def node_ip(self, app: App) -> str | None:
         """The app's node address: known up front on a shared host; otherwise published by
         the node itself in the project files (read once, then remembered for that app id)."""
-        if app.ip:
-            return app.ip
-        if app.id not in self._node_ips:
-            raw = self.platform.read_file(f"nodes/{app.name}.json")
-            if not raw:
-                return None
-            self._node_ips[app.id] = json.loads(raw)["ip"]
-        return self._node_ips[app.id]
+        return self.node_ips([app])[app.id]
 
-    def _head_endpoint(self, port_of) -> str | None:
-        head, layout = self.head_app(), self.layout.current()
-        ip = self.node_ip(head) if head else None
-        return f"{ip}:{port_of(layout)}" if ip and layout else None
+    def node_ips(self, apps: list[App]) -> dict[str, str | None]:
+        """``node_ip`` of each app (by app id). Addresses not known yet are read at once,
+        several at a time (the platform client's rate limit sets the pace), and remembered."""
+        unknown = [a for a in apps if not a.ip and a.id not in self._node_ips]
+        if unknown and self.store is not None:
+            self._node_ips.update(self.store.kv_get(NODE_IPS_KEY) or {})  # others' reads
+            unknown = [a for a in unknown if a.id not in self._node_ips]
+        if unknown:
+            def read(app: App) -> str | None:
+                return self.platform.read_file(f"nodes/{app.name}.json")
+            if len(unknown) == 1:
+                published = [read(unknown[0])]
+            else:
+                with ThreadPoolExecutor(max_workers=min(len(unknown), 16)) as pool:
+                    published = list(pool.map(read, unknown))
+            learnt = {app.id: json.loads(raw)["ip"]
+                      for app, raw in zip(unknown, published, strict=True) if raw}
+            self._node_ips.update(learnt)
+            if learnt and self.store is not None:
+                self.store.kv_set(NODE_IPS_KEY, {**(self.store.kv_get(NODE_IPS_KEY) or {}),
+                                                 **learnt})
+        return {a.id: a.ip or self._node_ips.get(a.id) for a in apps}
+
+    def forget_node_ips(self) -> None:
+        """The cluster is gone: its apps' addresses with it."""
+        self._node_ips.clear()
+        if self.store is not None:
+            self.store.kv_delete(NODE_IPS_KEY)
+
+    def _head_endpoint(self, port_of, apps: list[App] | None = None) -> str | None:
+        head, layout = self.head_app(apps=apps), self.layout.current()
+        ip = self.node_ip(head) if head and layout else None  # no ports known: no address needed
+        return f"{ip}:{port_of(layout)}" if ip else None
 
     def head_address(self) -> str | None:
         """host:port of the head's GCS."""
         return self._head_endpoint(lambda layout: layout.port)
 
-    def dashboard_url(self) -> str | None:
-        endpoint = self._head_endpoint(lambda layout: layout.dashboard_port)
+    def dashboard_url(self, apps: list[App] | None = None) -> str | None:
+        endpoint = self._head_endpoint(lambda layout: layout.dashboard_port, apps)
         return f"http://{endpoint}" if endpoint else None
 
     def proxy_url(self) -> str | None:
@@ -97,8 +128,9 @@ class NodeInventory:
         endpoint = self._head_endpoint(lambda layout: layout.serve_port)
         return f"http://{endpoint}" if endpoint else None
 
-    def dashboard(self) -> DashboardClient:
-        url = self.dashboard_url()
+    def dashboard(self, apps: list[App] | None = None) -> DashboardClient:
+        """The head's dashboard (``apps``: the apps just listed, so none is listed again)."""
+        url = self.dashboard_url(apps)
         if url is None:
             raise NoHead()
         if self._dashboard is None or self._dashboard.url != url:
@@ -131,15 +163,19 @@ class NodeInventory:
         head = self.head_app(apps=apps)
         ray_nodes, usage = [], {}
         try:
-            client = self.dashboard()
+            client = self.dashboard(apps)
             ray_nodes = self.ray_nodes(client)
             if with_usage and ray_nodes:
                 usage = client.usage_by_node()
         except (NoHead, DashboardError):
             pass  # no head or no dashboard: the platform apps are still shown
         out, seen = [], set()
-        for app in ([head] if head else []) + self.worker_apps(apps=apps):
-            node = self.ray_node_for(app, ray_nodes)
+        nodes_apps = ([head] if head else []) + self.worker_apps(apps=apps)
+        if ray_nodes:
+            self.node_ips(nodes_apps)  # the unknown ones read at once, not one by one below
+        for app in nodes_apps:
+            # no Ray node to match (no head, or its dashboard down): no address to look up
+            node = self.ray_node_for(app, ray_nodes) if ray_nodes else None
             if node:
                 seen.add(node["node_id"])
             out.append(_view(node, app, "head" if app.name == self.head_name else "worker", usage))

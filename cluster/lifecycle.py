@@ -136,7 +136,8 @@ class NodeLifecycle:
             alive = self.inventory.alive_ips()
             if len(alive) < len(apps):  # not all joined yet: no need to look addresses up
                 return False
-            return all(self.inventory.node_ip(a) in alive for a in apps)
+            ips = self.inventory.node_ips(apps)
+            return all(ips[a.id] in alive for a in apps)
         poll_until(ready, timeout, f"{len(apps)} node(s) to become ALIVE", on_wait=on_wait,
                    clock=self.clock, retry_on=(DashboardError, NoHead))
 
@@ -220,6 +221,7 @@ class NodeLifecycle:
             shutil.rmtree(recorded, ignore_errors=True)
         self.store.kv_delete(TEMP_KEY)
         self.inventory.forget_dashboard()
+        self.inventory.forget_node_ips()
         return [a.name for a in ordered]
 
     # -- helpers ----------------------------------------------------------------------------------

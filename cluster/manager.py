@@ -31,7 +31,7 @@ class ClusterManager:
         self.clock = clock
         self.layout = PortLayout(config, store)
         self.inventory = NodeInventory(config, platform, self.layout, self.token,
-                                       dashboard_factory)
+                                       dashboard_factory, store)
         self.serve = ServeManager(config, self.inventory, clock)
         self.lifecycle = NodeLifecycle(config, store, platform, self.inventory, self.layout,
                                        self.serve, self.auth_env, clock)
