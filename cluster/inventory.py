@@ -8,7 +8,9 @@ a new process (the next CLI command) does not read hundreds of files again."""
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from cluster.dashboard import DashboardClient, DashboardError
 from cluster.layout import PortLayout
@@ -38,6 +40,7 @@ class NodeInventory:
         self._dashboard_factory = dashboard_factory  # (url, token) -> a dashboard client
         self._dashboard: DashboardClient | None = None
         self._node_ips: dict[str, str] = {}
+        self._snapshot = threading.local()  # see one_listing
 
     # -- names and apps ---------------------------------------------------------------------
     @property
@@ -50,8 +53,30 @@ class NodeInventory:
 
     def apps(self) -> list[App]:
         """This cluster's node apps on the platform (one listing: an API call on CML)."""
-        return [a for a in self.platform.list_apps()
+        return [a for a in self._platform_apps()
                 if a.name == self.head_name or a.name.startswith(self.worker_prefix)]
+
+    @contextmanager
+    def one_listing(self):
+        """Within it (in this thread) the platform's apps are listed once, on first need, and
+        that listing is reused: for a run of reads such as a plan, which would otherwise list
+        every app a dozen times (three pages each at 256 nodes on CML). Never around writes:
+        an app created within would not be seen."""
+        if getattr(self._snapshot, "active", False):  # already within one
+            yield
+            return
+        self._snapshot.active, self._snapshot.apps = True, None
+        try:
+            yield
+        finally:
+            self._snapshot.active, self._snapshot.apps = False, None
+
+    def _platform_apps(self) -> list[App]:
+        if not getattr(self._snapshot, "active", False):
+            return self.platform.list_apps()
+        if self._snapshot.apps is None:
+            self._snapshot.apps = self.platform.list_apps()
+        return self._snapshot.apps
 
     @property
     def prometheus_name(self) -> str:
@@ -59,7 +84,7 @@ class NodeInventory:
 
     def owned_apps(self) -> list[App]:
         """Every platform app of this cluster: its nodes and its Prometheus."""
-        return [a for a in self.platform.list_apps()
+        return [a for a in self._platform_apps()
                 if a.name in (self.head_name, self.prometheus_name)
                 or a.name.startswith(self.worker_prefix)]
 
