@@ -42,7 +42,7 @@ class CMLAuthError(PlatformError):
 
 class CMLClient:
     def __init__(self, host: str, api_key: str, *, timeout: float = 30.0, budget: float = 10.0,
-                 retries: int = 6, backoff: float = 0.5, max_backoff: float = 20.0,
+                 retries: int = 6, backoff: float = 0.2, max_backoff: float = 20.0,
                  page_size: int = 100, session: requests.Session | None = None,
                  max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND,
                  clock: Clock = SYSTEM_CLOCK):
