@@ -36,7 +36,7 @@ def app_name(ctx: Context) -> str:
 
 def prometheus_apps(ctx: Context) -> list:
     """The cluster's Prometheus app(s) on the platform, whatever their status."""
-    return [a for a in ctx.platform.list_apps() if a.name == app_name(ctx)]
+    return [a for a in ctx.cluster.inventory.owned_apps() if a.name == app_name(ctx)]
 
 
 def prometheus_app(ctx: Context, live_only: bool = True):

@@ -247,7 +247,8 @@ class Orchestrator:
         plan = None
         try:
             while True:
-                plan = checkpoint.plan(ctx)  # plan
+                with ctx.cluster.inventory.one_listing():  # plan: one app listing for it
+                    plan = checkpoint.plan(ctx)
                 crashpoints.reached("plan")
                 if self._resumed:  # say what the live system was found to be
                     self._resumed = False
@@ -265,7 +266,8 @@ class Orchestrator:
                     decision = self._gate(run_id, checkpoint, plan, gate)
                     if decision != Outcome.SUCCEEDED:
                         return self._record(run_id, name, decision, started, plan)
-                    again = checkpoint.plan(ctx)
+                    with ctx.cluster.inventory.one_listing():
+                        again = checkpoint.plan(ctx)
                     if again.fingerprint != plan.fingerprint:
                         ctx.reporter.message(f"{name}: the plan changed while waiting; "
                                              f"it needs a new approval")

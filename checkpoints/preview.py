@@ -37,6 +37,19 @@ class Step:
 
 
 def preview(ctx: Context, selection: tuple[str, ...] = ORDER) -> dict:
+    with ctx.cluster.inventory.one_listing():  # every planner reads the same app listing
+        steps = _plan_steps(ctx, selection)
+    last = ctx.store.kv_get(LAST_SUCCESS_KEY)
+    return {"generated_at": time.time(), "cluster_name": ctx.config.cluster_name,
+            "platform": ctx.config.platform, "config": ctx.config.source,
+            "last_success": {"run_id": last["run_id"], "at": last["at"]} if last else None,
+            "config_changes": config_diff(last["config"], effective_config(ctx.config))
+            if last else [],
+            "checkpoints": [s.to_dict() for s in steps],
+            "fingerprints": {s.checkpoint: s.plan.fingerprint for s in steps if s.plan}}
+
+
+def _plan_steps(ctx: Context, selection: tuple[str, ...]) -> list[Step]:
     steps: list[Step] = []
     head_restarts = False
     for name in selection:
@@ -63,14 +76,7 @@ def preview(ctx: Context, selection: tuple[str, ...] = ORDER) -> dict:
                 a.kind in REPLACES_HEAD for a in step.plan.actions):
             head_restarts = True
         steps.append(step)
-    last = ctx.store.kv_get(LAST_SUCCESS_KEY)
-    return {"generated_at": time.time(), "cluster_name": ctx.config.cluster_name,
-            "platform": ctx.config.platform, "config": ctx.config.source,
-            "last_success": {"run_id": last["run_id"], "at": last["at"]} if last else None,
-            "config_changes": config_diff(last["config"], effective_config(ctx.config))
-            if last else [],
-            "checkpoints": [s.to_dict() for s in steps],
-            "fingerprints": {s.checkpoint: s.plan.fingerprint for s in steps if s.plan}}
+    return steps
 
 
 def effective_config(config) -> dict:

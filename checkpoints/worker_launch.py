@@ -74,7 +74,8 @@ class WorkerLaunch(Checkpoint):
         if not apps:
             return []
         alive = ctx.cluster.inventory.alive_ips()
-        return [a.name for a in apps if ctx.cluster.inventory.node_ip(a) not in alive]
+        ips = ctx.cluster.inventory.node_ips(apps)  # the unknown ones read at once
+        return [a.name for a in apps if ips[a.id] not in alive]
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         inventory, lifecycle = ctx.cluster.inventory, ctx.cluster.lifecycle

@@ -4,10 +4,17 @@ and a Ray node belongs to an app when it runs on the app's address.
 
 An explicit address (``RAY_ADDRESS``, given to the API and to validation) names the Ray
 cluster to read instead: its dashboard, Serve proxy and nodes, whatever head app the
-platform lists (the platform's apps are still matched to its nodes)."""
+platform lists (the platform's apps are still matched to its nodes).
+
+On CML an app's address is known only from the file its node publishes, one API call per
+app. An app keeps its address for life, so each is read once and remembered in the store:
+a new process (the next CLI command) does not read hundreds of files again."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from cluster.dashboard import DashboardClient, DashboardError
 from cluster.layout import PortLayout
@@ -15,6 +22,8 @@ from cluster.platforms.base import LIVE, App, Platform
 from cluster.ray_address import RayAddress, RayAddressUnreachable, resolve_dashboard
 from core.errors import Conflict
 from core.records import NodeView
+
+NODE_IPS_KEY = "cluster.node_ips"  # app id -> the address its node published
 
 
 class NoHead(Conflict):
@@ -26,11 +35,13 @@ class NoHead(Conflict):
 
 class NodeInventory:
     def __init__(self, config, platform: Platform, layout: PortLayout, token,
-                 dashboard_factory=DashboardClient, address: RayAddress | None = None,
-                 resolver=resolve_dashboard):
+                 dashboard_factory=DashboardClient, store=None,
+                 address: RayAddress | None = None, resolver=resolve_dashboard):
+        """``store``: where published node addresses are remembered (None: this process)."""
         self.config = config
         self.platform = platform
         self.layout = layout
+        self.store = store
         self._token = token  # () -> the Ray token, or None
         self._dashboard_factory = dashboard_factory  # (url, token) -> a dashboard client
         self._dashboard: DashboardClient | None = None
@@ -38,6 +49,7 @@ class NodeInventory:
         self.address = address  # RAY_ADDRESS: read this cluster, not the platform's head
         self._resolver = resolver  # (address, token) -> the dashboard URL
         self._explicit_url: str | None = None
+        self._snapshot = threading.local()  # see one_listing
 
     # -- names and apps ---------------------------------------------------------------------
     @property
@@ -50,8 +62,30 @@ class NodeInventory:
 
     def apps(self) -> list[App]:
         """This cluster's node apps on the platform (one listing: an API call on CML)."""
-        return [a for a in self.platform.list_apps()
+        return [a for a in self._platform_apps()
                 if a.name == self.head_name or a.name.startswith(self.worker_prefix)]
+
+    @contextmanager
+    def one_listing(self):
+        """Within it (in this thread) the platform's apps are listed once, on first need, and
+        that listing is reused: for a run of reads such as a plan, which would otherwise list
+        every app a dozen times (three pages each at 256 nodes on CML). Never around writes:
+        an app created within would not be seen."""
+        if getattr(self._snapshot, "active", False):  # already within one
+            yield
+            return
+        self._snapshot.active, self._snapshot.apps = True, None
+        try:
+            yield
+        finally:
+            self._snapshot.active, self._snapshot.apps = False, None
+
+    def _platform_apps(self) -> list[App]:
+        if not getattr(self._snapshot, "active", False):
+            return self.platform.list_apps()
+        if self._snapshot.apps is None:
+            self._snapshot.apps = self.platform.list_apps()
+        return self._snapshot.apps
 
     @property
     def prometheus_name(self) -> str:
@@ -59,7 +93,7 @@ class NodeInventory:
 
     def owned_apps(self) -> list[App]:
         """Every platform app of this cluster: its nodes and its Prometheus."""
-        return [a for a in self.platform.list_apps()
+        return [a for a in self._platform_apps()
                 if a.name in (self.head_name, self.prometheus_name)
                 or a.name.startswith(self.worker_prefix)]
 
@@ -79,19 +113,41 @@ class NodeInventory:
     def node_ip(self, app: App) -> str | None:
         """The app's node address: known up front on a shared host; otherwise published by
         the node itself in the project files (read once, then remembered for that app id)."""
-        if app.ip:
-            return app.ip
-        if app.id not in self._node_ips:
-            raw = self.platform.read_file(f"nodes/{app.name}.json")
-            if not raw:
-                return None
-            self._node_ips[app.id] = json.loads(raw)["ip"]
-        return self._node_ips[app.id]
+        return self.node_ips([app])[app.id]
 
-    def _head_endpoint(self, port_of) -> str | None:
-        head, layout = self.head_app(), self.layout.current()
-        ip = self.node_ip(head) if head else None
-        return f"{ip}:{port_of(layout)}" if ip and layout else None
+    def node_ips(self, apps: list[App]) -> dict[str, str | None]:
+        """``node_ip`` of each app (by app id). Addresses not known yet are read at once,
+        several at a time (the platform client's rate limit sets the pace), and remembered."""
+        unknown = [a for a in apps if not a.ip and a.id not in self._node_ips]
+        if unknown and self.store is not None:
+            self._node_ips.update(self.store.kv_get(NODE_IPS_KEY) or {})  # others' reads
+            unknown = [a for a in unknown if a.id not in self._node_ips]
+        if unknown:
+            def read(app: App) -> str | None:
+                return self.platform.read_file(f"nodes/{app.name}.json")
+            if len(unknown) == 1:
+                published = [read(unknown[0])]
+            else:
+                with ThreadPoolExecutor(max_workers=min(len(unknown), 16)) as pool:
+                    published = list(pool.map(read, unknown))
+            learnt = {app.id: json.loads(raw)["ip"]
+                      for app, raw in zip(unknown, published, strict=True) if raw}
+            self._node_ips.update(learnt)
+            if learnt and self.store is not None:
+                self.store.kv_set(NODE_IPS_KEY, {**(self.store.kv_get(NODE_IPS_KEY) or {}),
+                                                 **learnt})
+        return {a.id: a.ip or self._node_ips.get(a.id) for a in apps}
+
+    def forget_node_ips(self) -> None:
+        """The cluster is gone: its apps' addresses with it."""
+        self._node_ips.clear()
+        if self.store is not None:
+            self.store.kv_delete(NODE_IPS_KEY)
+
+    def _head_endpoint(self, port_of, apps: list[App] | None = None) -> str | None:
+        head, layout = self.head_app(apps=apps), self.layout.current()
+        ip = self.node_ip(head) if head and layout else None  # no ports known: no address needed
+        return f"{ip}:{port_of(layout)}" if ip else None
 
     def head_address(self) -> str | None:
         """host:port of the head's GCS (with an explicit address: when that is its form)."""
@@ -99,13 +155,13 @@ class NodeInventory:
             return self.address.gcs_address
         return self._head_endpoint(lambda layout: layout.port)
 
-    def dashboard_url(self) -> str | None:
+    def dashboard_url(self, apps: list[App] | None = None) -> str | None:
         if self.address is not None:
             try:
                 return self._explicit_dashboard_url()
             except RayAddressUnreachable:
                 return None
-        endpoint = self._head_endpoint(lambda layout: layout.dashboard_port)
+        endpoint = self._head_endpoint(lambda layout: layout.dashboard_port, apps)
         return f"http://{endpoint}" if endpoint else None
 
     def proxy_url(self) -> str | None:
@@ -119,11 +175,12 @@ class NodeInventory:
         """Whether there is a head to read from: the explicit address, or a live head app."""
         return self.address is not None or self.head_app() is not None
 
-    def dashboard(self) -> DashboardClient:
+    def dashboard(self, apps: list[App] | None = None) -> DashboardClient:
+        """The head's dashboard (``apps``: the apps just listed, so none is listed again)."""
         if self.address is not None:
             url = self._explicit_dashboard_url()  # RayAddressUnreachable says why not
         else:
-            url = self.dashboard_url()
+            url = self.dashboard_url(apps)
         if url is None:
             raise NoHead()
         if self._dashboard is None or self._dashboard.url != url:
@@ -186,15 +243,19 @@ class NodeInventory:
         head = self.head_app(apps=apps)
         ray_nodes, usage = [], {}
         try:
-            client = self.dashboard()
+            client = self.dashboard(apps)
             ray_nodes = self.ray_nodes(client)
             if with_usage and ray_nodes:
                 usage = client.usage_by_node()
         except (NoHead, DashboardError):
             pass  # no head or no dashboard: the platform apps are still shown
         out, seen = [], set()
-        for app in ([head] if head else []) + self.worker_apps(apps=apps):
-            node = self.ray_node_for(app, ray_nodes)
+        nodes_apps = ([head] if head else []) + self.worker_apps(apps=apps)
+        if ray_nodes:
+            self.node_ips(nodes_apps)  # the unknown ones read at once, not one by one below
+        for app in nodes_apps:
+            # no Ray node to match (no head, or its dashboard down): no address to look up
+            node = self.ray_node_for(app, ray_nodes) if ray_nodes else None
             if node:
                 seen.add(node["node_id"])
             out.append(_view(node, app, "head" if app.name == self.head_name else "worker", usage))

@@ -124,19 +124,20 @@ class NodeLifecycle:
                 if added_by:
                     spec = replace(spec, description=f"{spec.description} {added_by_note(added_by)}")
                 specs.append(spec)
-        if len(specs) <= 1:
-            return [self.platform.create_app(s) for s in specs]
-        with ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
-            return list(pool.map(self.platform.create_app, specs))
+        return self.platform.create_apps(specs)
 
     def wait_alive(self, apps: list[App], timeout: float = 180, on_wait=None) -> None:
         """Wait until every app is running on the platform (CML: APPLICATION_RUNNING) and its
-        Ray node is ALIVE; a failed app ends the wait with its status and log."""
+        Ray node is ALIVE; a failed app ends the wait with its status and log. Each try asks
+        the platform once (one listing, not one call per app)."""
         def ready():
-            if not all([self._running(app) for app in apps]):  # every app checked for failure
+            if not apps_running(self.platform, apps):
                 return False
             alive = self.inventory.alive_ips()
-            return all(self.inventory.node_ip(a) in alive for a in apps)
+            if len(alive) < len(apps):  # not all joined yet: no need to look addresses up
+                return False
+            ips = self.inventory.node_ips(apps)
+            return all(ips[a.id] in alive for a in apps)
         poll_until(ready, timeout, f"{len(apps)} node(s) to become ALIVE", on_wait=on_wait,
                    clock=self.clock, retry_on=(DashboardError, NoHead))
 
@@ -220,6 +221,7 @@ class NodeLifecycle:
             shutil.rmtree(recorded, ignore_errors=True)
         self.store.kv_delete(TEMP_KEY)
         self.inventory.forget_dashboard()
+        self.inventory.forget_node_ips()
         return [a.name for a in ordered]
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -241,11 +243,24 @@ class NodeLifecycle:
             status = self.platform.get_app(app.id).status
         except DomainError as e:
             status = f"unknown ({e})"
-        if status in (FAILED, STOPPED) or status.startswith("unknown"):
-            tail = self.platform.app_log_tail(app)
-            raise NodeFailed(f"node app {app.name} is {status} on {self.platform.name}"
-                             + (f"\n{tail}" if tail else ""))
-        return status == RUNNING
+        return _is_running(self.platform, app, status)
+
+
+def apps_running(platform: Platform, apps: list[App]) -> bool:
+    """Whether every one of ``apps`` runs, from one listing of the platform's apps; raises
+    NodeFailed for the first that ended or went."""
+    statuses = {a.id: a.status for a in platform.list_apps()}
+    return all([_is_running(platform, app, statuses.get(app.id, "unknown (gone)"))
+                for app in apps])  # a list: every app is checked for failure
+
+
+def _is_running(platform: Platform, app: App, status: str) -> bool:
+    """``status == RUNNING``; raises NodeFailed with the app's log tail if it ended."""
+    if status in (FAILED, STOPPED) or status.startswith("unknown"):
+        tail = platform.app_log_tail(app)
+        raise NodeFailed(f"node app {app.name} is {status} on {platform.name}"
+                         + (f"\n{tail}" if tail else ""))
+    return status == RUNNING
 
 
 def _number(value: float):

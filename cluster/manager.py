@@ -34,7 +34,7 @@ class ClusterManager:
         self.clock = clock
         self.layout = PortLayout(config, store)
         self.inventory = NodeInventory(config, platform, self.layout, self.token,
-                                       dashboard_factory, address=ray_address)
+                                       dashboard_factory, store, address=ray_address)
         self.serve = ServeManager(config, self.inventory, clock)
         self.lifecycle = NodeLifecycle(config, store, platform, self.inventory, self.layout,
                                        self.serve, self.auth_env, clock)

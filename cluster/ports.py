@@ -3,13 +3,15 @@
 Several clusters may share this machine (a user's, a test's), and Ray binds some ports on
 every address (GCS, raylet) and the agent port on 127.0.0.1 as well as the node address, so
 a port is free only if it binds on the wildcard address. Addresses are 127.0.0.2 and up:
-Ray rewrites 127.0.0.1 to the machine's routable address.
+Ray rewrites 127.0.0.1 to the machine's routable address. Past 127.0.0.254 they go on in
+127.0.1.0/24 and up (Linux answers on all of 127.0.0.0/8), so hundreds of nodes fit.
 """
 from __future__ import annotations
 
 import socket
 
-FIRST_HOST, LAST_HOST = 2, 254
+FIRST_HOST, LAST_HOST = 2, 254  # of each 127.0.<n>.0/24
+LOOPBACK_NETS = 256  # 127.0.0.0/24 to 127.0.255.0/24
 
 
 def _ephemeral_start() -> int:
@@ -87,9 +89,10 @@ def listening_addresses() -> set[str]:
 def pick_loopback(taken: set[str]) -> str:
     """A loopback address nobody listens on and no record of ours holds."""
     busy = listening_addresses() | taken
-    for n in range(FIRST_HOST, LAST_HOST + 1):
-        ip = f"127.0.0.{n}"
-        if ip not in busy:
-            taken.add(ip)
-            return ip
-    raise RuntimeError("every loopback address 127.0.0.2-254 is in use")
+    for net in range(LOOPBACK_NETS):
+        for n in range(FIRST_HOST if net == 0 else 1, LAST_HOST + 1):
+            ip = f"127.0.{net}.{n}"
+            if ip not in busy:
+                taken.add(ip)
+                return ip
+    raise RuntimeError(f"every loopback address 127.0.0.2-127.0.{LOOPBACK_NETS - 1}.254 is in use")

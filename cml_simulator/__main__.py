@@ -2,9 +2,11 @@
 
 Faults by flag or environment: --error-rate (CML_SIM_ERROR_RATE), --rate-limit-rate
 (CML_SIM_RATE_LIMIT_RATE) with --retry-after (CML_SIM_RETRY_AFTER), --latency
-(CML_SIM_LATENCY). Lifecycle timing: --app-start-delay (CML_SIM_APP_START_DELAY, default 1 s
-APPLICATION_STARTING, 0 allowed), --app-stop-delay (CML_SIM_APP_STOP_DELAY, default 0.5 s
-APPLICATION_STOPPING). The API key is --api-key or CML_SIM_API_KEY (never printed).
+(CML_SIM_LATENCY). A request rate limit: --max-requests-per-second (CML_SIM_MAX_RPS, default
+0: none; over it every API call is answered 429 with Retry-After). Lifecycle timing:
+--app-start-delay (CML_SIM_APP_START_DELAY, default 1 s APPLICATION_STARTING, 0 allowed),
+--app-stop-delay (CML_SIM_APP_STOP_DELAY, default 0.5 s APPLICATION_STOPPING). The API key is
+--api-key or CML_SIM_API_KEY (never printed).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ def main(argv=None) -> int:
                         default=float(env.get("CML_SIM_RATE_LIMIT_RATE", 0)))
     parser.add_argument("--retry-after", type=float, default=float(env.get("CML_SIM_RETRY_AFTER", 1)))
     parser.add_argument("--latency", type=float, default=float(env.get("CML_SIM_LATENCY", 0)))
+    parser.add_argument("--max-requests-per-second", type=float,
+                        default=float(env.get("CML_SIM_MAX_RPS", 0)))
     parser.add_argument("--app-start-delay", type=float,  # seconds APPLICATION_STARTING
                         default=float(env.get("CML_SIM_APP_START_DELAY", DEFAULT_APP_START_DELAY)))
     parser.add_argument("--app-stop-delay", type=float,  # seconds APPLICATION_STOPPING, at least
@@ -48,6 +52,9 @@ def main(argv=None) -> int:
         if not 0 <= getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be in [0, 1)", file=sys.stderr)
             return 2
+    if args.max_requests_per_second < 0:
+        print("error: --max-requests-per-second must be >= 0 (0: no limit)", file=sys.stderr)
+        return 2
     if args.app_start_delay < 0 or args.app_stop_delay < 0:
         print("error: --app-start-delay and --app-stop-delay must be >= 0", file=sys.stderr)
         return 2
@@ -56,7 +63,7 @@ def main(argv=None) -> int:
     atexit.register(workspace.shutdown)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = create_app(workspace, Faults(args.error_rate, args.rate_limit_rate, args.retry_after,
-                                       args.latency, args.seed))
+                                       args.latency, args.seed, args.max_requests_per_second))
     app.run(host=args.host, port=args.port, threaded=True)
     return 0
 

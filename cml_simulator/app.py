@@ -6,12 +6,15 @@ an HTML page), colon verbs (``:stop``), ``next_page_token`` pagination (page siz
 ``search_filter`` and ``sort`` as listing.py describes, ``environment`` as a map in create
 requests and a JSON string in answers and PATCH bodies, int64 fields as strings. Faults can be
 injected: an error rate (half of them after the request took effect, as when an answer is
-lost), 429 with Retry-After, added latency, slow application start.
+lost), 429 with Retry-After, added latency, slow application start. A request rate limit can
+be enforced (a token bucket over every API call, a second's worth of burst): a call over it is
+answered 429 with the seconds until the next token in Retry-After, and takes no effect.
 """
 from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from dataclasses import dataclass
 
@@ -23,6 +26,7 @@ from cml_simulator.common import RUNTIMES, USER, SimError
 from cml_simulator.files import add_file_routes
 from cml_simulator.listing import APP_STATUS_FILTER, RUN_STATUS_FILTER, page
 from cml_simulator.state import Workspace, now_iso
+from core.ratelimit import TokenBucket
 
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 502: 14, 503: 14}
 # ValidateAPIKeyRequest.audience: what a key is checked for. An API v2 key is for "API";
@@ -37,6 +41,7 @@ class Faults:
     retry_after: float = 1.0  # seconds, in the 429's Retry-After
     latency: float = 0.0  # seconds added to every API call
     seed: int | None = None
+    max_requests_per_second: float = 0.0  # over it: 429 (0: no limit)
 
 
 def error(status: int, message: str, headers: dict | None = None):
@@ -79,15 +84,29 @@ def create_app(workspace: Workspace, faults: Faults | None = None) -> Flask:
 
 
 def add_gate(app: Flask, ws: Workspace, faults: Faults) -> None:
-    """Auth, latency and injected faults in front of every API call; /_sim/counts behind none."""
+    """The rate limit, auth, latency and injected faults in front of every API call;
+    /_sim/counts behind none."""
     rng = random.Random(faults.seed)
-    counts = app.extensions["cml_counts"] = {"requests": 0, "injected_errors": 0, "injected_429": 0}
+    counts = app.extensions["cml_counts"] = {"requests": 0, "injected_errors": 0, "injected_429": 0,
+                                             "answers_lost": 0, "rate_limited": 0}
+    counting = threading.Lock()
+    limit = faults.max_requests_per_second
+    bucket = TokenBucket(limit) if limit else None
+
+    def count(key: str) -> None:
+        with counting:
+            counts[key] += 1
 
     @app.before_request
     def gate():
         if not request.path.startswith("/api/v2/"):
             return None
-        counts["requests"] += 1
+        count("requests")
+        wait = bucket.try_acquire() if bucket else 0.0
+        if wait:
+            count("rate_limited")
+            return error(429, f"rate limit exceeded: at most {limit:g} requests per second",
+                         {"Retry-After": f"{max(wait, 0.001):.3f}"})
         if faults.latency:
             time.sleep(faults.latency)
         header = request.headers.get("Authorization", "")
@@ -95,11 +114,11 @@ def add_gate(app: Flask, ws: Workspace, faults: Faults) -> None:
             return error(401, "invalid or missing API key")
         roll = rng.random()
         if roll < faults.rate_limit_rate:
-            counts["injected_429"] += 1
+            count("injected_429")
             return error(429, "rate limit exceeded", {"Retry-After": str(faults.retry_after)})
         roll -= faults.rate_limit_rate
         if roll < faults.error_rate / 2:  # before the request takes effect
-            counts["injected_errors"] += 1
+            count("injected_errors")
             return error(rng.choice([500, 502, 503]), "injected fault")
         request.environ["cml.fail_after"] = roll < faults.error_rate
         return None
@@ -107,7 +126,8 @@ def add_gate(app: Flask, ws: Workspace, faults: Faults) -> None:
     @app.after_request
     def lose_answer(response):
         if request.environ.get("cml.fail_after") and response.status_code < 400:
-            counts["injected_errors"] += 1
+            count("injected_errors")
+            count("answers_lost")  # of them: after the request took effect
             return error(503, "injected fault (the request took effect, its answer was lost)")
         return response
 

@@ -10,11 +10,12 @@ environment it was started with until the next restart.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
 
-from cluster.platforms.base import FAILED, STOPPED, AppSpec, PlatformError
+from cluster.platforms.base import FAILED, STOPPED, AppSpec
 from cluster.ports import pick_port
 from cml_simulator.common import (
     USER,
@@ -27,6 +28,7 @@ from cml_simulator.common import (
     to_int,
 )
 
+log = logging.getLogger(__name__)
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 APP_PATCH = {"name": str, "description": str, "script": str, "cpu": float, "memory": float,
              "nvidia_gpu": to_int, "runtime_identifier": str, "bypass_authentication": bool}
@@ -78,7 +80,9 @@ class AppsMixin:
         record.update(starting_at=time.time(), running_at=None, stopped_at=None, stop=None)
         try:
             local = project.platform.create_app(spec)
-        except PlatformError:  # CML accepts the app; it fails when its script is missing
+        except Exception as e:  # CML accepts the app; it fails when it cannot start (no
+            # script, or this machine ran out of something): never left STARTING for ever
+            log.warning("application %s failed to start: %s", record["name"], e)
             record.update(local_id=None, state="failed")
             return
         record.update(local_id=local.id, state="starting")

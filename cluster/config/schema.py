@@ -48,7 +48,9 @@ class ResourcesSchema(Strict):
 
 
 class WorkersSchema(ResourcesSchema):
-    count = fields.Integer(load_default=2, validate=validate.Range(min=0, max=200))
+    # CML launches hundreds of worker apps within its rate limit (one pod each); nodes that
+    # share one host run out of worker port blocks far sooner (see cluster/ports.py)
+    count = fields.Integer(load_default=2, validate=validate.Range(min=0, max=1000))
     drain_timeout_seconds = fields.Float(load_default=60, validate=validate.Range(min=1, max=3600))
 
 

@@ -140,15 +140,17 @@ class LocalPlatform(Platform):
         return self._app(record)
 
     def create_app(self, spec: AppSpec) -> App:
-        existing = next((a for a in self.list_apps() if a.name == spec.name), None)
+        # the records as stored: their status (a /proc look-up each) is not needed here, and
+        # hundreds of apps made at once would otherwise each look up every other one
+        existing = next((r for r in self.store.platform_apps() if r["name"] == spec.name), None)
         if existing is not None:
-            return existing
+            return self._app(existing)
         if not (self.project_dir / spec.script).is_file():
             raise PlatformError(f"cannot start application {spec.name}: its script {spec.script} "
                                 f"is not in the project directory {self.project_dir}")
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            taken = {a.ip for a in self.list_apps() if a.ip}
+            taken = {r["spec"]["ip"] for r in self.store.platform_apps() if r["spec"].get("ip")}
             ip = pick_loopback(taken)
             record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
                       "spec": {**asdict(spec), "ip": ip}, "created_at": time.time()}

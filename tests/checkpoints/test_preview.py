@@ -108,6 +108,20 @@ def test_the_preview_predicts_what_a_new_head_does_to_workers_and_apps(tmp_path)
     assert steps["validation"]["plan"]["actions"][0]["kind"] == "check"
 
 
+def test_the_whole_preview_lists_the_platform_apps_once(tmp_path):
+    w = world(tmp_path)
+    for n in range(1, 4):
+        w.worker(n)
+    listings = []
+    list_apps = w.platform.list_apps
+    w.platform.list_apps = lambda: listings.append(1) or list_apps()
+    steps = preview(w.ctx)["checkpoints"]
+    assert not any(s["error"] for s in steps)
+    assert len(listings) == 1  # every planner reads the same listing (CML: pages of 100 each)
+    w.ctx.cluster.inventory.apps()
+    assert len(listings) == 2  # outside a plan, every read asks the platform again
+
+
 def test_config_changes_since_the_last_success_are_listed_without_secrets(tmp_path):
     from checkpoints.preview import remember_success
     w = world(tmp_path, cml={"api_key": "sekrit-key-0123456789"})

@@ -149,6 +149,22 @@ def test_cml_platform_needs_host_and_key():
     assert {"cml.host", "cml.api_key"} <= set(info.value.errors)
 
 
+def test_hundreds_of_workers_may_be_configured():
+    assert parse_config({"workers": {"count": 256}}, environ={}).workers.count == 256
+    with pytest.raises(ConfigError):
+        parse_config({"workers": {"count": 1001}}, environ={})
+
+
+def test_cml_request_rate_has_a_default_and_must_be_positive():
+    assert parse_config({}, environ={}).platform_settings["cml"].max_requests_per_second == 50
+    config = parse_config({"cml": {"max_requests_per_second": 7.5}}, environ={})
+    assert config.platform_settings["cml"].max_requests_per_second == 7.5
+    for bad in (0, -1, "fast"):
+        with pytest.raises(ConfigError) as info:
+            parse_config({"cml": {"max_requests_per_second": bad}}, environ={})
+        assert "cml.max_requests_per_second" in info.value.errors
+
+
 def test_duplicate_app_names_and_prefixes():
     app = {"name": "a", "import_path": "m:app", "route_prefix": "/a"}
     with pytest.raises(ConfigError) as info:

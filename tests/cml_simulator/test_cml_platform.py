@@ -5,21 +5,24 @@ import pytest
 import requests
 
 from cluster.config import parse_config
+from cluster.lifecycle import apps_running
 from cluster.platforms.base import AppSpec, JobSpec
 from cluster.platforms.cml.client import CMLClient
 from cluster.platforms.cml.platform import CMLPlatform, ProjectMissing, subdomain, with_git_token
-from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
+from core.timing import poll_until
+from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of, write_script
 
 pytestmark = pytest.mark.integration
 
 
-def make_platform(sim, session=None, **cml) -> CMLPlatform:
+def make_platform(sim, session=None, max_requests_per_second: float = 50, **cml) -> CMLPlatform:
     cml = {"runtime_identifier": runtime_of(sim), **cml}
     config = parse_config({"platform": "cml", "cluster_name": "simtest",
                            "cml": {"host": sim.url, "api_key": KEY, "shared_host_network": True,
                                    **cml}}, environ={})
     return CMLPlatform(config, CMLClient(sim.url, KEY, backoff=0.02, max_backoff=0.2, retries=12,
-                                         session=session))
+                                         session=session,
+                                         max_requests_per_second=max_requests_per_second))
 
 
 class Recording(requests.Session):
@@ -152,3 +155,30 @@ def test_jobs_without_a_parent_never_send_an_empty_parent_id(sim):
     assert len(job_bodies) >= 4
     assert all(body.get("parent_id", "x") != "" for body in job_bodies)
     assert [b["parent_id"] for b in job_bodies if "parent_id" in b] == [root.id]
+
+
+@pytest.mark.parametrize("count", [64, 256])
+def test_many_apps_at_once_are_each_created_once_under_injected_faults(tmp_path, count):
+    """20% of calls fail (half of them after taking effect, the answer lost) while the
+    simulator enforces the rate the client keeps to: every app is made exactly once."""
+    faulty = Simulator(tmp_path, "--error-rate", "0.2", "--seed", str(count),
+                       "--max-requests-per-second", "100", "--app-start-delay", "0.2")
+    try:
+        platform = make_platform(faulty, max_requests_per_second=100)
+        project = platform.create_project("many")
+        write_script(tmp_path, project.id, "sleep.py", "import time\nwhile True: time.sleep(3600)\n")
+        specs = [AppSpec(name=f"simtest-worker-{n}", script="sleep.py", cpu=1, memory=1)
+                 for n in range(1, count + 1)]
+        apps = platform.create_apps(specs)
+        assert [a.name for a in apps] == [s.name for s in specs]
+        poll_until(lambda: apps_running(platform, apps), 120, f"{count} apps", interval=0.25)
+        listed = [a.name for a in platform.list_apps()]
+        assert sorted(listed) == sorted(s.name for s in specs)  # each exactly once
+        counts = faulty.counts()
+        assert counts["applications"] == count and counts["answers_lost"] > 0
+        assert counts["rate_limited"] == 0  # the client kept to the limit it shares
+        again = platform.client.calls
+        assert [a.id for a in platform.create_apps(specs)] == [a.id for a in apps]  # a resumed run
+        assert platform.client.calls - again < 20  # one listing (and its retries), no create
+    finally:
+        faulty.stop()

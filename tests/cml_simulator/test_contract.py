@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -16,7 +17,7 @@ import requests
 from cluster.platforms.base import PlatformError
 from cluster.platforms.cml.client import CMLAuthError, CMLClient, environment_out
 from core.errors import NotFound
-from tests.conftest import ROOT, clean_env
+from tests.conftest import ROOT, clean_env, stop_recorded_apps
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +56,10 @@ class Simulator:
 
     def stop(self) -> None:
         from cluster import processes
-        processes.stop_session(self.proc.pid, grace_seconds=5)
+        processes.stop_session(self.proc.pid, grace_seconds=30)  # it stops its apps first
         self.proc.wait()
+        for store in (self.state_dir / "platform").glob("*"):  # app processes it left
+            stop_recorded_apps(store)
 
 
 def runtime_of(sim: Simulator) -> str:
@@ -255,3 +258,33 @@ def test_retries_ride_out_injected_errors_and_429s(tmp_path):
         assert outcomes == {"created", "5xx"}
     finally:
         faulty.stop()
+
+
+def test_a_rate_limit_turns_a_burst_away_and_a_client_held_to_it_gets_through(tmp_path):
+    limited = Simulator(tmp_path, "--max-requests-per-second", "20")
+    try:
+        def get(_):
+            return requests.get(limited.url + "/api/v2/runtimes",
+                                headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(get, range(80)))
+        took = time.monotonic() - started
+        refused = [a for a in answers if a.status_code == 429]
+        passed = len(answers) - len(refused)
+        assert refused and all(a.status_code == 200 for a in answers if a not in refused)
+        assert 20 <= passed <= 20 + 20 * took + 1  # the burst, then 20 a second
+        conforms(refused[0].json(), "runtimeError")  # the error shape every error has
+        for answer in refused:
+            assert set(answer.json()) == {"error", "code", "message", "details"}
+            assert 0 < float(answer.headers["Retry-After"]) <= 1 / 20 + 1e-3
+        assert limited.counts()["rate_limited"] == len(refused)
+
+        time.sleep(1.0)  # the server's bucket refills
+        client = CMLClient(limited.url, KEY, retries=0, max_requests_per_second=20)
+        with ThreadPoolExecutor(max_workers=8) as pool:  # two seconds' worth, all at once
+            runtimes = list(pool.map(lambda _: client.runtimes(), range(40)))
+        assert all(runtimes) and client.calls == 40 and client.throttled == 0
+        assert limited.counts()["rate_limited"] == len(refused)  # none more
+    finally:
+        limited.stop()

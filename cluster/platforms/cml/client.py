@@ -2,7 +2,10 @@
 
 Every call has a timeout; 429, 5xx and connection errors are retried with exponential
 backoff (honouring Retry-After), and a host that cannot be reached ends the call within
-``budget`` seconds (``cml.timeout_seconds``), retries included. Lists follow
+``budget`` seconds (``cml.timeout_seconds``), retries included. Every request, retries
+included, first takes a token from one bucket shared by all threads of the client
+(``cml.max_requests_per_second``), so a launch of hundreds of apps stays under the
+workspace's rate limit instead of provoking 429s. Lists follow
 ``next_page_token``; ``search_filter`` is a substring match, so lookups by name compare
 exact names here. Errors name the call and the resource, never the API key. Creates are made
 idempotent by the callers (look up by name first, see CMLPlatform), because a create whose
@@ -13,17 +16,26 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from cluster.platforms.base import PlatformError
 from core import crashpoints, metrics
 from core.errors import NotFound
+from core.ratelimit import TokenBucket
+from core.timing import SYSTEM_CLOCK, Clock
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 log = logging.getLogger("raydeploy.platform")  # one line per call (the CLI's --verbose)
+DEFAULT_MAX_REQUESTS_PER_SECOND = 50.0
+# The client bursts at most half a second's worth: a server that allows the same rate with
+# a second's worth of burst then has half a second of slack for requests that were sent
+# evenly but arrive bunched up (network and thread scheduling), and never answers 429.
+BURST_SECONDS = 0.5
 
 
 class CMLAuthError(PlatformError):
@@ -32,10 +44,13 @@ class CMLAuthError(PlatformError):
 
 class CMLClient:
     def __init__(self, host: str, api_key: str, *, timeout: float = 30.0, budget: float = 10.0,
-                 retries: int = 6, backoff: float = 0.5, max_backoff: float = 20.0,
-                 page_size: int = 100, session: requests.Session | None = None):
+                 retries: int = 6, backoff: float = 0.2, max_backoff: float = 20.0,
+                 page_size: int = 100, session: requests.Session | None = None,
+                 max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND,
+                 clock: Clock = SYSTEM_CLOCK):
         """``timeout``: to read one answer; ``budget``: how long an unreachable host is
-        tried (connection attempts and the waits between them) before the call fails."""
+        tried (connection attempts and the waits between them) before the call fails;
+        ``max_requests_per_second``: the rate every thread of this client shares."""
         self.host = host.rstrip("/")
         self.base = self.host + "/api/v2"
         self.timeout = timeout
@@ -44,10 +59,28 @@ class CMLClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.page_size = page_size
-        self.session = session or requests.Session()
+        self.clock = clock
+        self.limiter = TokenBucket(max_requests_per_second,
+                                   burst=max_requests_per_second * BURST_SECONDS, clock=clock)
+        if session is None:
+            # one kept-alive connection per thread that can be sending at once (the limiter
+            # sets the pace; requests' default pool of 10 would drop and reopen the rest)
+            session = requests.Session()
+            pool = max(10, int(self.max_in_flight))
+            session.mount(self.host + "/", HTTPAdapter(pool_connections=1, pool_maxsize=pool))
+        self.session = session
         self.session.headers["Authorization"] = f"Bearer {api_key}"
         self.session.headers["Accept"] = "application/json"
+        self._counting = threading.Lock()
         self.calls = 0  # requests sent, retries included
+        self.throttled = 0  # of them answered 429
+
+    @property
+    def max_in_flight(self) -> int:
+        """How many calls may usefully be waiting for answers at once: enough that the rate
+        limit, not the number of threads, sets the pace while an answer takes up to 2 s
+        (creating an application on CML can take that long)."""
+        return max(1, int(self.limiter.rate * 2))
 
     def __repr__(self) -> str:  # never show the key
         return f"CMLClient({self.base!r})"
@@ -66,7 +99,9 @@ class CMLClient:
         op = metrics.operation(method, path)
         unanswered = 0.0  # seconds spent on tries that got no answer, and waiting after them
         for attempt in range(self.retries + 1):
-            self.calls += 1
+            self.limiter.acquire()
+            with self._counting:
+                self.calls += 1
             wait = max(0.2, min(self.budget - unanswered, self.timeout))
             kwargs["timeout"] = (wait, wait)  # (connect, read)
             started = time.monotonic()
@@ -83,16 +118,19 @@ class CMLClient:
                                         f"tr{'y' if attempt == 0 else 'ies'}, {unanswered:.1f}s)"
                                         ) from None
                 metrics.PLATFORM_RETRIES.labels("cml", op).inc()
-                time.sleep(delay)
+                self.clock.sleep(delay)
                 unanswered += delay
                 continue
             metrics.PLATFORM_CALLS.labels("cml", op, str(response.status_code)).observe(
                 time.monotonic() - started)
             trace(method, path, response.status_code, started, attempt)
+            if response.status_code == 429:
+                with self._counting:
+                    self.throttled += 1
             retry = response.status_code == 429 or (idempotent and response.status_code in RETRY_STATUS)
             if retry and attempt < self.retries:
                 metrics.PLATFORM_RETRIES.labels("cml", op).inc()
-                time.sleep(self._delay(attempt, response.headers.get("Retry-After")))
+                self.clock.sleep(self._delay(attempt, response.headers.get("Retry-After")))
                 continue
             if response.status_code >= 400:
                 raise self._error(response, what)

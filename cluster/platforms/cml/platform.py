@@ -1,7 +1,8 @@
 """The CML platform: nodes are CML Applications, environment jobs are CML Jobs.
 
 Creates look the name up first (exact match over the substring search), so a create that is
-retried after a lost answer never makes a second project, job or application. Project files
+retried after a lost answer never makes a second project, job or application. Many apps at
+once (``create_apps``) take one listing, not one lookup each. Project files
 (node addresses) live under ``.raydeploy_files/`` in the project, where the launcher writes.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from cluster.platforms.base import (
@@ -73,7 +75,8 @@ class CMLPlatform(Platform):
     def __init__(self, config, client: CMLClient | None = None):
         super().__init__(config)
         self.cml = cml = config.platform_settings[self.settings_section]
-        self.client = client or CMLClient(cml.host, cml.api_key, budget=cml.timeout_seconds)
+        self.client = client or CMLClient(cml.host, cml.api_key, budget=cml.timeout_seconds,
+                                          max_requests_per_second=cml.max_requests_per_second)
         # the simulator runs every app on one host; real CML pods each have their own network
         self.shares_host_network = cml.shared_host_network
         self.project_timeout_seconds = cml.project_timeout_seconds
@@ -87,16 +90,23 @@ class CMLPlatform(Platform):
         # the project is a clone made for the cluster: jobs may pull it and build a venv in it
         return {"RAYDEPLOY_PROJECT_CLONE": "1"}
 
-    def _create(self, find, post, what: str, tries: int = 6):
-        """Create once: after an ambiguous failure, look the name up before trying again."""
+    def _create(self, find, post, what: str, tries: int = 6, absent: bool = False):
+        """Create once: after an ambiguous failure, look the name up before trying again.
+
+        Ambiguous: a 5xx or no answer (the create may have taken effect and only its answer
+        was lost), or a 409 (a create we gave up on may have landed meanwhile, taking the
+        unique subdomain). ``absent``: the caller has just seen that the name does not exist,
+        so the first try posts without looking it up again."""
         for attempt in range(tries):
-            existing = find()
-            if existing is not None:
-                return existing
+            if attempt or not absent:
+                existing = find()
+                if existing is not None:
+                    return existing
             try:
                 return post()
             except PlatformError as e:
-                if isinstance(e, NotFound) or "HTTP 4" in str(e) or attempt == tries - 1:
+                final = isinstance(e, NotFound) or ("HTTP 4" in str(e) and "HTTP 409" not in str(e))
+                if final or attempt == tries - 1:
                     raise
                 time.sleep(min(2.0, 0.05 * 2 ** attempt))
         raise PlatformError(f"{what}: gave up")
@@ -216,7 +226,8 @@ class CMLPlatform(Platform):
         return self.client.find_by_name(self._path("/applications"), "applications", name,
                                         f"find application {name}")
 
-    def create_app(self, spec: AppSpec) -> App:
+    def create_app(self, spec: AppSpec, absent: bool = False) -> App:
+        """``absent``: the caller has just listed the apps and this name is not among them."""
         body = {"name": spec.name, "subdomain": subdomain(spec.name), "script": spec.script,
                 "description": spec.description, "cpu": spec.cpu, "memory": spec.memory,
                 "nvidia_gpu": spec.gpus, "environment": spec.env, "bypass_authentication": False}
@@ -224,8 +235,23 @@ class CMLPlatform(Platform):
         raw = self._create(lambda: self._find_app(spec.name),
                            lambda: self.client.request("POST", self._path("/applications"),
                                                        f"create application {spec.name}", json=body),
-                           f"create application {spec.name}")
+                           f"create application {spec.name}", absent=absent)
         return self._app(raw)
+
+    def create_apps(self, specs: list[AppSpec]) -> list[App]:
+        """Many apps at once, as a careful CML user makes them: one listing says which exist
+        already (a resumed launch keeps them), then every missing one is created at once, the
+        client's rate limit setting the pace (not a pool size), each looked up by name after
+        an ambiguous failure before it is tried again, so none is ever created twice."""
+        if not specs:
+            return []
+        existing = {a.name: a for a in self.list_apps()}
+        missing = list({s.name: s for s in specs if s.name not in existing}.values())
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(len(missing), self.client.max_in_flight)) as pool:
+                existing.update((a.name, a) for a in
+                                pool.map(lambda s: self.create_app(s, absent=True), missing))
+        return [existing[s.name] for s in specs]
 
     def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None:
         self.client.request("POST", self._path(f"/applications/{app_id}:stop"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from marshmallow import RAISE, Schema, fields, validate
 
 from cluster.platforms.base import ConfigShapeError
+from cluster.platforms.cml.client import DEFAULT_MAX_REQUESTS_PER_SECOND
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class CMLSettings:
     project_timeout_seconds: float = 900
     timeout_seconds: float = 10  # one API call, retries included, when CML does not answer
     shared_host_network: bool = False  # true when every app runs on one host (the simulator)
+    # every API call of one client (all its threads, retries included) stays under this
+    max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
 
 
 class CMLSchema(Schema):
@@ -35,6 +38,8 @@ class CMLSchema(Schema):
     project_timeout_seconds = fields.Float(load_default=900, validate=validate.Range(min=1))
     timeout_seconds = fields.Float(load_default=10, validate=validate.Range(min=0.5, max=600))
     shared_host_network = fields.Boolean(load_default=False)
+    max_requests_per_second = fields.Float(load_default=DEFAULT_MAX_REQUESTS_PER_SECOND,
+                                           validate=validate.Range(min=0, min_inclusive=False))
 
     settings_type = CMLSettings  # what the loaded section becomes (config.platform_settings)
 
