@@ -166,8 +166,12 @@ class LocalPlatform(Platform):
             record["status"] = FAILED
             self.store.put_platform_app(record)
             raise PlatformError(f"could not start application {spec.name}: {e}") from None
-        record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
-        self.store.put_platform_app(record)
+        try:
+            record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
+            self.store.put_platform_app(record)
+        except BaseException:  # not recorded: nothing would ever find (and stop) the process
+            processes.stop_session(proc.pid, grace_seconds=1)
+            raise
         crashpoints.wrote()
         calls.debug("local start application %s on %s -> pid %d", spec.name, ip, proc.pid)
         return self._app(record)

@@ -74,3 +74,25 @@ def test_job_runs_record_how_they_ended(tmp_path):
     failed = p.get_job_run(bad_job.id, bad.id)
     assert (failed.status, failed.exit_code) == ("failed", 4)
     assert "job ran" in p.job_run_log(ok.id)
+
+
+def test_a_process_whose_record_cannot_be_written_is_stopped(tmp_path, monkeypatch):
+    p = platform(tmp_path)
+    started = []
+    real_start_time = processes.start_time
+
+    def start_time(pid):
+        started.append(pid)
+        raise OSError("the store's disk is full")  # after Popen, before the record says so
+    monkeypatch.setattr(processes, "start_time", start_time)
+    try:
+        p.create_app(AppSpec(name="lost", script="sleeper.py", cpu=1, memory=1))
+        raise AssertionError("create_app did not fail")
+    except OSError:
+        pass
+    monkeypatch.setattr(processes, "start_time", real_start_time)
+    [pid] = started
+    alive = processes.session_alive(pid)
+    if alive:  # the test fails, and leaves nothing behind
+        processes.stop_session(pid, grace_seconds=1)
+    assert not alive
