@@ -108,6 +108,9 @@ def test_a_project_chosen_by_id_from_the_environment_is_used_and_never_made_anew
     assert "no-such-project does not exist" in str(info.value)
     with pytest.raises(ProjectMissing):
         missing.create_project("envtest")
+    for listing in (missing.list_apps, missing.list_jobs):  # e.g. a teardown: the same message
+        with pytest.raises(ProjectMissing, match="no-such-project does not exist"):
+            listing()
     assert [p["name"] for p in missing.client.list("/projects", "projects", "list")
             if p["name"] == "envtest"] == []
 

@@ -211,12 +211,22 @@ class CMLPlatform(Platform):
         return App(id=raw["id"], name=raw["name"], status=APP_STATUS.get(raw.get("status"), FAILED),
                    spec=spec, ip=None, created_at=_epoch(raw.get("created_at")))
 
-    def list_apps(self) -> list[App]:
+    def _list(self, suffix: str, key: str, what: str) -> list[dict]:
+        """Every item of a list under the project: none while the project is not made yet; a
+        project chosen by id that does not exist says so (not a bare 404)."""
         try:
-            path = self._path("/applications")
-        except ProjectMissing:  # no project yet: no apps either
+            path = self._path(suffix)
+        except ProjectMissing:  # no project yet: nothing in it either
             return []
-        return [self._app(a) for a in self.client.list(path, "applications", "list applications")]
+        try:
+            return list(self.client.list(path, key, what))
+        except NotFound:
+            if self._project_id and self._project_id == self.cml.project_id:
+                self.find_project(self.project_name)  # raises ProjectMissing, with the fix
+            raise
+
+    def list_apps(self) -> list[App]:
+        return [self._app(a) for a in self._list("/applications", "applications", "list applications")]
 
     def get_app(self, app_id: str) -> App:
         return self._app(self.client.request("GET", self._path(f"/applications/{app_id}"),
@@ -274,11 +284,7 @@ class CMLPlatform(Platform):
         return Job(id=raw["id"], name=raw["name"], spec=spec)
 
     def list_jobs(self) -> list[Job]:
-        try:
-            path = self._path("/jobs")
-        except ProjectMissing:  # no project yet: no jobs either
-            return []
-        raw = list(self.client.list(path, "jobs", "list jobs"))
+        raw = self._list("/jobs", "jobs", "list jobs")
         by_id = {j["id"]: j["name"] for j in raw}
         return [self._job(j, by_id) for j in raw]
 
