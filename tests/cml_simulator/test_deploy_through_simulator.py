@@ -66,41 +66,40 @@ def test_full_deploy_on_cml_through_the_simulator(tmp_path, faults):
         sim.stop()
 
 
-def test_a_deploy_without_a_runtime_stops_at_prerequisites_before_creating_anything(tmp_path):
-    sim = Simulator(tmp_path / "sim")
-    try:
-        config = write_config(tmp_path / "cml.yaml", {
-            "cluster_name": "norun", "platform": "cml", "state_dir": str(tmp_path / "state"),
-            "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
-            "cml": {"host": sim.url, "shared_host_network": True}})
-        result = cli("--deploy", "--auto-approve", config=config,
-                     env=clean_env(CML_API_KEY=KEY), timeout=120)
-        out = result.stdout + result.stderr
-        assert result.returncode != 0 and "Traceback" not in out and KEY not in out
-        assert "prerequisites" in out and "cml.runtime_identifier" in out
-        assert runtime_of(sim) in out  # the choice is named
-        counts = sim.counts()
-        assert (counts["projects"], counts["jobs"], counts["applications"]) == (0, 0, 0)
-    finally:
-        sim.stop()
+@pytest.fixture
+def sim(tmp_path):
+    simulator = Simulator(tmp_path / "sim")
+    yield simulator
+    simulator.stop()
 
 
-def test_verbose_shows_each_platform_call_and_never_the_key(tmp_path):
-    sim = Simulator(tmp_path / "sim")
-    try:
-        config = write_config(tmp_path / "cml.yaml", {
-            "cluster_name": "verbose", "platform": "cml", "state_dir": str(tmp_path / "state"),
-            "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
-            "cml": {"host": sim.url, "shared_host_network": True,
-                    "runtime_identifier": runtime_of(sim)}})
-        env = clean_env(CML_API_KEY=KEY)
-        quiet = cli("plan", config=config, env=env, timeout=120)
-        loud = cli("plan", "--verbose", config=config, env=env, timeout=120)
-        assert quiet.returncode == loud.returncode == 0, loud.stdout + loud.stderr
-        assert "/api/v2/" not in quiet.stdout + quiet.stderr
-        calls = [line for line in loud.stderr.splitlines() if line.strip().startswith(". CML ")]
-        assert any("POST /api/v2/auth/validate_key -> 200 (" in c and " ms)" in c for c in calls)
-        assert any(c.split()[2:4] == ["GET", "/api/v2/runtimes"] for c in calls)
-        assert KEY not in loud.stdout + loud.stderr and "Bearer" not in loud.stderr
-    finally:
-        sim.stop()
+def small_config(tmp_path, sim, name: str, **cml):
+    """A CML config on the simulator, for commands that stop before any node is started."""
+    return write_config(tmp_path / "cml.yaml", {
+        "cluster_name": name, "platform": "cml", "state_dir": str(tmp_path / "state"),
+        "project_dir": str(ROOT), "jobs_config": str(ROOT / "jobs_config.yaml"),
+        "cml": {"host": sim.url, "shared_host_network": True, **cml}})
+
+
+def test_a_deploy_without_a_runtime_stops_at_prerequisites_before_creating_anything(tmp_path, sim):
+    result = cli("--deploy", "--auto-approve", config=small_config(tmp_path, sim, "norun"),
+                 env=clean_env(CML_API_KEY=KEY), timeout=120)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in out and KEY not in out
+    assert "prerequisites" in out and "cml.runtime_identifier" in out
+    assert runtime_of(sim) in out  # the choice is named
+    counts = sim.counts()
+    assert (counts["projects"], counts["jobs"], counts["applications"]) == (0, 0, 0)
+
+
+def test_verbose_shows_each_platform_call_and_never_the_key(tmp_path, sim):
+    config = small_config(tmp_path, sim, "verbose", runtime_identifier=runtime_of(sim))
+    env = clean_env(CML_API_KEY=KEY)
+    quiet = cli("plan", config=config, env=env, timeout=120)
+    loud = cli("plan", "--verbose", config=config, env=env, timeout=120)
+    assert quiet.returncode == loud.returncode == 0, loud.stdout + loud.stderr
+    assert "/api/v2/" not in quiet.stdout + quiet.stderr
+    calls = [line for line in loud.stderr.splitlines() if line.strip().startswith(". CML ")]
+    assert any("POST /api/v2/auth/validate_key -> 200 (" in c and " ms)" in c for c in calls)
+    assert any(c.split()[2:4] == ["GET", "/api/v2/runtimes"] for c in calls)
+    assert KEY not in loud.stdout + loud.stderr and "Bearer" not in loud.stderr
