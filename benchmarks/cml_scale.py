@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,18 +36,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cluster import processes  # noqa: E402
 from cluster.config import parse_config  # noqa: E402
 from cluster.lifecycle import apps_running  # noqa: E402
 from cluster.platforms.base import RUNNING, AppSpec  # noqa: E402
 from cluster.platforms.cml import CMLPlatform  # noqa: E402
 from cluster.platforms.cml.client import CMLClient  # noqa: E402
+from cml_simulator.running import SimulatorProcess  # noqa: E402
 from core.timing import poll_until  # noqa: E402
 from store import Store  # noqa: E402
 
@@ -68,34 +66,11 @@ while True:
 """
 
 
-class Simulator:
-    """``python -m cml_simulator`` on a free loopback port; ``stop`` ends it and every app
-    process it started (also those it could not stop itself)."""
+class Simulator(SimulatorProcess):
+    """The simulator with this benchmark's key; it may take a minute to stop 256 apps."""
 
     def __init__(self, state_dir: Path, *flags: str):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state_dir = state_dir
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cml_simulator", "--port", str(self.port), "--api-key", KEY,
-             "--state-dir", str(state_dir), *flags], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("CML_")})
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(self.url + "/_sim/counts", timeout=1)
-                return
-            except requests.RequestException:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit("the simulator did not start") from None
-                time.sleep(0.1)
-
-    def counts(self) -> dict:
-        return requests.get(self.url + "/_sim/counts", timeout=30).json()
+        super().__init__(state_dir, *flags, api_key=KEY, stop_seconds=60)
 
     def app_names(self, project_id: str) -> list[str]:
         """Every application's name as the API lists them (a client of its own, patient
@@ -103,16 +78,6 @@ class Simulator:
         client = CMLClient(self.url, KEY, retries=20, backoff=0.05, max_backoff=0.5)
         return [a["name"] for a in client.list(f"/projects/{project_id}/applications",
                                                 "applications", "census")]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            processes.stop_session(self.proc.pid, grace_seconds=60)  # it stops its apps first
-        self.proc.wait()
-        for store_dir in (self.state_dir / "platform").glob("*"):  # what it could not stop
-            if (store_dir / "state.db").exists():
-                for app in Store(store_dir).platform_apps():
-                    if app["pid"] and processes.session_alive(app["pid"]):
-                        processes.stop_session(app["pid"], grace_seconds=1)
 
 
 def make_platform(url: str, max_rps: float) -> CMLPlatform:

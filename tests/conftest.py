@@ -12,6 +12,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cluster.platforms.local import stop_recorded_apps  # noqa: E402,F401 (tests import it from here)
 
 pytest_plugins = ["tests.live_cluster"]  # the shared real cluster's fixtures
 
@@ -89,17 +90,6 @@ def spawn_cli(*args, config: Path, env: dict | None = None, text: bool = True) -
                              *args], cwd=ROOT, env=env or clean_env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=text,
                             start_new_session=True)
-
-
-def stop_recorded_apps(state_dir: Path) -> None:
-    """Last-resort cleanup: stop every app process group the store records (ours only)."""
-    from cluster import processes
-    from store import Store
-    if not (state_dir / "state.db").exists():
-        return
-    for app in Store(state_dir).platform_apps():  # the local platform's own rows (dicts)
-        if app["pid"] and processes.session_alive(app["pid"]):
-            processes.stop_session(app["pid"], grace_seconds=1)
 
 
 def our_processes(state_dir: Path) -> list[tuple[int, str]]:

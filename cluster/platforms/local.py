@@ -302,3 +302,13 @@ class LocalPlatform(Platform):
         return JobRun(id=record["id"], job_id=record["job_id"], status=record["status"],
                       spec_hash=record["spec_hash"], exit_code=record.get("exit_code"),
                       created_at=record["created_at"])
+
+
+def stop_recorded_apps(state_dir: Path) -> None:
+    """Last-resort cleanup: stop every app process group the store of ``state_dir`` records
+    (ours only: no process it did not start)."""
+    if not (Path(state_dir) / "state.db").exists():
+        return
+    for app in Store(state_dir).platform_apps():  # the local platform's own rows (dicts)
+        if app["pid"] and processes.session_alive(app["pid"]):
+            processes.stop_session(app["pid"], grace_seconds=1)

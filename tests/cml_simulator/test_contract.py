@@ -3,9 +3,6 @@ with every answer checked against the public CML API v2 swagger (shared/)."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,8 +13,9 @@ import requests
 
 from cluster.platforms.base import PlatformError
 from cluster.platforms.cml.client import CMLAuthError, CMLClient, environment_out
+from cml_simulator.running import SimulatorProcess
 from core.errors import NotFound
-from tests.conftest import ROOT, clean_env, stop_recorded_apps
+from tests.conftest import ROOT, clean_env
 
 pytestmark = pytest.mark.integration
 
@@ -31,35 +29,9 @@ def conforms(instance: dict, definition: str) -> None:
     jsonschema.validate(instance, schema)
 
 
-class Simulator:
+class Simulator(SimulatorProcess):
     def __init__(self, tmp: Path, *flags: str):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state_dir = Path(tmp)
-        self.proc = subprocess.Popen([sys.executable, "-m", "cml_simulator", "--port", str(self.port),
-                                      "--api-key", KEY, "--state-dir", str(tmp), *flags],
-                                     cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.get(self.url + "/_sim/counts", timeout=1)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline and self.proc.poll() is None
-                time.sleep(0.1)
-
-    def counts(self) -> dict:
-        return requests.get(self.url + "/_sim/counts", timeout=5).json()
-
-    def stop(self) -> None:
-        from cluster import processes
-        processes.stop_session(self.proc.pid, grace_seconds=30)  # it stops its apps first
-        self.proc.wait()
-        for store in (self.state_dir / "platform").glob("*"):  # app processes it left
-            stop_recorded_apps(store)
+        super().__init__(tmp, *flags, api_key=KEY, env=clean_env(), ready_seconds=20)
 
 
 def runtime_of(sim: Simulator) -> str:
