@@ -151,18 +151,24 @@ class CMLPlatform(Platform):
                 found = self.client.request("GET", f"/projects/{self._project_id}",
                                             f"get project {self._project_id}")
             except NotFound:
-                if self._project_id == self.cml.project_id:  # chosen by id: never made anew
-                    raise ProjectMissing(
-                        f"project {self._project_id} does not exist in {self.client.host} "
-                        f"(cml.project_id, else {' or '.join(settings.PROJECT_ID_VARS)}, names "
-                        f"an existing project; unset it to find or create {name!r} by name)"
-                    ) from None
+                if self._chosen_by_id:  # never made anew
+                    raise self._missing_by_id() from None
                 return None
         else:
             found = self.client.find_by_name("/projects", "projects", name, f"find project {name}")
         if found is None:
             return None
         return Project(id=found["id"], name=found["name"], status=found.get("creation_status", "success"))
+
+    @property
+    def _chosen_by_id(self) -> bool:
+        return bool(self._project_id) and self._project_id == self.cml.project_id
+
+    def _missing_by_id(self) -> ProjectMissing:
+        return ProjectMissing(
+            f"project {self._project_id} does not exist in {self.client.host} (cml.project_id, "
+            f"else {' or '.join(settings.PROJECT_ID_VARS)}, names an existing project; unset it "
+            f"to find or create {self.project_name!r} by name)")
 
     def create_project(self, name: str) -> Project:
         """Create the project (from ``cml.git_url`` when set); its clone finishes later."""
@@ -221,8 +227,8 @@ class CMLPlatform(Platform):
         try:
             return list(self.client.list(path, key, what))
         except NotFound:
-            if self._project_id and self._project_id == self.cml.project_id:
-                self.find_project(self.project_name)  # raises ProjectMissing, with the fix
+            if self._chosen_by_id:
+                raise self._missing_by_id() from None
             raise
 
     def list_apps(self) -> list[App]:
@@ -306,8 +312,8 @@ class CMLPlatform(Platform):
         return find()
 
     def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None = None) -> Job:
-        current = next(j for j in self.list_jobs() if j.id == job_id)
-        if current.spec.parent and not parent_id:
+        current = self.client.request("GET", self._path(f"/jobs/{job_id}"), f"get job {spec.name}")
+        if current.get("parent_id") and not parent_id:
             # a PATCH keeps a parent it is not given: a job that loses its parent is made anew
             self.client.request("DELETE", self._path(f"/jobs/{job_id}"), f"delete job {spec.name}")
             return self.create_job(spec)
