@@ -33,6 +33,7 @@ from core.errors import DomainError
 from core.text import printable
 
 MAX_BYTES = 4096
+_told: set[str] = set()  # refusals of file_dir already said in this process
 
 
 class Refused(Exception):
@@ -92,9 +93,6 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
     os.rename(claimed, path.with_name(f"{path.name}.used-{record.id}"))
     ctx.reporter.message(f"{checkpoint}: approved by {user} through {path} (approval {record.id})")
     return True
-
-
-_told: set[str] = set()
 
 
 def _check_owned(path: Path, uid: int, user: str, what: str, st=None) -> None:

@@ -60,15 +60,15 @@ class NodeSchema(Schema):
         "description": "platform_app_id, under the seed tool's name"})
     cml_app_name = fields.String(allow_none=True, metadata={
         "description": "platform_app_name, under the seed tool's name"})
+    alive = fields.Boolean(required=True)
+    resources = fields.Dict(keys=fields.String(), values=fields.Float())
+    resources_used = fields.Dict(keys=fields.String(), values=fields.Float())
 
     @pre_dump
     def _also_seed_names(self, node: NodeView, **kwargs) -> dict:
         return {**asdict(node), "cml_app_id": node.platform_app_id,
                 "cml_app_name": node.platform_app_name, "last_deployed_time": node.deployed_at,
                 "last_deployed_at": node.deployed_at}
-    alive = fields.Boolean(required=True)
-    resources = fields.Dict(keys=fields.String(), values=fields.Float())
-    resources_used = fields.Dict(keys=fields.String(), values=fields.Float())
 
 
 class NodeListSchema(Schema):
