@@ -96,22 +96,23 @@ def parse_jobs(doc) -> list[dict]:
     keys = {raw.get("name") if by_name else where for where, raw in entries
             if isinstance(raw, dict)}
     keys = {k for k in keys if isinstance(k, str)}
-    for where, raw in entries:  # jobs with field errors: their parent is checked too
+    for where, raw in entries:  # every job's parent, those with field errors too
         wanted = raw.get("parent_job_key") if isinstance(raw, dict) else None
-        if where in errors and isinstance(wanted, str) and wanted not in keys:
-            errors[where].setdefault("parent_job_key", []).append(
+        if isinstance(wanted, str) and wanted not in keys:
+            errors.setdefault(where, {}).setdefault("parent_job_key", []).append(
                 _unknown_parent(wanted, keys, by_name))
-    return _order(loaded, by_name, keys, errors)
+    return _order(loaded, by_name, errors)
 
 
-def _order(loaded: dict[str, dict], by_name: bool, keys: set, errors: dict) -> list[dict]:
-    """Parents before children. Unknown parents, duplicate names and cycles are errors at the
-    job that has them, listed with the field ``errors`` found before."""
+def _order(loaded: dict[str, dict], by_name: bool, errors: dict) -> list[dict]:
+    """Parents before children. Duplicate names, self-parents and cycles are errors at the
+    job that has them, listed with the ``errors`` found before (unknown parents among them)."""
     names: dict[str, str] = {}  # name -> where
     for where, job in loaded.items():
         if job["name"] in names:
-            errors[where] = {"name": [f"Another job ({_label(names[job['name']], by_name)}) is "
-                                      f"also named {job['name']!r}: names must be unique."]}
+            other = _label(names[job["name"]], by_name)
+            errors.setdefault(where, {})["name"] = [
+                f"Another job ({other}) is also named {job['name']!r}: names must be unique."]
         names.setdefault(job["name"], where)
     for where, job in loaded.items():
         job["key"] = job["name"] if by_name else where
@@ -123,9 +124,7 @@ def _order(loaded: dict[str, dict], by_name: bool, keys: set, errors: dict) -> l
         wanted = job["parent_job_key"]
         if wanted is None:
             parent_of[where] = None
-        elif wanted not in keys:
-            errors.setdefault(where, {})["parent_job_key"] = [_unknown_parent(wanted, keys, by_name)]
-        elif wanted not in lookup:  # that job has field errors of its own
+        elif wanted not in lookup:  # unknown (said above), or that job has field errors
             continue
         elif lookup[wanted] == where:
             errors.setdefault(where, {})["parent_job_key"] = ["A job cannot be its own parent."]
