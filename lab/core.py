@@ -94,7 +94,6 @@ class Lab:
         lab_id = secrets.token_hex(3)
         lab_dir = Path(root or LAB_ROOT) / f"{PREFIX}{lab_id}"
         lab_dir.mkdir(mode=0o700)
-        (lab_dir / "hosts").write_text("127.0.0.1 localhost\n")
         root_anchor = subprocess.Popen(["sleep", "infinity"], start_new_session=True,
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
@@ -173,6 +172,7 @@ class Lab:
             if name in state["networks"]:
                 raise LabError(f"lab {self.id} has a network {name!r} already")
             state["networks"][name] = {"cidr": str(net)}
+        self._hosts_file(name).write_text("127.0.0.1 localhost\n")
         switch = self._read()["switch"]
         self._ip("-n", switch, "link", "add", f"br-{name}", "type", "bridge")
         self._ip("-n", switch, "link", "set", f"br-{name}", "up")
@@ -185,6 +185,8 @@ class Lab:
         network -> address, else the lowest free one."""
         if not NAME.match(name):
             raise LabError(f"host name {name!r}: lowercase letters, digits and '-' only")
+        if not networks:
+            raise LabError(f"host {name}: give it at least one network")
         dirs = {str(k): str(v) for k, v in (dirs or {}).items()}
         with self._edit() as state:
             if name in state["hosts"]:
@@ -229,11 +231,12 @@ class Lab:
             self._ip("-n", switch, "link", "set", port, "up")
             self._ip("-n", netns, "addr", "add", f"{address}/{prefix}", "dev", f"eth{index}")
             self._ip("-n", netns, "link", "set", f"eth{index}", "up")
-        anchor = self._start_anchor(name, netns, dirs, keep)
+        anchor = self._start_anchor(name, netns, addresses, dirs, keep)
         with self._edit() as state:
             state["hosts"][name].update(anchor=anchor, anchor_start=processes.start_time(anchor))
 
-    def _start_anchor(self, name: str, netns: str, dirs: dict, keep: tuple[str, ...]) -> int:
+    def _start_anchor(self, name: str, netns: str, addresses: dict, dirs: dict,
+                      keep: tuple[str, ...]) -> int:
         points = list(PRIVATE_POINTS)
         home = os.path.expanduser("~")
         if home not in points and home != "/":
@@ -243,7 +246,8 @@ class Lab:
         binds = [[p, p] for p in sorted(visible)
                  if any(Path(p).is_relative_to(point) for point in points) and os.path.exists(p)]
         binds += [[target, source] for target, source in sorted(dirs.items())]
-        binds.append(["/etc/hosts", str(self.dir / "hosts")])
+        # names as its first network sees them (see set_name)
+        binds.append(["/etc/hosts", str(self._hosts_file(next(iter(addresses), "")))])
         spec = json.dumps({"tmpfs": points, "binds": binds})
         with open(self.dir / f"anchor-{name}.log", "ab") as log:
             proc = subprocess.Popen(self._root_prefix() + ["ip", "netns", "exec", netns,
@@ -270,17 +274,23 @@ class Lab:
             state["hosts"].pop(name, None)
 
     # -- names -------------------------------------------------------------------------------------
-    def set_name(self, hostname: str, address: str) -> None:
-        """``hostname`` resolves to ``address`` in every host (the lab's /etc/hosts, bound in
-        each; rewritten in place, so the binds see the change)."""
+    def _hosts_file(self, network: str) -> Path:
+        return self.dir / f"hosts.{network}"
+
+    def set_name(self, hostname: str, host: str) -> None:
+        """``hostname`` resolves to ``host`` in every host: to its address on each network,
+        for the hosts of that network (each host's /etc/hosts is its first network's names,
+        rewritten in place so the binds see the change)."""
+        addresses = self.host(host).addresses
         with self._edit():
-            path = self.dir / "hosts"
-            lines = [line for line in path.read_text().splitlines()
-                     if line.split()[1:2] != [hostname]]
-            lines.append(f"{address} {hostname}")
-            with open(path, "r+") as f:
-                f.write("\n".join(lines) + "\n")
-                f.truncate()
+            for network, address in addresses.items():
+                path = self._hosts_file(network)
+                lines = [line for line in path.read_text().splitlines()
+                         if line.split()[1:2] != [hostname]]
+                lines.append(f"{address} {hostname}")
+                with open(path, "r+") as f:
+                    f.write("\n".join(lines) + "\n")
+                    f.truncate()
 
     # -- processes -----------------------------------------------------------------------------------
     def _enter(self, host: str, cwd: str | None) -> list[str]:
