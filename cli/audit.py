@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from datetime import datetime
 
 from cli.output import say
@@ -38,14 +38,20 @@ def cmd_audit(args, store) -> int:
         return 0
     events = store.audit_events(since=parse_since(args.since, time.time()), action=args.action)
     for event in events:
-        if args.format == "jsonl":
-            print(json.dumps(asdict(event), sort_keys=True), flush=False)
-            continue
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.created_at))
-        who = event.principal + (f" ({event.claimed_name})" if event.claimed_name else "")
-        extra = f" plan {event.plan_fingerprint}" if event.plan_fingerprint else ""
-        reason = event.detail.get("reason")
-        say(f"{event.seq:>5} {when} {printable(who)} [{event.source}] {event.action} "
-            f"{printable(event.target)} -> {event.result}{extra}"
-            + (f": {printable(reason)}" if reason else ""))
+        say_audit_event(event, args.format)
     return 0
+
+
+def say_audit_event(event, fmt: str = "text") -> None:
+    """One audit event (a record of the store, or one a control plane answered with)."""
+    if fmt == "jsonl":
+        fields = asdict(event) if is_dataclass(event) else vars(event)
+        print(json.dumps(fields, sort_keys=True), flush=False)
+        return
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.created_at))
+    who = event.principal + (f" ({event.claimed_name})" if event.claimed_name else "")
+    extra = f" plan {event.plan_fingerprint}" if event.plan_fingerprint else ""
+    reason = (event.detail or {}).get("reason")
+    say(f"{event.seq:>5} {when} {printable(who)} [{event.source}] {event.action} "
+        f"{printable(event.target)} -> {event.result}{extra}"
+        + (f": {printable(reason)}" if reason else ""))

@@ -53,6 +53,20 @@ class ClusterManager:
                 f.write(secrets.token_urlsafe(32))
         return path.read_text().strip()
 
+    def info(self) -> dict:
+        """Where things are: the head's GCS, the dashboard, the Serve proxy, the management
+        API on the cluster and (monitoring on) Prometheus; None for what is not there."""
+        from cluster.monitoring import prometheus_url
+        inventory = self.inventory
+        has_head = inventory.has_head()
+        return {"cluster_name": self.config.cluster_name, "platform": self.config.platform,
+                "head_address": inventory.head_address() if has_head else None,
+                "dashboard_url": inventory.dashboard_url() if has_head else None,
+                "serve_url": self.serve.proxy_url if has_head else None,
+                "management_api_url": self.serve.management_api_url() if has_head else None,
+                "prometheus_url": prometheus_url(self)
+                if has_head and self.config.monitoring.enabled else None}
+
     def auth_env(self) -> dict:
         token = self.token()
         return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if token else {}

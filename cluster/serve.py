@@ -24,21 +24,27 @@ MANAGEMENT_DEPLOYMENT = "ManagementAPI"
 FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
 
 
-def management_app_config(config, listen_host: str | None, principals: list[dict]) -> dict | None:
+def management_app_config(config, listen_host: str | None, principals: list[dict],
+                          control_plane_url: str | None = None) -> dict | None:
     """The management API's Serve app entry (None when serve.management_api.enabled is off).
-    Its replica reads the same config file and state dir as the CLI; it gets the API tokens
-    as digests, in the app's ``args`` (see api_server/serve_app.py)."""
+    Where a control plane runs the cluster (``control_plane_url``), the replica forwards
+    every request to it and holds nothing else: no path of the control plane's host, no
+    principal. Else (embedded) it reads the same config file and state dir as the CLI and
+    gets the API tokens as digests, in the app's ``args`` (see api_server/serve_app.py)."""
     mgmt = config.management_api
     if not mgmt.enabled:
         return None
     options = {"num_cpus": mgmt.num_cpus}
     if mgmt.memory:
         options["memory"] = int(mgmt.memory * 1024 ** 3)
+    if control_plane_url:
+        args = {"forward_to": control_plane_url}
+    else:
+        args = {"config": str(config.source), "state_dir": str(config.state_dir),
+                "base_dir": str(config.base_dir), "listen_host": listen_host,
+                "principals": principals}
     return {"name": mgmt.name, "import_path": MANAGEMENT_IMPORT_PATH,
-            "route_prefix": mgmt.route_prefix,
-            "args": {"config": str(config.source), "state_dir": str(config.state_dir),
-                     "base_dir": str(config.base_dir), "listen_host": listen_host,
-                     "principals": principals},
+            "route_prefix": mgmt.route_prefix, "args": args,
             "deployments": [{"name": MANAGEMENT_DEPLOYMENT, "num_replicas": 1,
                              "ray_actor_options": options}]}
 
@@ -82,10 +88,12 @@ class ServeManager:
         head = self.inventory.head_app()
         return self.inventory.node_ip(head) if head else None
 
-    def desired_apps(self, principals: list[dict]) -> list[tuple[dict, str]]:
+    def desired_apps(self, principals: list[dict], control_plane_url: str | None = None
+                     ) -> list[tuple[dict, str]]:
         """Every app serve_deploy keeps running: (Serve config entry, path that must answer)."""
         apps = [(a.serve_config(), a.health_path or a.route_prefix) for a in self.config.serve_apps]
-        mgmt = management_app_config(self.config, self.proxy_host(), principals)
+        mgmt = management_app_config(self.config, self.proxy_host(), principals,
+                                     control_plane_url)
         if mgmt is not None:
             apps.append((mgmt, health_path(mgmt["route_prefix"])))
         return apps

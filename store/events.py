@@ -93,14 +93,14 @@ class AuditLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for row in self.db.connection().execute(sql, params):
+        for row in self.db.rows(sql, params):
             yield _audit(row)
 
     def verify_audit(self) -> tuple[int, str | None]:
         """Walk the chain: (events checked, None) when intact, else (checked, what is wrong
         at the first bad event)."""
         expected_prev, expected_seq, checked = GENESIS, 1, 0
-        for row in self.db.connection().execute("SELECT * FROM audit ORDER BY seq"):
+        for row in self.db.rows("SELECT * FROM audit ORDER BY seq"):
             event = load_row(row, ("detail",))
             if event["seq"] != expected_seq:
                 return checked, (f"event {expected_seq} is missing (the next one is "
