@@ -33,6 +33,7 @@ from cli.output import LineReporter, say, say_config_warnings, say_endpoints
 from cli.plan import cmd_plan
 from cli.remote import Remote, server_of
 from cluster.config import ConfigError, load_config
+from cluster.platforms import REGISTRY
 from core.errors import DomainError, Forbidden, Invalid
 from core.facts import RunStatus
 from core.text import printable
@@ -333,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         show_platform_calls()
     try:
         config = load_config(args.config, state_dir_override=args.state_dir)
-        server = server_of(args)
+        makes = bool(args.deploy or args.resume or args.checkpoint or args.start_from)
+        server = server_of(args) or REGISTRY[config.platform].control_plane_url(
+            config, principals_for(config).digests() if makes else [], say, make=makes)
         if server is not None:
             return cmd_remote(args, config, server)
         ctx = make_context(config, LineReporter(), force=bool(args.force))

@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                              base_dir=settings.base_dir)
     if principals is None:
-        principals = Principals.load(settings.tokens, config.api.tokens_file, digest_salt(config))
+        principals = Principals.load(settings.tokens, config.api.tokens_file, digest_salt(config),
+                                     settings.environ.get("RAYDEPLOY_API_TOKEN_DIGESTS"))
     if listen_host is not None:
         check_listener(listen_host, principals.enabled, settings.published)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import stat
 from dataclasses import dataclass, replace
@@ -112,7 +113,11 @@ class Principals:
                 for d, p in sorted(self._by_digest.items())]
 
     @classmethod
-    def load(cls, env_value: str | None, tokens_file: str | None, salt: str = "") -> Principals:
+    def load(cls, env_value: str | None, tokens_file: str | None, salt: str = "",
+             digests: str | None = None) -> Principals:
+        """From RAYDEPLOY_API_TOKENS (``env_value``), ``api.tokens_file`` and
+        RAYDEPLOY_API_TOKEN_DIGESTS (``digests``: JSON ``[{principal, roles, digest}]``, what a
+        server needs to check tokens it is never given: the CML control app's)."""
         entries = []
         if env_value:
             for item in filter(None, (p.strip() for p in env_value.split(","))):
@@ -124,7 +129,14 @@ class Principals:
                 entries.append((name, token, set(roles.split("+"))))
         if tokens_file:
             entries += _read_tokens_file(Path(tokens_file))
-        return cls(entries, salt)
+        try:
+            known = json.loads(digests) if digests else []
+            assert isinstance(known, list) and all(
+                isinstance(i, dict) and {"principal", "roles", "digest"} <= set(i) for i in known)
+        except (ValueError, AssertionError):
+            raise AccessConfigError("RAYDEPLOY_API_TOKEN_DIGESTS is not a JSON list of "
+                                    "{principal, roles, digest}") from None
+        return cls(entries, salt, digests=known)
 
 
 def _read_tokens_file(path: Path) -> list[tuple[str, str, set[str]]]:
@@ -149,7 +161,8 @@ def principals_for(config, environ=None) -> Principals:
     """The principals of this deployment (the config's tokens file and the environment)."""
     environ = os.environ if environ is None else environ
     return Principals.load(environ.get("RAYDEPLOY_API_TOKENS"), config.api.tokens_file,
-                           salt=digest_salt(config))
+                           salt=digest_salt(config),
+                           digests=environ.get("RAYDEPLOY_API_TOKEN_DIGESTS"))
 
 
 def digest_salt(config) -> str:

@@ -10,9 +10,13 @@ CML applications take no arguments, so everything comes from the environment:
     RAY_AUTH_MODE / RAY_AUTH_TOKEN   token auth, passed through to every Ray process
     RAYDEPLOY_PROMETHEUS_PORT        (head) where the cluster's Prometheus listens, on this
                              address: becomes RAY_PROMETHEUS_HOST for the dashboard
+    RAYDEPLOY_VENV           the project's venv to run in (CML: the one setup_environment
+                             built); the launcher starts itself again in it
+    CDSW_APP_PORT            the port the platform publishes the app's URL at (published)
 
 It publishes ``nodes/<app>.json`` (and for the head ``head_address``) in the project files,
-then replaces itself with ``ray start --block`` so the app's process is the node.
+then replaces itself with ``ray start --block`` so the app's process is the node. The
+project (its working directory) is on PYTHONPATH for every Ray process.
 """
 from __future__ import annotations
 
@@ -43,8 +47,31 @@ def ray_start_argv(environ) -> list[str]:
     return argv
 
 
+def into_venv(environ) -> None:
+    """Start this script again with the project venv's Python (RAYDEPLOY_VENV), unless it
+    already runs there: the nodes run what setup_environment installed, not the runtime."""
+    venv = environ.get("RAYDEPLOY_VENV")
+    if not venv:
+        return
+    python = Path(venv) / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"the project's venv {venv} has no bin/python: the setup_environment "
+                         f"job builds it (job_creation)")
+    if Path(sys.prefix).resolve() != Path(venv).resolve():
+        os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def with_project_on_path(environ) -> None:
+    """Every Ray process imports the project's modules (Serve apps' import paths)."""
+    project, current = os.getcwd(), environ.get("PYTHONPATH", "")
+    if project not in current.split(os.pathsep):
+        environ["PYTHONPATH"] = os.pathsep.join(p for p in (project, current) if p)
+
+
 def main() -> None:
     environ = os.environ
+    into_venv(environ)
+    with_project_on_path(environ)
     if environ.get("RAYDEPLOY_ROLE") == "prometheus":
         return prometheus(environ)
     ip = environ["CDSW_IP_ADDRESS"]
@@ -53,6 +80,8 @@ def main() -> None:
     (files / "nodes").mkdir(parents=True, exist_ok=True)
     node = {"app": environ.get("RAYDEPLOY_APP_NAME", ip), "ip": ip, "pid": os.getpid(),
             "role": environ["RAYDEPLOY_ROLE"]}
+    if environ.get("CDSW_APP_PORT", "").isdigit():
+        node["app_port"] = int(environ["CDSW_APP_PORT"])
     _publish(files / "nodes" / f"{node['app']}.json", json.dumps(node))
     if node["role"] == "head":
         _publish(files / "head_address", f"{ip}:{options.get('port', 6379)}")

@@ -42,6 +42,10 @@ class NodeFailed(Conflict):
     """A node's app ended instead of joining the cluster."""
 
 
+class NodeDrainFailed(Conflict):
+    """Ray would not drain a node: it is not stopped (its work would be lost unannounced)."""
+
+
 class NodeLifecycle:
     def __init__(self, config, store, platform: Platform, inventory: NodeInventory,
                  layout: PortLayout, serve, auth_env, clock: Clock = SYSTEM_CLOCK):
@@ -169,7 +173,15 @@ class NodeLifecycle:
         result = subprocess.run(command, env={**os.environ, **self.auth_env()},
                                 capture_output=True, text=True, timeout=60)
         crashpoints.wrote()
-        if result.returncode != 0 or not hosted:  # nothing of Serve's to move (or node gone)
+        if result.returncode != 0:
+            still = self.inventory.ray_node_for_ip(node["node_ip"])
+            if still is not None and still["state"] == "ALIVE":  # never stopped undrained
+                reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise NodeDrainFailed(f"node {node['node_ip']} could not be drained (ray "
+                                      f"drain-node exit {result.returncode}: {reason[0][:300]}): "
+                                      f"it keeps running")
+            return  # it left by itself meanwhile
+        if not hosted:  # nothing of Serve's to move
             return
         what = f"Serve to run {', '.join(sorted(hosted))} off {node['node_ip']}"
         try:
@@ -227,15 +239,18 @@ class NodeLifecycle:
     # -- helpers ----------------------------------------------------------------------------------
     def _node_spec(self, name: str, role: str, resources: NodeResources, ray_args: dict,
                    **env) -> AppSpec:
-        # One temp dir per node: nodes starting at once in a shared one race for socket names.
-        node_dir = "head" if role == "head" else f"w{name.rsplit('-', 1)[1]}"
-        ray_args = {**ray_args, "temp_dir": f"{self.temp_dir}/{node_dir}"}
+        if self.platform.shares_host_network:
+            # One temp dir per node: nodes starting at once in a shared one race for socket
+            # names. (A node with a host of its own keeps Ray's default, in its own /tmp.)
+            node_dir = "head" if role == "head" else f"w{name.rsplit('-', 1)[1]}"
+            ray_args = {**ray_args, "temp_dir": f"{self.temp_dir}/{node_dir}"}
         return AppSpec(name=name, script=LAUNCHER, cpu=resources.cpu, memory=resources.memory,
                        gpus=0 if role == "head" else resources.gpus,
                        description=f"Ray {role} of {self.config.cluster_name}",
                        env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_APP_NAME": name,
                             "RAYDEPLOY_RAY_ARGS": json.dumps(ray_args, sort_keys=True),
-                            "RAY_USAGE_STATS_ENABLED": "0", **self.auth_env(), **env})
+                            "RAY_USAGE_STATS_ENABLED": "0", **self.platform.node_environment(),
+                            **self.auth_env(), **env})
 
     def _running(self, app: App) -> bool:
         """Whether the platform reports the app running; raises NodeFailed if it ended."""

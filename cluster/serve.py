@@ -139,11 +139,14 @@ class ServeManager:
                 if owner != app["name"]:
                     raise RoutePrefixTaken(f"route prefix {app['route_prefix']!r} of {app['name']!r}"
                                            f" is already used by application {owner!r}")
-            layout = self.inventory.layout.current()
-            head_ip = self.inventory.node_ip(self.inventory.head_app())
-            self.inventory.dashboard().put_serve({
+            inventory = self.inventory
+            # nodes on one host: the head's own address; a head with a network of its own
+            # (a pod) listens on all of it, its platform's URL (127.0.0.1:$CDSW_APP_PORT) too
+            host = (inventory.node_ip(inventory.head_app())
+                    if inventory.platform.shares_host_network else "0.0.0.0")
+            inventory.dashboard().put_serve({
                 "proxy_location": "HeadOnly",
-                "http_options": {"host": head_ip, "port": layout.serve_port},
+                "http_options": {"host": host, "port": inventory.serve_port()},
                 "applications": list(apps.values())})
             return apps
 
