@@ -20,11 +20,13 @@ project (its working directory) is on PYTHONPATH for every Ray process.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
+
+RAY_COMMAND = ("-m", "ray.scripts.scripts")  # python -m ...: the `ray` command
 
 
 def project_files() -> Path:
@@ -85,15 +87,16 @@ def main() -> None:
     _publish(files / "nodes" / f"{node['app']}.json", json.dumps(node))
     if node["role"] == "head":
         _publish(files / "head_address", f"{ip}:{options.get('port', 6379)}")
-    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
-    if ray is None:
-        raise SystemExit("the 'ray' command is not installed next to this Python")
+    if importlib.util.find_spec("ray") is None:
+        raise SystemExit(f"Ray is not installed for {sys.executable}")
     argv = ray_start_argv(environ)
     if node["role"] == "head" and environ.get("RAYDEPLOY_PROMETHEUS_PORT"):
         # the dashboard's metrics pages ask this cluster's Prometheus (it listens beside the head)
         os.environ["RAY_PROMETHEUS_HOST"] = f"http://{ip}:{environ['RAYDEPLOY_PROMETHEUS_PORT']}"
     print("launcher: ray " + " ".join(argv), flush=True)
-    os.execv(ray, [ray, *argv])
+    # the `ray` command of this Python (its entry point), whether or not a bin/ray sits
+    # beside it: a venv made on top of a runtime's packages has none of its own
+    os.execv(sys.executable, [sys.executable, *RAY_COMMAND, *argv])
 
 
 def prometheus(environ) -> None:

@@ -13,11 +13,11 @@ import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 from cluster.config import NodeResources
 from cluster.dashboard import DashboardError
 from cluster.inventory import NodeInventory, NoHead
+from cluster.launcher import RAY_COMMAND
 from cluster.layout import PortLayout
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, App, AppSpec, Platform
 from core import crashpoints
@@ -164,8 +164,7 @@ class NodeLifecycle:
 
     def _drain(self, node: dict, drain_seconds: float, on_wait=None) -> None:
         hosted = self._deployments_on(node["node_ip"])
-        ray = Path(sys.executable).with_name("ray")
-        command = [str(ray) if ray.exists() else "ray", "drain-node",
+        command = [sys.executable, *RAY_COMMAND, "drain-node",
                    f"--address={self.inventory.head_address()}", f"--node-id={node['node_id']}",
                    "--reason=DRAIN_NODE_REASON_PREEMPTION",
                    "--reason-message=removed by raydeploy",

@@ -23,10 +23,10 @@ def main() -> int:
         found = subprocess.run([str(venv / "bin" / "python"), "-c",
                                 "import importlib.metadata as m; print(m.version('ray'))"],
                                capture_output=True, text=True)
-        if found.returncode != 0 or not (venv / "bin" / "ray").exists():
+        if found.returncode != 0:
             print(f"Ray is not installed in {venv}: {found.stderr.strip()[-300:]}")
             return 1
-        ray, version = str(venv / "bin" / "ray"), found.stdout.strip()
+        ray, version = f"{venv}/bin/python -m ray.scripts.scripts", found.stdout.strip()
     else:
         ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
         if ray is None:
