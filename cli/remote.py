@@ -55,6 +55,7 @@ class Remote:
 
     def __init__(self, args, config, plane: ControlPlane):
         self.args, self.config, self.plane = args, config, plane
+        self.gate_seen: tuple | None = None  # (name, plan, gate, command) of the last gate
 
     # -- runs ---------------------------------------------------------------------------------
     def run(self, mode: str, checkpoint: str | None = None) -> int:
@@ -137,6 +138,7 @@ class Remote:
                     breaking=g["breaking"],
                     policy=ApprovalPolicy(min_approvals=g.get("min_approvals", 1)))
         command = approve_command(args, self.plane.url, name, gate)
+        self.gate_seen = (name, plan, gate, command)
         breaking_ok = getattr(args, "acknowledge_breaking", False)
         if args.auto_approve and (breaking_ok or not gate.breaking):
             self._decide(name, run_id, plan.fingerprint, True, "--auto-approve", gate)
@@ -181,12 +183,12 @@ class Remote:
         following at, --no-wait: the run may still be waiting there)."""
         run = self.plane.get(f"/api/v1/deployments/{run_id}", "read the run")
         status, elapsed = RunStatus(run["status"]), time.monotonic() - started
+        self._step_summary(run, stopped_at)
         again = quoted(command_prefix(self.args, self.plane.url) + ["--deploy"])
         if status == RunStatus.SUCCEEDED:
             say(f"run {run_id} succeeded in {elapsed:.1f}s")
             if run["mode"] != "teardown":
-                say_endpoints(self.plane.get("/api/v1/cluster/info", "read the cluster"),
-                              self.config)
+                say_endpoints(self._info(), self.config)
         elif status == RunStatus.AWAITING_APPROVAL or (stopped_at and status not in FINISHED):
             say(f"run {run_id} is awaiting approval at {stopped_at or run['failed_checkpoint']} "
                 f"on the control plane {self.plane.url}; once approved it goes on by itself "
@@ -199,6 +201,30 @@ class Remote:
                 f"with: {quoted(command_prefix(self.args, self.plane.url) + ['--resume'])}",
                 err=True)
         return RUN_EXIT.get(status, EXIT_FAILED)
+
+    def _step_summary(self, run: dict, stopped_at: str | None) -> None:
+        """In a GitHub Actions job, what the run came to, for the job's page: a gate with
+        what it changes, where to approve it, how to follow the run."""
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not path:
+            return
+        lines = [f"### raydeploy run `{run['id']}`: {run['status']}",
+                 f"control plane: {self.plane.url}"]
+        if self.gate_seen and (stopped_at or run["status"] == RunStatus.AWAITING_APPROVAL):
+            name, plan, gate, command = self.gate_seen
+            lines += [f"**{name} awaits {gate.risk} approval** (plan `{plan.fingerprint}`):"]
+            lines += [f"- {printable(a.describe())}" + (" **BREAKING**" if a.breaks else "")
+                      for a in plan.actions]
+            lines += [f"Approve it in the [inbox]({self.plane.url}/ui/#/inbox) or with "
+                      f"`{command}`; the run then goes on by itself: re-run this workflow "
+                      f"to follow it."]
+        elif run.get("error"):
+            lines.append(f"error: {printable(run['error'])}")
+        try:
+            with open(path, "a") as summary:
+                summary.write("\n".join(lines) + "\n\n")
+        except OSError as e:
+            say(f"warning: GITHUB_STEP_SUMMARY {path}: {e.strerror}", err=True)
 
     def _latest(self) -> dict | None:
         runs = self.plane.get("/api/v1/deployments", "list runs", limit=1)["deployments"]
@@ -274,8 +300,13 @@ class Remote:
                 f"{n.get('node_ip') or '-':<12} {'ALIVE' if n.get('alive') else 'NOT ALIVE'} "
                 f"CPU={(n.get('resources') or {}).get('CPU', 0)}")
         if nodes:
-            say_endpoints(plane.get("/api/v1/cluster/info", "read the cluster"), self.config)
+            say_endpoints(self._info(), self.config)
         return EXIT_OK
+
+    def _info(self) -> dict:
+        """Where the cluster answers; its management API is this control plane."""
+        info = self.plane.get("/api/v1/cluster/info", "read the cluster")
+        return {**info, "management_api_url": self.plane.url}
 
     def plan(self) -> int:
         started = time.monotonic()

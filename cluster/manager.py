@@ -59,7 +59,11 @@ class ClusterManager:
         from cluster.monitoring import prometheus_url
         inventory = self.inventory
         has_head = inventory.has_head()
+        head = inventory.head_app() if has_head and inventory.address is None else None
         return {"cluster_name": self.config.cluster_name, "platform": self.config.platform,
+                # the head app's own URL where the platform publishes apps (CML): the Serve
+                # proxy listens there, for callers outside the platform's network
+                "head_url": self.platform.public_url(head) if head else None,
                 "head_address": inventory.head_address() if has_head else None,
                 "dashboard_url": inventory.dashboard_url() if has_head else None,
                 "serve_url": self.serve.proxy_url if has_head else None,

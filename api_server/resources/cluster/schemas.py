@@ -13,6 +13,9 @@ class ClusterStatusSchema(Schema):
 
 class ClusterInfoSchema(Schema):
     head_address = fields.String(allow_none=True)
+    head_url = fields.String(allow_none=True, metadata={
+        "description": "where the platform publishes the head app (CML: its public URL, "
+                       "behind the workspace's login): the Serve apps from outside"})
     dashboard_url = fields.String(allow_none=True)
     management_api_url = fields.String(allow_none=True)
     serve_url = fields.String(allow_none=True)

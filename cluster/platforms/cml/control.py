@@ -130,10 +130,12 @@ def wait_for(platform, app, url: str, config, say) -> None:
             waited = time.monotonic() - started
             say(f"control plane: {url}" + (f" (ready after {waited:.0f}s)" if waited > 1 else ""))
             return
-        if time.monotonic() - started > timeout:
+        ended = status in (FAILED, STOPPED)
+        if ended or time.monotonic() - started > timeout:
             tail = (platform.read_file_at(LOG_FILE) or "").strip().splitlines()[-15:]
-            raise Unavailable(f"the control app {app.name} did not answer at {url} within "
-                              f"{timeout:.0f}s (it is {status})"
+            raise Unavailable(f"the control app {app.name} "
+                              + (f"is {status}" if ended else
+                                 f"did not answer at {url} within {timeout:.0f}s (it is {status})")
                               + ("; the end of its log:\n  " + "\n  ".join(tail) if tail else
                                  "; it wrote no log yet"))
         if time.monotonic() - last >= 10:
