@@ -22,7 +22,7 @@ from checkpoints.operations import Operation
 from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
 from checkpoints.plan import Gate, Plan
 from checkpoints.runs import transition
-from cluster.config.desired import digest
+from cluster.config.desired import state_digest
 from core.facts import RunStatus
 from core.records import Run
 from core.timing import poll_until
@@ -105,7 +105,7 @@ class RunLauncher:
         ctx: Context = self.context_factory(force, desired)
         options = {"force": force}
         if desired is not None:
-            options.update(desired=desired, desired_digest=digest(desired))
+            options.update(desired=desired, desired_digest=state_digest(ctx.config))
         selection = [] if resume else selection or selection_for(mode, checkpoint)
         if attach and not resume:
             for run in ctx.store.list_runs(limit=5, statuses=ACTIVE):

@@ -5,7 +5,6 @@ since the last successful run. ``deploy_master.py plan`` prints it, ``GET /api/v
 returns it, and ``--plan-file`` holds a run to exactly its fingerprints."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from checkpoints import BY_NAME, ORDER
 from checkpoints.base import Context
 from checkpoints.plan import Gate, Kind, Plan
+from cluster.config.effective import effective_config
 from core.errors import DomainError, Invalid
 
 LAST_SUCCESS_KEY = "config.last_success"
@@ -77,32 +77,6 @@ def _plan_steps(ctx: Context, selection: tuple[str, ...]) -> list[Step]:
             head_restarts = True
         steps.append(step)
     return steps
-
-
-def effective_config(config) -> dict:
-    """The config as it acts, flat (``workers.count``), secrets shown only as set or not."""
-    flat: dict = {}
-
-    def walk(value, prefix: str) -> None:
-        if dataclasses.is_dataclass(value):
-            for f in dataclasses.fields(value):
-                if f.name in ("source", "base_dir", "warnings", "document"):
-                    continue
-                item = getattr(value, f.name)
-                if not f.repr:  # a secret (repr=False): say whether it is set, never what
-                    flat[f"{prefix}{f.name}"] = "(set)" if item else None
-                else:
-                    walk(item, f"{prefix}{f.name}.")
-        elif isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
-            for key, item in value.items():
-                walk(item, f"{prefix}{key}.")
-        elif isinstance(value, (list, tuple)) and any(dataclasses.is_dataclass(v) for v in value):
-            for index, item in enumerate(value):
-                walk(item, f"{prefix}{index}.")
-        else:
-            flat[prefix.rstrip(".")] = str(value) if isinstance(value, Path) else value
-    walk(config, "")
-    return json.loads(json.dumps(flat, default=list))
 
 
 def config_diff(before: dict, after: dict) -> list[dict]:

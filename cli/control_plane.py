@@ -20,6 +20,7 @@ import requests
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 
 TIMEOUT = 10.0  # seconds an unreachable server may take to be called unreachable
+GONE_SECONDS = 180.0  # a control plane that restarts may be away this long from a run's stream
 ANSWER_SECONDS = 300.0  # a call may wait this long for its answer (adding a node waits for it)
 ERRORS = {400: Invalid, 401: Forbidden, 403: Forbidden, 404: NotFound, 405: Invalid,
           409: Conflict, 413: Invalid, 415: Invalid, 422: Invalid}
@@ -113,14 +114,14 @@ class ControlPlane:
         ``checkpoint``, ``message``, ``data``; ``{"kind": "quiet"}`` whenever nothing came
         for ``quiet`` seconds (the stream is then opened again from where it was)."""
         path = f"/api/v1/deployments/{run_id}/events"
-        failures = 0
+        gone_since = None  # the server has not answered since then (restarting, say)
         while True:
             try:
                 response = self.call("GET", path, "follow the run", stream=True,
                                      headers={"Last-Event-ID": str(after),
                                               "Accept": "text/event-stream"},
                                      read_timeout=quiet)
-                failures = 0
+                gone_since = None
                 for event in _parse_sse(response):
                     if event["kind"] == "end":
                         return
@@ -128,8 +129,8 @@ class ControlPlane:
                     yield event
             except (requests.RequestException, Unavailable) as e:
                 if isinstance(e, Unavailable):
-                    failures += 1
-                    if failures * self.timeout > 120:  # gone for two minutes: say so
+                    gone_since = gone_since or time.monotonic()
+                    if time.monotonic() - gone_since > GONE_SECONDS:  # not coming back
                         raise
                     time.sleep(1)
             yield {"kind": "quiet", "id": None, "checkpoint": None, "message": "", "data": {}}

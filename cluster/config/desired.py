@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from cluster.config import Config, ConfigError, parse_config
+from cluster.config.effective import effective_config
 from core.errors import Invalid
 
 DESIRED_SECTIONS = ("ray", "head", "workers", "serve", "monitoring", "force_rebuild")
@@ -50,8 +51,19 @@ def desired_state(config: Config) -> dict:
 
 
 def digest(desired: dict) -> str:
-    """The same desired state gives the same digest (a re-run attaches to its run)."""
+    """The same desired state, as sent, gives the same digest (it names its jobs file)."""
     canonical = json.dumps(desired, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def state_digest(config: Config) -> str:
+    """What a run of ``config`` converges to, as a digest: the same cluster asked for twice
+    gives the same one however it was written (RAY_NUM_WORKERS's "2" and a file's 2, key
+    order, an older shape), so a re-run finds its run."""
+    from cluster.jobs_config import load_jobs_config
+    flat = {k: v for k, v in effective_config(config).items() if k != "jobs_config"}
+    canonical = json.dumps({"config": flat, "jobs": load_jobs_config(config.jobs_config)},
+                           sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
