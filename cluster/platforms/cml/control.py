@@ -27,6 +27,7 @@ import time
 import requests
 import yaml
 
+from cluster.config.desired import DESIRED_SECTIONS
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, PlatformError
 from cluster.platforms.cml.client import environment_patch
 from core.errors import Unavailable
@@ -43,8 +44,10 @@ def app_name(config) -> str:
 
 
 def control_config(config, project_id: str) -> dict:
-    """The control plane's config: the client's, without secrets, its store in the project."""
-    doc = copy.deepcopy(config.document)
+    """The control plane's config: the client's, without secrets, its store in the project,
+    and without the desired state (each run brings its own: a change of it is a run, not a
+    restart of the control plane)."""
+    doc = {k: v for k, v in copy.deepcopy(config.document).items() if k not in DESIRED_SECTIONS}
     cml = doc.setdefault("cml", {})
     for secret in ("api_key", "host"):  # inside CML: CDSW_APIV2_KEY and CDSW_API_URL
         cml.pop(secret, None)
