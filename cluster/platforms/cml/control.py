@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
 
 import requests
 import yaml
@@ -31,6 +30,7 @@ from cluster.config.desired import DESIRED_SECTIONS
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, PlatformError
 from cluster.platforms.cml.client import environment_patch
 from core.errors import Unavailable
+from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
 SCRIPT = "api_server/control_app.py"
 CONTROL_DIR = ".raydeploy-control"
@@ -67,12 +67,12 @@ def bootstrap(platform, config, digests: list[dict], say=lambda text: None) -> s
     if project is None:
         say(f"control plane: creating project {name}")
         project = platform.create_project(name)
-    deadline = time.monotonic() + platform.project_timeout_seconds
-    while project.status == "creating":
-        if time.monotonic() > deadline:
-            raise Unavailable(f"project {name} ({project.id}) is still being created")
-        time.sleep(1)
-        project = platform.find_project(name) or project
+    if project.status == "creating":  # a git clone finishes later
+        def created():
+            current = platform.find_project(name) or project
+            return current if current.status != "creating" else None
+        project = poll_until(created, platform.project_timeout_seconds,
+                             f"project {name} ({project.id}) to be created", interval=1.0)
     if project.status != "success":
         raise PlatformError(f"project {name} ({project.id}) creation ended {project.status}")
     text = yaml.safe_dump(control_config(config, project.id), sort_keys=True)
@@ -119,33 +119,58 @@ def _placeholder(spec: AppSpec):
     return App(id="", name=spec.name, status="", spec=spec)
 
 
-def wait_for(platform, app, url: str, config, say) -> None:
-    """Until the app runs and its URL answers /health for this cluster."""
-    timeout = platform.cml.control_timeout_seconds
-    started = time.monotonic()
-    last, status = started, None
-    while True:
+def wait_for(platform, app, url: str, config, say, clock: Clock = SYSTEM_CLOCK,
+             answering=None) -> None:
+    """Until the app runs and its URL answers /health for this cluster; an app that ended,
+    or the timeout (``cml.control_timeout_seconds``), is said with the end of its log."""
+    answering = answering or answers
+    started = clock.monotonic()
+    status = [None]
+
+    def ready() -> bool:
         try:
-            status = platform.get_app(app.id).status
+            status[0] = platform.get_app(app.id).status
         except PlatformError as e:
-            status = f"unknown ({e})"
-        if status == RUNNING and answers(url, config.cluster_name):
-            waited = time.monotonic() - started
-            say(f"control plane: {url}" + (f" (ready after {waited:.0f}s)" if waited > 1 else ""))
-            return
-        ended = status in (FAILED, STOPPED)
-        if ended or time.monotonic() - started > timeout:
-            tail = (platform.read_file_at(LOG_FILE) or "").strip().splitlines()[-15:]
-            raise Unavailable(f"the control app {app.name} "
-                              + (f"is {status}" if ended else
-                                 f"did not answer at {url} within {timeout:.0f}s (it is {status})")
-                              + ("; the end of its log:\n  " + "\n  ".join(tail) if tail else
-                                 "; it wrote no log yet"))
-        if time.monotonic() - last >= 10:
-            last = time.monotonic()
-            say(f"control plane: waiting for {app.name} ({status}, "
-                f"{time.monotonic() - started:.0f}s)")
-        time.sleep(1)
+            status[0] = f"unknown ({e})"
+        if status[0] in (FAILED, STOPPED):
+            raise ControlAppFailed(_with_log(platform, f"the control app {app.name} is "
+                                                       f"{status[0]}"))
+        return status[0] == RUNNING and answering(url, config.cluster_name)
+
+    def progress(_line: str) -> None:
+        say(f"control plane: waiting for {app.name} ({status[0]}, "
+            f"{clock.monotonic() - started:.0f}s)")
+    timeout = platform.cml.control_timeout_seconds
+    try:
+        poll_until(ready, timeout, f"the control app {app.name}", clock=clock, interval=1.0,
+                   on_wait=throttled(progress, 10.0, clock))
+    except TimedOut:
+        raise ControlAppFailed(_with_log(platform, f"the control app {app.name} did not "
+                                                   f"answer at {url} within {timeout:.0f}s "
+                                                   f"(it is {status[0]})")) from None
+    waited = clock.monotonic() - started
+    say(f"control plane: {url}" + (f" (ready after {waited:.0f}s)" if waited > 1 else ""))
+
+
+class ControlAppFailed(Unavailable):
+    """The control app ended, or its URL never answered."""
+
+
+def _with_log(platform, message: str) -> str:
+    tail = (platform.read_file_at(LOG_FILE) or "").strip().splitlines()[-15:]
+    return message + ("; the end of its log:\n  " + "\n  ".join(tail) if tail
+                      else "; it wrote no log yet")
+
+
+def throttled(say, every: float, clock: Clock):
+    """``say``, at most once every ``every`` seconds."""
+    last = [clock.monotonic()]
+
+    def maybe(line: str) -> None:
+        if clock.monotonic() - last[0] >= every:
+            last[0] = clock.monotonic()
+            say(line)
+    return maybe
 
 
 def answers(url: str, cluster_name: str) -> bool:
