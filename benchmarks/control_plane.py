@@ -67,7 +67,9 @@ def config(name: str, runtime: str, state_dir: Path, **cml) -> dict:
                     "runtime_identifier": runtime, **cml},
             "head": {"cpu": 1, "memory": 1}, "workers": {"count": 2, "cpu": 1, "memory": 1},
             "serve": {"applications": [{"name": "hello", "import_path": "examples.apps.hello:app",
-                                        "route_prefix": "/hello"}]}}
+                                        "route_prefix": "/hello"}],
+                      # embedded there is no control plane for it to forward to
+                      "management_api": {"enabled": cml.get("control_plane") != "embedded"}}}
 
 
 def deploy(ws: LabWorkspace, host: str, path: Path, env: dict) -> tuple[float, float, str]:

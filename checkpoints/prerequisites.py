@@ -56,6 +56,12 @@ class Prerequisites(Checkpoint):
                 problems.append(f"project_dir {config.project_dir} does not hold {LAUNCHER}")
             problems += self._import_problems(config)
         problems += self._monitoring_problems(ctx)
+        if (config.management_api.enabled and not platform.shares_host_network
+                and not ctx.control_plane_url):
+            problems.append("serve.management_api: the cluster's management API forwards to "
+                            "its control plane, and this run has none (embedded, with nodes "
+                            "on hosts of their own): run through the control plane (on CML: "
+                            "cml.control_plane: app) or set serve.management_api.enabled: false")
         try:  # a bad jobs_config.yaml stops the run here, before any project or node exists
             load_jobs_config(config.jobs_config)
         except ConfigError as e:

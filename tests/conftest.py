@@ -14,7 +14,8 @@ sys.path.insert(0, str(ROOT))
 
 from cluster.platforms.local import stop_recorded_apps  # noqa: E402,F401 (tests import it from here)
 
-pytest_plugins = ["tests.live_cluster", "tests.lab_fixtures"]  # the shared cluster, labs
+pytest_plugins = ["tests.live_cluster", "tests.lab_fixtures",  # the shared cluster, labs,
+                  "tests.control_plane_fixtures"]  # a control plane
 
 
 TIMINGS: list[str] = []  # lines for the end of the run (e.g. how long the crash matrix took)
