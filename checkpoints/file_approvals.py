@@ -84,7 +84,7 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
             ttl_seconds=ctx.config.approvals.ttl_seconds, reason=reason or f"file {path.name}",
             acknowledge_risks="acknowledge-risks" in words,
             acknowledge_breaking="acknowledge-breaking" in words,
-            fingerprint=request.fingerprint,
+            run_id=ctx.run_id, fingerprint=request.fingerprint,
             forbid_self_approval=ctx.config.approvals.forbid_self_approval,
             policy=gate.policy, config=ctx.config)
     except DomainError as e:  # decide() audited the refusal

@@ -74,6 +74,9 @@ class Plan:
     checkpoint: str
     actions: tuple[Action, ...] = ()
     notes: tuple = ()  # what was looked at; not part of the fingerprint
+    # a plan read back from a record keeps the fingerprint it was recorded with (what was
+    # approved); the sealed parts of its actions are not in the record to compute it again
+    recorded_fingerprint: str | None = field(default=None, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -89,6 +92,8 @@ class Plan:
 
     @property
     def fingerprint(self) -> str:
+        if self.recorded_fingerprint:
+            return self.recorded_fingerprint
         canonical = json.dumps({"checkpoint": self.checkpoint,
                                 "actions": [[str(a.kind), a.resource, a.name, a.details]
                                             for a in self.actions]},
@@ -107,7 +112,7 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
         return cls(data["checkpoint"], tuple(Action.from_dict(a) for a in data["actions"]),
-                   tuple(data.get("notes") or ()))
+                   tuple(data.get("notes") or ()), data.get("fingerprint"))
 
 
 DEFAULT_POLICY = ApprovalPolicy()

@@ -24,6 +24,7 @@ class CliGatekeeper:
         approvals.decide(req.ctx.store, actor, checkpoint=req.checkpoint.name,
                          decision="approve" if approve else "reject",
                          ttl_seconds=config.approvals.ttl_seconds, reason=reason,
+                         run_id=req.run.id, fingerprint=req.plan.fingerprint,
                          acknowledge_risks=approve and req.gate.destructive,
                          acknowledge_breaking=approve and req.gate.breaking,
                          forbid_self_approval=config.approvals.forbid_self_approval,

@@ -16,6 +16,8 @@ TOKENS = "alice:approver:alice-token-0123456789,bob:approver:bob-token-012345678
 
 
 def post(api, token, **body):
+    shown = gate(api)  # the run and plan the approver reviewed
+    body = {"run_id": shown["run_id"], "plan_fingerprint": shown["plan_fingerprint"], **body}
     return requests.post(f"{api.url}/api/v1/approvals/project_setup", json=body, timeout=10,
                          headers={"Authorization": f"Bearer {token}"})
 

@@ -7,16 +7,17 @@ import sqlite3
 
 from store import Store
 from tests.conftest import cli, os_user, write_config
-from tests.security.conftest import APPROVER, OPERATOR, TOKENS, awaiting, bearer, make_app
+from tests.security.conftest import APPROVER, OPERATOR, TOKENS, awaiting, bearer, make_app, shown
 
 
 def test_every_mutation_is_one_audit_event_with_who_and_from_where(tmp_path):
     app = make_app(tmp_path, tokens=TOKENS)
     client, store = app.test_client(), app.extensions["raydeploy"].store
     awaiting(store, requester="olga")
-    client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+    decided = shown(store)
+    client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True, **decided},
                 headers=APPROVER)
-    client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+    client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True, **decided},
                 headers=APPROVER)  # refused: already decided
     run_id = awaiting(store, checkpoint="serve_deploy", requester="olga")
     client.post(f"/api/v1/deployments/{run_id}/cancel", json={"reason": "not now"},
