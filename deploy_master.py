@@ -19,7 +19,7 @@ import sys
 import time
 
 from checkpoints import CHECKPOINTS, ORDER, approvals, notifications
-from checkpoints.access import Actor, cli_actor, principals_for
+from checkpoints.access import Actor, cli_actor, principals_for, require_identities
 from checkpoints.base import Context
 from checkpoints.factory import make_context
 from checkpoints.operations import gate_names
@@ -326,11 +326,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, state_dir_override=args.state_dir)
         ctx = make_context(config, LineReporter(), force=bool(args.force))
-        actor = cli_actor(principals_for(config), os_user(), args.operator)
+        actor = cli_actor(config, os_user(), args.operator)
         if args.command == "audit":
             return cmd_audit(args, ctx.store)
         if args.command == "plan":
             return cmd_plan(args, ctx)
+        if args.command or running:  # deciding or running: the approval rules must hold
+            require_identities(config, principals_for(config, for_cli=True))
         if args.command:
             return cmd_decide(args, ctx, actor)
         if args.status:

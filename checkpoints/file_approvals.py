@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from checkpoints import approvals, audit
-from checkpoints.access import cli_actor, principals_for
+from checkpoints.access import cli_actor
 from checkpoints.plan import Gate
 from core.errors import DomainError
 from core.text import printable
@@ -54,7 +54,7 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
         return False
     uid = os.geteuid()
     user = pwd.getpwuid(uid).pw_name
-    actor = cli_actor(principals_for(ctx.config), user, source="file")
+    actor = cli_actor(ctx.config, user, source="file")
     try:
         _check_owned(Path(file_dir), uid, user, "approvals.file_dir")
     except Refused as e:  # not ours to touch: say so once per process, leave it as it is
