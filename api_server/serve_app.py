@@ -6,8 +6,9 @@ WsgiToAsgi breaks on the lifespan scope and serves requests on one thread).
 
 Everything the replica needs arrives as the Serve app's ``args`` (``build(args)``): the
 config file, state dir and base dir the CLI uses, the address the proxy listens on, and the
-API tokens as salted digests only, never in a process environment or command line. A digest
-lets the replica check a token; it cannot be turned back into one. A proxy that listens on a
+API tokens as digests only (scrypt, salted: ``checkpoints.tokens``), never in a process
+environment or command line. A digest lets the replica check a token; it cannot be turned
+back into one but by guessing, at scrypt's cost per guess. A proxy that listens on a
 non-loopback address without tokens makes the replica refuse to start.
 """
 from __future__ import annotations
@@ -22,14 +23,14 @@ def asgi_app(args: dict):
 
     from api_server import create_app
     from api_server.settings import Settings
-    from checkpoints.access import Principals, digest_salt
+    from checkpoints.access import Principals
     from cluster.config import load_config
 
     settings = Settings(config_path=args["config"], state_dir=args["state_dir"],
                         base_dir=args["base_dir"])
     config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                          base_dir=settings.base_dir)
-    principals = Principals(digests=args.get("principals") or [], salt=digest_salt(config))
+    principals = Principals(digests=args.get("principals") or [])  # each names its salt
     return WSGIMiddleware(create_app(settings, config, principals=principals,
                                      listen_host=args["listen_host"]))
 

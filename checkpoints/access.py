@@ -12,8 +12,6 @@ that needs to tell approvers apart refuses to start (``require_identities``).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import stat
 from dataclasses import dataclass, replace
@@ -21,7 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from checkpoints import tokens
 from core.errors import Forbidden, Invalid
+from store.keys import token_salt
 
 ROLES = ("viewer", "operator", "approver", "admin")
 EVERYTHING = frozenset({"admin"})
@@ -63,26 +63,25 @@ class Principal:
         return "admin" in self.roles or role in self.roles or role == "viewer"
 
 
-def token_digest(token: str, salt: str = "") -> str:
-    return hashlib.sha256((salt + token).encode()).hexdigest()
-
-
 class Principals:
-    """The configured principals. Tokens are kept as digests only: a token never sits in
-    memory dumps or reprs as itself, and the digests can be handed to a Serve replica."""
+    """The configured principals. Tokens are kept as digests only (``checkpoints.tokens``:
+    scrypt with the deployment's salt): a token never sits in memory dumps or reprs as
+    itself, and the digests can be handed to a Serve replica."""
 
-    def __init__(self, entries: list[tuple[str, str, set[str]]] = (), salt: str = "",
+    def __init__(self, entries: list[tuple[str, str, set[str]]] = (), salt: bytes = b"",
                  digests: list[dict] = ()):
-        self.salt = salt
         self._by_digest: dict[str, Principal] = {}
         self._roles: dict[str, frozenset] = {}
         for name, token, roles in entries:
             if len(token) < MIN_TOKEN_LENGTH:
                 raise AccessConfigError(f"token of {name} is shorter than {MIN_TOKEN_LENGTH} "
                                         f"characters")
-            self._add(name, token_digest(token, salt), roles)
+            self._add(name, tokens.token_digest(token, salt), roles)
         for item in digests:
+            tokens.parameters(item["digest"])  # BadDigest for another format
             self._add(item["principal"], item["digest"], set(item["roles"]))
+        # the scrypt parameters and salts in use: a token is digested once under each
+        self._schemes = {tokens.parameters(d) for d in self._by_digest}
 
     def _add(self, name: str, digest: str, roles: set[str]) -> None:
         bad = set(roles) - set(ROLES)
@@ -100,11 +99,12 @@ class Principals:
         return bool(self._by_digest)
 
     def authenticate(self, token: str) -> Principal | None:
-        digest = token_digest(token, self.salt)
         found = None
-        for known, principal in self._by_digest.items():  # compare all: no early exit
-            if hmac.compare_digest(known, digest):
-                found = principal
+        for n, r, p, salt in self._schemes:
+            digest = tokens.token_digest(token, salt, n, r, p)
+            for known, principal in self._by_digest.items():  # compare all: no early exit
+                if tokens.same(known, digest):
+                    found = principal
         return found
 
     def roles_of(self, name: str) -> frozenset:
@@ -117,7 +117,7 @@ class Principals:
                 for d, p in sorted(self._by_digest.items())]
 
     @classmethod
-    def load(cls, env_value: str | None, tokens_file: str | None, salt: str = "",
+    def load(cls, env_value: str | None, tokens_file: str | None, salt: bytes = b"",
              for_cli_of: int | None = None) -> Principals:
         entries = []
         if env_value:
@@ -178,9 +178,10 @@ def principals_for(config, environ=None, for_cli: bool = False) -> Principals:
                            salt=digest_salt(config), for_cli_of=os.getuid() if for_cli else None)
 
 
-def digest_salt(config) -> str:
-    # per cluster, and stable (the management API's Serve config must not change every run)
-    return f"raydeploy:{config.cluster_name}:"
+def digest_salt(config) -> bytes:
+    """The deployment's salt of token digests: random, kept in its state dir, so stable
+    across runs (the management API's Serve config must not change every run)."""
+    return token_salt(config.state_dir)
 
 
 def cli_actor(config, os_user: str, claimed: str | None = None, source: str = "cli",
