@@ -5,7 +5,7 @@
     python deploy_master.py --resume | --status | --list-checkpoints | --teardown
     python deploy_master.py approve NAME [--acknowledge-risks] [--reason R]
     python deploy_master.py reject NAME --reason R
-    python deploy_master.py audit [--since WHEN] [--format jsonl] | audit verify
+    python deploy_master.py audit [--since WHEN] [--format jsonl] | audit verify [--expect-head H]
 
 Exit codes: 0 done, 1 failed, 2 usage or config error, 3 awaiting approval, 4 rejected.
 """
@@ -311,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a date, a time, a Unix time or a duration back (2h, 30m)")
     audit.add_argument("--action", help="an action or its family (approval, run.start, ...)")
     audit.add_argument("--format", choices=("text", "jsonl"), default="text")
+    audit.add_argument("--expect-head", metavar="HASH",
+                       help="verify: fail unless the trail still reaches this head (as an "
+                            "earlier export or notification gave it)")
     return parser
 
 

@@ -1,7 +1,9 @@
-"""deploy_master.py audit [--since WHEN] [--action A] [--format text|jsonl] | audit verify"""
+"""deploy_master.py audit [--since WHEN] [--action A] [--format text|jsonl] | audit verify
+[--expect-head H]: an export ends with the trail's head, to be kept outside the store."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict
 from datetime import datetime
@@ -9,6 +11,8 @@ from datetime import datetime
 from cli.output import say
 from core.errors import Invalid
 from core.text import printable
+
+HEAD = re.compile(r"[0-9a-f]{64}")
 
 
 def parse_since(value: str | None, now: float) -> float | None:
@@ -30,13 +34,10 @@ def parse_since(value: str | None, now: float) -> float | None:
 
 def cmd_audit(args, store) -> int:
     if args.audit_command == "verify":
-        checked, problem = store.verify_audit()
-        if problem:
-            say(f"audit trail BROKEN after {checked} intact event(s): {problem}", err=True)
-            return 1
-        say(f"audit trail intact: {checked} event(s), every hash chained")
-        return 0
-    events = store.audit_events(since=parse_since(args.since, time.time()), action=args.action)
+        return _verify(store, args.expect_head)
+    head = store.audit_head()  # the export ends here, and says so: anchor it elsewhere
+    events = store.audit_events(since=parse_since(args.since, time.time()), action=args.action,
+                                up_to_seq=head["seq"] if head else 0)
     for event in events:
         if args.format == "jsonl":
             print(json.dumps(asdict(event), sort_keys=True), flush=False)
@@ -48,4 +49,26 @@ def cmd_audit(args, store) -> int:
         say(f"{event.seq:>5} {when} {printable(who)} [{event.source}] {event.action} "
             f"{printable(event.target)} -> {event.result}{extra}"
             + (f": {printable(reason)}" if reason else ""))
+    if args.format == "jsonl":
+        print(json.dumps({"audit_head": head}, sort_keys=True))
+    elif head:
+        say(f"head: event {head['seq']} {head['hash']} (keep it elsewhere; later: "
+            f"audit verify --expect-head {head['hash']})")
+    return 0
+
+
+def _verify(store, expect_head: str | None) -> int:
+    if expect_head is not None and not HEAD.fullmatch(expect_head):
+        raise Invalid(f"--expect-head {printable(expect_head)}: give the 64 hex digits of a "
+                      f"head an export printed", field="expect_head")
+    check = store.verify_audit(expect_head=expect_head)
+    if check.problem:
+        say(f"audit trail BROKEN after {check.checked} intact event(s): {check.problem}",
+            err=True)
+        return 1
+    head = check.head
+    say(f"audit trail intact: {check.checked} event(s), every hash keyed and chained"
+        + (f"; head: event {head['seq']} {head['hash']}" if head else ""))
+    if expect_head and head and head["hash"] != expect_head:
+        say(f"it reaches the expected head and continues past it to event {head['seq']}")
     return 0

@@ -13,7 +13,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from core.errors import Unavailable
+from store.db import StoreUnavailable
 from store.state_dir import prepare_state_dir
 
 AUDIT_KEY_FILE = "audit.key"
@@ -21,7 +21,7 @@ AUDIT_KEY_ENV = "RAYDEPLOY_AUDIT_KEY"
 TOKEN_SALT_FILE = "token.salt"
 
 
-class KeyFileError(Unavailable):
+class KeyFileError(StoreUnavailable):
     """A key file of the state dir cannot be used (unsafe, unreadable, damaged)."""
 
 
@@ -32,13 +32,24 @@ def state_secret(state_dir: Path | str, name: str, nbytes: int = 32,
     path = prepare_state_dir(state_dir) / name
     if not path.exists() and create:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+            _create(path, secrets.token_hex(nbytes))
         except FileExistsError:
             pass  # another process made it meanwhile: read theirs
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(nbytes) + "\n")
+        except OSError as e:  # a read-only state dir, a full disk
+            raise KeyFileError(f"{path} cannot be created ({e.strerror})") from None
     return read_secret(path)
+
+
+def _create(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a reader never sees it half-written."""
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+        os.link(temp, path)  # atomic, and never over an existing file
+    finally:
+        os.unlink(temp)
 
 
 def read_secret(path: Path) -> bytes | None:
@@ -79,3 +90,33 @@ def token_salt(state_dir: Path | str) -> bytes:
     """The salt of this deployment's token digests (not a secret: it makes a digest of one
     deployment useless against another)."""
     return state_secret(state_dir, TOKEN_SALT_FILE, nbytes=16)
+
+
+KEYED_MARKER = "audit.keyed"
+
+
+def keyed_marker(state_dir: Path | str) -> str | None:
+    """The id of the key this state dir's trail is chained with, or None when it was never
+    keyed (a new store, or one of a version before the chain was keyed). A file beside the
+    store, not a row in it: who can write the store only cannot make a keyed trail look like
+    an old one (to have it chained again, forgeries included)."""
+    path = Path(state_dir) / KEYED_MARKER
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise KeyFileError(f"{path} cannot be read ({e.strerror})") from None
+
+
+def claim_keying(state_dir: Path | str, key_id: str) -> bool:
+    """Record that the trail is chained with the key ``key_id`` names; True for the one
+    process that records it first (it chains the trail), False when it was there already."""
+    path = Path(state_dir) / KEYED_MARKER
+    try:
+        _create(path, key_id)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as e:
+        raise KeyFileError(f"{path} cannot be created ({e.strerror})") from None

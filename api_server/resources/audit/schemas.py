@@ -24,9 +24,21 @@ class AuditEventSchema(Schema):
     hash = fields.String(required=True)
 
 
+class AuditHeadSchema(Schema):
+    seq = fields.Integer(required=True, metadata={"description": "the last event"})
+    hash = fields.String(required=True, metadata={
+        "description": "its hash: keep it outside the store, and check later that the trail "
+                       "still reaches it (/api/v1/audit/verify?expect_head=...)"})
+
+
+HEAD = {"description": "where the trail ended when this was read (null: no events); an "
+                       "export holds no event after it"}
+
+
 class AuditListSchema(Schema):
     events = fields.List(fields.Nested(AuditEventSchema), required=True)
     total = fields.Integer(required=True)
+    head = fields.Nested(AuditHeadSchema, allow_none=True, required=True, metadata=HEAD)
 
 
 class AuditQuerySchema(Schema):
@@ -43,8 +55,16 @@ class AuditQuerySchema(Schema):
                            metadata={"description": "ndjson: one event per line, streamed"})
 
 
+class AuditVerifyQuerySchema(Schema):
+    expect_head = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"), metadata={
+        "description": "a head hash kept from an earlier export or notification: not intact "
+                       "unless the trail still reaches it (events removed from the end, or "
+                       "a rewritten trail, no longer do)"})
+
+
 class AuditVerifySchema(Schema):
     intact = fields.Boolean(required=True)
     checked = fields.Integer(required=True, metadata={"description": "events verified"})
     problem = fields.String(allow_none=True, metadata={
-        "description": "the first altered or missing event"})
+        "description": "the first altered or missing event, or the expected head not reached"})
+    head = fields.Nested(AuditHeadSchema, allow_none=True, required=True, metadata=HEAD)
