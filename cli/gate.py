@@ -132,8 +132,10 @@ def show_plan(name: str, plan, gate, why_not: str = "") -> None:
     say(f"    {name} needs {kind}approval (plan {plan.fingerprint}, risk: {gate.risk})")
     for action in plan.actions:
         flag = "   [BREAKING]" if action.breaks else "   [destructive]" if action.destructive else ""
-        line = f"      - {printable(action.describe())}{flag}"
+        line = f"      - {printable(action.describe(changes=False))}{flag}"
         say(red(line) if action.breaks else line)
+        for change in action.change_lines():
+            say(f"          {printable(change)}")
         for impact_line in impact_lines(action.impact):
             say(red(impact_line) if "BREAKS" in impact_line else impact_line)
     for reason in gate.reasons:

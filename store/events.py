@@ -123,6 +123,12 @@ class AuditLog:
         self._audit_key = key
         return key
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose`` (e.g. sealing redacted values into plans),
+        derived from this deployment's audit key: nothing else to keep."""
+        return hmac.new(self.audit_key(), b"derive\0" + purpose.encode(),
+                        hashlib.sha256).digest()
+
     def audit(self, *, principal: str, source: str, action: str, target: str, result: str,
               claimed_name: str | None = None, client_address: str | None = None,
               plan_fingerprint: str | None = None, run_id: str | None = None,

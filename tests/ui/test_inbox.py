@@ -170,6 +170,26 @@ def test_the_inbox_decides_only_on_the_run_and_plan_it_shows(page, server):
     assert [e.result for e in store.audit_events(action="approval")] == ["refused"]
 
 
+def test_the_inbox_shows_what_a_plan_changes_a_setting_a_line(page, server):
+    from checkpoints.plan import Action, Kind, Plan
+    from store import Store
+    store = Store(api_state(server))
+    run = store.create_run("deploy", ["serve_deploy"], "olga", "cli", status="awaiting_approval")
+    plan = Plan("serve_deploy", (Action(Kind.UPDATE, "app", "hello", {
+        "import_path": "examples.apps.hello:app", "route_prefix": "/hello",
+        "changes": {"args.greeting": '"hi" -> "hello"',
+                    "runtime_env.env_vars.API_TOKEN": "changed"}}),))
+    store.open_approval_request(run.id, "serve_deploy", plan.fingerprint, plan.to_dict(), False,
+                                ["approvals.required lists this checkpoint"], "olga")
+    api, _ = server
+    sign_in(page, api, BOB)
+    card = page.locator("article.gate[data-checkpoint=serve_deploy]")
+    card.wait_for()
+    lines = card.locator("ul.actions li .change").all_inner_texts()
+    assert lines == ['args.greeting: "hi" -> "hello"', "runtime_env.env_vars.API_TOKEN: changed"]
+    assert "changes=" not in card.inner_text()
+
+
 def test_a_live_runs_timeline_updates_without_reload(page, server):
     api, config = server
     with waiting_run(api, config) as run:

@@ -83,6 +83,7 @@ function gateCard(item, gate) {
     const impact = [...(action.impact?.notes || []), ...(action.impact?.shortfalls || [])];
     const breaks = action.breaks?.length ? el("span", { class: "breaks", text: ` BREAKS ${action.breaks.join(", ")}` }) : null;
     return el("li", {}, describe(action), breaks,
+              changeLines(action).map((line) => el("span", { class: "change", text: line })),
               impact.map((note) => el("span", { class: "impact", text: note })));
   });
   const given = gate.approvals || [];
@@ -99,9 +100,16 @@ function gateCard(item, gate) {
     decideForm(item, shown, risk));
 }
 
+// what an action changes, a setting a line (before -> after; secrets come redacted)
+function changeLines(action) {
+  const shown = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+  return [...Object.entries(action.details?.changes || {}), ...Object.entries(action.details?.settings || {})]
+    .map(([key, value]) => `${key}: ${shown(value)}`);
+}
+
 function describe(action) {
   const details = Object.entries(action.details || {})
-    .filter(([key]) => key !== "breaks")
+    .filter(([key]) => !["breaks", "changes", "settings"].includes(key))
     .map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`);
   return `${action.kind} ${action.resource}${action.name ? " " + action.name : ""}`
     + (details.length ? ` (${details.join(", ")})` : "");
