@@ -5,11 +5,13 @@ A Flask object cannot be pickled into a replica, so the replica makes the Flask 
 WsgiToAsgi breaks on the lifespan scope and serves requests on one thread).
 
 Everything the replica needs arrives as the Serve app's ``args`` (``build(args)``): the
-config file, state dir and base dir the CLI uses, the address the proxy listens on, and the
-API tokens as digests only (scrypt, salted: ``checkpoints.tokens``), never in a process
-environment or command line. A digest lets the replica check a token; it cannot be turned
-back into one but by guessing, at scrypt's cost per guess. A proxy that listens on a
-non-loopback address without tokens makes the replica refuse to start.
+config file, state dir and base dir the CLI uses, the address the proxy listens on, the
+settings it enforces with their digest, and the API tokens as digests only (scrypt, salted:
+``checkpoints.tokens``), never in a process environment or command line. A digest lets the
+replica check a token; it cannot be turned back into one but by guessing, at scrypt's cost
+per guess. A replica refuses to start when its config no longer holds the settings it was
+deployed with (the deploy that plans that change replaces it), or when its proxy listens on
+a non-loopback address without tokens.
 """
 from __future__ import annotations
 
@@ -21,15 +23,22 @@ from cluster.serve import MANAGEMENT_DEPLOYMENT
 def asgi_app(args: dict):
     from a2wsgi import WSGIMiddleware
 
-    from api_server import create_app
+    from api_server import ApiSetupError, create_app
     from api_server.settings import Settings
     from checkpoints.access import Principals
     from cluster.config import load_config
+    from cluster.serve import enforced_settings, settings_digest
 
     settings = Settings(config_path=args["config"], state_dir=args["state_dir"],
                         base_dir=args["base_dir"])
     config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                          base_dir=settings.base_dir)
+    planned = args.get("settings_digest")
+    if planned and settings_digest(enforced_settings(config)) != planned:
+        raise ApiSetupError(f"the config {settings.config_path} no longer holds the settings "
+                            f"this app was deployed to enforce (digest {planned}): it changed "
+                            f"since; run the deploy again, which plans the change and "
+                            f"replaces this app")
     principals = Principals(digests=args.get("principals") or [])  # each names its salt
     return WSGIMiddleware(create_app(settings, config, principals=principals,
                                      listen_host=args["listen_host"]))

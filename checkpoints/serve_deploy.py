@@ -3,8 +3,10 @@ with what runs.
 
 Apps deployed by other means (the API) are kept. An app this checkpoint deployed earlier
 and the config no longer lists is deleted, and an app whose code (import path) changes is
-replaced: both are destructive. Every change is shown setting by setting, secrets redacted
-(checkpoints.changes)."""
+replaced: both are destructive. So is a change of the management API app (its tokens, or a
+setting it enforces: ``cluster.serve.enforced_settings``): its replica reads them when it
+starts and keeps enforcing what it started with, so it is replaced. Every change is shown
+setting by setting, secrets redacted (checkpoints.changes)."""
 from __future__ import annotations
 
 import ipaddress
@@ -81,8 +83,10 @@ class ServeDeploy(Checkpoint):
             if current is None:
                 actions.append(app_action(Kind.CREATE, app, None, key))
             elif not same_app(current, app):
+                # the management API reads its config and tokens when its replica starts: a
+                # change of them (of its args) replaces it, and the plan says what changes
                 kind = (Kind.REPLACE if current.get("import_path") != app["import_path"]
-                        else Kind.UPDATE)
+                        or name == ctx.config.management_api.name else Kind.UPDATE)
                 actions.append(app_action(kind, app, current, key))
             elif status.get(name, {}).get("status") in FAILED_STATES:
                 actions.append(Action(Kind.REPLACE, "app", name, {"why": status[name]["status"]}))

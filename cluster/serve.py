@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 
 import requests
 
@@ -24,21 +26,53 @@ MANAGEMENT_DEPLOYMENT = "ManagementAPI"
 FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
 
 
+def enforced_settings(config) -> dict:
+    """The settings the management API enforces (who may do what, which approvals count,
+    what may be deployed, which requests it answers), without secrets: names, rules and
+    limits; notification targets by name and type only (their URLs may be secrets)."""
+    approvals, api, notes = config.approvals, config.api, config.notifications
+    return {
+        "serve_policy": {"allowed_import_prefixes": list(config.serve_policy.allowed_import_prefixes),
+                         "allowed_runtime_env_keys": list(config.serve_policy.allowed_runtime_env_keys)},
+        "approvals": {"ttl_seconds": approvals.ttl_seconds, "required": list(approvals.required),
+                      "wait_timeout_seconds": approvals.wait_timeout_seconds,
+                      "forbid_self_approval": approvals.forbid_self_approval,
+                      "operations": dict(approvals.operations), "file_dir": approvals.file_dir,
+                      "policy": {name: p.to_dict() for name, p in sorted(approvals.policy.items())}},
+        "api": {"tokens_file": api.tokens_file, "cors_origins": list(api.cors_origins),
+                "allowed_hosts": list(api.allowed_hosts), "max_body_bytes": api.max_body_bytes,
+                "sse_per_principal": api.sse_per_principal,
+                "sse_max_seconds": api.sse_max_seconds, "metrics_public": api.metrics_public},
+        "notifications": {"targets": [{"name": t.name, "type": t.type, "events": list(t.events)}
+                                      for t in notes.targets],
+                          "public_url": notes.public_url,
+                          "expiring_lead_seconds": notes.expiring_lead_seconds}}
+
+
+def settings_digest(settings: dict) -> str:
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 def management_app_config(config, listen_host: str | None, principals: list[dict]) -> dict | None:
     """The management API's Serve app entry (None when serve.management_api.enabled is off).
     Its replica reads the same config file and state dir as the CLI; it gets the API tokens
-    as digests, in the app's ``args`` (see api_server/serve_app.py)."""
+    as digests, and the settings it enforces with their digest, in the app's ``args`` (see
+    api_server/serve_app.py): a change of either changes the app, so a deploy plans it (the
+    replica reads its config when it starts, and would keep enforcing the old one)."""
     mgmt = config.management_api
     if not mgmt.enabled:
         return None
     options = {"num_cpus": mgmt.num_cpus}
     if mgmt.memory:
         options["memory"] = int(mgmt.memory * 1024 ** 3)
+    settings = enforced_settings(config)
     return {"name": mgmt.name, "import_path": MANAGEMENT_IMPORT_PATH,
             "route_prefix": mgmt.route_prefix,
             "args": {"config": str(config.source), "state_dir": str(config.state_dir),
                      "base_dir": str(config.base_dir), "listen_host": listen_host,
-                     "principals": principals},
+                     "principals": principals, "enforces": settings,
+                     "settings_digest": settings_digest(settings)},
             "deployments": [{"name": MANAGEMENT_DEPLOYMENT, "num_replicas": 1,
                              "ray_actor_options": options}]}
 
