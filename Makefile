@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # pytest's "no tests collected" (exit 5) is not a failure
 PYTEST  = $(BIN)/python -m pytest $(1); code=$$?; if [ $$code -eq 5 ]; then code=0; fi
 
-.PHONY: deploy test test-fast lint status teardown prometheus browser
+.PHONY: deploy test test-fast test-lab lint status teardown prometheus browser
 deploy: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --deploy --auto-approve
 
@@ -17,6 +17,10 @@ test: lint prometheus browser
 # unit tests only (no Ray cluster, no server): seconds
 test-fast: lint
 	@$(call PYTEST,-m unit -q); exit $$code
+
+# the multi-host lab's tests (network namespaces as hosts: needs root, else they skip)
+test-lab: $(VENV)/.installed
+	@$(call PYTEST,-m lab -q); exit $$code
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

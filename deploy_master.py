@@ -27,11 +27,13 @@ from checkpoints.orchestrator import Orchestrator, selection_for
 from checkpoints.plan import Plan, policy_for
 from checkpoints.preview import load_plan_file
 from cli.audit import cmd_audit
+from cli.control_plane import TIMEOUT, ControlPlane, read_token
 from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
-from cli.output import LineReporter, say, say_config_warnings
+from cli.output import LineReporter, say, say_config_warnings, say_endpoints
 from cli.plan import cmd_plan
+from cli.remote import Remote, server_of
 from cluster.config import ConfigError, load_config
-from cluster.monitoring import prometheus_url
+from cluster.platforms import REGISTRY
 from core.errors import DomainError, Forbidden, Invalid
 from core.facts import RunStatus
 from core.text import printable
@@ -132,19 +134,8 @@ def _mode(args) -> tuple[str, str | None]:
 
 
 def _print_endpoints(ctx: Context) -> None:
-    cluster, inventory = ctx.cluster, ctx.cluster.inventory
-    if inventory.head_app() is None:
-        return
-    say(f"  head address : {inventory.head_address()}")
-    say(f"  dashboard    : {inventory.dashboard_url()}")
-    proxy = cluster.serve.proxy_url
-    for app in ctx.config.serve_apps:
-        say(f"  app {app.name:<9}: {proxy}{app.route_prefix}")
-    if ctx.config.management_api.enabled:
-        say(f"  management API: {cluster.serve.management_api_url()}  (docs: /docs)")
-    if ctx.config.monitoring.enabled:
-        say(f"  prometheus   : {prometheus_url(cluster)}  (Grafana dashboards: "
-            f"{ctx.config.state_dir / 'grafana'})")
+    if ctx.cluster.inventory.head_app() is not None:
+        say_endpoints(ctx.cluster.info(), ctx.config)
 
 
 def cmd_decide(args, ctx: Context, actor: Actor) -> int:
@@ -226,6 +217,25 @@ def cmd_status(args, ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_remote(args, config, server: str) -> int:
+    """Every command through the control plane at ``server`` (cli/remote.py)."""
+    plane = ControlPlane(server, read_token(os.environ, args.token_file), args.server_timeout)
+    plane.check_cluster(config.cluster_name, config.platform)  # before any token is sent
+    remote = Remote(args, config, plane)
+    if args.command == "audit":
+        return remote.audit()
+    if args.command == "plan":
+        return remote.plan()
+    if args.command:
+        return remote.decide()
+    if args.status:
+        return remote.status()
+    if args.list_checkpoints:
+        return remote.list_checkpoints()
+    mode, name = _mode(args)
+    return remote.run(mode, name)
+
+
 def cmd_list(args, ctx: Context) -> int:
     say(f"{'#':<3}{'checkpoint':<16}{'gate':<62}last result")
     for i, cp in enumerate(CHECKPOINTS, 1):
@@ -247,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
         common.add_argument("--operator", default=default, metavar="NAME",
                             help="a name to record beside your OS user in the audit trail "
                                  "(never instead of it)")
+        common.add_argument("--server", default=default, metavar="URL",
+                            help="act through the control plane at URL (or RAYDEPLOY_SERVER); "
+                                 "its token from RAYDEPLOY_TOKEN or --token-file")
+        common.add_argument("--token-file", default=default, metavar="FILE",
+                            help="a file holding your control plane token (mode 600)")
+        common.add_argument("--server-timeout", default=default, type=float, metavar="SECONDS",
+                            help="how long an unreachable control plane is tried (default 10)")
         return common
     # Given before or after the subcommand; a subcommand must not reset them to None.
     common, sub_common = common_options(None), common_options(argparse.SUPPRESS)
@@ -320,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.server_timeout = args.server_timeout or TIMEOUT
     running = args.deploy or args.resume or args.teardown or args.checkpoint or args.start_from
     if not (running or args.status or args.list_checkpoints or args.command):
         parser.print_help()
@@ -328,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         show_platform_calls()
     try:
         config = load_config(args.config, state_dir_override=args.state_dir)
+        makes = bool(args.deploy or args.resume or args.checkpoint or args.start_from)
+        server = server_of(args) or REGISTRY[config.platform].control_plane_url(
+            config, principals_for(config).digests() if makes else [], say, make=makes)
+        if server is not None:
+            return cmd_remote(args, config, server)
         ctx = make_context(config, LineReporter(), force=bool(args.force))
         actor = cli_actor(config, os_user(), args.operator)
         if args.command == "audit":

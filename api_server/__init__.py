@@ -53,16 +53,19 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
                principals: Principals | None = None, listen_host: str | None = None) -> Flask:
     """The API. ``principals`` default to the config's tokens and RAYDEPLOY_API_TOKENS (the
     Serve replica passes the token digests it was given). ``listen_host``: where it will
-    listen, so a non-loopback listener without tokens refuses to start."""
+    listen, so a non-loopback listener without tokens refuses to start (a port the platform
+    publishes, ``settings.published``, is public whatever it binds). As the control plane
+    (``settings.control_plane``) it owns the store and continues the run it was running."""
     settings = settings or Settings.from_env()
     if config is None:
         config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                              base_dir=settings.base_dir)
     if principals is None:
-        principals = Principals.load(settings.tokens, config.api.tokens_file, digest_salt(config))
+        principals = Principals.load(settings.tokens, config.api.tokens_file, digest_salt(config),
+                                     settings.environ.get("RAYDEPLOY_API_TOKEN_DIGESTS"))
     require_identities(config, principals)  # one identity without tokens: no distinct rules
     if listen_host is not None:
-        check_listener(listen_host, principals.enabled)
+        check_listener(listen_host, principals.enabled, settings.published)
 
     app = Flask(__name__)
     app.config.update(
@@ -94,9 +97,10 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
 
     ray_address = (RayAddress.parse(settings.ray_address, token=settings.ray_auth_token)
                    if settings.ray_address else None)
-    app.extensions["raydeploy"] = Services(config, settings.status_cache_seconds,
-                                           sse_process_limit=settings.sse_process_limit,
-                                           ray_address=ray_address)
+    app.extensions["raydeploy"] = services = Services(
+        config, settings.status_cache_seconds, sse_process_limit=settings.sse_process_limit,
+        ray_address=ray_address, control_plane=settings.control_plane,
+        public_url=settings.public_url)
     app.extensions["raydeploy.principals"] = principals
     metrics.install(app, lambda: app.extensions["raydeploy"].store)
     allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
@@ -141,14 +145,23 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     if not principals.enabled:
         log.warning("API auth is off: no tokens configured (RAYDEPLOY_API_TOKENS or "
                     "api.tokens_file); it may listen on loopback only")
+    if settings.control_plane:
+        resumed = services.runs.recover()
+        if resumed is not None:
+            log.warning("run %s continues: this control plane was stopped while it ran",
+                        resumed.id)
     return app
 
 
-def check_listener(host: str, auth_enabled: bool) -> None:
+def check_listener(host: str, auth_enabled: bool, published: bool = False) -> None:
     """Everywhere (dev server, gunicorn, the Serve replica): a listener that is not
-    loopback-only needs tokens."""
+    loopback-only needs tokens; so does one on a port the platform publishes."""
     if auth_enabled:
         return
+    if published:
+        raise ApiSetupError(f"refusing to serve on {host} without API tokens: the platform "
+                            f"publishes this port (CDSW_APP_PORT: the app's public URL); "
+                            f"configure api.tokens_file (or RAYDEPLOY_API_TOKENS)")
     try:
         loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:

@@ -15,7 +15,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 host = os.environ.get("CDSW_APP_HOST", "127.0.0.1")
 bind = f"{host}:{os.environ.get('CDSW_APP_PORT', '8080')}"
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+os.environ.setdefault("RAYDEPLOY_PUBLIC_URL", f"http://{bind}")  # where the cluster reaches us
+# The control plane is one process: it owns the store (its only writer), the lease, the runs
+# and their threads; its threads serve the API meanwhile.
+CONTROL_PLANE = os.environ.get("RAYDEPLOY_CONTROL_PLANE") == "1"
+workers = 1 if CONTROL_PLANE else int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 os.environ.setdefault("RAYDEPLOY_SSE_LIMIT", str(max(1, threads // 2)))
 worker_class = "gthread"
@@ -26,7 +30,10 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 
 
 def on_starting(server):
-    """Refuse a non-loopback bind without tokens before any worker starts."""
+    """Refuse a non-loopback (or published) bind without tokens before any worker starts."""
+    if CONTROL_PLANE and int(os.environ.get("GUNICORN_WORKERS", "1")) > 1:
+        server.log.warning("control plane: one worker (it owns the store and runs the runs); "
+                           "GUNICORN_WORKERS is ignored")
     from api_server import check_listener
     from api_server.settings import Settings
     from checkpoints.access import principals_for, require_identities
@@ -39,7 +46,7 @@ def on_starting(server):
         principals = principals_for(config)
         require_identities(config, principals)
         for address in server.cfg.bind:
-            check_listener(address.rsplit(":", 1)[0], principals.enabled)
+            check_listener(address.rsplit(":", 1)[0], principals.enabled, settings.published)
     except DomainError as e:
         server.log.error("error: %s", e)
         sys.exit(2)

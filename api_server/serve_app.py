@@ -4,14 +4,16 @@ A Flask object cannot be pickled into a replica, so the replica makes the Flask 
 (``__serve_build_asgi_app__``, after its constructor), wrapped by a2wsgi as ASGI (asgiref's
 WsgiToAsgi breaks on the lifespan scope and serves requests on one thread).
 
-Everything the replica needs arrives as the Serve app's ``args`` (``build(args)``): the
-config file, state dir and base dir the CLI uses, the address the proxy listens on, the
-settings it enforces with their digest, and the API tokens as digests only (scrypt, salted:
-``checkpoints.tokens``), never in a process environment or command line. A digest lets the
-replica check a token; it cannot be turned back into one but by guessing, at scrypt's cost
-per guess. A replica refuses to start when its config no longer holds the settings it was
-deployed with (the deploy that plans that change replaces it), or when its proxy listens on
-a non-loopback address without tokens.
+Where a control plane runs the cluster, the replica's only ``args`` is where that control
+plane answers (``forward_to``): it forwards every request there and holds no authority of
+its own. Embedded (the CLI runs the cluster), everything the replica needs arrives as the
+Serve app's ``args`` (``build(args)``): the config file, state dir and base dir the CLI
+uses, the address the proxy listens on, the settings it enforces with their digest, and the
+API tokens as digests only (scrypt, salted: ``checkpoints.tokens``), never in a process
+environment or command line. A digest lets the replica check a token; it cannot be turned
+back into one but by guessing, at scrypt's cost per guess. A replica refuses to start when
+its config no longer holds the settings it was deployed with (the deploy that plans that
+change replaces it), or when its proxy listens on a non-loopback address without tokens.
 """
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ from cluster.serve import MANAGEMENT_DEPLOYMENT
 
 def asgi_app(args: dict):
     from a2wsgi import WSGIMiddleware
+
+    if args.get("forward_to"):  # a control plane runs the cluster: it answers everything
+        from api_server.forwarding import Forwarder
+        return WSGIMiddleware(Forwarder(args["forward_to"]))
 
     from api_server import ApiSetupError, create_app
     from api_server.settings import Settings

@@ -8,12 +8,15 @@ import time
 
 from api_server.errors import TooManyRequests
 from checkpoints.background import RunLauncher
+from checkpoints.base import Context, EventReporter
 from checkpoints.factory import make_context
 from cluster.config import Config
+from cluster.config.desired import apply_desired, digest
 from cluster.health import all_checks
 from cluster.manager import ClusterManager
 from cluster.ray_address import RayAddress
 from core.errors import DomainError
+from store import Store
 
 
 class TTLCache:
@@ -92,20 +95,53 @@ class TooManyStreams(TooManyRequests):
     """No event stream slot is free."""
 
 
+DESIRED_KEY = "control.desired"  # the desired state the last run was started with
+
+
 class Services:
     def __init__(self, config: Config, cache_seconds: float = 1.0, sse_process_limit: int = 16,
-                 ray_address: RayAddress | None = None):
+                 ray_address: RayAddress | None = None, control_plane: bool = False,
+                 public_url: str | None = None):
         """``ray_address`` (RAY_ADDRESS): the cluster the views read. Plans and runs keep
-        acting on the platform's own cluster (what a deploy would do)."""
-        self.config = config
-        self.ctx = make_context(config)
-        self.store = self.ctx.store
-        self.cluster = self.ctx.cluster if ray_address is None else ClusterManager(
-            config, self.store, self.ctx.platform, ray_address=ray_address)
+        acting on the platform's own cluster (what a deploy would do). ``control_plane``:
+        this process owns the store (its one writer), runs the runs, and continues the one
+        it was running when it (re)starts (``recover``)."""
+        self.base_config = config
+        self.control_plane = control_plane
+        # the cluster's management API forwards here (a control plane only)
+        self.control_plane_url = public_url if control_plane else None
+        self.store = Store(config.state_dir, owned=control_plane)
+        self.ray_address = ray_address
+        self._use(self.config_for(self.store.kv_get(DESIRED_KEY)))
         self.cache = TTLCache(cache_seconds)
-        self.runs = RunLauncher(lambda force: make_context(config, store=self.store, force=force),
-                                on_finished=lambda run_id: self.invalidate())
+        self.runs = RunLauncher(self._run_context, on_finished=lambda run_id: self.invalidate())
         self.streams = StreamSlots(sse_process_limit, config.api.sse_per_principal)
+
+    def config_for(self, desired: dict | None) -> Config:
+        """The config a run of ``desired`` (a client's desired state) acts with."""
+        if desired is None:
+            return self.base_config
+        jobs = self.base_config.state_dir / "desired" / digest(desired) / "jobs_config.yaml"
+        return apply_desired(self.base_config, desired, jobs)
+
+    def _use(self, config: Config) -> None:
+        """What the views read from now on (the config of the latest desired state)."""
+        self.config = config
+        self.ctx = make_context(config, store=self.store)
+        self.ctx.control_plane_url = self.control_plane_url
+        self.cluster = self.ctx.cluster if self.ray_address is None else ClusterManager(
+            config, self.store, self.ctx.platform, ray_address=self.ray_address)
+
+    def _run_context(self, force: bool, desired: dict | None) -> Context:
+        config = self.config_for(desired)
+        if desired is not None and desired != self.store.kv_get(DESIRED_KEY):
+            self.store.kv_set(DESIRED_KEY, desired)
+            self._use(config)
+        reporter = EventReporter(self.store, run_id=lambda: None)
+        ctx = make_context(config, reporter, store=self.store, force=force)
+        ctx.control_plane_url = self.control_plane_url
+        reporter.run_id = lambda: ctx.run_id  # set by the orchestrator once the run exists
+        return ctx
 
     # -- cluster views (cached) -----------------------------------------------------------------
     def nodes(self) -> list:

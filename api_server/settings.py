@@ -21,6 +21,16 @@ class Settings:
     # the head the platform lists; RAY_AUTH_TOKEN: its token, when not the config's own
     ray_address: str | None = None
     ray_auth_token: str | None = field(default=None, repr=False)
+    # the control plane (RAYDEPLOY_CONTROL_PLANE=1, --control-plane): this process owns the
+    # store, runs the runs, and continues the one it ran when it (re)starts
+    control_plane: bool = False
+    # the port is one a platform publishes (CML's CDSW_APP_PORT inside a CML workload, which
+    # CDSW_DOMAIN tells: the app's public URL), so even a loopback bind is public: tokens
+    # are required
+    published: bool = False
+    # where this server answers, as the cluster reaches it (RAYDEPLOY_PUBLIC_URL; the dev
+    # server and gunicorn set it from their bind): the cluster's management API forwards there
+    public_url: str | None = None
     environ: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -34,4 +44,7 @@ class Settings:
                    status_cache_seconds=float(env.get("RAYDEPLOY_STATUS_CACHE_SECONDS", "1.0")),
                    sse_process_limit=int(env.get("RAYDEPLOY_SSE_LIMIT", "16")),
                    ray_address=env.get("RAY_ADDRESS") or None,
-                   ray_auth_token=env.get("RAY_AUTH_TOKEN") or None, environ=env)
+                   ray_auth_token=env.get("RAY_AUTH_TOKEN") or None,
+                   control_plane=env.get("RAYDEPLOY_CONTROL_PLANE") == "1",
+                   published=bool(port and env.get("CDSW_DOMAIN")),
+                   public_url=env.get("RAYDEPLOY_PUBLIC_URL") or None, environ=env)

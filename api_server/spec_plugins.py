@@ -15,6 +15,7 @@ from api_server.guards import MUTATING
 OPERATION_IDS = {
     ("GET", "/health"): "getHealth",
     ("GET", "/api/v1/plan"): "getRunPlan",
+    ("POST", "/api/v1/plan"): "planDesiredState",
     ("GET", "/api/v1/checkpoints"): "listCheckpoints",
     ("GET", "/api/v1/checkpoints/{name}"): "getCheckpoint",
     ("POST", "/api/v1/checkpoints/{name}"): "runCheckpoint",

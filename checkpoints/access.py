@@ -12,6 +12,8 @@ that needs to tell approvers apart refuses to start (``require_identities``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 from dataclasses import dataclass, replace
@@ -21,7 +23,6 @@ import yaml
 
 from checkpoints import tokens
 from core.errors import Forbidden, Invalid
-from store.keys import token_salt
 
 ROLES = ("viewer", "operator", "approver", "admin")
 EVERYTHING = frozenset({"admin"})
@@ -118,7 +119,11 @@ class Principals:
 
     @classmethod
     def load(cls, env_value: str | None, tokens_file: str | None, salt: bytes = b"",
-             for_cli_of: int | None = None) -> Principals:
+             digests: str | None = None, for_cli_of: int | None = None) -> Principals:
+        """From RAYDEPLOY_API_TOKENS (``env_value``), ``api.tokens_file`` and
+        RAYDEPLOY_API_TOKEN_DIGESTS (``digests``: JSON ``[{principal, roles, digest}]``, what a
+        server needs to check tokens it is never given: the CML control app's); ``for_cli_of``
+        (a uid): the tokens file as the CLI reads it (see ``cli_actor``)."""
         entries = []
         if env_value:
             for item in filter(None, (p.strip() for p in env_value.split(","))):
@@ -130,7 +135,14 @@ class Principals:
                 entries.append((name, token, set(roles.split("+"))))
         if tokens_file:
             entries += _read_tokens_file(Path(tokens_file), for_cli_of)
-        return cls(entries, salt)
+        try:
+            known = json.loads(digests) if digests else []
+            assert isinstance(known, list) and all(
+                isinstance(i, dict) and {"principal", "roles", "digest"} <= set(i) for i in known)
+        except (ValueError, AssertionError):
+            raise AccessConfigError("RAYDEPLOY_API_TOKEN_DIGESTS is not a JSON list of "
+                                    "{principal, roles, digest}") from None
+        return cls(entries, salt, digests=known)
 
 
 def _read_tokens_file(path: Path, for_cli_of: int | None = None) -> list[tuple[str, str, set[str]]]:
@@ -175,13 +187,19 @@ def principals_for(config, environ=None, for_cli: bool = False) -> Principals:
     ``for_cli``: as the CLI reads the tokens file (see ``cli_actor``)."""
     environ = os.environ if environ is None else environ
     return Principals.load(environ.get("RAYDEPLOY_API_TOKENS"), config.api.tokens_file,
-                           salt=digest_salt(config), for_cli_of=os.getuid() if for_cli else None)
+                           salt=digest_salt(config),
+                           digests=environ.get("RAYDEPLOY_API_TOKEN_DIGESTS"),
+                           for_cli_of=os.getuid() if for_cli else None)
 
 
 def digest_salt(config) -> bytes:
-    """The deployment's salt of token digests: random, kept in its state dir, so stable
-    across runs (the management API's Serve config must not change every run)."""
-    return token_salt(config.state_dir)
+    """The deployment's salt of token digests: its cluster's, so the same wherever digests
+    are made (a CI runner bootstrapping the CML control app starts from a fresh state dir
+    every time) and stable across runs (the management API's Serve args and the control
+    app's environment must not change every deploy). It is not a secret: it makes a
+    precomputed table of one cluster's digests worthless for another; scrypt makes each
+    guess slow."""
+    return hashlib.sha256(f"raydeploy token salt:{config.cluster_name}".encode()).digest()[:16]
 
 
 def cli_actor(config, os_user: str, claimed: str | None = None, source: str = "cli",
@@ -201,7 +219,7 @@ def cli_actor(config, os_user: str, claimed: str | None = None, source: str = "c
         entries = _read_tokens_file(Path(tokens_file), for_cli_of=os.getuid())
         roles = frozenset().union(*(r for name, _, r in entries if name == os_user))
         roles_from = f"roles come from api.tokens_file {tokens_file}"
-    elif environ.get("RAYDEPLOY_API_TOKENS"):
+    elif environ.get("RAYDEPLOY_API_TOKENS") or environ.get("RAYDEPLOY_API_TOKEN_DIGESTS"):
         roles, roles_from = frozenset(), ("the CLI takes roles from api.tokens_file only, "
                                           "never from RAYDEPLOY_API_TOKENS")
     else:

@@ -2,6 +2,12 @@
 executes on a thread. At a gate it waits for an approval recorded by anyone (the API, the
 CLI's ``approve``), failing closed after ``approvals.wait_timeout_seconds``.
 
+A run may carry the desired state a client sent (cluster/config/desired.py): it acts with
+the server's config with those sections replaced, and keeps them in its options, so a resume
+acts with the same. A client that starts the same desired state again while its run is
+still going attaches to that run instead (a re-run of a CI workflow). A control plane that
+(re)starts continues the run it was executing (``recover``).
+
 Operations (node and app changes) run the same way; one that needs no approval runs in the
 caller's thread, so the caller gets its result as it did before operations were gated."""
 from __future__ import annotations
@@ -15,6 +21,8 @@ from checkpoints.base import Context
 from checkpoints.operations import Operation
 from checkpoints.orchestrator import GateRequest, Orchestrator, selection_for, wait_for_decision
 from checkpoints.plan import Gate, Plan
+from checkpoints.runs import transition
+from cluster.config.desired import digest
 from core.facts import RunStatus
 from core.records import Run
 from core.timing import poll_until
@@ -64,37 +72,79 @@ class OperationStarted:
     result: dict  # what the operation produced (when it ran at once)
 
 
+ACTIVE = (RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL)
+# who continues a run a control plane was executing when it died
+RECOVERY = Actor(principal="control-plane", source="api", claimed_name="recovery after a restart")
+
+
+@dataclass(frozen=True)
+class Started:
+    run: Run
+    attached: bool = False  # an earlier run of the same desired state, still going
+
+
 class RunLauncher:
     def __init__(self, context_factory, on_finished=lambda run_id: None):
-        """``context_factory(force: bool) -> Context``: a fresh context per run;
-        ``on_finished(run_id)`` after a background run ends (e.g. to drop cached answers)."""
+        """``context_factory(force: bool, desired: dict | None) -> Context``: a fresh context
+        per run (with the desired state a client sent, if any); ``on_finished(run_id)``
+        after a background run ends (e.g. to drop cached answers)."""
         self.context_factory = context_factory
         self.on_finished = on_finished
         self.threads: dict[str, threading.Thread] = {}
 
     def start(self, actor: Actor, *, mode: str = "deploy", checkpoint: str | None = None,
               selection: list[str] | None = None, resume: bool = False, force: bool = False,
-              run_id: str | None = None, approve_as: ApproveAs | None = None) -> Run:
-        """Take the lease (LeaseHeld if another run has it), record the run, start it."""
-        ctx: Context = self.context_factory(force)
+              run_id: str | None = None, approve_as: ApproveAs | None = None,
+              desired: dict | None = None, attach: bool = False) -> Started:
+        """Take the lease (LeaseHeld if another run has it), record the run, start it. With
+        ``attach``, a run of the same desired state and selection that is still going is
+        returned instead (``attached``)."""
+        if resume:  # the run acts with the desired state it was started with
+            store = self.context_factory(force, None).store
+            earlier = store.get_run(run_id) if run_id else store.latest_run()
+            desired = (earlier.options.get("desired") if earlier else None) or desired
+        ctx: Context = self.context_factory(force, desired)
+        options = {"force": force}
+        if desired is not None:
+            options.update(desired=desired, desired_digest=digest(desired))
+        selection = [] if resume else selection or selection_for(mode, checkpoint)
+        if attach and not resume:
+            for run in ctx.store.list_runs(limit=5, statuses=ACTIVE):
+                if (run.options.get("desired_digest") == options.get("desired_digest")
+                        and list(run.selection) == selection and run.mode == mode):
+                    return Started(run, attached=True)
         orchestrator = Orchestrator(ctx, gatekeeper_for(approve_as))
         orchestrator.acquire()
         try:
             if resume:
                 run = orchestrator.resume(orchestrator.resumable_run(run_id), actor)
             else:
-                run = orchestrator.create_run(mode, selection or selection_for(mode, checkpoint),
-                                              actor, {"force": force})
+                run = orchestrator.create_run(mode, selection, actor, options)
         except BaseException:
             orchestrator.release()
             raise
         self._in_background(orchestrator, run)
-        return run
+        return Started(run)
+
+    def recover(self) -> Run | None:
+        """At a control plane's start: it owns the store, so every lease in it was held by
+        a process that is gone; the latest run, if it was going (or waiting at a gate), is
+        continued. The plans read the live state, so nothing is done twice."""
+        store = self.context_factory(False, None).store
+        latest = store.latest_run()
+        store.clear_leases()
+        if latest is None or latest.status not in ACTIVE:
+            return None
+        if latest.status == RunStatus.RUNNING:  # its executor died: interrupted, then resumed
+            transition(store, latest.id, RunStatus.INTERRUPTED,
+                       error="the control plane running it stopped (crash or restart)")
+            store.add_event("run.interrupted", f"run {latest.id} was interrupted", run_id=latest.id)
+        return self.start(RECOVERY, resume=True, run_id=latest.id).run
 
     def run_operation(self, actor: Actor, op: Operation) -> OperationStarted:
         """Check, record and run ``op``: at once when it needs no approval (the caller waits),
         else in the background, waiting at its gate. One audit event either way."""
-        ctx: Context = self.context_factory(False)
+        ctx: Context = self.context_factory(False, None)
         try:
             actor.require("operator", f"{op.action} {op.target}")
             op.precheck(ctx)

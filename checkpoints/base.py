@@ -29,6 +29,34 @@ class NullReporter:
     def message(self, text): pass
 
 
+WAITING_EVERY = 10.0  # seconds between two "still waiting" events of one wait
+
+
+class EventReporter(NullReporter):
+    """A run's progress as run events (``run.message``, ``run.waiting`` at most every 10 s),
+    for a run that no terminal watches: a server's. A client following the run's event
+    stream prints the same lines the CLI prints (the orchestrator records the checkpoint
+    events itself)."""
+
+    def __init__(self, store: Store, run_id: Callable[[], str | None], clock: Clock = SYSTEM_CLOCK):
+        self.store, self.run_id, self.clock = store, run_id, clock
+        self.checkpoint: str | None = None
+        self._last_wait = -WAITING_EVERY
+
+    def checkpoint_started(self, name, index, total):
+        self.checkpoint = name
+
+    def waiting(self, message):
+        now = self.clock.monotonic()
+        if now - self._last_wait >= WAITING_EVERY:
+            self._last_wait = now
+            self.store.add_event("run.waiting", message, run_id=self.run_id(),
+                                 checkpoint=self.checkpoint)
+
+    def message(self, text):
+        self.store.add_event("run.message", text, run_id=self.run_id(), checkpoint=self.checkpoint)
+
+
 @dataclass
 class Context:
     config: Config
@@ -41,6 +69,9 @@ class Context:
     clock: Clock = SYSTEM_CLOCK
     cancelled: Callable[[], bool] = lambda: False
     notes: dict = field(default_factory=dict)  # what a checkpoint's phases pass each other
+    # where the control plane running this answers, as the cluster reaches it (None: the
+    # run is embedded in the CLI); the cluster's management API forwards there
+    control_plane_url: str | None = None
 
     def on_wait(self, message: str) -> None:
         """Called by long waits; the reporter decides how often to show it."""

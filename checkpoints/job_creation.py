@@ -154,4 +154,16 @@ class JobCreation(Checkpoint):
             if job is None or not any(r.spec_hash == key and r.status == "succeeded"
                                       for r in ctx.platform.job_runs(job.id)):
                 problems.append(f"job {spec.name} has no successful run of its current spec")
-        return problems
+        return problems + ray_version_problems(ctx)
+
+
+def ray_version_problems(ctx: Context) -> list[str]:
+    """The Ray the nodes will run (recorded by jobs/launch_ray_cluster.py: on CML the
+    project venv's) is the one the config asks for (``ray.version``)."""
+    wanted = ctx.config.ray.version
+    recorded = (ctx.platform.read_file("ray_version") or "").strip() if wanted else ""
+    if recorded and recorded != wanted:
+        return [f"the nodes would run Ray {recorded} (the environment the jobs built), but "
+                f"ray.version is {wanted}: pin ray=={wanted} in requirements.txt (or change "
+                f"ray.version) and run again with --force"]
+    return []

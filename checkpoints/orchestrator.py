@@ -363,7 +363,8 @@ class Orchestrator:
         if outcome == Outcome.REJECTED:
             detail = self.store.get_run(run_id).error or ""
         self._event(f"checkpoint.{outcome}", name, f"{name} {outcome} in {seconds:.1f}s"
-                    + (f": {detail}" if detail else ""), {"seconds": round(seconds, 3)})
+                    + (f": {detail}" if detail else ""),
+                    {"seconds": round(seconds, 3), "detail": detail})
         self.ctx.reporter.checkpoint_finished(name, outcome, seconds, detail)
         return outcome
 

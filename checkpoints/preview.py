@@ -86,7 +86,7 @@ def effective_config(config) -> dict:
     def walk(value, prefix: str) -> None:
         if dataclasses.is_dataclass(value):
             for f in dataclasses.fields(value):
-                if f.name in ("source", "base_dir", "warnings"):
+                if f.name in ("source", "base_dir", "warnings", "document"):
                     continue
                 item = getattr(value, f.name)
                 if not f.repr:  # a secret (repr=False): say whether it is set, never what

@@ -53,6 +53,8 @@ class ServeDeploy(Checkpoint):
     @staticmethod
     def desired_apps(ctx: Context) -> list[tuple[dict, str]]:
         principals = principals_for(ctx.config)
+        if ctx.control_plane_url:  # the cluster's API forwards to it, which checks tokens
+            return ctx.cluster.serve.desired_apps([], ctx.control_plane_url)
         if ctx.config.management_api.enabled and not principals.enabled:
             host = ctx.cluster.serve.proxy_host()
             if host and not ipaddress.ip_address(host).is_loopback:

@@ -1,11 +1,13 @@
 """API token digests: slow, salted, compared in constant time, computed once per process.
 
 A digest is ``scrypt$<log2 N>$<r>$<p>$<salt hex>$<hash hex>``: hashlib.scrypt of the token
-with the deployment's salt (``store.keys.token_salt``, random, kept in the state dir). A
-stolen digest (a Serve replica's arguments, a store backup) costs an attacker scrypt's work
-per guess, and is worth nothing against another deployment. One salt per deployment keeps
-digests stable across runs (the management app's Serve arguments carry them and must not
-change every deploy) and checks a token with one scrypt, whatever the number of principals.
+with the deployment's salt (``checkpoints.access.digest_salt``: its cluster's). A stolen
+digest (a Serve replica's arguments, the CML control app's environment) costs an attacker
+scrypt's work per guess, and a table made for one cluster is worth nothing against another.
+One salt per deployment keeps digests stable across runs and machines (the management app's
+Serve arguments and the control app's environment carry them and must not change every
+deploy) and checks a token with one scrypt, whatever the number of principals. A digest
+names its salt and cost, so a server checks digests made elsewhere as they were made.
 
 Checking a token runs scrypt once per token per process: the digest is remembered under an
 HMAC of the token keyed by a random key of this process (the token itself is never a key of

@@ -88,27 +88,37 @@ class CliGatekeeper:
         return verdict.state
 
     def _prompt(self, req: GateRequest) -> str:
-        name = req.checkpoint.name
-        try:
-            if req.gate.breaking:
-                expected = f"{name} breaking"
-                answer = input(red(f"    This plan BREAKS apps. Type '{expected}' to approve "
-                                   f"it anyway, or press Enter to reject: "))
-                approved = answer.strip() == expected
-            elif req.gate.destructive:
-                answer = input(f"    Type the checkpoint name ({name}) to approve, "
-                               f"or press Enter to reject: ")
-                approved = answer.strip() == name
-            else:
-                answer = input(f"    Approve {name}? [y/N]: ")
-                approved = answer.strip().lower() in ("y", "yes")
-            reason = input("    Reason (optional): ").strip() or None
-        except (EOFError, KeyboardInterrupt):
+        answer = prompt_decision(req.checkpoint.name, req.gate)
+        if answer is None:
             say("\n    no answer: the run stays awaiting approval")
             return "pending"
+        approved, reason = answer
         self._decide(req, self.actor, approved,
                      reason or f"{'approved' if approved else 'declined'} at the prompt")
         return "approved" if approved else "rejected"
+
+
+def prompt_decision(name: str, gate) -> tuple[bool, str | None] | None:
+    """Ask at the terminal: (approved, reason), or None when there is no answer. A
+    destructive plan is approved only by typing the checkpoint name, a breaking one by
+    typing 'NAME breaking' (in red)."""
+    try:
+        if gate.breaking:
+            expected = f"{name} breaking"
+            answer = input(red(f"    This plan BREAKS apps. Type '{expected}' to approve "
+                               f"it anyway, or press Enter to reject: "))
+            approved = answer.strip() == expected
+        elif gate.destructive:
+            answer = input(f"    Type the checkpoint name ({name}) to approve, "
+                           f"or press Enter to reject: ")
+            approved = answer.strip() == name
+        else:
+            answer = input(f"    Approve {name}? [y/N]: ")
+            approved = answer.strip().lower() in ("y", "yes")
+        reason = input("    Reason (optional): ").strip() or None
+    except (EOFError, KeyboardInterrupt):
+        return None
+    return approved, reason
 
 
 def file_hint(req: GateRequest) -> str:

@@ -21,6 +21,22 @@ def say_config_warnings(config) -> None:
         say(f"warning: {warning}")
 
 
+def say_endpoints(info: dict, config) -> None:
+    """Where the cluster answers (``ClusterManager.info``, or a control plane's
+    /api/v1/cluster/info), with the config's own apps."""
+    if not info.get("head_address") and not info.get("dashboard_url"):
+        return
+    say(f"  head address : {info.get('head_address')}")
+    say(f"  dashboard    : {info.get('dashboard_url')}")
+    for app in config.serve_apps:
+        say(f"  app {app.name:<9}: {info.get('serve_url')}{app.route_prefix}")
+    if config.management_api.enabled and info.get("management_api_url"):
+        say(f"  management API: {info['management_api_url']}  (docs: /docs)")
+    if config.monitoring.enabled:
+        say(f"  prometheus   : {info.get('prometheus_url')}  (Grafana dashboards: "
+            f"{config.state_dir / 'grafana'})")
+
+
 class LineReporter:
     """One line per checkpoint outcome, and a status line at least every 10 s while waiting."""
 

@@ -15,10 +15,13 @@ from core.text import printable
 def cmd_plan(args, ctx) -> int:
     started = time.monotonic()
     result = preview(ctx)
-    took = time.monotonic() - started
-    config = ctx.config
+    return show_preview(args, ctx.config, result, time.monotonic() - started)
+
+
+def show_preview(args, config, result: dict, took: float, where: str = "") -> int:
+    """Print a whole-run plan (``preview``'s answer), and save it with ``--out``."""
     say(f"plan of {config.cluster_name} on {config.platform} ({config.source}), "
-        f"from the live cluster ({took:.2f}s)")
+        f"from the live cluster{where} ({took:.2f}s)")
     say_config_warnings(config)
     last = result["last_success"]
     if last:

@@ -45,7 +45,7 @@ class NodeInventory:
         self._token = token  # () -> the Ray token, or None
         self._dashboard_factory = dashboard_factory  # (url, token) -> a dashboard client
         self._dashboard: DashboardClient | None = None
-        self._node_ips: dict[str, str] = {}
+        self._node_ips: dict[str, dict] = {}  # app id -> what its node published
         self.address = address  # RAY_ADDRESS: read this cluster, not the platform's head
         self._resolver = resolver  # (address, token) -> the dashboard URL
         self._explicit_url: str | None = None
@@ -117,33 +117,51 @@ class NodeInventory:
         return self.node_ips([app])[app.id]
 
     def node_ips(self, apps: list[App]) -> dict[str, str | None]:
-        """``node_ip`` of each app (by app id). Addresses not known yet are read at once,
-        several at a time (the platform client's rate limit sets the pace), and remembered."""
-        unknown = [a for a in apps if not a.ip and a.id not in self._node_ips]
+        """``node_ip`` of each app (by app id)."""
+        published = self.published([a for a in apps if not a.ip])
+        return {a.id: a.ip or (published.get(a.id) or {}).get("ip") for a in apps}
+
+    def published(self, apps: list[App]) -> dict[str, dict | None]:
+        """What each app's node published (``nodes/<app>.json``: its address, and the port
+        its platform publishes the app's URL at), by app id. Read at once, several at a time
+        (the platform client's rate limit sets the pace), and remembered for the app's life."""
+        unknown = [a for a in apps if a.id not in self._node_ips]
         if unknown and self.store is not None:
-            self._node_ips.update(self.store.kv_get(NODE_IPS_KEY) or {})  # others' reads
+            self._node_ips.update(_records(self.store.kv_get(NODE_IPS_KEY) or {}))  # others' reads
             unknown = [a for a in unknown if a.id not in self._node_ips]
         if unknown:
             def read(app: App) -> str | None:
                 return self.platform.read_file(f"nodes/{app.name}.json")
             if len(unknown) == 1:
-                published = [read(unknown[0])]
+                found = [read(unknown[0])]
             else:
                 with ThreadPoolExecutor(max_workers=min(len(unknown), 16)) as pool:
-                    published = list(pool.map(read, unknown))
-            learnt = {app.id: json.loads(raw)["ip"]
-                      for app, raw in zip(unknown, published, strict=True) if raw}
+                    found = list(pool.map(read, unknown))
+            learnt = {app.id: json.loads(raw) for app, raw in zip(unknown, found, strict=True)
+                      if raw}
             self._node_ips.update(learnt)
             if learnt and self.store is not None:
                 self.store.kv_set(NODE_IPS_KEY, {**(self.store.kv_get(NODE_IPS_KEY) or {}),
                                                  **learnt})
-        return {a.id: a.ip or self._node_ips.get(a.id) for a in apps}
+        return {a.id: self._node_ips.get(a.id) for a in apps}
 
     def forget_node_ips(self) -> None:
         """The cluster is gone: its apps' addresses with it."""
         self._node_ips.clear()
         if self.store is not None:
             self.store.kv_delete(NODE_IPS_KEY)
+
+    def serve_port(self, apps: list[App] | None = None) -> int | None:
+        """Where the Serve proxy listens on the head: the port the platform publishes the
+        head's URL at (CML: its CDSW_APP_PORT, so the proxy is the head app's public URL),
+        else the layout's."""
+        layout = self.layout.current()
+        head = self.head_app(apps=apps)
+        if head is not None and not self.platform.shares_host_network:
+            port = (self.published([head]).get(head.id) or {}).get("app_port")
+            if port:
+                return int(port)
+        return layout.serve_port if layout else None
 
     def _head_endpoint(self, port_of, apps: list[App] | None = None) -> str | None:
         head, layout = self.head_app(apps=apps), self.layout.current()
@@ -169,7 +187,7 @@ class NodeInventory:
         """The Serve proxy (HeadOnly: on the head)."""
         if self.address is not None:
             return self._explicit_proxy_url()
-        endpoint = self._head_endpoint(lambda layout: layout.serve_port)
+        endpoint = self._head_endpoint(lambda layout: self.serve_port())
         return f"http://{endpoint}" if endpoint else None
 
     def has_head(self) -> bool:
@@ -263,6 +281,13 @@ class NodeInventory:
     def alive_ips(self) -> set[str]:
         return {n["node_ip"] for n in self.ray_nodes() if n["state"] == "ALIVE"}
 
+    def ray_node_for_ip(self, ip: str) -> dict | None:
+        """The Ray node at ``ip`` (None when Ray cannot be asked or has none there)."""
+        try:
+            return next((n for n in self.ray_nodes() if n["node_ip"] == ip), None)
+        except (NoHead, DashboardError):
+            return None
+
     def ray_node_for(self, app: App, nodes: list[dict] | None = None) -> dict | None:
         ip = self.node_ip(app)
         try:
@@ -309,6 +334,11 @@ class NodeInventory:
                 "total_memory": round(memory / 1024 ** 3, 2),
                 "available_memory": round((memory - used("memory")) / 1024 ** 3, 2),
                 "utilization_percent": round(100 * used("CPU") / cpus, 1) if cpus else 0.0}
+
+
+def _records(remembered: dict) -> dict[str, dict]:
+    """Remembered node files by app id (older stores kept the address alone)."""
+    return {k: v if isinstance(v, dict) else {"ip": v} for k, v in remembered.items()}
 
 
 def _view(node: dict | None, app: App | None, node_type: str, usage: dict) -> NodeView:

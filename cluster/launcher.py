@@ -10,17 +10,23 @@ CML applications take no arguments, so everything comes from the environment:
     RAY_AUTH_MODE / RAY_AUTH_TOKEN   token auth, passed through to every Ray process
     RAYDEPLOY_PROMETHEUS_PORT        (head) where the cluster's Prometheus listens, on this
                              address: becomes RAY_PROMETHEUS_HOST for the dashboard
+    RAYDEPLOY_VENV           the project's venv to run in (CML: the one setup_environment
+                             built); the launcher starts itself again in it
+    CDSW_APP_PORT            the port the platform publishes the app's URL at (published)
 
 It publishes ``nodes/<app>.json`` (and for the head ``head_address``) in the project files,
-then replaces itself with ``ray start --block`` so the app's process is the node.
+then replaces itself with ``ray start --block`` so the app's process is the node. The
+project (its working directory) is on PYTHONPATH for every Ray process.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
+
+RAY_COMMAND = ("-m", "ray.scripts.scripts")  # python -m ...: the `ray` command
 
 
 def project_files() -> Path:
@@ -43,8 +49,31 @@ def ray_start_argv(environ) -> list[str]:
     return argv
 
 
+def into_venv(environ) -> None:
+    """Start this script again with the project venv's Python (RAYDEPLOY_VENV), unless it
+    already runs there: the nodes run what setup_environment installed, not the runtime."""
+    venv = environ.get("RAYDEPLOY_VENV")
+    if not venv:
+        return
+    python = Path(venv) / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"the project's venv {venv} has no bin/python: the setup_environment "
+                         f"job builds it (job_creation)")
+    if Path(sys.prefix).resolve() != Path(venv).resolve():
+        os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def with_project_on_path(environ) -> None:
+    """Every Ray process imports the project's modules (Serve apps' import paths)."""
+    project, current = os.getcwd(), environ.get("PYTHONPATH", "")
+    if project not in current.split(os.pathsep):
+        environ["PYTHONPATH"] = os.pathsep.join(p for p in (project, current) if p)
+
+
 def main() -> None:
     environ = os.environ
+    into_venv(environ)
+    with_project_on_path(environ)
     if environ.get("RAYDEPLOY_ROLE") == "prometheus":
         return prometheus(environ)
     ip = environ["CDSW_IP_ADDRESS"]
@@ -53,18 +82,21 @@ def main() -> None:
     (files / "nodes").mkdir(parents=True, exist_ok=True)
     node = {"app": environ.get("RAYDEPLOY_APP_NAME", ip), "ip": ip, "pid": os.getpid(),
             "role": environ["RAYDEPLOY_ROLE"]}
+    if environ.get("CDSW_APP_PORT", "").isdigit():
+        node["app_port"] = int(environ["CDSW_APP_PORT"])
     _publish(files / "nodes" / f"{node['app']}.json", json.dumps(node))
     if node["role"] == "head":
         _publish(files / "head_address", f"{ip}:{options.get('port', 6379)}")
-    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
-    if ray is None:
-        raise SystemExit("the 'ray' command is not installed next to this Python")
+    if importlib.util.find_spec("ray") is None:
+        raise SystemExit(f"Ray is not installed for {sys.executable}")
     argv = ray_start_argv(environ)
     if node["role"] == "head" and environ.get("RAYDEPLOY_PROMETHEUS_PORT"):
         # the dashboard's metrics pages ask this cluster's Prometheus (it listens beside the head)
         os.environ["RAY_PROMETHEUS_HOST"] = f"http://{ip}:{environ['RAYDEPLOY_PROMETHEUS_PORT']}"
     print("launcher: ray " + " ".join(argv), flush=True)
-    os.execv(ray, [ray, *argv])
+    # the `ray` command of this Python (its entry point), whether or not a bin/ray sits
+    # beside it: a venv made on top of a runtime's packages has none of its own
+    os.execv(sys.executable, [sys.executable, *RAY_COMMAND, *argv])
 
 
 def prometheus(environ) -> None:

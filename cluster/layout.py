@@ -58,10 +58,18 @@ def ray_args(app: App) -> dict:
     return json.loads(app.spec.env.get("RAYDEPLOY_RAY_ARGS", "{}"))
 
 
+# Ray's own defaults: what nodes with a network each (pods, hosts) listen on
+RAY_DEFAULTS = {"port": 6379, "dashboard_port": 8265, "serve_port": 8000, "client_port": 10001,
+                "agent_port": 52365, "worker_ports": (10002, 19999)}
+
+
 class PortLayout:
-    def __init__(self, config, store):
+    def __init__(self, config, store, shared_host: bool = True):
+        """``shared_host``: every node listens on one host, so each port is chosen free and
+        apart; else every node has its own network and Ray's defaults serve all."""
         self.config = config
         self.store = store
+        self.shared_host = shared_host
         self.offset = (zlib.crc32(str(config.state_dir).encode()) % 50) * 100
 
     def current(self) -> Layout | None:
@@ -74,6 +82,15 @@ class PortLayout:
         if current is not None and head_alive:
             return current
         ray = self.config.ray
+        if not self.shared_host:  # nothing here to check them against: the nodes' own
+            layout = Layout(port=ray.port or RAY_DEFAULTS["port"],
+                            dashboard_port=ray.dashboard_port or RAY_DEFAULTS["dashboard_port"],
+                            serve_port=ray.serve_port or RAY_DEFAULTS["serve_port"],
+                            client_port=ray.client_port or RAY_DEFAULTS["client_port"],
+                            agent_port=RAY_DEFAULTS["agent_port"],
+                            worker_ports=RAY_DEFAULTS["worker_ports"])
+            self.store.kv_set(LAYOUT_KEY, asdict(layout))
+            return layout
         taken = self.ports_in_use(apps)
 
         def pick(configured: int, default: int) -> int:
@@ -93,7 +110,10 @@ class PortLayout:
         self.store.kv_delete(LAYOUT_KEY)
 
     def busy_configured_ports(self) -> list[str]:
-        """Configured (non-auto) ports that something else already holds."""
+        """Configured (non-auto) ports that something else already holds (on the host the
+        nodes share)."""
+        if not self.shared_host:
+            return []
         ray = self.config.ray
         return [f"ray.{name}={port}" for name, port in
                 (("port", ray.port), ("dashboard_port", ray.dashboard_port),

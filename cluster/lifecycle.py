@@ -13,11 +13,11 @@ import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 from cluster.config import NodeResources
 from cluster.dashboard import DashboardError
 from cluster.inventory import NodeInventory, NoHead
+from cluster.launcher import RAY_COMMAND
 from cluster.layout import PortLayout
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, App, AppSpec, Platform
 from core import crashpoints
@@ -40,6 +40,10 @@ def _private_dir(path: str) -> bool:
 
 class NodeFailed(Conflict):
     """A node's app ended instead of joining the cluster."""
+
+
+class NodeDrainFailed(Conflict):
+    """Ray would not drain a node: it is not stopped (its work would be lost unannounced)."""
 
 
 class NodeLifecycle:
@@ -160,8 +164,7 @@ class NodeLifecycle:
 
     def _drain(self, node: dict, drain_seconds: float, on_wait=None) -> None:
         hosted = self._deployments_on(node["node_ip"])
-        ray = Path(sys.executable).with_name("ray")
-        command = [str(ray) if ray.exists() else "ray", "drain-node",
+        command = [sys.executable, *RAY_COMMAND, "drain-node",
                    f"--address={self.inventory.head_address()}", f"--node-id={node['node_id']}",
                    "--reason=DRAIN_NODE_REASON_PREEMPTION",
                    "--reason-message=removed by raydeploy",
@@ -169,7 +172,15 @@ class NodeLifecycle:
         result = subprocess.run(command, env={**os.environ, **self.auth_env()},
                                 capture_output=True, text=True, timeout=60)
         crashpoints.wrote()
-        if result.returncode != 0 or not hosted:  # nothing of Serve's to move (or node gone)
+        if result.returncode != 0:
+            still = self.inventory.ray_node_for_ip(node["node_ip"])
+            if still is not None and still["state"] == "ALIVE":  # never stopped undrained
+                reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise NodeDrainFailed(f"node {node['node_ip']} could not be drained (ray "
+                                      f"drain-node exit {result.returncode}: {reason[0][:300]}): "
+                                      f"it keeps running")
+            return  # it left by itself meanwhile
+        if not hosted:  # nothing of Serve's to move
             return
         what = f"Serve to run {', '.join(sorted(hosted))} off {node['node_ip']}"
         try:
@@ -227,15 +238,18 @@ class NodeLifecycle:
     # -- helpers ----------------------------------------------------------------------------------
     def _node_spec(self, name: str, role: str, resources: NodeResources, ray_args: dict,
                    **env) -> AppSpec:
-        # One temp dir per node: nodes starting at once in a shared one race for socket names.
-        node_dir = "head" if role == "head" else f"w{name.rsplit('-', 1)[1]}"
-        ray_args = {**ray_args, "temp_dir": f"{self.temp_dir}/{node_dir}"}
+        if self.platform.shares_host_network:
+            # One temp dir per node: nodes starting at once in a shared one race for socket
+            # names. (A node with a host of its own keeps Ray's default, in its own /tmp.)
+            node_dir = "head" if role == "head" else f"w{name.rsplit('-', 1)[1]}"
+            ray_args = {**ray_args, "temp_dir": f"{self.temp_dir}/{node_dir}"}
         return AppSpec(name=name, script=LAUNCHER, cpu=resources.cpu, memory=resources.memory,
                        gpus=0 if role == "head" else resources.gpus,
                        description=f"Ray {role} of {self.config.cluster_name}",
                        env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_APP_NAME": name,
                             "RAYDEPLOY_RAY_ARGS": json.dumps(ray_args, sort_keys=True),
-                            "RAY_USAGE_STATS_ENABLED": "0", **self.auth_env(), **env})
+                            "RAY_USAGE_STATS_ENABLED": "0", **self.platform.node_environment(),
+                            **self.auth_env(), **env})
 
     def _running(self, app: App) -> bool:
         """Whether the platform reports the app running; raises NodeFailed if it ended."""

@@ -32,7 +32,7 @@ class ClusterManager:
         self.store = store
         self.platform = platform
         self.clock = clock
-        self.layout = PortLayout(config, store)
+        self.layout = PortLayout(config, store, platform.shares_host_network)
         self.inventory = NodeInventory(config, platform, self.layout, self.token,
                                        dashboard_factory, store, address=ray_address)
         self.serve = ServeManager(config, self.inventory, clock)
@@ -52,6 +52,20 @@ class ClusterManager:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(32))
         return path.read_text().strip()
+
+    def info(self) -> dict:
+        """Where things are: the head's GCS, the dashboard, the Serve proxy, the management
+        API on the cluster and (monitoring on) Prometheus; None for what is not there."""
+        from cluster.monitoring import prometheus_url
+        inventory = self.inventory
+        has_head = inventory.has_head()
+        return {"cluster_name": self.config.cluster_name, "platform": self.config.platform,
+                "head_address": inventory.head_address() if has_head else None,
+                "dashboard_url": inventory.dashboard_url() if has_head else None,
+                "serve_url": self.serve.proxy_url if has_head else None,
+                "management_api_url": self.serve.management_api_url() if has_head else None,
+                "prometheus_url": prometheus_url(self)
+                if has_head and self.config.monitoring.enabled else None}
 
     def auth_env(self) -> dict:
         token = self.token()

@@ -54,25 +54,32 @@ def settings_digest(settings: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def management_app_config(config, listen_host: str | None, principals: list[dict]) -> dict | None:
+def management_app_config(config, listen_host: str | None, principals: list[dict],
+                          control_plane_url: str | None = None) -> dict | None:
     """The management API's Serve app entry (None when serve.management_api.enabled is off).
-    Its replica reads the same config file and state dir as the CLI; it gets the API tokens
-    as digests, and the settings it enforces with their digest, in the app's ``args`` (see
-    api_server/serve_app.py): a change of either changes the app, so a deploy plans it (the
-    replica reads its config when it starts, and would keep enforcing the old one)."""
+    Where a control plane runs the cluster (``control_plane_url``), the replica forwards
+    every request to it and holds nothing else: no path of the control plane's host, no
+    principal. Else (embedded) it reads the same config file and state dir as the CLI and
+    gets the API tokens as digests, and the settings it enforces with their digest, in the
+    app's ``args`` (see api_server/serve_app.py): a change of either changes the app, so a
+    deploy plans it (the replica reads its config when it starts, and would keep enforcing
+    the old one)."""
     mgmt = config.management_api
     if not mgmt.enabled:
         return None
     options = {"num_cpus": mgmt.num_cpus}
     if mgmt.memory:
         options["memory"] = int(mgmt.memory * 1024 ** 3)
-    settings = enforced_settings(config)
+    if control_plane_url:
+        args = {"forward_to": control_plane_url}
+    else:
+        settings = enforced_settings(config)
+        args = {"config": str(config.source), "state_dir": str(config.state_dir),
+                "base_dir": str(config.base_dir), "listen_host": listen_host,
+                "principals": principals, "enforces": settings,
+                "settings_digest": settings_digest(settings)}
     return {"name": mgmt.name, "import_path": MANAGEMENT_IMPORT_PATH,
-            "route_prefix": mgmt.route_prefix,
-            "args": {"config": str(config.source), "state_dir": str(config.state_dir),
-                     "base_dir": str(config.base_dir), "listen_host": listen_host,
-                     "principals": principals, "enforces": settings,
-                     "settings_digest": settings_digest(settings)},
+            "route_prefix": mgmt.route_prefix, "args": args,
             "deployments": [{"name": MANAGEMENT_DEPLOYMENT, "num_replicas": 1,
                              "ray_actor_options": options}]}
 
@@ -116,10 +123,12 @@ class ServeManager:
         head = self.inventory.head_app()
         return self.inventory.node_ip(head) if head else None
 
-    def desired_apps(self, principals: list[dict]) -> list[tuple[dict, str]]:
+    def desired_apps(self, principals: list[dict], control_plane_url: str | None = None
+                     ) -> list[tuple[dict, str]]:
         """Every app serve_deploy keeps running: (Serve config entry, path that must answer)."""
         apps = [(a.serve_config(), a.health_path or a.route_prefix) for a in self.config.serve_apps]
-        mgmt = management_app_config(self.config, self.proxy_host(), principals)
+        mgmt = management_app_config(self.config, self.proxy_host(), principals,
+                                     control_plane_url)
         if mgmt is not None:
             apps.append((mgmt, health_path(mgmt["route_prefix"])))
         return apps
@@ -165,11 +174,14 @@ class ServeManager:
                 if owner != app["name"]:
                     raise RoutePrefixTaken(f"route prefix {app['route_prefix']!r} of {app['name']!r}"
                                            f" is already used by application {owner!r}")
-            layout = self.inventory.layout.current()
-            head_ip = self.inventory.node_ip(self.inventory.head_app())
-            self.inventory.dashboard().put_serve({
+            inventory = self.inventory
+            # nodes on one host: the head's own address; a head with a network of its own
+            # (a pod) listens on all of it, its platform's URL (127.0.0.1:$CDSW_APP_PORT) too
+            host = (inventory.node_ip(inventory.head_app())
+                    if inventory.platform.shares_host_network else "0.0.0.0")
+            inventory.dashboard().put_serve({
                 "proxy_location": "HeadOnly",
-                "http_options": {"host": head_ip, "port": layout.serve_port},
+                "http_options": {"host": host, "port": inventory.serve_port()},
                 "applications": list(apps.values())})
             return apps
 

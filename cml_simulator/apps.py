@@ -27,6 +27,7 @@ from cml_simulator.common import (
     patched_environment,
     to_int,
 )
+from cml_simulator.pods import APP_PORT
 
 log = logging.getLogger(__name__)
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -46,7 +47,8 @@ class AppsMixin:
                                 f"application {body['name']!r}")
         with self.lock:
             self._check_subdomain(body["subdomain"])
-            port = pick_port(0, {a["port"] for a in self.apps.values()})
+            # pods have a network each: one port number serves all (as on CML)
+            port = APP_PORT if self.pods else pick_port(0, {a["port"] for a in self.apps.values()})
             now = time.time()
             record = {"id": cml_id(), "project_id": project_id, "name": body["name"],
                       "subdomain": body["subdomain"], "description": body.get("description") or "",
@@ -61,6 +63,8 @@ class AppsMixin:
                       "state": "starting", "starting_at": now, "running_at": None,
                       "stopped_at": None, "stop": None}
             self.apps[record["id"]] = record
+        if self.pods:  # its public URL: https://<subdomain>.<domain>, served by the edge
+            self.pods.name(f"{record['subdomain']}.{self.domain}")
         self._start_app(project, record)
         return self.app_api(record)
 
@@ -92,6 +96,16 @@ class AppsMixin:
         if record is None or record["project_id"] != project_id:
             raise SimError(404, f"application {app_id} not found")
         return record
+
+    def app_address(self, record: dict) -> str | None:
+        """The address of the app's process (its pod's, in pods mode), while it has one."""
+        local_id = record.get("local_id")
+        if local_id is None:
+            return None
+        try:
+            return self.project(record["project_id"]).platform.get_app(local_id).ip
+        except Exception:  # the project or the process record went meanwhile
+            return None
 
     def app_status(self, record: dict) -> str:
         with self.lock:
@@ -134,14 +148,16 @@ class AppsMixin:
             if record["stop"] is threading.current_thread() and record["state"] == "stopping":
                 record.update(state="stopped", stopped_at=time.time())
 
-    def _stop_now(self, record: dict) -> None:
+    def _stop_now(self, record: dict, grace_seconds: float = 5.0) -> None:
         """Stop the app's process before returning (a pending ``:stop`` is waited for)."""
         if record.get("stop") is not None:
             record["stop"].join()
         with self.lock:
             local_id, record["local_id"] = record["local_id"], None
         if local_id:
-            self.project(record["project_id"]).platform.delete_app(local_id)
+            platform = self.project(record["project_id"]).platform
+            platform.stop_app(local_id, grace_seconds)
+            platform.delete_app(local_id)
 
     def restart_app(self, project_id: str, app_id: str) -> dict:
         record = self.app(project_id, app_id)

@@ -20,6 +20,7 @@ from cluster.platforms.local import LocalPlatform
 from cml_simulator.apps import AppsMixin
 from cml_simulator.common import ENGINE_TYPES, SITE_ENGINE_TYPE, USER, SimError, cml_id, now_iso
 from cml_simulator.jobs import JobsMixin
+from cml_simulator.pods import PodPlatform, Pods
 from store import Store
 
 __all__ = ["SimError", "SimProject", "Workspace", "now_iso"]
@@ -57,8 +58,10 @@ class SimProject:
 class Workspace(JobsMixin, AppsMixin):
     def __init__(self, root: Path, api_key: str, domain: str = "ml.localhost",
                  app_start_delay: float = DEFAULT_APP_START_DELAY,
-                 app_stop_delay: float = DEFAULT_APP_STOP_DELAY):
+                 app_stop_delay: float = DEFAULT_APP_STOP_DELAY, pods: Pods | None = None):
+        """``pods``: every app and job run is a pod in that lab (else a process here)."""
         self.root = Path(root)
+        self.pods = pods
         self.root.mkdir(parents=True, exist_ok=True)
         self.api_key = api_key
         self.domain = domain
@@ -85,9 +88,11 @@ class Workspace(JobsMixin, AppsMixin):
             project_id = cml_id()
             directory = self.root / "projects" / project_id
             store = Store(self.root / "platform" / project_id)
-            platform = LocalPlatform(store, directory, self.root / "platform" / project_id,
-                                     files_dir=directory / ".raydeploy_files",
-                                     extra_env=self._cdsw_env(project_id), project_id=project_id)
+            args = (store, directory, self.root / "platform" / project_id)
+            options = {"files_dir": directory / ".raydeploy_files",
+                       "extra_env": self._cdsw_env(project_id), "project_id": project_id}
+            platform = (PodPlatform(self.pods, *args, **options) if self.pods
+                        else LocalPlatform(*args, **options))
             project = SimProject(project_id, name, directory, platform,
                                  description=body.get("description") or "",
                                  environment=dict(body.get("environment") or {}),
@@ -124,14 +129,22 @@ class Workspace(JobsMixin, AppsMixin):
         shutil.rmtree(project.dir, ignore_errors=True)
 
     def _cdsw_env(self, project_id: str) -> dict:
+        scheme = "http" if self.pods else "https"  # the lab's edge serves plain HTTP
         return {"CDSW_PROJECT_ID": project_id, "CDSW_DOMAIN": self.domain,
-                "CDSW_APIV2_KEY": self.api_key, "CDSW_API_URL": f"https://{self.domain}/api/v1"}
+                "CDSW_APIV2_KEY": self.api_key, "CDSW_API_URL": f"{scheme}://{self.domain}/api/v1"}
 
     # -- shutdown ---------------------------------------------------------------------------
     def shutdown(self) -> None:
+        """Stop every app's process, all at once, with a short grace: the workspace ends."""
         self._stop.set()  # pending stops skip their remaining delay
-        for app in list(self.apps.values()):
+
+        def stop(app: dict) -> None:
             try:
-                self._stop_now(app)
+                self._stop_now(app, grace_seconds=1)
             except Exception:
                 pass
+        threads = [threading.Thread(target=stop, args=(a,)) for a in list(self.apps.values())]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()

@@ -52,11 +52,25 @@ def build_venv(venv: Path) -> int:
         # on top of the runtime's packages: only what it lacks (or pins otherwise) is installed
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
                        check=True)
+        see_the_runtimes_packages(venv)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
     result = subprocess.run(pip + ["-r", str(REQUIREMENTS)])
     if result.returncode == 0:
         marker.write_text(digest)
     return result.returncode
+
+
+def see_the_runtimes_packages(venv: Path) -> None:
+    """A runtime whose Python is itself a venv keeps its packages there, not in the system
+    site-packages that --system-site-packages shows: point the new venv at them too."""
+    if sys.prefix == sys.base_prefix:
+        return
+    import sysconfig
+    site = subprocess.run([str(venv / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    runtime = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(site, "_runtime_packages.pth").write_text("\n".join(sorted(runtime)) + "\n")
 
 
 def main() -> int:

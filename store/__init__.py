@@ -19,10 +19,11 @@ from store.leases import LeaseHeld, Leases
 from store.local_records import KeyValue, PlatformRecords
 from store.metrics import MetricsQueries
 from store.notifications import DeliveryRecords
+from store.ownership import Ownership, StoreOwned, on_network_filesystem
 from store.runs import RunRecords
 from store.state_dir import prepare_state_dir
 
-__all__ = ["Store", "LeaseHeld", "StoreUnavailable", "new_id"]
+__all__ = ["Store", "LeaseHeld", "StoreOwned", "StoreUnavailable", "new_id"]
 
 
 def new_id(prefix: str) -> str:
@@ -32,11 +33,28 @@ def new_id(prefix: str) -> str:
 class Store(RunRecords, ApprovalRecords, EventLog, AuditLog, Leases, KeyValue, PlatformRecords,
             IdempotencyKeys, MetricsQueries, DeliveryRecords):
     """Opens (or creates) ``state_dir/state.db`` in a state dir that must be the user's own
-    (see ``prepare_state_dir``: created 0700 when missing, never chmod-ed when it exists)."""
+    (see ``prepare_state_dir``: created 0700 when missing, never chmod-ed when it exists).
+
+    ``owned``: this process is the store's one writer (a control plane): it takes the
+    store's ownership (StoreOwned when another process has it) and keeps a rollback journal.
+    A store on a network filesystem keeps a rollback journal in any case (no WAL there)."""
 
     new_id = staticmethod(new_id)
 
-    def __init__(self, state_dir: Path | str, clock: Clock = SYSTEM_CLOCK):
+    def __init__(self, state_dir: Path | str, clock: Clock = SYSTEM_CLOCK, owned: bool = False):
         self.state_dir = prepare_state_dir(state_dir)
         self.clock = clock
-        self.db = Database(self.state_dir / "state.db")
+        self.ownership = Ownership(self.state_dir) if owned else None
+        if self.ownership is not None:
+            self.ownership.acquire()
+        else:
+            Ownership(self.state_dir).refuse_if_owned()
+        wal = not owned and not on_network_filesystem(self.state_dir)
+        self.db = Database(self.state_dir / "state.db", wal=wal, exclusive=owned,
+                           before_write=self.ownership.check if owned else lambda: None)
+
+    def close(self) -> None:
+        """Let go of the file (and of the store's ownership, if this process had it)."""
+        self.db.close()
+        if self.ownership is not None:
+            self.ownership.release()

@@ -1,8 +1,11 @@
-"""SQLite plumbing: one file per state dir, WAL, a connection per thread, a schema version.
+"""SQLite plumbing: one file per state dir, a connection per thread, a schema version.
 
-The CLI and the API server open the same file at once. WAL lets readers run beside the one
-writer; every write goes through ``transaction()`` (BEGIN IMMEDIATE), so two processes never
-interleave a read-modify-write, and ``busy_timeout`` makes the loser wait instead of failing.
+On a local disk the CLI and the API server open the same file at once: WAL lets readers run
+beside the one writer; every write goes through ``transaction()`` (BEGIN IMMEDIATE), so two
+processes never interleave a read-modify-write, and ``busy_timeout`` makes the loser wait
+instead of failing. On a network filesystem WAL does not work (SQLite's docs: it needs shared
+memory on one host): the store keeps a rollback journal there, and a control plane that owns
+its store (store/ownership.py) makes itself the only process that writes it.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,78 +137,121 @@ def create_private_file(path: Path) -> None:
 
 
 class Database:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, wal: bool = True, before_write=lambda: None,
+                 exclusive: bool = False):
+        """``wal``: WAL journal (else a rollback journal); ``exclusive``: this process is the
+        file's only user (a control plane that owns its store): one connection, shared by
+        every thread under a lock, holds SQLite's lock for good (locking_mode EXCLUSIVE),
+        so no other process can read or write behind it and no lock of the filesystem is
+        asked for again; ``before_write``: raises when this process may no longer write
+        (it lost the store's ownership)."""
         self.path = Path(path)
+        self.journal = "WAL" if wal and not exclusive else "DELETE"
+        self.exclusive = exclusive
+        self.before_write = before_write
         create_private_file(self.path)
         self._local = threading.local()
+        self._shared: sqlite3.Connection | None = None
+        self._lock = threading.RLock()  # the shared connection: one statement or transaction at a time
         try:
             self._open()
         except sqlite3.DatabaseError as e:  # not a database, corrupted, read-only, disk full
             raise StoreUnavailable(f"state store {self.path} cannot be used: {e}") from None
 
     def _open(self) -> None:
-        # executescript commits by itself, so the idempotent DDL runs outside a transaction.
-        self.connection().executescript(SCHEMA)
-        with self.transaction() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else None
-            if version is not None and version > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"state store {self.path} has schema version {version}, newer than this "
-                    f"tool's {SCHEMA_VERSION}: upgrade the tool")
-            if version is not None:
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS.get(target, []):
-                        conn.execute(statement)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                         (str(SCHEMA_VERSION),))
+        with self._guard():
+            # executescript commits by itself, so the idempotent DDL runs outside a transaction.
+            self.connection().executescript(SCHEMA)
+            with self.transaction() as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(row[0]) if row else None
+                if version is not None and version > SCHEMA_VERSION:
+                    raise StoreUnavailable(
+                        f"state store {self.path} has schema version {version}, newer than "
+                        f"this tool's {SCHEMA_VERSION}: upgrade the tool")
+                if version is not None:
+                    for target in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in MIGRATIONS.get(target, []):
+                            conn.execute(statement)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
         for suffix in ("-wal", "-shm"):
             side = Path(str(self.path) + suffix)
             if side.exists():
                 os.chmod(side, 0o600)
 
+    def _in_transaction(self) -> bool:
+        conn = self._shared if self.exclusive else getattr(self._local, "conn", None)
+        return conn is not None and conn.in_transaction
+
+    def _guard(self):
+        return self._lock if self.exclusive else contextlib.nullcontext()
+
     def connection(self) -> sqlite3.Connection:
+        if self.exclusive:
+            if self._shared is None:
+                self._shared = self._connect()
+            return self._shared
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        if self.exclusive:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        # with the lock held for good, the journal is truncated rather than deleted each time
+        conn.execute(f"PRAGMA journal_mode={'TRUNCATE' if self.exclusive else self.journal}")
+        # WAL is durable with NORMAL; a rollback journal needs FULL
+        conn.execute("PRAGMA synchronous=" + ("NORMAL" if self.journal == "WAL" else "FULL"))
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
     @contextlib.contextmanager
     def transaction(self):
         """A write transaction taken up front (BEGIN IMMEDIATE), committed on success."""
-        conn = self.connection()
-        if conn.in_transaction:  # nested: join the outer transaction
-            yield conn
-            return
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        with self._guard():
+            if not self._in_transaction():
+                self.before_write()
+            conn = self.connection()
+            if conn.in_transaction:  # nested: join the outer transaction
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            raise  # a constraint the caller relies on (e.g. a unique key)
-        except sqlite3.DatabaseError as e:  # read-only, disk full, corrupted: nothing was written
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreUnavailable(f"state store {self.path}: {e}") from None
+                return
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                raise  # a constraint the caller relies on (e.g. a unique key)
+            except sqlite3.DatabaseError as e:  # read-only, disk full, corrupted: nothing written
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreUnavailable(f"state store {self.path}: {e}") from None
 
     def query(self, sql: str, params=()) -> list[sqlite3.Row]:
-        with self._failures_named():
+        with self._guard(), self._failures_named():
             return self.connection().execute(sql, params).fetchall()
 
     def query_one(self, sql: str, params=()) -> sqlite3.Row | None:
-        with self._failures_named():
+        with self._guard(), self._failures_named():
             return self.connection().execute(sql, params).fetchone()
+
+    def rows(self, sql: str, params=()) -> Iterator[sqlite3.Row]:
+        """The rows, one by one as they are read (an export streams); with one shared
+        connection, read at once (a cursor left open would see other threads' statements)."""
+        if self.exclusive:
+            yield from self.query(sql, params)
+            return
+        with self._failures_named():
+            yield from self.connection().execute(sql, params)
 
     @contextlib.contextmanager
     def _failures_named(self):
@@ -220,9 +267,12 @@ class Database:
         return int(self.query_one("SELECT value FROM meta WHERE key='schema_version'")[0])
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
+        conn = self._shared if self.exclusive else getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
+        if self.exclusive:
+            self._shared = None
+        else:
             self._local.conn = None
 
 

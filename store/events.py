@@ -185,7 +185,7 @@ class AuditLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for row in self.db.connection().execute(sql, params):
+        for row in self.db.rows(sql, params):
             yield _audit(row)
 
     def verify_audit(self, expect_head: str | None = None) -> AuditCheck:
@@ -194,7 +194,7 @@ class AuditLog:
         still reaches that head."""
         key = self.audit_key()
         expected_prev, expected_seq, checked, head, reached = GENESIS, 1, 0, None, False
-        for row in self.db.connection().execute("SELECT * FROM audit ORDER BY seq"):
+        for row in self.db.rows("SELECT * FROM audit ORDER BY seq"):
             event = load_row(row, ("detail",))
             if event["seq"] != expected_seq:
                 return AuditCheck(checked, f"event {expected_seq} is missing (the next one is "

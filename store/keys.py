@@ -1,6 +1,6 @@
 """Random values a deployment keeps beside its store, in files of the state dir: the audit
-chain's key (``audit.key``, unless ``RAYDEPLOY_AUDIT_KEY`` gives it) and the salt of its token
-digests (``token.salt``).
+chain's key (``audit.key``, unless ``RAYDEPLOY_AUDIT_KEY`` gives it), and the mark that the
+trail is keyed (``audit.keyed``).
 
 Each is created once, 0600, by an exclusive create (of two processes starting at once, one
 writes it and both read the same value), and read back as it is: an existing file is never
@@ -18,7 +18,6 @@ from store.state_dir import prepare_state_dir
 
 AUDIT_KEY_FILE = "audit.key"
 AUDIT_KEY_ENV = "RAYDEPLOY_AUDIT_KEY"
-TOKEN_SALT_FILE = "token.salt"
 
 
 class KeyFileError(StoreUnavailable):
@@ -84,12 +83,6 @@ def audit_key(state_dir: Path | str, environ=None, create: bool = True) -> bytes
             raise KeyFileError(f"{AUDIT_KEY_ENV} is shorter than 16 characters")
         return given.encode()
     return state_secret(state_dir, AUDIT_KEY_FILE, create=create)
-
-
-def token_salt(state_dir: Path | str) -> bytes:
-    """The salt of this deployment's token digests (not a secret: it makes a digest of one
-    deployment useless against another)."""
-    return state_secret(state_dir, TOKEN_SALT_FILE, nbytes=16)
 
 
 KEYED_MARKER = "audit.keyed"

@@ -80,6 +80,11 @@ class Leases:
                             (*params, name, holder))
             return cur.rowcount == 1
 
+    def clear_leases(self) -> None:
+        """Forget every lease: for a process that owns the store (no one else can hold one)."""
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM leases")
+
     def release_lease(self, holder: str, name: str = "cluster") -> None:
         with self.db.transaction() as c:
             c.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder))

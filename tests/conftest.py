@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 from cluster.platforms.local import stop_recorded_apps  # noqa: E402,F401 (tests import it from here)
 
-pytest_plugins = ["tests.live_cluster"]  # the shared real cluster's fixtures
+pytest_plugins = ["tests.live_cluster", "tests.lab_fixtures"]  # the shared cluster, labs
 
 
 TIMINGS: list[str] = []  # lines for the end of the run (e.g. how long the crash matrix took)
@@ -136,16 +136,18 @@ def state_dir(tmp_path) -> Path:
 class ApiServer:
     """``python -m api_server`` on a free loopback port, stopped (by pid) when done."""
 
-    def __init__(self, config: Path, env: dict | None = None, host: str = "127.0.0.1"):
+    def __init__(self, config: Path, env: dict | None = None, host: str = "127.0.0.1",
+                 *flags: str, port: int | None = None):
         import socket
         with socket.socket() as s:
-            s.bind((host, 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart: TIME_WAIT left
+            s.bind((host, port or 0))
             self.port = s.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         self.log = open(config.parent / f"api-{self.port}.log", "w+")  # noqa: SIM115 - lives with the server
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "api_server", "--config", str(config), "--host", host,
-             "--port", str(self.port)], cwd=ROOT, env=env or clean_env(),
+             "--port", str(self.port), *flags], cwd=ROOT, env=env or clean_env(),
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         import time
 

@@ -10,6 +10,7 @@ validation (``legacy``), and a few environment variables override fields.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
     except ConfigShapeError as e:
         raise ConfigError(e.errors, source) from None
     origins = apply_env(doc, environ)
+    document = copy.deepcopy(doc)
     try:
         data = ConfigSchema().load(doc)
     except ValidationError as e:
@@ -157,6 +159,7 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
         source=source,
         base_dir=base.resolve(),
         warnings=tuple(warnings),
+        document=document,
     )
 
 

@@ -179,3 +179,6 @@ class Config:
     source: str = "config"  # the file it came from, absolute when loaded from a file
     base_dir: Path = Path(".")  # relative paths in the file were resolved against this
     warnings: tuple = ()
+    # the document it was loaded from (older shapes mapped, environment applied): holds
+    # secrets as written (cml.api_key), so it is only ever re-parsed, never shown
+    document: dict = field(default_factory=dict, repr=False, compare=False)

@@ -62,6 +62,7 @@ class AppSpec:
     gpus: int = 0
     env: dict = field(default_factory=dict)
     description: str = ""
+    public: bool = False  # its URL needs no platform login (CML: bypass_authentication)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,15 @@ class Platform:
     def create(cls, config: Any, store: Store) -> Platform:
         raise NotImplementedError
 
+    @classmethod
+    def control_plane_url(cls, config: Any, digests: list[dict], say,
+                          make: bool = True) -> str | None:
+        """Where runs of ``config`` execute when not in the caller's process: the URL of a
+        control plane the platform runs (``make``: made ready first, else found as it is;
+        ``digests``: the API tokens it accepts; ``say``: progress for people), or None
+        (here, the default)."""
+        return None
+
     # -- hooks with defaults -------------------------------------------------------------------
     project_timeout_seconds: float = 900.0  # how long project_setup waits for a new project
 
@@ -169,6 +179,16 @@ class Platform:
     def job_environment(self) -> dict[str, str]:
         """What every environment job should know about the project it runs in."""
         return {}
+
+    def node_environment(self) -> dict[str, str]:
+        """What every node's launcher should know about where it runs (e.g. the venv the
+        environment jobs built, to run in)."""
+        return {}
+
+    def public_url(self, app: App) -> str | None:
+        """Where the platform publishes the app (CML: ``https://<subdomain>.<domain>``,
+        forwarded to its ``CDSW_APP_PORT``); None where apps have no URL of their own."""
+        return None
 
     def app_log_tail(self, app: App, lines: int = 15) -> str:
         """The end of an app's log, to show when it failed ("" where logs are not at hand)."""

@@ -35,7 +35,7 @@ from cluster.platforms.base import (
 )
 from cluster.ports import pick_loopback
 from core import crashpoints
-from core.errors import NotFound
+from core.errors import DomainError, NotFound
 from store import Store, new_id
 
 ADOPT_KEY = "RAYDEPLOY_LOCAL_APP_ID"  # in every app's environment: finds it if its pid was lost
@@ -151,20 +151,18 @@ class LocalPlatform(Platform):
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             taken = {r["spec"]["ip"] for r in self.store.platform_apps() if r["spec"].get("ip")}
-            ip = pick_loopback(taken)
+            ip = self._place(spec.name, taken)
             record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
                       "spec": {**asdict(spec), "ip": ip}, "created_at": time.time()}
             self.store.put_platform_app(record)  # recorded before the process exists
-        env = {**inherited_env(), **spec.env, **self._cdsw_env(ip), ADOPT_KEY: record["id"],
-               "PYTHONPATH": str(self.project_dir)}
+        env = {**self._environment(ip, spec.env), ADOPT_KEY: record["id"]}
         try:
             with open(self.logs_dir / f"{spec.name}.log", "ab") as log:
-                proc = subprocess.Popen([sys.executable, spec.script], cwd=self.project_dir,
-                                        env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as e:
+                proc = self._start(spec.name, [sys.executable, spec.script], env, log)
+        except (OSError, DomainError) as e:
             record["status"] = FAILED
             self.store.put_platform_app(record)
+            self._release(spec.name)
             raise PlatformError(f"could not start application {spec.name}: {e}") from None
         try:
             record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
@@ -183,6 +181,7 @@ class LocalPlatform(Platform):
         if record["pid"] and processes.session_alive(record["pid"]) and self._owned(record):
             processes.stop_session(record["pid"], grace_seconds)
             calls.debug("local stop application %s -> pid %d stopped", record["name"], record["pid"])
+        self._release(record["name"])
         record.update(status=STOPPED, stopped_at=time.time())
         self.store.put_platform_app(record)
         crashpoints.wrote()
@@ -220,11 +219,32 @@ class LocalPlatform(Platform):
         return App(id=record["id"], name=record["name"], status=status, spec=AppSpec(**spec),
                    ip=ip, created_at=record["created_at"])
 
-    def _cdsw_env(self, ip: str) -> dict:
-        """What CML gives every workload, so the launcher runs the same on both platforms."""
-        return {"CDSW_IP_ADDRESS": ip, "CDSW_PROJECT_ID": self.project_id,
-                "CDSW_DOMAIN": "localhost", "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
-                **self.extra_env}
+    # -- where processes run (the CML simulator's pods override these) ----------------------------
+    def _place(self, name: str, taken: set[str]) -> str:
+        """The address of a new app: a loopback address nobody uses."""
+        return pick_loopback(taken)
+
+    def _environment(self, ip: str | None, own: dict) -> dict:
+        """The environment of an app (``ip``: its address) or job run with its ``own``
+        variables: enough to run Python, and what CML gives every workload, so the launcher
+        runs the same on both platforms. Never the deployer's secrets."""
+        env = {**inherited_env(), **own, "CDSW_PROJECT_ID": self.project_id,
+               "CDSW_DOMAIN": "localhost", "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
+               **self.extra_env, "PYTHONPATH": str(self.project_dir)}
+        return {**env, "CDSW_IP_ADDRESS": ip} if ip else env
+
+    def _start(self, name: str, argv: list[str], env: dict, stdout, run_dir: Path | None = None
+               ) -> subprocess.Popen:
+        """Start an app's (or a job run's) process, in a session of its own, in the project."""
+        return subprocess.Popen(argv, cwd=self.project_dir, env=env, stdin=subprocess.DEVNULL,
+                                stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _run_dir(self, run_dir: Path) -> str:
+        """Where a job run's process finds its run directory."""
+        return str(run_dir)
+
+    def _release(self, name: str) -> None:
+        """An app or job run ``name`` ended: what held its place may go (nothing here)."""
 
     # -- jobs -------------------------------------------------------------------------------------
     def list_jobs(self) -> list[Job]:
@@ -256,14 +276,10 @@ class LocalPlatform(Platform):
         run_dir = self.logs_dir / "jobs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = job.spec
-        env = {**inherited_env(), **spec.environment, "CDSW_PROJECT_ID": self.project_id,
-               "RAYDEPLOY_PROJECT_FILES": str(self.files_dir), **self.extra_env,
-               "PYTHONPATH": str(self.project_dir)}
-        command = [sys.executable, job_runner.__file__, str(run_dir), str(spec.timeout),
+        env = self._environment(None, spec.environment)
+        command = [sys.executable, job_runner.__file__, self._run_dir(run_dir), str(spec.timeout),
                    "--", sys.executable, spec.script, *shlex.split(spec.arguments)]
-        proc = subprocess.Popen(command, cwd=self.project_dir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = self._start(run_id, command, env, subprocess.DEVNULL, run_dir=run_dir)
         record = {"id": run_id, "job_id": job_id, "spec_hash": spec_hash, "status": "running",
                   "pid": proc.pid, "pid_start": processes.start_time(proc.pid),
                   "log_path": str(run_dir / "output.log"), "created_at": time.time()}
@@ -296,9 +312,11 @@ class LocalPlatform(Platform):
                 status, _, code = result.read_text().partition(" ")
                 record.update(status=status, exit_code=int(code), finished_at=time.time())
                 self.store.put_job_run(record)
+                self._release(record["id"])
             elif not processes.is_ours(record["pid"], record["pid_start"]):
                 record.update(status="failed", finished_at=time.time())  # died without a result
                 self.store.put_job_run(record)
+                self._release(record["id"])
         return JobRun(id=record["id"], job_id=record["job_id"], status=record["status"],
                       spec_hash=record["spec_hash"], exit_code=record.get("exit_code"),
                       created_at=record["created_at"])

@@ -20,7 +20,9 @@ def error_shape(response, code):
 def test_health_without_a_cluster(client):
     body = client.get("/health").get_json()
     assert body == {"status": "healthy", "ray_connected": False, "platform_available": True,
-                    "cai_available": True}
+                    "cai_available": True, "cluster_name": body["cluster_name"],
+                    "platform": "local", "control_plane": False}
+    assert body["cluster_name"]
 
 
 def test_checkpoints_are_listed_in_order(client):

@@ -41,9 +41,10 @@ def test_the_replica_app_honours_tokens_and_cors(tmp_path):
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text("tokens:\n  - {principal: vera, roles: [viewer], token: viewer-token-0123456789}\n")
     tokens.chmod(0o600)
-    from checkpoints.access import Principals
-    from store.keys import token_salt
-    digests = Principals.load(None, str(tokens), token_salt(tmp_path / "state")).digests()
+    from checkpoints.access import Principals, digest_salt
+    from cluster.config import parse_config
+    salt = digest_salt(parse_config({"cluster_name": "replica"}, environ={}))
+    digests = Principals.load(None, str(tokens), salt).digests()
     assert "viewer-token" not in str(digests)  # the replica gets digests, never tokens
     assert all(d["digest"].startswith("scrypt$14$8$1$") for d in digests)
     app = replica(tmp_path, digests, cors_origins=["https://ui.example.com"])

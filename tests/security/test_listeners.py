@@ -56,7 +56,7 @@ def test_serve_deploy_will_not_plan_an_open_management_api_on_a_non_loopback_pro
     # the proxy of a CML head listens on the pod address; that cannot run here, so the
     # address is all this needs of the cluster
     serve = SimpleNamespace(proxy_host=lambda: "10.1.2.3", desired_apps=lambda p: [])
-    ctx = SimpleNamespace(config=config, cluster=SimpleNamespace(serve=serve))
+    ctx = SimpleNamespace(config=config, cluster=SimpleNamespace(serve=serve), control_plane_url=None)
     with pytest.raises(CheckpointFailed, match="without API tokens"):
         ServeDeploy.desired_apps(ctx)
 

@@ -80,4 +80,4 @@ class Checkpoint(MethodView):
                                    auth_enabled() and svc.config.approvals.forbid_self_approval,
                                    body["acknowledge_breaking"])
         return svc.runs.start(caller, mode="checkpoint", checkpoint=name, force=body["force"],
-                              approve_as=approve_as)
+                              approve_as=approve_as).run

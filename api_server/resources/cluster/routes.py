@@ -6,7 +6,6 @@ from flask_smorest import Blueprint
 
 from api_server.resources.cluster.schemas import ClusterHealthSchema, ClusterInfoSchema, ClusterStatusSchema
 from api_server.resources.common import services
-from cluster.monitoring import prometheus_url
 
 blp = Blueprint("cluster", __name__, url_prefix="/api/v1/cluster",
                 description="The cluster as a whole: status, addresses, health checks")
@@ -26,17 +25,9 @@ class Info(MethodView):
     def get(self):
         """Where things are: head address, dashboard, Serve proxy, and the management API
         (the one hosted on the cluster by Serve; this server's own URL when that is off)"""
-        svc = services()
-        cluster, inventory = svc.cluster, svc.cluster.inventory
-        return {"head_address": inventory.head_address(),
-                "dashboard_url": inventory.dashboard_url(),
-                "serve_url": cluster.serve.proxy_url,
-                "management_api_url": cluster.serve.management_api_url()
-                or request.host_url.rstrip("/"),
-                "prometheus_url": prometheus_url(cluster) if svc.config.monitoring.enabled
-                else None,
-                "ray_version": importlib.metadata.version("ray"),
-                "cluster_name": svc.config.cluster_name, "platform": svc.config.platform}
+        info = services().cluster.info()
+        return {**info, "management_api_url": info["management_api_url"]
+                or request.host_url.rstrip("/"), "ray_version": importlib.metadata.version("ray")}
 
 
 @blp.route("/health")

@@ -1,5 +1,6 @@
 import json
 import time
+from dataclasses import asdict
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
@@ -47,21 +48,26 @@ class Runs(MethodView):
     @raises(blp, Invalid, NotFound, Conflict, conflict="another run holds the cluster lease",
             notfound="resume: no such run")
     def post(self, body):
-        """Start a deployment run in the background (202: follow it with GET or /events)"""
+        """Start a deployment run in the background (202: follow it with GET or /events);
+        ``desired``: the cluster as the caller's config describes it; ``attach``: the same
+        desired state's run that is still going, if any, instead of a new one"""
         if body.get("start_from") and body.get("checkpoints"):
             raise Invalid("give start_from or checkpoints, not both", field="checkpoints")
         svc = services()
+        common = {"force": body["force"], "desired": body.get("desired"), "attach": body["attach"]}
         if body["resume"]:
-            return svc.runs.start(actor(), resume=True,
-                                  run_id=body.get("run_id"), force=body["force"])
-        if body.get("checkpoints"):
+            started = svc.runs.start(actor(), resume=True, run_id=body.get("run_id"), **common)
+        elif body.get("checkpoints"):
             selection = [name for name in ORDER if name in body["checkpoints"]]
-            return svc.runs.start(actor(), mode="checkpoints",
-                                  selection=selection, force=body["force"])
-        if body.get("start_from"):
-            return svc.runs.start(actor(), mode="start_from",
-                                  checkpoint=body["start_from"], force=body["force"])
-        return svc.runs.start(actor(), force=body["force"])
+            started = svc.runs.start(actor(), mode="checkpoints", selection=selection, **common)
+        elif body.get("start_from"):
+            started = svc.runs.start(actor(), mode="start_from", checkpoint=body["start_from"],
+                                     **common)
+        elif body.get("teardown"):
+            started = svc.runs.start(actor(), mode="teardown", **common)
+        else:
+            started = svc.runs.start(actor(), **common)
+        return {**asdict(started.run), "attached": started.attached}
 
 
 @blp.route("/<run_id>")

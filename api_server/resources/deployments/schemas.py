@@ -1,4 +1,4 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
 from checkpoints import ORDER
 from core.facts import Outcome, RunStatus
@@ -32,6 +32,18 @@ class RunSchema(Schema):
     updated_at = fields.Float(metadata=TIME)
     finished_at = fields.Float(allow_none=True, metadata=TIME)
     checkpoints = fields.List(fields.Nested(CheckpointResultSchema))
+    attached = fields.Boolean(dump_default=False, metadata={
+        "description": "the answer to a start with attach: an earlier run of the same desired "
+                       "state, still going, rather than a new one"})
+
+    @post_dump
+    def _desired_digest_only(self, data, **kwargs):
+        """A run's desired state is the caller's config: its digest is enough to tell runs
+        apart (the sections may hold what only operators should read)."""
+        options = data.get("options")
+        if isinstance(options, dict) and "desired" in options:
+            data["options"] = {k: v for k, v in options.items() if k != "desired"}
+        return data
 
 
 class RunListSchema(Schema):
@@ -55,6 +67,16 @@ class StartRunSchema(Schema):
     run_id = fields.String(metadata={"description": "with resume: which run"})
     force = fields.Boolean(load_default=False, metadata={
         "description": "re-run jobs that already succeeded for the same spec"})
+    teardown = fields.Boolean(load_default=False, metadata={
+        "description": "tear the cluster down (the destructive gate applies)"})
+    desired = fields.Dict(metadata={
+        "description": "the cluster as the caller's config describes it (what "
+                       "`deploy_master.py --server` sends: cluster_name, platform, config "
+                       "sections ray/head/workers/serve/monitoring/force_rebuild, jobs); the "
+                       "run acts with this server's config with those sections replaced"})
+    attach = fields.Boolean(load_default=False, metadata={
+        "description": "if a run of the same desired state and selection is still going, "
+                       "answer it (attached: true) instead of starting another"})
 
 
 class EventQuerySchema(Schema):

@@ -13,6 +13,12 @@ class HealthSchema(Schema):
     platform_available = fields.Boolean(required=True)
     cai_available = fields.Boolean(required=True, metadata={
         "description": "Same as platform_available (kept for older clients)"})
+    cluster_name = fields.String(required=True, metadata={
+        "description": "the cluster this server manages (a client checks it before it sends "
+                       "a token)"})
+    platform = fields.String(required=True)
+    control_plane = fields.Boolean(required=True, metadata={
+        "description": "this server owns the store and runs the runs"})
 
 
 @blp.route("/health")
@@ -28,4 +34,5 @@ class Health(MethodView):
             ray_ok = False
         platform_ok = svc.platform_available()
         return {"status": "healthy", "ray_connected": ray_ok, "platform_available": platform_ok,
-                "cai_available": platform_ok}
+                "cai_available": platform_ok, "cluster_name": svc.config.cluster_name,
+                "platform": svc.config.platform, "control_plane": svc.control_plane}

@@ -1,9 +1,12 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api_server.errors import raises
 from api_server.resources.common import services
-from api_server.resources.plan.schemas import PreviewSchema
+from api_server.resources.plan.schemas import PlanRequestSchema, PreviewSchema
+from checkpoints.factory import make_context
 from checkpoints.preview import preview
+from core.errors import Invalid
 
 blp = Blueprint("plan", __name__, url_prefix="/api/v1/plan",
                 description="The whole run, planned from the live cluster before anything changes")
@@ -16,3 +19,12 @@ class Plan(MethodView):
         """Every checkpoint's plan, gate and impact, with knock-on effects and the config's
         changes since the last successful run (what `deploy_master.py plan` prints)"""
         return preview(services().ctx)
+
+    @blp.arguments(PlanRequestSchema)
+    @blp.response(200, PreviewSchema)
+    @raises(blp, Invalid)
+    def post(self, body):
+        """The same, for a desired state the caller sends (what `deploy_master.py --server
+        URL plan` shows before a run): nothing is changed or recorded"""
+        svc = services()
+        return preview(make_context(svc.config_for(body["desired"]), store=svc.store))

@@ -48,3 +48,9 @@ class PreviewSchema(Schema):
     checkpoints = fields.List(fields.Nested(StepSchema), required=True)
     fingerprints = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
                                metadata={"description": "what --plan-file holds a run to"})
+
+
+class PlanRequestSchema(Schema):
+    desired = fields.Dict(required=True, metadata={
+        "description": "the cluster as the caller's config describes it (see POST "
+                       "/api/v1/deployments)"})

@@ -30,9 +30,10 @@ from cluster.platforms.base import (
 )
 from cluster.platforms.cml import settings
 from cluster.platforms.cml.client import CMLClient, environment_out, environment_patch
-from core.errors import NotFound
+from core.errors import Invalid, NotFound
 
 FILES = ".raydeploy_files"
+VENV = ".venv"  # the project venv jobs/setup_environment.py builds
 APP_STATUS = {"APPLICATION_STARTING": STARTING, "APPLICATION_RUNNING": RUNNING,
               "APPLICATION_STOPPING": "stopping", "APPLICATION_STOPPED": STOPPED,
               "APPLICATION_FAILED": FAILED, "APPLICATION_UNKNOWN": FAILED}
@@ -89,6 +90,16 @@ class CMLPlatform(Platform):
     def job_environment(self) -> dict[str, str]:
         # the project is a clone made for the cluster: jobs may pull it and build a venv in it
         return {"RAYDEPLOY_PROJECT_CLONE": "1"}
+
+    def node_environment(self) -> dict[str, str]:
+        # nodes run in the venv setup_environment built in the project (not the runtime's
+        # own interpreter); on one shared host the simulator's interpreter is the image
+        return {} if self.shares_host_network else {"RAYDEPLOY_VENV": VENV}
+
+    def public_url(self, app: App) -> str | None:
+        scheme, _, rest = self.client.host.partition("://")
+        domain = rest.split("/", 1)[0]
+        return f"{scheme}://{subdomain(app.name)}.{domain}"
 
     def _create(self, find, post, what: str, tries: int = 6, absent: bool = False):
         """Create once: after an ambiguous failure, look the name up before trying again.
@@ -188,32 +199,61 @@ class CMLPlatform(Platform):
     def _path(self, suffix: str) -> str:
         return f"/projects/{self.project_id}{suffix}"
 
-    # -- project files ---------------------------------------------------------------------------
+    # -- project files (the cluster's under .raydeploy_files/; *_at: from the project's root) ------
     def read_file(self, path: str) -> str | None:
+        return self.read_file_at(f"{FILES}/{path}")
+
+    def write_file(self, path: str, content: str) -> None:
+        self.write_file_at(f"{FILES}/{path}", content)
+
+    def delete_file(self, path: str) -> None:
+        self.delete_file_at(f"{FILES}/{path}")
+
+    def read_file_at(self, path: str) -> str | None:
         try:
-            data = self.client.request("POST", self._path(f"/files/{FILES}/{path}:download"),
+            data = self.client.request("POST", self._path(f"/files/{path}:download"),
                                        f"download {path}")
         except NotFound:
             return None
         return data.decode() if isinstance(data, bytes) else str(data)
 
-    def write_file(self, path: str, content: str) -> None:
-        self.delete_file(path)  # an upload never overwrites (it would store name(1).ext)
+    def write_file_at(self, path: str, content: str) -> None:
+        self.delete_file_at(path)  # an upload never overwrites (it would store name(1).ext)
         self.client.request("POST", self._path("/files"), f"upload {path}",
-                            files={f"{FILES}/{path}": (path.rsplit("/", 1)[-1], content.encode())})
+                            files={path: (path.rsplit("/", 1)[-1], content.encode())})
 
-    def delete_file(self, path: str) -> None:
+    def delete_file_at(self, path: str) -> None:
         try:
-            self.client.request("DELETE", self._path(f"/files/{FILES}/{path}"), f"delete {path}")
+            self.client.request("DELETE", self._path(f"/files/{path}"), f"delete {path}")
         except NotFound:
             pass
+
+    # -- the control plane (cluster/platforms/cml/control.py) ----------------------------------
+    @classmethod
+    def control_plane_url(cls, config, digests: list[dict], say, make: bool = True) -> str | None:
+        """Where the runs of ``config`` execute: the control app's URL (``make``: made or
+        mended first; else it must exist), or None when they run in this process
+        (``cml.control_plane: embedded``, or ``auto`` with every app on this host)."""
+        cml = config.platform_settings[cls.settings_section]
+        mode = cml.control_plane
+        if mode == "embedded" or (mode == "auto" and cml.shared_host_network):
+            return None
+        from cluster.platforms.cml import control
+        if not make:
+            return control.existing(cls(config), config)
+        if not digests:
+            raise Invalid("the control app's URL is public: give the API tokens "
+                          "(RAYDEPLOY_API_TOKENS or api.tokens_file) it will accept, and "
+                          "yours as RAYDEPLOY_TOKEN", field="api.tokens_file")
+        return control.bootstrap(cls(config), config, digests, say)
 
     # -- applications ------------------------------------------------------------------------------
     def _app(self, raw: dict) -> App:
         env = environment_out(raw.get("environment"))
         spec = AppSpec(name=raw["name"], script=raw.get("script", ""), cpu=float(raw.get("cpu") or 0),
                        memory=float(raw.get("memory") or 0), gpus=int(raw.get("nvidia_gpu") or 0),
-                       env=env, description=raw.get("description", ""))
+                       env=env, description=raw.get("description", ""),
+                       public=bool(raw.get("bypass_authentication")))
         return App(id=raw["id"], name=raw["name"], status=APP_STATUS.get(raw.get("status"), FAILED),
                    spec=spec, ip=None, created_at=_epoch(raw.get("created_at")))
 
@@ -246,7 +286,8 @@ class CMLPlatform(Platform):
         """``absent``: the caller has just listed the apps and this name is not among them."""
         body = {"name": spec.name, "subdomain": subdomain(spec.name), "script": spec.script,
                 "description": spec.description, "cpu": spec.cpu, "memory": spec.memory,
-                "nvidia_gpu": spec.gpus, "environment": spec.env, "bypass_authentication": False}
+                "nvidia_gpu": spec.gpus, "environment": spec.env,
+                "bypass_authentication": spec.public}
         body["runtime_identifier"] = self.runtime_identifier
         raw = self._create(lambda: self._find_app(spec.name),
                            lambda: self.client.request("POST", self._path("/applications"),

@@ -21,6 +21,11 @@ class CMLSettings:
     project_timeout_seconds: float = 900
     timeout_seconds: float = 10  # one API call, retries included, when CML does not answer
     shared_host_network: bool = False  # true when every app runs on one host (the simulator)
+    # where the control plane runs: "app" (an application in the project, <cluster>-control,
+    # which the CLI bootstraps and then talks to), "embedded" (in the CLI's own process:
+    # only where every pod is reachable from it); "auto": embedded with shared_host_network
+    control_plane: str = "auto"
+    control_timeout_seconds: float = 600  # how long a bootstrap waits for the control app's URL
     # every API call of one client (all its threads, retries included) stays under this
     max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND
 
@@ -40,6 +45,9 @@ class CMLSchema(Schema):
     shared_host_network = fields.Boolean(load_default=False)
     max_requests_per_second = fields.Float(load_default=DEFAULT_MAX_REQUESTS_PER_SECOND,
                                            validate=validate.Range(min=0, min_inclusive=False))
+    control_plane = fields.String(load_default="auto", validate=validate.OneOf(
+        ["auto", "app", "embedded"]))
+    control_timeout_seconds = fields.Float(load_default=600, validate=validate.Range(min=10))
 
     settings_type = CMLSettings  # what the loaded section becomes (config.platform_settings)
 
@@ -53,9 +61,24 @@ PROJECT_ID_VARS = ("CML_PROJECT_ID", "CDSW_PROJECT_ID")
 
 
 def env_defaults(section: dict, environ) -> dict[str, str]:
-    """``project_id`` from the environment when the config gives none. CDSW_PROJECT_ID is
-    ambient (every CML session has it), so it never overrides a project the config names by
-    ``project_name``; CML_PROJECT_ID is the user's explicit choice and does."""
+    """What the environment gives when the config says nothing: inside a CML workload (the
+    control app), the workspace (CDSW_API_URL) and the key of the user it runs as
+    (CDSW_APIV2_KEY, which CML sets there: no key is handed to it); and ``project_id``.
+    CDSW_PROJECT_ID is ambient (every CML session has it), so it never overrides a project
+    the config names by ``project_name``; CML_PROJECT_ID is the user's explicit choice and
+    does."""
+    filled = {}
+    api_url = (environ.get("CDSW_API_URL") or "").strip()
+    if not section.get("host") and api_url:
+        section["host"] = api_url.removesuffix("/").removesuffix("/api/v1")
+        filled["host"] = "CDSW_API_URL"
+    if not section.get("api_key") and environ.get("CDSW_APIV2_KEY"):
+        section["api_key"] = environ["CDSW_APIV2_KEY"]
+        filled["api_key"] = "CDSW_APIV2_KEY"
+    return {**filled, **_project_from(section, environ)}
+
+
+def _project_from(section: dict, environ) -> dict[str, str]:
     if section.get("project_id"):
         return {}
     for var in PROJECT_ID_VARS:

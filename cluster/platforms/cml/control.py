@@ -1,0 +1,151 @@
+"""On CML the control plane is an application in the cluster's project: ``<cluster>-control``.
+
+Pods are reachable only from inside the workspace, so the runs execute there: a client
+anywhere the CML API reaches (a CI runner, a laptop) bootstraps the control app, then talks
+only to its public URL (``https://<subdomain>.<domain>``). The bootstrap:
+
+1. finds or creates the project (a clone of ``cml.git_url``) and waits for it;
+2. uploads the control plane's config into the project (``.raydeploy-control/config.yaml``):
+   the client's config with no secret in it (no ``cml.api_key``: inside CML the app takes the
+   workspace's key from CDSW_APIV2_KEY), its store in the project;
+3. finds or creates the app (``api_server/control_app.py``, its URL open to the network:
+   ``bypass_authentication``, the API's tokens guard it), with the API tokens as salted
+   digests only (``RAYDEPLOY_API_TOKEN_DIGESTS``): the app's environment is readable by
+   every member of the project through the CML API, so no token is put there; a changed
+   config or token list is uploaded again and the app restarted; a failed or stopped app is
+   restarted;
+4. waits until the URL answers ``/health`` for this cluster (within
+   ``cml.control_timeout_seconds``, else it says so with the end of the app's log).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+
+import requests
+import yaml
+
+from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, PlatformError
+from cluster.platforms.cml.client import environment_patch
+from core.errors import Unavailable
+
+SCRIPT = "api_server/control_app.py"
+CONTROL_DIR = ".raydeploy-control"
+CONFIG_FILE = f"{CONTROL_DIR}/config.yaml"
+LOG_FILE = f"{CONTROL_DIR}/control.log"
+DIGEST_ENV = "RAYDEPLOY_CONTROL_DIGEST"
+
+
+def app_name(config) -> str:
+    return f"{config.cluster_name}-control"
+
+
+def control_config(config, project_id: str) -> dict:
+    """The control plane's config: the client's, without secrets, its store in the project."""
+    doc = copy.deepcopy(config.document)
+    cml = doc.setdefault("cml", {})
+    for secret in ("api_key", "host"):  # inside CML: CDSW_APIV2_KEY and CDSW_API_URL
+        cml.pop(secret, None)
+    cml.update(project_id=project_id, control_plane="embedded")
+    doc.update(state_dir=f"{CONTROL_DIR}/state", project_dir=".", jobs_config="jobs_config.yaml")
+    api = doc.get("api") or {}
+    api.pop("tokens_file", None)  # the tokens reach it as digests (see module doc)
+    doc["api"] = api
+    return doc
+
+
+def bootstrap(platform, config, digests: list[dict], say=lambda text: None) -> str:
+    """The control app's URL, once it answers for this cluster (made or mended first)."""
+    cml = platform.client
+    name = platform.project_name
+    project = platform.find_project(name)
+    if project is None:
+        say(f"control plane: creating project {name}")
+        project = platform.create_project(name)
+    deadline = time.monotonic() + platform.project_timeout_seconds
+    while project.status == "creating":
+        if time.monotonic() > deadline:
+            raise Unavailable(f"project {name} ({project.id}) is still being created")
+        time.sleep(1)
+        project = platform.find_project(name) or project
+    if project.status != "success":
+        raise PlatformError(f"project {name} ({project.id}) creation ended {project.status}")
+    text = yaml.safe_dump(control_config(config, project.id), sort_keys=True)
+    digest = hashlib.sha256((text + json.dumps(digests, sort_keys=True)).encode()).hexdigest()[:16]
+    env = {"RAYDEPLOY_API_TOKEN_DIGESTS": json.dumps(digests, sort_keys=True), DIGEST_ENV: digest,
+           "RAYDEPLOY_CONTROL_CONFIG": CONFIG_FILE}
+    spec = AppSpec(name=app_name(config), script=SCRIPT, cpu=1, memory=2, env=env,
+                   description=f"raydeploy control plane of {config.cluster_name}", public=True)
+    app = next((a for a in platform.list_apps() if a.name == spec.name), None)
+    url = platform.public_url(app or _placeholder(spec))
+    env["RAYDEPLOY_PUBLIC_URL"] = url  # where the cluster's management API forwards to
+    if app is None:
+        platform.write_file_at(CONFIG_FILE, text)
+        say(f"control plane: starting application {spec.name}")
+        app = platform.create_app(spec)
+    elif app.spec.env.get(DIGEST_ENV) != digest:
+        say(f"control plane: its config or tokens changed: restarting {spec.name}")
+        platform.write_file_at(CONFIG_FILE, text)
+        cml.request("PATCH", platform._path(f"/applications/{app.id}"), f"update {spec.name}",
+                    json={"environment": environment_patch({**app.spec.env, **env})})
+        cml.request("POST", platform._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
+    elif app.status in (FAILED, STOPPED):
+        say(f"control plane: {spec.name} is {app.status}: restarting it")
+        cml.request("POST", platform._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
+    wait_for(platform, app, url, config, say)
+    return url
+
+
+def existing(platform, config) -> str:
+    """The URL of the control app that runs (for commands that make nothing: status, plan,
+    approve, audit); a missing or ended one is said, not made."""
+    app = next((a for a in platform.list_apps() if a.name == app_name(config)), None)
+    if app is None:
+        raise Unavailable(f"cluster {config.cluster_name} has no control plane on CML yet (no "
+                          f"application {app_name(config)} in project {platform.project_name}): "
+                          f"--deploy makes it")
+    if app.status in (FAILED, STOPPED):
+        raise Unavailable(f"the control app {app.name} is {app.status}: --deploy restarts it")
+    return platform.public_url(app)
+
+
+def _placeholder(spec: AppSpec):
+    from cluster.platforms.base import App
+    return App(id="", name=spec.name, status="", spec=spec)
+
+
+def wait_for(platform, app, url: str, config, say) -> None:
+    """Until the app runs and its URL answers /health for this cluster."""
+    timeout = platform.cml.control_timeout_seconds
+    started = time.monotonic()
+    last, status = started, None
+    while True:
+        try:
+            status = platform.get_app(app.id).status
+        except PlatformError as e:
+            status = f"unknown ({e})"
+        if status == RUNNING and answers(url, config.cluster_name):
+            waited = time.monotonic() - started
+            say(f"control plane: {url}" + (f" (ready after {waited:.0f}s)" if waited > 1 else ""))
+            return
+        if time.monotonic() - started > timeout:
+            tail = (platform.read_file_at(LOG_FILE) or "").strip().splitlines()[-15:]
+            raise Unavailable(f"the control app {app.name} did not answer at {url} within "
+                              f"{timeout:.0f}s (it is {status})"
+                              + ("; the end of its log:\n  " + "\n  ".join(tail) if tail else
+                                 "; it wrote no log yet"))
+        if time.monotonic() - last >= 10:
+            last = time.monotonic()
+            say(f"control plane: waiting for {app.name} ({status}, "
+                f"{time.monotonic() - started:.0f}s)")
+        time.sleep(1)
+
+
+def answers(url: str, cluster_name: str) -> bool:
+    try:
+        health = requests.get(f"{url}/health", timeout=5).json()
+    except (requests.RequestException, ValueError):
+        return False
+    return health.get("cluster_name") == cluster_name and health.get("control_plane") is True
