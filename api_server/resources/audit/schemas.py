@@ -9,12 +9,14 @@ class AuditEventSchema(Schema):
     principal = fields.String(required=True, metadata={
         "description": "who acted: a token's principal, the CLI's OS user, or anonymous"})
     claimed_name = fields.String(allow_none=True)
-    source = fields.String(required=True, metadata={"description": "cli, api, auto or file"})
+    source = fields.String(required=True, metadata={
+        "description": "cli, api, auto or file (store: audit.rekey, the store's own)"})
     client_address = fields.String(allow_none=True)
     action = fields.String(required=True, metadata={
         "description": "run.start, run.resume, run.cancel, approval.approve, approval.reject, "
                        "approval.revoke, approval.file (a refused approval file), node.add, "
-                       "node.remove, app.deploy, app.delete"})
+                       "node.remove, app.deploy, app.delete, audit.rekey (an older store's "
+                       "trail chained with the key)"})
     target = fields.String(required=True)
     plan_fingerprint = fields.String(allow_none=True)
     run_id = fields.String(allow_none=True)
