@@ -5,7 +5,7 @@
     python deploy_master.py --resume | --status | --list-checkpoints | --teardown
     python deploy_master.py approve NAME [--acknowledge-risks] [--reason R]
     python deploy_master.py reject NAME --reason R
-    python deploy_master.py audit [--since WHEN] [--format jsonl] | audit verify
+    python deploy_master.py audit [--since WHEN] [--format jsonl] | audit verify [--expect-head H]
 
 Exit codes: 0 done, 1 failed, 2 usage or config error, 3 awaiting approval, 4 rejected.
 """
@@ -19,7 +19,7 @@ import sys
 import time
 
 from checkpoints import CHECKPOINTS, ORDER, approvals, notifications
-from checkpoints.access import Actor, cli_actor, principals_for
+from checkpoints.access import Actor, cli_actor, principals_for, require_identities
 from checkpoints.base import Context
 from checkpoints.factory import make_context
 from checkpoints.operations import gate_names
@@ -139,13 +139,19 @@ def _print_endpoints(ctx: Context) -> None:
 
 
 def cmd_decide(args, ctx: Context, actor: Actor) -> int:
+    """Decide on the plan this command shows: the decision names that run and fingerprint
+    (or the ones given with --run / --fingerprint), so a plan that took its place meanwhile
+    (another run at the same gate, a changed plan) is refused, never decided on unseen."""
     decision = "approve" if args.command == "approve" else "reject"
     request = ctx.store.open_request_for(args.name)
-    if decision == "approve" and request is not None:  # what is being approved, in full
-        plan = Plan.from_dict(request.plan)
-        show_plan(args.name, plan, approvals.gate_of(request))
-        if sys.stdin.isatty():
-            answer = input(f"    Approve plan {request.fingerprint} of {args.name}? [y/N]: ")
+    run_id = args.run or (request.run_id if request else None)
+    fingerprint = args.fingerprint or (request.fingerprint if request else None)
+    if request is not None:  # what is being decided, in full
+        say(f"    run {request.run_id}, requested by {printable(request.requester)}")
+        show_plan(args.name, Plan.from_dict(request.plan), approvals.gate_of(request))
+        if decision == "approve" and sys.stdin.isatty():
+            answer = input(f"    Approve plan {fingerprint} of run {run_id} at {args.name}? "
+                           f"[y/N]: ")
             if answer.strip().lower() not in ("y", "yes"):
                 say("not approved: nothing was recorded")
                 return EXIT_OK
@@ -154,11 +160,11 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
         ttl_seconds=ctx.config.approvals.ttl_seconds, reason=args.reason,
         acknowledge_risks=getattr(args, "acknowledge_risks", False),
         acknowledge_breaking=getattr(args, "acknowledge_breaking", False),
-        fingerprint=args.fingerprint,
+        run_id=run_id, fingerprint=fingerprint,
         forbid_self_approval=ctx.config.approvals.forbid_self_approval,
         policy=policy_for(ctx.config, args.name), config=ctx.config)
     by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
-    say(f"{record.decision} {args.name} plan {record.plan_fingerprint} "
+    say(f"{record.decision} {args.name} plan {record.plan_fingerprint} of run {record.run_id} "
         f"(record {record.id}) by {printable(by)}")
     run = ctx.store.get_run(record.run_id) if record.run_id else None
     progress = _progress(ctx, request) if decision == "approve" and request else None
@@ -301,7 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name", metavar="NAME", choices=gate_names(),
                        help="a checkpoint or an operation (node_remove, app_delete, ...)")
         p.add_argument("--reason", help="why (kept in the audit trail)")
-        p.add_argument("--fingerprint", help="the plan fingerprint you reviewed (default: the awaiting one)")
+        p.add_argument("--fingerprint", help="the plan fingerprint you reviewed (default: the "
+                                             "one this command shows)")
+        p.add_argument("--run", metavar="RUN_ID", help="the run whose plan you reviewed "
+                                                       "(default: the one this command shows)")
         if name == "approve":
             p.add_argument("--acknowledge-risks", action="store_true",
                            help="required to approve a destructive gate")
@@ -319,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a date, a time, a Unix time or a duration back (2h, 30m)")
     audit.add_argument("--action", help="an action or its family (approval, run.start, ...)")
     audit.add_argument("--format", choices=("text", "jsonl"), default="text")
+    audit.add_argument("--expect-head", metavar="HASH",
+                       help="verify: fail unless the trail still reaches this head (as an "
+                            "earlier export or notification gave it)")
     return parser
 
 
@@ -340,11 +352,13 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             return cmd_remote(args, config, server)
         ctx = make_context(config, LineReporter(), force=bool(args.force))
-        actor = cli_actor(principals_for(config), os_user(), args.operator)
+        actor = cli_actor(config, os_user(), args.operator)
         if args.command == "audit":
             return cmd_audit(args, ctx.store)
         if args.command == "plan":
             return cmd_plan(args, ctx)
+        if args.command or running:  # deciding or running: the approval rules must hold
+            require_identities(config, principals_for(config, for_cli=True))
         if args.command:
             return cmd_decide(args, ctx, actor)
         if args.status:

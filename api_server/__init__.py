@@ -22,7 +22,7 @@ from api_server.services import Services
 from api_server.settings import Settings
 from api_server.spec_plugins import AuthResponsesPlugin, OperationIdPlugin
 from api_server.ui import blp as ui_blp
-from checkpoints.access import Principals, digest_salt
+from checkpoints.access import Principals, digest_salt, require_identities
 from cluster.config import Config, load_config
 from cluster.ray_address import RayAddress
 from core.errors import Invalid
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     if principals is None:
         principals = Principals.load(settings.tokens, config.api.tokens_file, digest_salt(config),
                                      settings.environ.get("RAYDEPLOY_API_TOKEN_DIGESTS"))
+    require_identities(config, principals)  # one identity without tokens: no distinct rules
     if listen_host is not None:
         check_listener(listen_host, principals.enabled, settings.published)
 

@@ -36,16 +36,17 @@ def on_starting(server):
                            "GUNICORN_WORKERS is ignored")
     from api_server import check_listener
     from api_server.settings import Settings
-    from checkpoints.access import principals_for
+    from checkpoints.access import principals_for, require_identities
     from cluster.config import load_config
     from core.errors import DomainError
     settings = Settings.from_env()
     try:
         config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                              base_dir=settings.base_dir)
+        principals = principals_for(config)
+        require_identities(config, principals)
         for address in server.cfg.bind:
-            check_listener(address.rsplit(":", 1)[0], principals_for(config).enabled,
-                           settings.published)
+            check_listener(address.rsplit(":", 1)[0], principals.enabled, settings.published)
     except DomainError as e:
         server.log.error("error: %s", e)
         sys.exit(2)

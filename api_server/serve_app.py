@@ -8,10 +8,12 @@ Where a control plane runs the cluster, the replica's only ``args`` is where tha
 plane answers (``forward_to``): it forwards every request there and holds no authority of
 its own. Embedded (the CLI runs the cluster), everything the replica needs arrives as the
 Serve app's ``args`` (``build(args)``): the config file, state dir and base dir the CLI
-uses, the address the proxy listens on, and the API tokens as salted digests only, never in
-a process environment or command line. A digest
-lets the replica check a token; it cannot be turned back into one. A proxy that listens on a
-non-loopback address without tokens makes the replica refuse to start.
+uses, the address the proxy listens on, the settings it enforces with their digest, and the
+API tokens as digests only (scrypt, salted: ``checkpoints.tokens``), never in a process
+environment or command line. A digest lets the replica check a token; it cannot be turned
+back into one but by guessing, at scrypt's cost per guess. A replica refuses to start when
+its config no longer holds the settings it was deployed with (the deploy that plans that
+change replaces it), or when its proxy listens on a non-loopback address without tokens.
 """
 from __future__ import annotations
 
@@ -27,16 +29,23 @@ def asgi_app(args: dict):
         from api_server.forwarding import Forwarder
         return WSGIMiddleware(Forwarder(args["forward_to"]))
 
-    from api_server import create_app
+    from api_server import ApiSetupError, create_app
     from api_server.settings import Settings
-    from checkpoints.access import Principals, digest_salt
+    from checkpoints.access import Principals
     from cluster.config import load_config
+    from cluster.serve import enforced_settings, settings_digest
 
     settings = Settings(config_path=args["config"], state_dir=args["state_dir"],
                         base_dir=args["base_dir"])
     config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                          base_dir=settings.base_dir)
-    principals = Principals(digests=args.get("principals") or [], salt=digest_salt(config))
+    planned = args.get("settings_digest")
+    if planned and settings_digest(enforced_settings(config)) != planned:
+        raise ApiSetupError(f"the config {settings.config_path} no longer holds the settings "
+                            f"this app was deployed to enforce (digest {planned}): it changed "
+                            f"since; run the deploy again, which plans the change and "
+                            f"replaces this app")
+    principals = Principals(digests=args.get("principals") or [])  # each names its salt
     return WSGIMiddleware(create_app(settings, config, principals=principals,
                                      listen_host=args["listen_host"]))
 

@@ -176,9 +176,11 @@ def main() -> None:
         store = Store(tmp)
         gates = ["prerequisites", "project_setup", "job_creation", "head_launch",
                  "worker_launch", "serve_deploy", "validation", "teardown"]
+        shown = {}  # what each gate shows: the run and plan a decision names
         for name in gates:
             run = store.create_run("deploy", [name], "bench", "cli", status="awaiting_approval")
             store.open_approval_request(run.id, name, f"fp-{name}", {}, False, [], "bench")
+            shown[name] = {"run_id": run.id, "plan_fingerprint": f"fp-{name}"}
         config = Path(tmp) / "cluster.yaml"
         config.write_text(yaml.safe_dump({**yaml.safe_load(Path(args.config).read_text()),
                                           "state_dir": tmp}))
@@ -194,7 +196,7 @@ def main() -> None:
                       f"{loaded['p99_ms']:.1f} ms (goal < 100 ms), statuses {loaded['statuses']}")
             streams["stop"].set()
             bodies = [[{"json": {"checkpoint": gate, "decision": "approve",
-                                 "approved_by": f"client{c}"},
+                                 "approved_by": f"client{c}", **shown[gate]},
                         "headers": {"Idempotency-Key": f"c{c}-{gate}"}}
                        for gate in gates for _ in range(2)] for c in range(args.clients)]
             posts = hammer(f"http://127.0.0.1:{port}/api/v1/approvals", args.clients, 0,

@@ -106,17 +106,20 @@ def verdict_for(store: Store, request: ApprovalRequest,
 
 
 def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_seconds: float,
-           reason: str | None = None, acknowledge_risks: bool = False,
-           acknowledge_breaking: bool = False, fingerprint: str | None = None,
+           run_id: str, fingerprint: str, reason: str | None = None,
+           acknowledge_risks: bool = False, acknowledge_breaking: bool = False,
            forbid_self_approval: bool = False, policy: ApprovalPolicy = DEFAULT_POLICY,
            config=None) -> Approval:
-    """Record ``actor``'s decision on the plan now awaiting approval at ``checkpoint``.
+    """Record ``actor``'s decision on the plan awaiting approval at ``checkpoint``.
 
-    Deciding needs the approver role, on every path. ``fingerprint`` defaults to the
-    awaiting plan's; naming another one is PlanChanged. A rejection ends the waiting run at
-    once (it is final: nothing resumes a rejected run). Every attempt is an audit event,
-    refused ones too. With ``config``, the decision is notified (approval.rejected, or
-    approval.granted once the gate's policy is met).
+    ``run_id`` and ``fingerprint`` are the run and plan the decider was shown: the decision
+    is recorded only when exactly that plan of that run still awaits approval there, else it
+    is PlanChanged naming both (another run's request at the same gate closes the first, and
+    a plan changes while it waits; neither may be decided on unseen). Deciding needs the
+    approver role, on every path. A rejection ends the waiting run at once (it is final:
+    nothing resumes a rejected run). Every attempt is an audit event, refused ones too. With
+    ``config``, the decision is notified (approval.rejected, or approval.granted once the
+    gate's policy is met).
     """
     if decision not in ("approve", "reject"):
         raise Invalid("decision must be 'approve' or 'reject'", field="decision")
@@ -128,7 +131,7 @@ def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_se
         # the CLI) deciding at once cannot both pass the "already decided" check.
         with store.db.transaction():
             record = _decide(store, actor, checkpoint, decision, ttl_seconds, reason,
-                             acknowledge_risks, acknowledge_breaking, fingerprint,
+                             acknowledge_risks, acknowledge_breaking, run_id, fingerprint,
                              forbid_self_approval, policy)
             audit.record(store, actor, action, checkpoint, "ok", run_id=record.run_id,
                          plan_fingerprint=record.plan_fingerprint, reason=reason)
@@ -136,7 +139,7 @@ def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_se
                 _end_rejected_run(store, record)
     except DomainError as e:
         audit.record(store, actor, action, checkpoint, "refused", plan_fingerprint=fingerprint,
-                     reason=str(e))
+                     run_id=run_id, reason=str(e))
         raise
     if config is not None:
         _notify(config, store, record, policy)
@@ -162,14 +165,19 @@ def _notify(config, store: Store, record: Approval, policy: ApprovalPolicy) -> N
 
 
 def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge_risks,
-            acknowledge_breaking, fingerprint, forbid_self_approval, policy):
+            acknowledge_breaking, run_id, fingerprint, forbid_self_approval, policy):
     request = store.open_request_for(checkpoint)
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "
                                 f"(start a run that reaches it first)")
-    if fingerprint and fingerprint != request.fingerprint:
-        raise PlanChanged(f"plan {fingerprint} is not the plan awaiting approval at {checkpoint} "
-                          f"(now {request.fingerprint}): review the current plan and approve it")
+    if not run_id or not fingerprint:
+        raise Invalid("a decision names the run and the plan fingerprint it was shown",
+                      field="run_id" if not run_id else "plan_fingerprint")
+    if (run_id, fingerprint) != (request.run_id, request.fingerprint):
+        raise PlanChanged(f"you were shown plan {fingerprint} of run {run_id} at {checkpoint}, "
+                          f"but the plan awaiting approval there is {request.fingerprint} of run "
+                          f"{request.run_id}: nothing was recorded; review that plan and decide "
+                          f"on it")
     current = verdict_for(store, request, policy)
     if current.state != "missing":
         raise AlreadyDecided(f"plan {request.fingerprint} of {checkpoint} was already "

@@ -48,6 +48,7 @@ def gatekeeper_for(approve_as: ApproveAs | None):
             approvals.decide(req.ctx.store, approve_as.actor, checkpoint=req.checkpoint.name,
                              decision="approve",
                              ttl_seconds=req.ctx.config.approvals.ttl_seconds,
+                             run_id=req.run.id, fingerprint=req.plan.fingerprint,
                              reason=approve_as.reason,
                              acknowledge_risks=approve_as.acknowledge_risks,
                              acknowledge_breaking=approve_as.acknowledge_breaking,

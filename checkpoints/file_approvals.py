@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from checkpoints import approvals, audit
-from checkpoints.access import cli_actor, principals_for
+from checkpoints.access import cli_actor
 from checkpoints.plan import Gate
 from core.errors import DomainError
 from core.text import printable
@@ -54,7 +54,7 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
         return False
     uid = os.geteuid()
     user = pwd.getpwuid(uid).pw_name
-    actor = cli_actor(principals_for(ctx.config), user, source="file")
+    actor = cli_actor(ctx.config, user, source="file")
     try:
         _check_owned(Path(file_dir), uid, user, "approvals.file_dir")
     except Refused as e:  # not ours to touch: say so once per process, leave it as it is
@@ -84,7 +84,7 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
             ttl_seconds=ctx.config.approvals.ttl_seconds, reason=reason or f"file {path.name}",
             acknowledge_risks="acknowledge-risks" in words,
             acknowledge_breaking="acknowledge-breaking" in words,
-            fingerprint=request.fingerprint,
+            run_id=ctx.run_id, fingerprint=request.fingerprint,
             forbid_self_approval=ctx.config.approvals.forbid_self_approval,
             policy=gate.policy, config=ctx.config)
     except DomainError as e:  # decide() audited the refusal

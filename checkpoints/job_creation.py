@@ -7,8 +7,9 @@ needs an approval.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from dataclasses import asdict, replace
 
+from checkpoints import changes
 from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Action, Kind, Plan
@@ -40,6 +41,11 @@ def run_key(ctx: Context, spec: JobSpec) -> str:
     return hashlib.sha256(spec.spec_hash.encode() + content).hexdigest()[:16]
 
 
+def _settings(spec: JobSpec) -> dict:
+    """A job's settings as a plan shows them (its name is the action's)."""
+    return {k: v for k, v in asdict(spec).items() if k != "name"}
+
+
 class JobCreation(Checkpoint):
     name = "job_creation"
     description = ("Create or update the jobs of jobs_config.yaml (parent chain) and run them in "
@@ -49,14 +55,18 @@ class JobCreation(Checkpoint):
     def plan(self, ctx: Context) -> Plan:
         existing = {j.name: j for j in ctx.platform.list_jobs()}
         actions, rerun = [], ctx.force or ctx.config.force_rebuild
+        seal_key = ctx.store.derived_key("plan-seal")
         for spec in desired_jobs(ctx):
             job = existing.get(spec.name)
             if job is None:
-                actions.append(Action(Kind.CREATE, "job", spec.name, {"script": spec.script}))
-            elif job.spec != spec:
-                changed = sorted(k for k in spec.__dataclass_fields__
-                                 if getattr(spec, k) != getattr(job.spec, k))
-                actions.append(Action(Kind.UPDATE, "job", spec.name, {"fields": changed}))
+                shown, sealed = changes.settings(_settings(spec))
+                actions.append(Action(Kind.CREATE, "job", spec.name,
+                                      {"script": spec.script, "settings": shown},
+                                      sealed=changes.seal(seal_key, sealed)))
+            elif job.spec != spec:  # what changes, before -> after (environment values hidden)
+                diff, sealed = changes.diff(_settings(job.spec), _settings(spec))
+                actions.append(Action(Kind.UPDATE, "job", spec.name, {"changes": diff},
+                                      sealed=changes.seal(seal_key, sealed)))
             key = run_key(ctx, spec)
             runs = ctx.platform.job_runs(job.id) if job else []
             done = any(r.spec_hash == key and r.status == "succeeded" for r in runs)

@@ -264,9 +264,12 @@ def emit(config, store, event: str, *, run_id: str | None = None,
         raise ValueError(f"unknown notification event {event!r}")
     targets = [t for t in config.notifications.targets if event == "test" or event in t.events]
     deliveries = []
+    # the audit trail's head leaves the store with every message: kept by the receivers, it
+    # anchors the trail where the store's keeper cannot rewrite it (audit verify --expect-head)
+    head = store.audit_head() if targets else None
     for target in targets:
         payload = {"event": event, "cluster": config.cluster_name, "at": time.time(),
-                   "run_id": run_id, "checkpoint": checkpoint, **facts}
+                   "run_id": run_id, "checkpoint": checkpoint, "audit_head": head, **facts}
         delivery = store.add_delivery(event, target.name, payload, run_id=run_id,
                                       checkpoint=checkpoint)
         DISPATCHER.submit(config, delivery)

@@ -11,6 +11,7 @@ from typing import ClassVar
 from checkpoints import impact
 from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons, policy_for
+from checkpoints.serve_deploy import app_action
 from cluster.config import NodeResources
 from cluster.inventory import NoHead
 from cluster.lifecycle import added_by_note
@@ -184,13 +185,13 @@ class AppDeploy(Operation):
         live = serve.deployed_configs(status).get(name)
         self._ingress = serve.ingress_of(status.get(name) or {}) if live else None
         desired = self._desired()
-        details = {"import_path": desired["import_path"], "route_prefix": desired["route_prefix"]}
+        key = ctx.store.derived_key("plan-seal")
         if live is None:
-            return Plan(self.name, (Action(Kind.CREATE, "app", name, details),))
+            return Plan(self.name, (app_action(Kind.CREATE, desired, None, key),))
         if same_app(live, desired):
             return Plan(self.name, notes=(f"application {name} already runs this config",))
-        return Plan(self.name, (Action(Kind.REPLACE, "app", name, {
-            **details, "why": "re-deploys a running application"}),))
+        return Plan(self.name, (app_action(Kind.REPLACE, desired, live, key,
+                                           why="re-deploys a running application"),))
 
     def policy_key(self, plan: Plan) -> str:
         return "app_replace" if plan.destructive else "app_deploy"

@@ -26,6 +26,7 @@ class Kind(StrEnum):
 
 
 DESTRUCTIVE_KINDS = frozenset({Kind.DELETE, Kind.REPLACE})
+CHANGE_KEYS = ("changes", "settings")  # details shown a setting a line
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Action:
     # what it displaces, in numbers for people (replicas, bytes, jobs): they move while a
     # plan waits, so they are shown, not fingerprinted; what it breaks is in details["breaks"]
     impact: dict | None = field(default=None, compare=False)
+    # a keyed hash of the values the details redact (checkpoints.changes): fingerprinted,
+    # never shown, not recorded with the plan (a plan read back keeps its fingerprint)
+    sealed: str | None = None
 
     @property
     def target(self) -> str:
@@ -64,9 +68,19 @@ class Action:
         return cls(Kind(data["kind"]), resource, name or None, dict(data.get("details") or {}),
                    data.get("impact"))
 
-    def describe(self) -> str:
-        extra = ", ".join(f"{k}={v}" for k, v in sorted(self.details.items()))
-        return f"{self.kind} {self.target}" + (f" ({extra})" if extra else "")
+    def change_lines(self) -> list[str]:
+        """What it changes, a setting a line (``details["changes"]``: before -> after), or a
+        new thing's settings (``details["settings"]``), secrets redacted (checkpoints.changes)."""
+        lines = [f"{k}: {v}" for k, v in (self.details.get("changes") or {}).items()]
+        return lines + [f"{k}: {v if isinstance(v, str) else json.dumps(v, sort_keys=True)}"
+                        for k, v in (self.details.get("settings") or {}).items()]
+
+    def describe(self, changes: bool = True) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(self.details.items())
+                          if k not in CHANGE_KEYS)
+        text = f"{self.kind} {self.target}" + (f" ({extra})" if extra else "")
+        lines = self.change_lines() if changes else []
+        return text + (": " + "; ".join(lines) if lines else "")
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,9 @@ class Plan:
     checkpoint: str
     actions: tuple[Action, ...] = ()
     notes: tuple = ()  # what was looked at; not part of the fingerprint
+    # a plan read back from a record keeps the fingerprint it was recorded with (what was
+    # approved); the sealed parts of its actions are not in the record to compute it again
+    recorded_fingerprint: str | None = field(default=None, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -89,8 +106,11 @@ class Plan:
 
     @property
     def fingerprint(self) -> str:
+        if self.recorded_fingerprint:
+            return self.recorded_fingerprint
         canonical = json.dumps({"checkpoint": self.checkpoint,
                                 "actions": [[str(a.kind), a.resource, a.name, a.details]
+                                            + ([a.sealed] if a.sealed else [])
                                             for a in self.actions]},
                                sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -107,7 +127,7 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
         return cls(data["checkpoint"], tuple(Action.from_dict(a) for a in data["actions"]),
-                   tuple(data.get("notes") or ()))
+                   tuple(data.get("notes") or ()), data.get("fingerprint"))
 
 
 DEFAULT_POLICY = ApprovalPolicy()

@@ -3,20 +3,45 @@ with what runs.
 
 Apps deployed by other means (the API) are kept. An app this checkpoint deployed earlier
 and the config no longer lists is deleted, and an app whose code (import path) changes is
-replaced: both are destructive."""
+replaced: both are destructive. So is a change of the management API app (its tokens, or a
+setting it enforces: ``cluster.serve.enforced_settings``): its replica reads them when it
+starts and keeps enforcing what it started with, so it is replaced. Every change is shown
+setting by setting, secrets redacted (checkpoints.changes)."""
 from __future__ import annotations
 
 import ipaddress
 
+from checkpoints import changes
 from checkpoints.access import principals_for
 from checkpoints.base import Checkpoint, Context, serving_problems
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Action, Kind, Plan
 from cluster.dashboard import DashboardError
-from cluster.serve import FAILED_STATES, app_paths, same_app
+from cluster.serve import APP_KEYS, FAILED_STATES, app_paths, same_app
 
 SERVE_TIMEOUT = 180
 MANAGED_KEY = "serve.managed"  # the apps this checkpoint deployed (it may delete only those)
+
+
+def app_action(kind: Kind, desired: dict, live: dict | None, key: bytes,
+               **extra) -> Action:
+    """Deploying ``desired`` over ``live`` (None: a new app), with what it changes: every
+    Serve setting (args, runtime_env, replicas, resources), before -> after, secrets
+    redacted and sealed (checkpoints.changes)."""
+    details = {"import_path": desired["import_path"], "route_prefix": desired["route_prefix"],
+               **extra}
+    if live is None:
+        shown, sealed = changes.settings(_serve_settings(desired, ("args", "runtime_env",
+                                                                   "deployments")))
+        details.update({"settings": shown} if shown else {})
+    else:
+        details["changes"], sealed = changes.diff(_serve_settings(live, APP_KEYS),
+                                                  _serve_settings(desired, APP_KEYS))
+    return Action(kind, "app", desired["name"], details, sealed=changes.seal(key, sealed))
+
+
+def _serve_settings(app: dict, keys: tuple) -> dict:
+    return {k: app[k] for k in keys if app.get(k)}  # as same_app compares: empty is unset
 
 
 class ServeDeploy(Checkpoint):
@@ -53,17 +78,18 @@ class ServeDeploy(Checkpoint):
         paths = {app["name"]: path for app, path in apps}
         live = ctx.cluster.serve.deployed_configs(status)
         managed = ctx.store.kv_get(MANAGED_KEY, [])
+        key = ctx.store.derived_key("plan-seal")
         actions = []
         for name, app in desired.items():
             current = live.get(name)
             if current is None:
-                actions.append(Action(Kind.CREATE, "app", name, {
-                    "import_path": app["import_path"], "route_prefix": app["route_prefix"]}))
+                actions.append(app_action(Kind.CREATE, app, None, key))
             elif not same_app(current, app):
+                # the management API reads its config and tokens when its replica starts: a
+                # change of them (of its args) replaces it, and the plan says what changes
                 kind = (Kind.REPLACE if current.get("import_path") != app["import_path"]
-                        else Kind.UPDATE)
-                actions.append(Action(kind, "app", name, {
-                    "import_path": app["import_path"], "route_prefix": app["route_prefix"]}))
+                        or name == ctx.config.management_api.name else Kind.UPDATE)
+                actions.append(app_action(kind, app, current, key))
             elif status.get(name, {}).get("status") in FAILED_STATES:
                 actions.append(Action(Kind.REPLACE, "app", name, {"why": status[name]["status"]}))
             elif (converging := self._converging(ctx, status.get(name) or {}, paths[name])):

@@ -24,6 +24,7 @@ class CliGatekeeper:
         approvals.decide(req.ctx.store, actor, checkpoint=req.checkpoint.name,
                          decision="approve" if approve else "reject",
                          ttl_seconds=config.approvals.ttl_seconds, reason=reason,
+                         run_id=req.run.id, fingerprint=req.plan.fingerprint,
                          acknowledge_risks=approve and req.gate.destructive,
                          acknowledge_breaking=approve and req.gate.breaking,
                          forbid_self_approval=config.approvals.forbid_self_approval,
@@ -141,8 +142,10 @@ def show_plan(name: str, plan, gate, why_not: str = "") -> None:
     say(f"    {name} needs {kind}approval (plan {plan.fingerprint}, risk: {gate.risk})")
     for action in plan.actions:
         flag = "   [BREAKING]" if action.breaks else "   [destructive]" if action.destructive else ""
-        line = f"      - {printable(action.describe())}{flag}"
+        line = f"      - {printable(action.describe(changes=False))}{flag}"
         say(red(line) if action.breaks else line)
+        for change in action.change_lines():
+            say(f"          {printable(change)}")
         for impact_line in impact_lines(action.impact):
             say(red(impact_line) if "BREAKS" in impact_line else impact_line)
     for reason in gate.reasons:

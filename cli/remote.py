@@ -16,7 +16,13 @@ import time
 from types import SimpleNamespace
 
 from checkpoints.plan import Gate, Plan
-from cli.audit import parse_since, say_audit_event
+from cli.audit import (
+    checked_head,
+    parse_since,
+    report_verification,
+    say_audit_event,
+    say_audit_head,
+)
 from cli.control_plane import ControlPlane
 from cli.gate import prompt_decision, red, show_plan
 from cli.output import STATUS_EVERY, LineReporter, say, say_config_warnings, say_endpoints
@@ -171,8 +177,9 @@ class Remote:
 
     def _decide(self, name: str, run_id: str, fingerprint: str, approve: bool, reason: str,
                 gate: Gate) -> dict:
-        body = {"decision": "approve" if approve else "reject", "plan_fingerprint": fingerprint,
-                "reason": reason, "acknowledge_risks": approve and gate.destructive,
+        body = {"decision": "approve" if approve else "reject", "run_id": run_id,
+                "plan_fingerprint": fingerprint, "reason": reason,
+                "acknowledge_risks": approve and gate.destructive,
                 "acknowledge_breaking": approve and gate.breaking}
         if self.args.operator:
             body["approved_by"] = self.args.operator
@@ -238,18 +245,22 @@ class Remote:
         if not state.get("awaiting"):
             raise Conflict(f"no plan of {name} is awaiting approval on the control plane "
                            f"{self.plane.url}")
+        # the decision names the run and plan shown here: the control plane refuses it (409)
+        # when another one awaits by then
+        run_id = args.run or state["run_id"]
         fingerprint = args.fingerprint or state["plan_fingerprint"]
-        if decision == "approve":
-            g = state["gate"]
-            gate = Gate(required=True, destructive=g["destructive"], breaking=g["breaking"],
-                        reasons=tuple(g["reasons"]))
-            show_plan(name, Plan.from_dict(state["plan"]), gate)
-            if sys.stdin.isatty():
-                answer = input(f"    Approve plan {state['plan_fingerprint']} of {name}? [y/N]: ")
-                if answer.strip().lower() not in ("y", "yes"):
-                    say("not approved: nothing was recorded")
-                    return EXIT_OK
-        body = {"decision": decision, "plan_fingerprint": fingerprint, "reason": args.reason,
+        g = state["gate"]
+        gate = Gate(required=True, destructive=g["destructive"], breaking=g["breaking"],
+                    reasons=tuple(g["reasons"]))
+        say(f"    run {state['run_id']}")
+        show_plan(name, Plan.from_dict(state["plan"]), gate)
+        if decision == "approve" and sys.stdin.isatty():
+            answer = input(f"    Approve plan {fingerprint} of run {run_id} at {name}? [y/N]: ")
+            if answer.strip().lower() not in ("y", "yes"):
+                say("not approved: nothing was recorded")
+                return EXIT_OK
+        body = {"decision": decision, "run_id": run_id, "plan_fingerprint": fingerprint,
+                "reason": args.reason,
                 "acknowledge_risks": getattr(args, "acknowledge_risks", False),
                 "acknowledge_breaking": getattr(args, "acknowledge_breaking", False)}
         if args.operator:
@@ -257,8 +268,8 @@ class Remote:
         record = self.plane.post(f"/api/v1/approvals/{name}", f"{decision} {name}", body)
         by = record["approver"] + (f" (claimed: {record['claimed_by']})"
                                    if record.get("claimed_by") else "")
-        say(f"{record['decision']} {name} plan {record['plan_fingerprint']} (record "
-            f"{record['id']}) by {printable(by)}")
+        say(f"{record['decision']} {name} plan {record['plan_fingerprint']} of run "
+            f"{record['run_id']} (record {record['id']}) by {printable(by)}")
         after = self.plane.get(f"/api/v1/approvals/{name}", "read the gate")
         if decision == "reject":
             say(f"run {record['run_id']} ended as rejected")
@@ -316,21 +327,20 @@ class Remote:
 
     def audit(self) -> int:
         if self.args.audit_command == "verify":
-            answer = self.plane.get("/api/v1/audit/verify", "verify the audit trail")
-            if not answer["intact"]:
-                say(f"audit trail BROKEN after {answer['checked']} intact event(s): "
-                    f"{answer['problem']}", err=True)
-                return EXIT_FAILED
-            say(f"audit trail intact: {answer['checked']} event(s), every hash chained")
-            return EXIT_OK
+            expect = checked_head(self.args.expect_head)
+            answer = self.plane.get("/api/v1/audit/verify", "verify the audit trail",
+                                    **({"expect_head": expect} if expect else {}))
+            return report_verification(answer["checked"], answer["problem"],
+                                       answer.get("head"), expect)
         params = {"action": self.args.action}
         since = parse_since(self.args.since, time.time())
         if since is not None:
             params["since"] = since
-        events = self.plane.get("/api/v1/audit", "read the audit trail",
-                                **{k: v for k, v in params.items() if v is not None})["events"]
-        for event in events:
+        answer = self.plane.get("/api/v1/audit", "read the audit trail",
+                                **{k: v for k, v in params.items() if v is not None})
+        for event in answer["events"]:
             say_audit_event(SimpleNamespace(**event), self.args.format)
+        say_audit_head(answer.get("head"), self.args.format)
         return EXIT_OK
 
     def list_checkpoints(self) -> int:

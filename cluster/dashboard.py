@@ -26,6 +26,8 @@ def _reason(text: str) -> str:
 
 
 class DashboardClient:
+    auth_note: str | None = None  # said when the dashboard refuses (401, 403): why no token
+
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
@@ -42,8 +44,10 @@ class DashboardClient:
             raise DashboardError(f"{method} {path}: dashboard unreachable "
                                  f"({type(e).__name__})") from None
         if response.status_code >= 400:
+            note = (f" ({self.auth_note})" if self.auth_note and response.status_code in (401, 403)
+                    else "")
             raise DashboardError(f"{method} {path}: HTTP {response.status_code} "
-                                 f"{_reason(response.text)}", status=response.status_code)
+                                 f"{_reason(response.text)}{note}", status=response.status_code)
         return response
 
     def healthy(self) -> bool:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from cluster.dashboard import DashboardClient, DashboardError
 from cluster.layout import PortLayout
 from cluster.platforms.base import LIVE, App, Platform
-from cluster.ray_address import RayAddress, RayAddressUnreachable, resolve_dashboard
+from cluster.ray_address import ENV, RayAddress, RayAddressUnreachable, resolve_dashboard
 from core.errors import Conflict
 from core.records import NodeView
 
@@ -49,6 +49,7 @@ class NodeInventory:
         self.address = address  # RAY_ADDRESS: read this cluster, not the platform's head
         self._resolver = resolver  # (address, token) -> the dashboard URL
         self._explicit_url: str | None = None
+        self.token_withheld: str | None = None  # why this cluster's token was not sent
         self._snapshot = threading.local()  # see one_listing
 
     # -- names and apps ---------------------------------------------------------------------
@@ -202,7 +203,10 @@ class NodeInventory:
         if url is None:
             raise NoHead()
         if self._dashboard is None or self._dashboard.url != url:
-            self._dashboard = self._dashboard_factory(url, self._ray_token())
+            token = self._ray_token(url) if self.address is not None else self._token()
+            self._dashboard = self._dashboard_factory(url, token)
+            if self.address is not None and token is None and self.token_withheld:
+                self._dashboard.auth_note = self.token_withheld  # said with a 401 / 403
         return self._dashboard
 
     def forget_dashboard(self) -> None:
@@ -210,17 +214,47 @@ class NodeInventory:
         self._explicit_url = None
 
     # -- an explicit address (RAY_ADDRESS) ----------------------------------------------------
-    def _ray_token(self) -> str | None:
-        """The token of the cluster read: RAY_AUTH_TOKEN beside an explicit address, else
-        this cluster's own."""
-        if self.address is not None and self.address.token:
+    def _ray_token(self, dashboard_url: str | None = None) -> str | None:
+        """The token to send to the cluster at the explicit address (or to the dashboard it
+        named): RAY_AUTH_TOKEN when given; else this config's own token, but only when that
+        address (that dashboard) is this config's own cluster, as its platform's head app
+        and recorded ports say. Any other cluster gets none: a foreign GCS names whatever
+        dashboard it likes, and this cluster's token is a credential for this cluster."""
+        if self.address.token:
             return self.address.token
-        return self._token()
+        own = self._own_endpoints()
+        if dashboard_url is not None:
+            target = dashboard_url.split("://", 1)[-1].rstrip("/")
+        else:
+            target = self.address.hostport
+        if target in own.get(self.address.kind if dashboard_url is None else "dashboard", ()):
+            return self._token()
+        self.token_withheld = (
+            f"{ENV}={self.address.text} is not the cluster of this config ({self.config.cluster_name}), "
+            f"so its Ray token was not sent there: give that cluster's token as RAY_AUTH_TOKEN")
+        return None
+
+    def _own_endpoints(self) -> dict[str, set[str]]:
+        """host:port of this config's cluster, by address kind (from its head app and the
+        recorded port layout; empty when it has no head)."""
+        out: dict[str, set[str]] = {"gcs": set(), "client": set(), "dashboard": set()}
+        head, layout = self.head_app(), self.layout.current()
+        ip = self.node_ip(head) if head and layout else None
+        if ip:
+            out["gcs"].add(f"{ip}:{layout.port}")
+            out["client"].add(f"{ip}:{layout.client_port}")
+            out["dashboard"].add(f"{ip}:{layout.dashboard_port}")
+        return out
 
     def _explicit_dashboard_url(self) -> str:
         """Resolved once (a GCS or Ray Client address asks the cluster), then remembered."""
         if self._explicit_url is None:
-            self._explicit_url = self._resolver(self.address, self._ray_token())
+            try:
+                self._explicit_url = self._resolver(self.address, self._ray_token())
+            except RayAddressUnreachable as e:
+                if self.token_withheld and not self.address.token:
+                    raise RayAddressUnreachable(f"{e} ({self.token_withheld})") from None
+                raise
         return self._explicit_url
 
     def _explicit_proxy_url(self) -> str | None:

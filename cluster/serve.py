@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 
 import requests
 
@@ -24,13 +26,44 @@ MANAGEMENT_DEPLOYMENT = "ManagementAPI"
 FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
 
 
+def enforced_settings(config) -> dict:
+    """The settings the management API enforces (who may do what, which approvals count,
+    what may be deployed, which requests it answers), without secrets: names, rules and
+    limits; notification targets by name and type only (their URLs may be secrets)."""
+    approvals, api, notes = config.approvals, config.api, config.notifications
+    return {
+        "serve_policy": {"allowed_import_prefixes": list(config.serve_policy.allowed_import_prefixes),
+                         "allowed_runtime_env_keys": list(config.serve_policy.allowed_runtime_env_keys)},
+        "approvals": {"ttl_seconds": approvals.ttl_seconds, "required": list(approvals.required),
+                      "wait_timeout_seconds": approvals.wait_timeout_seconds,
+                      "forbid_self_approval": approvals.forbid_self_approval,
+                      "operations": dict(approvals.operations), "file_dir": approvals.file_dir,
+                      "policy": {name: p.to_dict() for name, p in sorted(approvals.policy.items())}},
+        "api": {"tokens_file": api.tokens_file, "cors_origins": list(api.cors_origins),
+                "allowed_hosts": list(api.allowed_hosts), "max_body_bytes": api.max_body_bytes,
+                "sse_per_principal": api.sse_per_principal,
+                "sse_max_seconds": api.sse_max_seconds, "metrics_public": api.metrics_public},
+        "notifications": {"targets": [{"name": t.name, "type": t.type, "events": list(t.events)}
+                                      for t in notes.targets],
+                          "public_url": notes.public_url,
+                          "expiring_lead_seconds": notes.expiring_lead_seconds}}
+
+
+def settings_digest(settings: dict) -> str:
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 def management_app_config(config, listen_host: str | None, principals: list[dict],
                           control_plane_url: str | None = None) -> dict | None:
     """The management API's Serve app entry (None when serve.management_api.enabled is off).
     Where a control plane runs the cluster (``control_plane_url``), the replica forwards
     every request to it and holds nothing else: no path of the control plane's host, no
     principal. Else (embedded) it reads the same config file and state dir as the CLI and
-    gets the API tokens as digests, in the app's ``args`` (see api_server/serve_app.py)."""
+    gets the API tokens as digests, and the settings it enforces with their digest, in the
+    app's ``args`` (see api_server/serve_app.py): a change of either changes the app, so a
+    deploy plans it (the replica reads its config when it starts, and would keep enforcing
+    the old one)."""
     mgmt = config.management_api
     if not mgmt.enabled:
         return None
@@ -40,9 +73,11 @@ def management_app_config(config, listen_host: str | None, principals: list[dict
     if control_plane_url:
         args = {"forward_to": control_plane_url}
     else:
+        settings = enforced_settings(config)
         args = {"config": str(config.source), "state_dir": str(config.state_dir),
                 "base_dir": str(config.base_dir), "listen_host": listen_host,
-                "principals": principals}
+                "principals": principals, "enforces": settings,
+                "settings_digest": settings_digest(settings)}
     return {"name": mgmt.name, "import_path": MANAGEMENT_IMPORT_PATH,
             "route_prefix": mgmt.route_prefix, "args": args,
             "deployments": [{"name": MANAGEMENT_DEPLOYMENT, "num_replicas": 1,

@@ -20,7 +20,7 @@ from typing import Any
 
 from core.errors import Unavailable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,6 +94,10 @@ MIGRATIONS = {
     2: ["ALTER TABLE approvals ADD COLUMN claimed_by TEXT"],
     3: ["ALTER TABLE approval_requests ADD COLUMN breaking INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE approvals ADD COLUMN acknowledge_breaking INTEGER NOT NULL DEFAULT 0"],
+    # the audit chain is keyed (HMAC): no table changes; the events of an older store are
+    # chained again with the key the first time it is keyed (store.events.AuditLog), and a
+    # tool of version 3 refuses this store instead of appending plainly hashed events to it
+    4: [],
 }
 
 

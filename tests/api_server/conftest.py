@@ -81,3 +81,10 @@ def awaiting(store, checkpoint="worker_launch", fingerprint="fp1", destructive=T
     store.open_approval_request(run.id, checkpoint, fingerprint, plan.to_dict(), destructive,
                                 ["destructive: delete worker"], requester)
     return run.id
+
+
+def shown(store, checkpoint="worker_launch") -> dict:
+    """What an approver is shown of the gate at ``checkpoint`` and names in its decision:
+    the run and plan awaiting approval there."""
+    request = store.open_request_for(checkpoint)
+    return {"run_id": request.run_id, "plan_fingerprint": request.fingerprint}

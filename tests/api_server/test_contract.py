@@ -7,7 +7,7 @@ import pytest
 from api_server import ApiSetupError, check_listener
 from api_server.spec import SPEC, render
 from cluster.config import ConfigError, parse_config
-from tests.api_server.conftest import awaiting, make_app
+from tests.api_server.conftest import awaiting, make_app, shown
 
 
 def error_shape(response, code):
@@ -54,7 +54,8 @@ def test_not_found_and_conflicts_never_500(client):
     error_shape(client.get("/api/v1/deployments/run-nope/events"), 404)
     error_shape(client.post("/api/v1/deployments/run-nope/cancel", json={}), 404)
     error_shape(client.delete("/api/v1/approvals/apr-nope"), 404)
-    error_shape(client.post("/api/v1/approvals/worker_launch", json={}), 404)  # nothing awaits
+    error_shape(client.post("/api/v1/approvals/worker_launch",  # nothing awaits
+                            json={"run_id": "run-nope", "plan_fingerprint": "fp1"}), 404)
     # no head: adding a node conflicts with the cluster's state; an unknown node is not found
     error_shape(client.post("/api/v1/resources/nodes/add", json={"wait": False}), 409)
     error_shape(client.delete("/api/v1/resources/nodes/app-nope"), 404)
@@ -68,12 +69,16 @@ def test_approval_flow_through_the_api(client, store):
     gate = client.get("/api/v1/approvals/worker_launch").get_json()
     assert gate["awaiting"] and gate["plan_fingerprint"] == "fp1" and not gate["approved"]
     assert any("acknowledge_risks" in r for r in gate["required"])
-    # wrong plan: 409; destructive without acknowledgement: 422
-    error_shape(client.post("/api/v1/approvals/worker_launch",
-                            json={"plan_fingerprint": "other", "acknowledge_risks": True}), 409)
-    body = error_shape(client.post("/api/v1/approvals", json={"checkpoint": "worker_launch"}), 422)
+    # no run or plan named: 422; wrong plan: 409; destructive without acknowledgement: 422
+    body = error_shape(client.post("/api/v1/approvals/worker_launch",
+                                   json={"acknowledge_risks": True}), 422)
+    assert set(body["errors"]["json"]) == {"run_id", "plan_fingerprint"}
+    error_shape(client.post("/api/v1/approvals/worker_launch", json={
+        "run_id": run_id, "plan_fingerprint": "other", "acknowledge_risks": True}), 409)
+    body = error_shape(client.post("/api/v1/approvals", json={
+        "checkpoint": "worker_launch", **shown(store)}), 422)
     assert "acknowledge_risks" in body["errors"]["json"]
-    body = {"approved_by": "bob", "reason": "ok", "acknowledge_risks": True}
+    body = {"approved_by": "bob", "reason": "ok", "acknowledge_risks": True, **shown(store)}
     created = client.post("/api/v1/approvals/worker_launch", json=body,
                           headers={"Idempotency-Key": "k-1"})
     assert created.status_code == 201
@@ -85,7 +90,8 @@ def test_approval_flow_through_the_api(client, store):
                          headers={"Idempotency-Key": "k-1"})
     assert repeat.status_code == 200 and repeat.get_json()["id"] == record["id"]
     assert repeat.headers["Idempotent-Replayed"] == "true"
-    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True}), 409)
+    error_shape(client.post("/api/v1/approvals/worker_launch",
+                            json={"acknowledge_risks": True, **shown(store)}), 409)
     assert client.get("/api/v1/approvals/worker_launch").get_json()["approved"]
     revoked = client.delete(f"/api/v1/approvals/{record['id']}")
     assert revoked.status_code == 200 and revoked.get_json()["revokes"] == record["id"]
@@ -98,7 +104,8 @@ def test_approval_flow_through_the_api(client, store):
 def test_rejection_through_the_api(client, store):
     awaiting(store)
     response = client.post("/api/v1/approvals", json={"checkpoint": "worker_launch",
-                                                      "decision": "reject", "reason": "no"})
+                                                      "decision": "reject", "reason": "no",
+                                                      **shown(store)})
     assert response.status_code == 201 and response.get_json()["state"] == "rejected"
 
 
@@ -124,15 +131,16 @@ def test_auth_roles_and_principal(tmp_path, caplog):
     error_shape(client.get("/api/v1/checkpoints", headers=bearer("wrong-token-0123456789")), 401)
     assert client.get("/api/v1/checkpoints", headers=bearer("viewer-token-0123456789")).status_code == 200
     awaiting(store, requester="alice")
-    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+    decision = {"acknowledge_risks": True, **shown(store)}
+    error_shape(client.post("/api/v1/approvals/worker_launch", json=decision,
                             headers=bearer("viewer-token-0123456789")), 403)
-    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+    error_shape(client.post("/api/v1/approvals/worker_launch", json=decision,
                             headers=bearer("operator-token-01234567")), 403)
     # the requester may not approve its own destructive gate
-    error_shape(client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+    error_shape(client.post("/api/v1/approvals/worker_launch", json=decision,
                             headers=bearer("alice-token-0123456789")), 403)
     ok = client.post("/api/v1/approvals/worker_launch",
-                     json={"acknowledge_risks": True, "approved_by": "mallory"},
+                     json={"acknowledge_risks": True, "approved_by": "mallory", **shown(store)},
                      headers=bearer("bob-token-012345678901"))
     assert ok.status_code == 201 and ok.get_json()["approver"] == "bob"  # body ignored
     # CORS for the configured origin only

@@ -60,7 +60,7 @@ def test_a_generated_client_drives_a_gated_run_to_success(tmp_path, raydeploy_cl
         assert not gate.approved and gate.min_approvals == 1
 
         record = decide_gate.sync("project_setup", client=approver, body=Decision(
-            plan_fingerprint=gate.plan_fingerprint, reason="reviewed"))
+            run_id=gate.run_id, plan_fingerprint=gate.plan_fingerprint, reason="reviewed"))
         assert record.approver == "bob" and record.plan_fingerprint == gate.plan_fingerprint
 
         while (now := get_deployment.sync(run.id, client=operator)).status.value != "succeeded":

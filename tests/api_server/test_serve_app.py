@@ -46,6 +46,7 @@ def test_the_replica_app_honours_tokens_and_cors(tmp_path):
     salt = digest_salt(parse_config({"cluster_name": "replica"}, environ={}))
     digests = Principals.load(None, str(tokens), salt).digests()
     assert "viewer-token" not in str(digests)  # the replica gets digests, never tokens
+    assert all(d["digest"].startswith("scrypt$14$8$1$") for d in digests)
     app = replica(tmp_path, digests, cors_origins=["https://ui.example.com"])
     assert call(app, "GET", "/health")[0] == 200
     assert call(app, "GET", "/api/v1/checkpoints")[0] == 401

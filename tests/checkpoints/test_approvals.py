@@ -30,9 +30,16 @@ def awaiting(store, fingerprint="fp1", destructive=True, requester="alice", chec
     return run.id
 
 
+def shown(store, checkpoint="worker_launch") -> dict:
+    """The run and plan a decider is shown: the request awaiting approval at ``checkpoint``."""
+    request = store.open_request_for(checkpoint)
+    return {"run_id": request.run_id if request else "run-none",
+            "fingerprint": request.fingerprint if request else "none"}
+
+
 def approve(store, approver="bob", roles=frozenset({"approver"}), **kw):
     args = dict(checkpoint="worker_launch", decision="approve", ttl_seconds=60,
-                acknowledge_risks=True)
+                acknowledge_risks=True, **shown(store, kw.get("checkpoint", "worker_launch")))
     args.update(kw)
     return approvals.decide(store, Actor(approver, "cli", roles), **args)
 

@@ -40,8 +40,10 @@ ALICE = Actor("alice", "cli")  # single-user mode: every role
 
 
 def decide(ctx, approver, decision="approve", source="cli", **kw):
+    request = ctx.store.open_request_for("b")  # what the decider is shown
     return approvals.decide(ctx.store, Actor(approver, source), checkpoint="b",
-                            decision=decision, ttl_seconds=60, **kw)
+                            decision=decision, ttl_seconds=60, run_id=request.run_id,
+                            fingerprint=request.fingerprint, **kw)
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ def test_api_run_stops_at_a_gate_and_an_api_approval_lets_it_finish(gated):
 
     approval = requests.post(f"{url}/api/v1/approvals/job_creation",
                              json={"approved_by": "tester", "reason": "rebuild",
+                                   "run_id": gate["run_id"],
                                    "plan_fingerprint": gate["plan_fingerprint"]}, timeout=10)
     assert approval.status_code == 201, approval.text
     wait_for(lambda: run_status(url, run_id) == "succeeded")
@@ -98,8 +99,11 @@ def test_an_api_approval_unblocks_a_waiting_cli_run(gated):
         for line in proc.stdout:
             if "waiting for an approval" in line:
                 break
+        gate = requests.get(f"{server.url}/api/v1/approvals/job_creation", timeout=10).json()
         response = requests.post(f"{server.url}/api/v1/approvals",
-                                 json={"checkpoint": "job_creation", "approved_by": "erin"},
+                                 json={"checkpoint": "job_creation", "approved_by": "erin",
+                                       "run_id": gate["run_id"],
+                                       "plan_fingerprint": gate["plan_fingerprint"]},
                                  timeout=10)
         assert response.status_code == 201, response.text
         assert proc.wait(60) == 0, proc.stdout.read()
@@ -133,7 +137,7 @@ def test_add_and_remove_a_node(gated, cluster):
     assert pending["checkpoint"] == "node_remove" and pending["gate"]["destructive"]
     assert [a["name"] for a in pending["plan"]["actions"]] == [node["app_name"]]
     approved = requests.post(f"{url}/api/v1/approvals/node_remove",
-                             json={"acknowledge_risks": True,
+                             json={"acknowledge_risks": True, "run_id": pending["run_id"],
                                    "plan_fingerprint": pending["plan_fingerprint"]}, timeout=10)
     assert approved.status_code == 201, approved.text
     wait_for(lambda: run_status(url, removed.json()["run_id"]) == "succeeded", timeout=120)
@@ -165,9 +169,11 @@ def test_deploy_and_remove_an_app_keeps_the_others(gated, cluster):
     listed = requests.get(f"{url}/api/v1/applications", timeout=10).json()
     assert {a["name"] for a in listed["applications"]} == {"hello", "greeter", "management-api"}
     deleted = requests.delete(f"{url}/api/v1/applications/greeter", timeout=60)
-    assert deleted.status_code == 202 and deleted.json()["pending"]["checkpoint"] == "app_delete"
-    assert requests.post(f"{url}/api/v1/approvals/app_delete", json={"acknowledge_risks": True},
-                         timeout=10).status_code == 201
+    pending = deleted.json()["pending"]
+    assert deleted.status_code == 202 and pending["checkpoint"] == "app_delete"
+    assert requests.post(f"{url}/api/v1/approvals/app_delete", json={
+        "acknowledge_risks": True, "run_id": pending["run_id"],
+        "plan_fingerprint": pending["plan_fingerprint"]}, timeout=10).status_code == 201
     wait_for(lambda: requests.get(f"{url}/api/v1/applications/greeter", timeout=10).status_code == 404,
              timeout=60)
     assert requests.get(f"{proxy}/hello", timeout=10).json()["message"] == "hello, world"

@@ -54,8 +54,10 @@ def test_a_plan_that_strands_an_apps_replicas_is_breaking_and_never_reported_a_s
     finally:
         removed = requests.delete(f"{server.url}/api/v1/applications/pipeline", timeout=60)
         if removed.status_code == 202:
-            requests.post(f"{server.url}/api/v1/approvals/app_delete",
-                          json={"acknowledge_risks": True}, timeout=10)
+            pending = removed.json()["pending"]
+            requests.post(f"{server.url}/api/v1/approvals/app_delete", json={
+                "acknowledge_risks": True, "run_id": pending["run_id"],
+                "plan_fingerprint": pending["plan_fingerprint"]}, timeout=10)
             wait_for(lambda: requests.get(f"{server.url}/api/v1/applications/pipeline",
                                           timeout=10).status_code == 404, timeout=60)
         server.stop()

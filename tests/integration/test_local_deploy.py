@@ -128,7 +128,8 @@ def test_lowering_workers_is_a_destructive_gate(cluster):
     # approving a plan other than the awaiting one is refused
     result = cluster.cli("approve", "worker_launch", "--acknowledge-risks",
                          "--fingerprint", "0000000000000000", workers=1)
-    assert result.returncode == 1 and "not the plan awaiting approval" in result.stderr
+    assert result.returncode == 1 and "shown plan 0000000000000000" in result.stderr
+    assert "the plan awaiting approval there is" in result.stderr
     result = cluster.cli("approve", "worker_launch", "--acknowledge-risks",
                          "--operator", "alice", "--reason", "shrink", workers=1)
     assert result.returncode == 0, result.stderr

@@ -8,14 +8,21 @@ import time
 import pytest
 import requests
 
-from tests.conftest import ApiServer, base_config, clean_env, cli, spawn_cli, write_config
+from tests.conftest import ApiServer, base_config, cli, os_user, spawn_cli, write_config
 
 pytestmark = pytest.mark.integration
 
-TOKENS = "alice:approver:alice-token-0123456789,bob:approver:bob-token-012345678901"
+# a policy of distinct approvers needs tokens (without them there is one identity); the CLI
+# takes its roles from the tokens file: the OS user may run, alice and bob approve
+TOKENS = ("tokens:\n"
+          "  - {principal: alice, roles: [approver], token: alice-token-0123456789}\n"
+          "  - {principal: bob, roles: [approver], token: bob-token-012345678901}\n"
+          f"  - {{principal: {os_user()}, roles: [operator], token: runner-token-0123456789}}\n")
 
 
 def post(api, token, **body):
+    shown = gate(api)  # the run and plan the approver reviewed
+    body = {"run_id": shown["run_id"], "plan_fingerprint": shown["plan_fingerprint"], **body}
     return requests.post(f"{api.url}/api/v1/approvals/project_setup", json=body, timeout=10,
                          headers={"Authorization": f"Bearer {token}"})
 
@@ -26,10 +33,14 @@ def gate(api):
 
 
 def test_two_approvers_are_needed_and_the_gate_says_who_approved(tmp_path):
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(TOKENS)
+    tokens.chmod(0o600)
     config = write_config(tmp_path / "c.yaml", base_config(
-        tmp_path / "state", approvals={"required": ["project_setup"],
-                                       "policy": {"project_setup": {"min_approvals": 2}}}))
-    api = ApiServer(config, env=clean_env(RAYDEPLOY_API_TOKENS=TOKENS))
+        tmp_path / "state", api={"tokens_file": str(tokens)},
+        approvals={"required": ["project_setup"],
+                   "policy": {"project_setup": {"min_approvals": 2}}}))
+    api = ApiServer(config)
     run = spawn_cli("--checkpoint", "project_setup", config=config)
     try:
         deadline = time.monotonic() + 60

@@ -43,8 +43,10 @@ def test_add_and_remove_a_worker_through_the_serve_hosted_api(cluster):
     assert any(n["platform_app_id"] == app_id and n["alive"] for n in nodes["nodes"])
     removed = requests.delete(f"{proxy}/api/v1/resources/nodes/{app_id}", timeout=120)
     assert removed.status_code == 202, removed.text  # destructive: waits for an approval
-    approved = requests.post(f"{proxy}/api/v1/approvals/node_remove",
-                             json={"acknowledge_risks": True}, timeout=10)
+    pending = removed.json()["pending"]
+    approved = requests.post(f"{proxy}/api/v1/approvals/node_remove", json={
+        "acknowledge_risks": True, "run_id": pending["run_id"],
+        "plan_fingerprint": pending["plan_fingerprint"]}, timeout=10)
     assert approved.status_code == 201, approved.text
     run_id = removed.json()["run_id"]
     deadline = time.monotonic() + 120

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_server.conftest import awaiting, make_app  # noqa: F401 - shared with these tests
+from tests.api_server.conftest import awaiting, make_app, shown  # noqa: F401 - shared with these tests
 
 TOKENS = ("root:admin:admin-token-0123456789,"
           "vera:viewer:viewer-token-0123456789,"

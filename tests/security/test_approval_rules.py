@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from tests.conftest import cli, os_user, write_config
-from tests.security.conftest import APPROVER, OPERATOR, TOKENS, awaiting, bearer, make_app
+from tests.security.conftest import APPROVER, OPERATOR, TOKENS, awaiting, bearer, make_app, shown
 
 
 def test_an_operator_cannot_approve_by_running_a_checkpoint(secured):
@@ -66,14 +66,17 @@ def test_the_cli_operator_flag_is_a_claimed_name_beside_the_os_user(tmp_path):
 def test_a_rejection_ends_its_run_at_once_and_cannot_be_undone(secured):
     _, client, store = secured
     run_id = awaiting(store, requester="olga")
+    decided = shown(store)
     rejected = client.post("/api/v1/approvals/worker_launch",
-                           json={"decision": "reject", "reason": "no"}, headers=APPROVER)
+                           json={"decision": "reject", "reason": "no", **decided},
+                           headers=APPROVER)
     assert rejected.status_code == 201
     assert store.get_run(run_id).status == "rejected"  # nobody needs to be waiting
     revoke = client.delete(f"/api/v1/approvals/{rejected.get_json()['id']}",
                            headers=bearer("alice-token-0123456789"))
     assert revoke.status_code == 409 and "final" in revoke.get_json()["message"]
-    approve = client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True},
+    approve = client.post("/api/v1/approvals/worker_launch",
+                          json={"acknowledge_risks": True, **decided},
                           headers=bearer("alice-token-0123456789"))
     assert approve.status_code == 404  # nothing awaits approval any more
     assert store.get_run(run_id).status == "rejected"
@@ -87,7 +90,8 @@ def test_concurrent_revocations_make_exactly_one_record(tmp_path):
     store = app.extensions["raydeploy"].store
     awaiting(store, requester="olga")
     approved = app.test_client().post("/api/v1/approvals/worker_launch",
-                                      json={"acknowledge_risks": True}, headers=APPROVER)
+                                      json={"acknowledge_risks": True, **shown(store)},
+                                      headers=APPROVER)
     approval_id = approved.get_json()["id"]
     barrier, codes = threading.Barrier(8), []
 
@@ -108,19 +112,19 @@ def test_concurrent_revocations_make_exactly_one_record(tmp_path):
 def test_an_idempotency_key_is_scoped_to_caller_route_and_body(secured):
     _, client, store = secured
     awaiting(store, requester="olga", destructive=False)
-    key = {"Idempotency-Key": "same-key"}
-    first = client.post("/api/v1/approvals/worker_launch", json={"decision": "approve"},
+    key, decided = {"Idempotency-Key": "same-key"}, shown(store)
+    first = client.post("/api/v1/approvals/worker_launch", json={"decision": "approve", **decided},
                         headers={**APPROVER, **key})
     assert first.status_code == 201
     # the same key for another request (a reject) does not return the approval
-    other = client.post("/api/v1/approvals/worker_launch", json={"decision": "reject"},
+    other = client.post("/api/v1/approvals/worker_launch", json={"decision": "reject", **decided},
                         headers={**APPROVER, **key})
     assert other.status_code == 422 and "Idempotency-Key" in other.get_json()["errors"]["json"]
     # the same key from another caller is another request (here: already decided)
-    alice = client.post("/api/v1/approvals/worker_launch", json={"decision": "approve"},
+    alice = client.post("/api/v1/approvals/worker_launch", json={"decision": "approve", **decided},
                         headers={**bearer("alice-token-0123456789"), **key})
     assert alice.status_code == 409
-    replay = client.post("/api/v1/approvals/worker_launch", json={"decision": "approve"},
+    replay = client.post("/api/v1/approvals/worker_launch", json={"decision": "approve", **decided},
                          headers={**APPROVER, **key})
     assert replay.status_code == 200 and replay.get_json()["id"] == first.get_json()["id"]
     assert len(store.approvals()) == 1
@@ -130,6 +134,7 @@ def test_the_decider_is_the_token_principal_never_a_body_field(secured):
     _, client, store = secured
     awaiting(store, requester="olga")
     record = client.post("/api/v1/approvals/worker_launch",
-                         json={"acknowledge_risks": True, "approved_by": "mallory"},
+                         json={"acknowledge_risks": True, "approved_by": "mallory",
+                               **shown(store)},
                          headers=APPROVER).get_json()
     assert (record["approver"], record["claimed_by"]) == ("bob", "mallory")

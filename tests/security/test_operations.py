@@ -40,10 +40,12 @@ def test_removing_a_node_waits_for_an_approval_bound_to_its_plan(with_worker):
     assert svc.ctx.platform.get_app(worker.id).status == "running"  # nothing removed yet
     assert svc.store.get_run(body["run_id"]).status == "awaiting_approval"
     # the operator cannot approve it; an approver can, for this plan only
-    assert client.post("/api/v1/approvals/node_remove", json={"acknowledge_risks": True},
-                       headers=OPERATOR).status_code == 403
+    assert client.post("/api/v1/approvals/node_remove", json={
+        "acknowledge_risks": True, "run_id": pending["run_id"],
+        "plan_fingerprint": pending["plan_fingerprint"]}, headers=OPERATOR).status_code == 403
     approved = client.post("/api/v1/approvals/node_remove", headers=APPROVER, json={
-        "acknowledge_risks": True, "plan_fingerprint": pending["plan_fingerprint"]})
+        "acknowledge_risks": True, "run_id": pending["run_id"],
+        "plan_fingerprint": pending["plan_fingerprint"]})
     assert approved.status_code == 201
     deadline = time.monotonic() + 30
     while svc.store.get_run(body["run_id"]).status != "succeeded":
@@ -85,9 +87,11 @@ def test_redeploying_a_running_app_waits_for_an_approval(cluster, tmp_path):
         assert response.json()["pending"]["gate"]["destructive"]
         proxy = cluster.manager().serve.proxy_url
         assert requests.get(f"{proxy}/hello", timeout=10).json()["message"] == "hello, world"
-        run_id = response.json()["run_id"]
-        requests.post(f"{server.url}/api/v1/approvals/app_deploy",
-                      json={"decision": "reject", "reason": "keep it"}, timeout=10)
+        run_id, pending = response.json()["run_id"], response.json()["pending"]
+        rejected = requests.post(f"{server.url}/api/v1/approvals/app_deploy", json={
+            "decision": "reject", "reason": "keep it", "run_id": pending["run_id"],
+            "plan_fingerprint": pending["plan_fingerprint"]}, timeout=10)
+        assert rejected.status_code == 201, rejected.text
         assert requests.get(f"{server.url}/api/v1/deployments/{run_id}",
                             timeout=10).json()["status"] == "rejected"
     finally:

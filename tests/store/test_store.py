@@ -66,11 +66,11 @@ def test_audit_events_are_chained_and_a_change_is_found(tmp_path):
     for n in range(4):
         store.audit(principal="alice", source="cli", action="run.start", target=f"run-{n}",
                     result="ok", detail={"n": n})
-    assert store.verify_audit() == (4, None)
+    assert store.verify_audit()[:2] == (4, None)
     assert [e.target for e in store.audit_events(after_seq=2)] == ["run-2", "run-3"]
     conn = store.db.connection()
     conn.execute("UPDATE audit SET principal='mallory' WHERE seq=2")
-    checked, problem = store.verify_audit()
+    checked, problem, _ = store.verify_audit()
     assert checked == 1 and "event 2 was altered" in problem
     conn.execute("UPDATE audit SET principal='alice' WHERE seq=2")
     conn.execute("DELETE FROM audit WHERE seq=3")
@@ -82,7 +82,7 @@ def test_a_removed_last_audit_event_is_found(tmp_path):
     for n in range(3):
         store.audit(principal="a", source="cli", action="x", target=str(n), result="ok")
     store.db.connection().execute("DELETE FROM audit WHERE seq=3")
-    checked, problem = store.verify_audit()
+    checked, problem, _ = store.verify_audit()
     assert checked == 2 and "removed from the end" in problem
 
 

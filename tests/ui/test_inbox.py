@@ -147,6 +147,49 @@ def test_a_destructive_plan_is_approved_only_after_its_name_is_typed(page, serve
     assert record.approver == "bob" and record.acknowledge_risks and record.source == "api"
 
 
+def test_the_inbox_decides_only_on_the_run_and_plan_it_shows(page, server):
+    """Another run's request at the same gate (here even with the same fingerprint) closes
+    the one on screen: approving the card then is refused (409, naming both runs), and
+    nothing is recorded for either run."""
+    api, _ = server
+    from store import Store
+    store = Store(api_state(server))
+    first = awaiting(store, checkpoint="worker_launch", fingerprint="fp-same", requester="olga")
+    sign_in(page, api, BOB)
+    card = page.locator("article.gate[data-checkpoint=worker_launch]")
+    card.wait_for()
+    assert f"run {first}" in card.inner_text() and "plan fp-same" in card.inner_text()
+    second = awaiting(store, checkpoint="worker_launch", fingerprint="fp-same",
+                      requester="olga")  # closes the first run's request
+    card.locator("input.confirm").fill("worker_launch")
+    card.locator("button.approve").click()
+    refused = card.locator(".result.error")
+    refused.wait_for()
+    assert first in refused.inner_text() and second in refused.inner_text()
+    assert store.approvals() == []
+    assert [e.result for e in store.audit_events(action="approval")] == ["refused"]
+
+
+def test_the_inbox_shows_what_a_plan_changes_a_setting_a_line(page, server):
+    from checkpoints.plan import Action, Kind, Plan
+    from store import Store
+    store = Store(api_state(server))
+    run = store.create_run("deploy", ["serve_deploy"], "olga", "cli", status="awaiting_approval")
+    plan = Plan("serve_deploy", (Action(Kind.UPDATE, "app", "hello", {
+        "import_path": "examples.apps.hello:app", "route_prefix": "/hello",
+        "changes": {"args.greeting": '"hi" -> "hello"',
+                    "runtime_env.env_vars.API_TOKEN": "changed"}}),))
+    store.open_approval_request(run.id, "serve_deploy", plan.fingerprint, plan.to_dict(), False,
+                                ["approvals.required lists this checkpoint"], "olga")
+    api, _ = server
+    sign_in(page, api, BOB)
+    card = page.locator("article.gate[data-checkpoint=serve_deploy]")
+    card.wait_for()
+    lines = card.locator("ul.actions li .change").all_inner_texts()
+    assert lines == ['args.greeting: "hi" -> "hello"', "runtime_env.env_vars.API_TOKEN: changed"]
+    assert "changes=" not in card.inner_text()
+
+
 def test_a_live_runs_timeline_updates_without_reload(page, server):
     api, config = server
     with waiting_run(api, config) as run:
@@ -158,8 +201,11 @@ def test_a_live_runs_timeline_updates_without_reload(page, server):
         row.locator("td:has-text('awaiting_approval')").wait_for()
         page.evaluate("window.__same_page = true")  # gone if the page reloads
         started = time.monotonic()
+        gate = requests.get(f"{api.url}/api/v1/approvals/project_setup", timeout=5,
+                            headers={"Authorization": f"Bearer {BOB}"}).json()
         decided = requests.post(f"{api.url}/api/v1/approvals/project_setup", timeout=10,
-                                json={"decision": "approve"},
+                                json={"decision": "approve", "run_id": gate["run_id"],
+                                      "plan_fingerprint": gate["plan_fingerprint"]},
                                 headers={"Authorization": f"Bearer {BOB}"})
         assert decided.status_code == 201
         row.locator("td:has-text('succeeded')").wait_for(timeout=30_000)

@@ -75,7 +75,9 @@ class DeploymentSchema(Schema):
 
 class AppDetailSchema(AppSummarySchema):
     deployments = fields.List(fields.Nested(DeploymentSchema), required=True)
-    deployed_config = fields.Dict(allow_none=True)
+    deployed_config = fields.Dict(allow_none=True, metadata={
+        "description": "the config it was deployed with; the values of environment variables "
+                       "and of secrets (the management API's token digests) are '(redacted)'"})
 
 
 class AppDeletedSchema(Schema):

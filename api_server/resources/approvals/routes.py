@@ -49,7 +49,8 @@ def record_decision(checkpoint: str, body: dict) -> dict:
         svc.store, actor(body.get("approved_by")), checkpoint=checkpoint,
         decision=body["decision"], ttl_seconds=svc.config.approvals.ttl_seconds,
         reason=body.get("reason"), acknowledge_risks=body["acknowledge_risks"],
-        acknowledge_breaking=body["acknowledge_breaking"], fingerprint=body.get("plan_fingerprint"),
+        acknowledge_breaking=body["acknowledge_breaking"], run_id=body["run_id"],
+        fingerprint=body["plan_fingerprint"],
         # without tokens nobody is known, so "the requester" cannot be told apart
         forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval,
         policy=policy_for(svc.config, checkpoint), config=svc.config)
@@ -82,7 +83,7 @@ class Approvals(MethodView):
                                   "caller, route and body): the first answer")
     @raises(blp, Invalid, Forbidden, NotFound, Conflict,
             notfound="no plan of that checkpoint awaits approval",
-            conflict="not the awaiting plan, or already decided")
+            conflict="not the run and plan awaiting approval, or already decided")
     def post(self, body):
         """Approve or reject the plan awaiting approval at a checkpoint"""
         return record_decision(body["checkpoint"], body)
@@ -149,7 +150,7 @@ class CheckpointApproval(MethodView):
                                   "caller, route and body): the first answer")
     @raises(blp, Invalid, Forbidden, NotFound, Conflict,
             notfound="no such checkpoint, or no plan of it awaits approval",
-            conflict="not the awaiting plan, or already decided")
+            conflict="not the run and plan awaiting approval, or already decided")
     def post(self, body, key):
         """Approve or reject the plan awaiting approval at this checkpoint"""
         return record_decision(checkpoint_or_404(key), body)

@@ -53,8 +53,14 @@ class DecisionSchema(Schema):
     acknowledge_risks = fields.Boolean(load_default=False)
     acknowledge_breaking = fields.Boolean(load_default=False, metadata={
         "description": "required (with acknowledge_risks) to approve a plan that breaks apps"})
-    plan_fingerprint = fields.String(validate=validate.Length(min=1, max=64), metadata={
-        "description": "the plan reviewed (default: the plan now awaiting approval)"})
+    run_id = fields.String(required=True, validate=validate.Length(min=1, max=100), metadata={
+        "description": "the run whose plan was reviewed (run_id of the gate): another "
+                       "run's plan at the same gate is never decided on unseen (409)"})
+    plan_fingerprint = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                                     metadata={
+        "description": "the fingerprint of the plan reviewed (plan_fingerprint of the "
+                       "gate): when it is not the plan awaiting approval now, nothing is "
+                       "recorded (409, naming both)"})
 
 
 class NamedDecisionSchema(DecisionSchema):

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from api_server.resources.audit.schemas import (
     AuditListSchema,
     AuditQuerySchema,
+    AuditVerifyQuerySchema,
     AuditVerifySchema,
 )
 from api_server.resources.common import services
@@ -26,20 +27,29 @@ class Audit(MethodView):
         "application/x-ndjson": {"schema": {
             "type": "string", "description": "format=ndjson: one JSON event per line"}}}}})
     def get(self, query):
-        """Audit events in order, filtered (format=ndjson streams them, one per line)"""
+        """Audit events in order, filtered, up to the trail's head (format=ndjson streams
+        them, one per line, and ends with a line {"audit_head": {seq, hash}})"""
         fmt = query.pop("format")
-        events = services().store.audit_events(**query)
+        store = services().store
+        head = store.audit_head()
+        events = store.audit_events(**query, up_to_seq=head["seq"] if head else 0)
         if fmt == "ndjson":
-            lines = (json.dumps(asdict(e), sort_keys=True) + "\n" for e in events)
-            return Response(stream_with_context(lines), mimetype="application/x-ndjson")
+            def lines():
+                for event in events:
+                    yield json.dumps(asdict(event), sort_keys=True) + "\n"
+                yield json.dumps({"audit_head": head}, sort_keys=True) + "\n"
+            return Response(stream_with_context(lines()), mimetype="application/x-ndjson")
         events = list(events)
-        return {"events": events, "total": len(events)}
+        return {"events": events, "total": len(events), "head": head}
 
 
 @blp.route("/verify")
 class AuditVerify(MethodView):
+    @blp.arguments(AuditVerifyQuerySchema, location="query")
     @blp.response(200, AuditVerifySchema)
-    def get(self):
-        """Walk the hash chain: is every event intact, and none missing?"""
-        checked, problem = services().store.verify_audit()
-        return {"intact": problem is None, "checked": checked, "problem": problem}
+    def get(self, query):
+        """Walk the keyed hash chain: is every event intact, none missing, and (expect_head)
+        does the trail still reach a head kept from earlier?"""
+        check = services().store.verify_audit(expect_head=query.get("expect_head"))
+        return {"intact": check.problem is None, "checked": check.checked,
+                "problem": check.problem, "head": check.head}

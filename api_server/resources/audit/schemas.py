@@ -9,12 +9,14 @@ class AuditEventSchema(Schema):
     principal = fields.String(required=True, metadata={
         "description": "who acted: a token's principal, the CLI's OS user, or anonymous"})
     claimed_name = fields.String(allow_none=True)
-    source = fields.String(required=True, metadata={"description": "cli, api, auto or file"})
+    source = fields.String(required=True, metadata={
+        "description": "cli, api, auto or file (store: audit.rekey, the store's own)"})
     client_address = fields.String(allow_none=True)
     action = fields.String(required=True, metadata={
         "description": "run.start, run.resume, run.cancel, approval.approve, approval.reject, "
                        "approval.revoke, approval.file (a refused approval file), node.add, "
-                       "node.remove, app.deploy, app.delete"})
+                       "node.remove, app.deploy, app.delete, audit.rekey (an older store's "
+                       "trail chained with the key)"})
     target = fields.String(required=True)
     plan_fingerprint = fields.String(allow_none=True)
     run_id = fields.String(allow_none=True)
@@ -24,9 +26,21 @@ class AuditEventSchema(Schema):
     hash = fields.String(required=True)
 
 
+class AuditHeadSchema(Schema):
+    seq = fields.Integer(required=True, metadata={"description": "the last event"})
+    hash = fields.String(required=True, metadata={
+        "description": "its hash: keep it outside the store, and check later that the trail "
+                       "still reaches it (/api/v1/audit/verify?expect_head=...)"})
+
+
+HEAD = {"description": "where the trail ended when this was read (null: no events); an "
+                       "export holds no event after it"}
+
+
 class AuditListSchema(Schema):
     events = fields.List(fields.Nested(AuditEventSchema), required=True)
     total = fields.Integer(required=True)
+    head = fields.Nested(AuditHeadSchema, allow_none=True, required=True, metadata=HEAD)
 
 
 class AuditQuerySchema(Schema):
@@ -43,8 +57,16 @@ class AuditQuerySchema(Schema):
                            metadata={"description": "ndjson: one event per line, streamed"})
 
 
+class AuditVerifyQuerySchema(Schema):
+    expect_head = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"), metadata={
+        "description": "a head hash kept from an earlier export or notification: not intact "
+                       "unless the trail still reaches it (events removed from the end, or "
+                       "a rewritten trail, no longer do)"})
+
+
 class AuditVerifySchema(Schema):
     intact = fields.Boolean(required=True)
     checked = fields.Integer(required=True, metadata={"description": "events verified"})
     problem = fields.String(allow_none=True, metadata={
-        "description": "the first altered or missing event"})
+        "description": "the first altered or missing event, or the expected head not reached"})
+    head = fields.Nested(AuditHeadSchema, allow_none=True, required=True, metadata=HEAD)

@@ -75,11 +75,15 @@ async function inbox() {
 }
 
 function gateCard(item, gate) {
+  // what this card shows is the gate as just read: the plan, its run and fingerprint; a
+  // decision names exactly those (the API refuses it, 409, when another plan awaits now)
+  const shown = { run_id: gate.run_id || item.run_id, plan_fingerprint: gate.plan_fingerprint || item.plan_fingerprint };
   const risk = gate.gate?.risk || (item.breaking ? "breaking" : item.destructive ? "destructive" : "approval");
   const actions = (gate.plan?.actions || []).map((action) => {
     const impact = [...(action.impact?.notes || []), ...(action.impact?.shortfalls || [])];
     const breaks = action.breaks?.length ? el("span", { class: "breaks", text: ` BREAKS ${action.breaks.join(", ")}` }) : null;
     return el("li", {}, describe(action), breaks,
+              changeLines(action).map((line) => el("span", { class: "change", text: line })),
               impact.map((note) => el("span", { class: "impact", text: note })));
   });
   const given = gate.approvals || [];
@@ -89,22 +93,29 @@ function gateCard(item, gate) {
   const required = (gate.required || []).map((r) => el("li", { text: r }));
   return el("article", { class: "card gate", "data-checkpoint": item.checkpoint },
     el("h2", {}, item.checkpoint, el("span", { class: `badge ${risk}`, text: risk.toUpperCase() })),
-    el("p", { class: "meta", text: `plan ${item.plan_fingerprint} · run ${item.run_id} · requested by ${item.requester} · ${age(item.created_at)}` }),
+    el("p", { class: "meta", text: `plan ${shown.plan_fingerprint} · run ${shown.run_id} · requested by ${item.requester} · ${age(item.created_at)}` }),
     el("ul", { class: "actions" }, actions),
     progress,
     required.length ? el("ul", { class: "required meta" }, required) : null,
-    decideForm(item, gate, risk));
+    decideForm(item, shown, risk));
+}
+
+// what an action changes, a setting a line (before -> after; secrets come redacted)
+function changeLines(action) {
+  const shown = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+  return [...Object.entries(action.details?.changes || {}), ...Object.entries(action.details?.settings || {})]
+    .map(([key, value]) => `${key}: ${shown(value)}`);
 }
 
 function describe(action) {
   const details = Object.entries(action.details || {})
-    .filter(([key]) => key !== "breaks")
+    .filter(([key]) => !["breaks", "changes", "settings"].includes(key))
     .map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`);
   return `${action.kind} ${action.resource}${action.name ? " " + action.name : ""}`
     + (details.length ? ` (${details.join(", ")})` : "");
 }
 
-function decideForm(item, gate, risk) {
+function decideForm(item, shown, risk) {
   const reason = el("input", { type: "text", class: "reason", placeholder: "reason", "aria-label": "reason" });
   const expected = risk === "breaking" ? `${item.checkpoint} breaking` : item.checkpoint;
   const confirm = risk === "approval" ? null
@@ -125,7 +136,8 @@ function decideForm(item, gate, risk) {
       const record = await api(`/api/v1/approvals/${encodeURIComponent(item.checkpoint)}`, {
         method: "POST",
         body: JSON.stringify({
-          decision, reason: reason.value || null, plan_fingerprint: item.plan_fingerprint,
+          decision, reason: reason.value || null,
+          run_id: shown.run_id, plan_fingerprint: shown.plan_fingerprint,
           acknowledge_risks: decision === "approve" && risk !== "approval",
           acknowledge_breaking: decision === "approve" && risk === "breaking",
         }),
