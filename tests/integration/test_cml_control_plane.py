@@ -228,7 +228,7 @@ def test_a_gate_stops_the_workflow_approvers_continue_the_same_run_the_rerun_fol
     assert gate["awaiting"] and gate["min_approvals"] == 2
     run_id = gate["run_id"]
     first = workflow.api("POST", "/api/v1/approvals/worker_launch", token="alice", body={
-        "decision": "approve", "plan_fingerprint": gate["plan_fingerprint"],
+        "decision": "approve", "plan_fingerprint": gate["plan_fingerprint"], "run_id": run_id,
         "acknowledge_risks": True, "reason": "over REST"})
     assert first["status"] == 201, first
     inbox = workflow.ws.runner([PY, "-c", INBOX, workflow.url, TOKENS["carol"][1],

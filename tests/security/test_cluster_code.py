@@ -32,12 +32,13 @@ def serve_config(plane):
 
 def rewrite_management_args(dashboard: DashboardClient, args: dict) -> None:
     """What code holding the Ray token can do: PUT the Serve config with other args."""
-    declared = dashboard._call("GET", "/api/serve/applications/",
-                               params={"api_type": "declarative"}).json()
-    for app in declared["applications"]:
+    status = dashboard.serve_applications()
+    apps = [a["deployed_app_config"] for a in status["applications"].values()]
+    for app in apps:
         if app["name"] == "management-api":
             app["args"] = args
-    dashboard.put_serve(declared)
+    dashboard.put_serve({"proxy_location": "HeadOnly", "http_options": {
+        k: status["http_options"][k] for k in ("host", "port")}, "applications": apps})
 
 
 def as_mallory(url: str) -> int:
