@@ -12,7 +12,7 @@ import logging
 from flask import Flask, g, request
 from flask_cors import CORS
 from flask_smorest import Api
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, MethodNotAllowed, RequestEntityTooLarge
 
 from api_server import errors, guards, metrics
 from api_server.auth import required_role
@@ -42,6 +42,8 @@ class RaydeployApi(Api):
         if "message" not in payload:
             payload["message"] = ("the request has invalid fields: see errors" if code == 422
                                   else error.description)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:  # RFC 9110: say which
+            headers = {**headers, "Allow": ", ".join(sorted(error.valid_methods))}
         return payload, code, headers
 
 
@@ -103,16 +105,31 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     app.extensions["raydeploy.principals"] = principals
     metrics.install(app, lambda: app.extensions["raydeploy"].store)
     allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
+    bodiless = guards.bodiless_operations(api.spec.to_dict()["paths"])
+
+    def without_a_body_as_the_spec_allows(data: bytes) -> bool:
+        """A mutation the spec declares no body for, sent with none (no Content-Type either),
+        and not from another site's page."""
+        return (not data and request.content_type is None and request.url_rule is not None
+                and (request.method, request.url_rule.rule) in bodiless
+                and not guards.cross_site(request.headers.get("Origin"), request.host,
+                                          config.api.cors_origins))
 
     @app.before_request
     def guard():
         if not guards.host_allowed(request.host, allowed_hosts):
             return errors.http_error(api, 400, f"this API does not answer to the Host "
                                                f"{request.host!r} (api.allowed_hosts)")
-        if request.method in guards.MUTATING and not guards.is_json(request.content_type):
+        # every body a view could read, chunked ones (no Content-Length) included
+        data = request.get_data(cache=True) if guards.may_carry_body(
+            request.method, request.content_length, request.headers.get("Transfer-Encoding")) \
+            else b""
+        if request.content_length is None and len(data) >= config.api.max_body_bytes:
+            raise RequestEntityTooLarge()  # a chunked body is cut at the limit, not refused
+        if request.method in guards.MUTATING and not guards.is_json(request.content_type) \
+                and not without_a_body_as_the_spec_allows(data):
             return errors.http_error(api, 415, "send the body as application/json (other "
                                                "content types are refused: no form posts)")
-        data = request.get_data(cache=True) if request.content_length else b""
         if data and guards.json_depth(data) > guards.MAX_JSON_DEPTH:
             raise BadRequest(f"the JSON body nests deeper than {guards.MAX_JSON_DEPTH} levels")
         return None

@@ -2,6 +2,7 @@
 bodies, shallow JSON, bounded event streams."""
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
@@ -51,6 +52,78 @@ def test_deeply_nested_json_is_a_400_not_a_crash(tmp_path):
     response = client.post("/api/v1/deployments", data=deep, content_type="application/json")
     assert response.status_code == 400
     assert "deeper" in response.get_json()["message"]
+
+
+def chunked(client, path: str, body: bytes, content_type: str = "application/json"):
+    """A chunked request: no Content-Length, the server says it ends the stream (as the dev
+    server, gunicorn and a2wsgi do for chunked bodies)."""
+    return client.post(path, input_stream=io.BytesIO(body), content_type=content_type,
+                       headers={"Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_a_chunked_body_is_guarded_like_any_other(tmp_path):
+    app = make_app(tmp_path)
+    client = app.test_client()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    response = chunked(client, "/api/v1/deployments", deep)
+    assert response.status_code == 400, response.get_json()
+    assert "deeper" in response.get_json()["message"]
+    assert chunked(client, "/api/v1/deployments", b"resume=true",
+                   "application/x-www-form-urlencoded").status_code == 415
+    big = b'{"reason": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert chunked(client, "/api/v1/approvals/worker_launch", big).status_code == 413
+    assert app.extensions["raydeploy"].store.list_runs() == []
+
+
+@pytest.mark.integration
+def test_a_chunked_deep_body_to_a_real_server_is_a_400_without_a_traceback(tmp_path):
+    config = write_config(tmp_path / "c.yaml", {
+        "state_dir": str(tmp_path / "state"), "cluster_name": "chunked",
+        "project_dir": str(tmp_path)})
+    server = ApiServer(config)
+    try:
+        def body():  # a generator: requests sends it chunked, without a Content-Length
+            for _ in range(100):
+                yield b"[" * 1000
+            for _ in range(100):
+                yield b"]" * 1000
+        response = requests.post(f"{server.url}/api/v1/deployments", data=body(), timeout=30,
+                                 headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert "deeper" in response.json()["message"]
+        assert "Traceback" not in server.output()
+    finally:
+        server.stop()
+
+
+def test_an_operation_without_a_body_takes_a_post_without_one(tmp_path):
+    """POST /notifications/test declares no body: a POST without one (and so without a
+    Content-Type) is what the spec allows. A body, a form or a cross-site page still is not."""
+    app = make_app(tmp_path)
+    client = app.test_client()
+    response = client.post("/api/v1/notifications/test")
+    assert response.status_code == 200, response.get_json()
+    assert client.post("/api/v1/notifications/test", data="x=1",
+                       content_type="application/x-www-form-urlencoded").status_code == 415
+    assert client.post("/api/v1/notifications/test", headers={
+        "Origin": "https://evil.example.com"}).status_code == 415
+    # operations that take a body still need it as JSON, even an empty one: a cross-site
+    # fetch without a body must not start a run
+    assert client.post("/api/v1/deployments").status_code == 415
+    assert app.extensions["raydeploy"].store.list_runs() == []
+
+
+def test_a_405_says_which_methods_are_allowed(tmp_path):
+    from flask.testing import FlaskClient
+    app = make_app(tmp_path)
+    client = FlaskClient(app, app.response_class)  # these methods are not in the spec at all
+    response = client.open("/health", method="TRACE")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}
+    response = client.put("/api/v1/approvals/worker_launch", json={})
+    assert response.status_code == 405
+    assert {"GET", "POST", "DELETE"} <= set(response.headers["Allow"].replace(" ", "").split(","))
 
 
 @pytest.mark.integration
