@@ -126,6 +126,39 @@ def test_a_405_says_which_methods_are_allowed(tmp_path):
     assert {"GET", "POST", "DELETE"} <= set(response.headers["Allow"].replace(" ", "").split(","))
 
 
+def test_unauthenticated_requests_cannot_grow_the_metrics_without_bound(tmp_path):
+    """Label values come from a closed set: any method or path a caller makes up folds into
+    "other" / "unmatched" (3000 made-up requests used to add 5.5 MB to /metrics)."""
+    from flask.testing import FlaskClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.security.conftest import TOKENS, VIEWER
+    app = make_app(tmp_path, tokens=TOKENS)
+    client = FlaskClient(app, app.response_class)  # made-up methods are not in the spec
+
+    def series() -> set[tuple]:
+        text = client.get("/metrics", headers=VIEWER).get_data(as_text=True)
+        return {(s.labels["method"], s.labels["route"], s.labels["status"])
+                for family in text_string_to_metric_families(text)
+                if family.name == "raydeploy_api_request_seconds" for s in family.samples}
+
+    def made_up(n: int) -> None:
+        for i in range(n):
+            client.open(f"/api/v1/nope-{i}", method=f"BREW{i}")
+            client.open(f"/made/up/{i}", method="GET")
+            client.open("/api/v1/checkpoints", method=f"X{i}")
+            client.get("/api/v1/checkpoints", headers={"Authorization": f"Bearer guess-{i}"})
+    made_up(20)
+    before = series()
+    made_up(200)
+    assert series() == before  # nothing new, however many more
+    routes = {rule.rule for rule in app.url_map.iter_rules()} | {"unmatched"}
+    assert {m for m, _, _ in before} <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                         "OPTIONS", "other"}
+    assert {r for _, r, _ in before} <= routes
+    assert ("other", "unmatched", "405") in before or ("other", "unmatched", "404") in before
+
+
 @pytest.mark.integration
 def test_event_streams_are_bounded_per_principal_and_health_still_answers(tmp_path):
     config = write_config(tmp_path / "c.yaml", {
