@@ -164,12 +164,11 @@ class AppDeploy(Operation):
     def precheck(self, ctx: Context) -> None:
         entry, policy = self.params["entry"], ctx.config.serve_policy
         check_import_path(entry["import_path"], policy.allowed_import_prefixes)
-        check_runtime_env(entry.get("runtime_env") or {}, policy.allowed_runtime_env_keys,
-                          ctx.config.project_dir)
+        check_runtime_env(entry.get("runtime_env") or {}, policy, ctx.config.project_dir)
         options = (self.params.get("overrides") or {}).get("ray_actor_options") or {}
         check_actor_options(options)
-        check_runtime_env(options.get("runtime_env") or {}, policy.allowed_runtime_env_keys,
-                          ctx.config.project_dir, field="ray_actor_options.runtime_env")
+        check_runtime_env(options.get("runtime_env") or {}, policy, ctx.config.project_dir,
+                          field="ray_actor_options.runtime_env")
         if ctx.cluster.inventory.head_app() is None:
             raise NoHead("cannot deploy an application")
         for name, app in ctx.cluster.serve.deployed_configs().items():

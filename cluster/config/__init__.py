@@ -128,7 +128,8 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
             allowed_import_prefixes=tuple(data["serve"]["allowed_import_prefixes"]) or tuple(
                 sorted({a["import_path"].split(".")[0].split(":")[0]
                         for a in data["serve"]["applications"]})),
-            allowed_runtime_env_keys=tuple(data["serve"]["allowed_runtime_env_keys"])),
+            allowed_runtime_env_keys=tuple(data["serve"]["allowed_runtime_env_keys"]),
+            allowed_env_vars=tuple(data["serve"]["allowed_env_vars"])),
         approvals=ApprovalsConfig(**{**approvals, "required": tuple(approvals["required"]),
                                      "operations": {**OPERATION_POLICY,
                                                     **approvals["operations"]},

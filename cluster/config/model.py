@@ -152,6 +152,8 @@ class ServePolicy:
     """What the API may deploy (the config file's own apps are trusted as they are)."""
     allowed_import_prefixes: tuple = ()  # default: the packages of the configured apps
     allowed_runtime_env_keys: tuple = ("env_vars", "working_dir")
+    # runtime_env.env_vars names the API accepts (shell patterns): an allow-list
+    allowed_env_vars: tuple = ("APP_*",)
 
 
 @dataclass(frozen=True)

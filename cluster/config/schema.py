@@ -103,6 +103,9 @@ class ServeSchema(Strict):
     verify_timeout_seconds = fields.Float(load_default=60, validate=validate.Range(min=1))
     allowed_runtime_env_keys = fields.List(fields.String(validate=validate.OneOf(
         RUNTIME_ENV_KEYS)), load_default=lambda: ["env_vars", "working_dir"])
+    allowed_env_vars = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9_*?\[\]!]{1,128}$", error="A variable name or a shell pattern of one, "
+                                               "like 'APP_*'.")), load_default=lambda: ["APP_*"])
 
     @pre_load
     def _defaults(self, data, **kwargs):

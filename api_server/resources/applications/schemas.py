@@ -31,7 +31,9 @@ class DeployAppSchema(Schema):
     args = fields.Dict(metadata={"description": "passed to the app's builder function"})
     runtime_env = fields.Dict(metadata={
         "description": "only the keys in serve.allowed_runtime_env_keys (default env_vars and "
-                       "a working_dir inside the project); no loader or interpreter variables"})
+                       "a working_dir inside the project); env_vars names must match "
+                       "serve.allowed_env_vars (default APP_*), never loader or interpreter "
+                       "variables"})
 
 
 class AppDeployedSchema(Schema):
