@@ -6,6 +6,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_loa
 
 from cluster.config.model import NOTIFICATION_EVENTS, OPERATION_POLICY
 from cluster.platforms import DEFAULT, REGISTRY
+from cluster.serve_routes import describe_taken, management_paths_taken, normalized
 from core.facts import CHECKPOINT_ORDER, TEARDOWN
 
 NAME_RE = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
@@ -127,6 +128,26 @@ class ServeSchema(Strict):
                 seen.add(app[key])
         if errors:
             raise ValidationError(errors)
+
+    @validates_schema
+    def _clear_of_the_management_api(self, data, **kwargs):
+        """An app at a prefix inside the management API's routes would answer its requests
+        (Serve routes a request to the longest matching prefix)."""
+        mgmt = data.get("management_api") or {}
+        if not mgmt.get("enabled"):
+            return
+        errors = {}
+        for i, app in enumerate(data.get("applications", [])):
+            if normalized(app["route_prefix"]) == normalized(mgmt["route_prefix"]):
+                continue  # the same prefix: _unique says so
+            taken = management_paths_taken(app["route_prefix"], mgmt["route_prefix"])
+            if taken:
+                errors[i] = {"route_prefix": [
+                    f"Takes the management API's {describe_taken(taken)} (Serve routes a "
+                    f"request to the longest matching prefix): choose a prefix outside its "
+                    f"routes, or move the API (serve.management_api.route_prefix)."]}
+        if errors:
+            raise ValidationError({"applications": errors})
 
 
 class ApprovalPolicySchema(Strict):

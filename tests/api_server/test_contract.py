@@ -250,3 +250,10 @@ def test_ray_address_is_read_once_from_the_environment_and_checked_at_start(tmp_
     app = create_app(Settings(ray_address="http://127.0.0.1:9", status_cache_seconds=0), config)
     assert app.extensions["raydeploy"].cluster.inventory.address.kind == "dashboard"
     assert app.test_client().get("/health").get_json()["ray_connected"] is False
+
+
+def test_the_management_routes_the_domain_guards_are_exactly_the_apps_routes(app):
+    """cluster/serve_routes.MANAGEMENT_ROUTES keeps user apps off the API's paths: a route
+    added here must be added there."""
+    from cluster.serve_routes import MANAGEMENT_ROUTES
+    assert sorted(MANAGEMENT_ROUTES) == sorted({r.rule for r in app.url_map.iter_rules()})
