@@ -38,6 +38,11 @@ def auth_enabled() -> bool:
     return principals().enabled
 
 
+def sees_paths() -> bool:
+    """Where the control plane keeps its config and state is for operators, not viewers."""
+    return actor().can("operator")
+
+
 def actor(claimed: str | None = None) -> Actor:
     """Who acts: the token's principal. Without tokens (a loopback-only server) nobody is
     known: "anonymous", with whatever name the caller claims beside it, never instead."""

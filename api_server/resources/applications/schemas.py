@@ -1,5 +1,6 @@
 from marshmallow import RAISE, Schema, fields, validate
 
+from api_server.redaction import WithoutSecrets
 from api_server.resources.common import PendingSchema, UnixTimeAsIso
 from cluster.config import APP_NAME, IMPORT_PATH, ROUTE_PREFIX
 from cluster.serve_policy import ACTOR_RESOURCES
@@ -77,7 +78,9 @@ class DeploymentSchema(Schema):
 
 class AppDetailSchema(AppSummarySchema):
     deployments = fields.List(fields.Nested(DeploymentSchema), required=True)
-    deployed_config = fields.Dict(allow_none=True)
+    deployed_config = WithoutSecrets(allow_none=True, metadata={
+        "description": "the config Serve runs, the values of env_vars and args shown as "
+                       "<redacted>"})
 
 
 class AppDeletedSchema(Schema):

@@ -1,0 +1,114 @@
+"""What a reader learns: no answer carries a secret or a token digest (apps' env_vars and
+args, the management API's args, operations' parameters, the config's changes), and a viewer
+is not told where the control plane keeps its config and state. Failed authentication is
+rate-limited per client address."""
+from __future__ import annotations
+
+import json
+
+from api_server import create_app
+from api_server.settings import Settings
+from checkpoints.access import Principals, digest_salt
+from checkpoints.operations import AppDeploy
+from checkpoints.preview import LAST_SUCCESS_KEY
+from cluster.config import parse_config
+from cluster.serve import management_app_config
+from tests.api_server.conftest import SpecCheckedClient
+from tests.security.conftest import OPERATOR, TOKENS, VIEWER
+
+SECRET = "s3cret-value-0123"
+
+
+def app_with_config_file(tmp_path, **extra):
+    """An API whose config came from a file (so it has a path to keep from viewers)."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    source = tmp_path / "deploy" / "cluster.prod.yaml"
+    config = parse_config({"state_dir": str(tmp_path / "state"), "project_dir": str(project),
+                           "jobs_config": str(project / "missing.yaml"), "cluster_name": "leak",
+                           "ray": {"version": "0.0.0"}, **extra},
+                          source=str(source), environ={})
+    app = create_app(Settings(tokens=TOKENS, status_cache_seconds=0), config)
+    app.test_client_class = SpecCheckedClient
+    return app, source
+
+
+def test_no_answer_shows_the_management_apis_args_or_an_apps_secrets(tmp_path):
+    """GET /applications/management-api showed every principal's name, roles and token
+    digest, and the config and state paths; a user app's env_vars showed their values."""
+    from tests.checkpoints.test_planners import world
+    app, _ = app_with_config_file(tmp_path)
+    svc = app.extensions["raydeploy"]
+    w = world(tmp_path / "cluster")  # a head and Serve, in memory, behind the real interfaces
+    digests = Principals.load(TOKENS, None, digest_salt(svc.config)).digests()
+    mgmt = management_app_config(svc.config, "127.0.0.2", digests)
+    w.ray.app(mgmt["name"], "/", **{k: v for k, v in mgmt.items() if k not in (
+        "name", "route_prefix")})
+    w.ray.app("hello", "/hello", args={"api_key": SECRET},
+              runtime_env={"env_vars": {"APP_TOKEN": SECRET}},
+              deployments=[{"name": "D", "ray_actor_options": {
+                  "runtime_env": {"env_vars": {"APP_OTHER": SECRET}}}}])
+    svc.cluster = w.ctx.cluster
+    client = app.test_client()
+    for headers in (VIEWER, OPERATOR):
+        shown = client.get("/api/v1/applications/management-api", headers=headers)
+        assert shown.status_code == 200, shown.get_json()
+        text = shown.get_data(as_text=True)
+        assert not any(d["digest"] in text for d in digests)
+        assert str(svc.config.state_dir) not in text and str(tmp_path) not in text
+        assert shown.get_json()["deployed_config"]["args"]["principals"] == "<redacted>"
+        hello = client.get("/api/v1/applications/hello", headers=headers)
+        assert SECRET not in hello.get_data(as_text=True)
+        config = hello.get_json()["deployed_config"]
+        assert config["runtime_env"]["env_vars"] == {"APP_TOKEN": "<redacted>"}  # names stay
+        assert config["args"] == {"api_key": "<redacted>"}
+
+
+def test_no_answer_shows_an_operations_secret_parameters(tmp_path):
+    app, _ = app_with_config_file(tmp_path)
+    store = app.extensions["raydeploy"].store
+    op = AppDeploy(entry={"name": "a", "import_path": "examples.apps.hello:build",
+                          "route_prefix": "/a", "args": {"password": SECRET},
+                          "runtime_env": {"env_vars": {"APP_KEY": SECRET}}},
+                   overrides={"ray_actor_options": {"runtime_env": {"env_vars": {
+                       "APP_KEY": SECRET}}}})
+    run = store.create_run("operation", ["app_deploy"], "olga", "api", op.options())
+    client = app.test_client()
+    for path in ("/api/v1/deployments", f"/api/v1/deployments/{run.id}"):
+        response = client.get(path, headers=VIEWER)
+        assert response.status_code == 200 and SECRET not in response.get_data(as_text=True)
+    params = client.get(f"/api/v1/deployments/{run.id}", headers=VIEWER).get_json()[
+        "options"]["operation"]["params"]
+    assert params["entry"]["runtime_env"]["env_vars"] == {"APP_KEY": "<redacted>"}
+    assert params["entry"]["import_path"] == "examples.apps.hello:build"  # the rest stays
+    assert store.get_run(run.id).options == op.options()  # the record keeps them (to resume)
+
+
+def test_a_viewer_is_not_told_where_the_config_and_state_are(tmp_path):
+    app, source = app_with_config_file(tmp_path)
+    svc = app.extensions["raydeploy"]
+    svc.store.kv_set(LAST_SUCCESS_KEY, {"run_id": "run-1", "at": 1.0, "config": {
+        "state_dir": "/old/state", "serve_apps.0.runtime_env.env_vars.APP_KEY": SECRET}})
+    svc.store.add_delivery("approval.required", "ops", {
+        "event": "approval.required", "approve_command":
+            f"python deploy_master.py --config {source} approve teardown"})
+    client = app.test_client()
+    viewer = {path: client.get(path, headers=VIEWER) for path in (
+        "/api/v1/plan", "/api/v1/notifications")}
+    for path, response in viewer.items():
+        assert response.status_code == 200, (path, response.get_json())
+        text = response.get_data(as_text=True)
+        for where in (str(source.parent), str(svc.config.state_dir), "/old/state"):
+            assert where not in text, (path, where, text)
+        assert SECRET not in text
+    assert viewer["/api/v1/plan"].get_json()["config"] == "cluster.prod.yaml"
+    command = viewer["/api/v1/notifications"].get_json()["deliveries"][0]["payload"][
+        "approve_command"]
+    assert command == "python deploy_master.py --config cluster.prod.yaml approve teardown"
+    # an operator runs deploys from that config: it sees where it is, never the secret
+    operator = client.get("/api/v1/plan", headers=OPERATOR).get_json()
+    assert operator["config"] == str(source)
+    assert {"key": "state_dir", "before": "/old/state", "after": str(svc.config.state_dir)} \
+        in [{k: json.loads(v) if k != "key" else v for k, v in c.items()}
+            for c in operator["config_changes"]]
+    assert SECRET not in json.dumps(operator)
