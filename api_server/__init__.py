@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 
 from flask import Flask, g, request
 from flask_cors import CORS
@@ -15,7 +16,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, MethodNotAllowed, RequestEntityTooLarge
 
 from api_server import errors, guards, metrics
-from api_server.auth import required_role
+from api_server.auth import FailedAuthLimiter, required_role
 from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
 from api_server.services import Services
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         ray_address=ray_address, control_plane=settings.control_plane,
         public_url=settings.public_url)
     app.extensions["raydeploy.principals"] = principals
+    app.extensions["raydeploy.auth_failures"] = FailedAuthLimiter()
     metrics.install(app, lambda: app.extensions["raydeploy"].store)
     allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
     bodiless = guards.bodiless_operations(api.spec.to_dict()["paths"])
@@ -143,9 +145,22 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         if not principals.enabled or role is None or request.method == "OPTIONS":
             return None
         header = request.headers.get("Authorization") or ""
-        principal = principals.authenticate(header[7:].strip()) if header.startswith("Bearer ") \
-            else None
+        token = header[7:].strip() if header.startswith("Bearer ") else None
+        if not token:
+            return errors.http_error(api, 401, "a valid bearer token is required",
+                                     headers={"WWW-Authenticate": "Bearer"})
+        failures, address = app.extensions["raydeploy.auth_failures"], request.remote_addr or "?"
+        wait = failures.retry_after(address)
+        if wait > 0:  # before the token is checked: guessing goes no faster than this
+            return errors.http_error(api, 429, "too many failed authentications from this "
+                                     "address: retry after Retry-After seconds",
+                                     headers={"Retry-After": str(math.ceil(wait))})
+        principal = principals.authenticate(token)
         if principal is None:
+            wait = failures.failed(address)
+            log.warning("failed authentication from %s (%s %s)%s", address, request.method,
+                        request.path, f": refusing its tokens for {math.ceil(wait)} s"
+                        if wait > 0 else "")  # never the token
             return errors.http_error(api, 401, "a valid bearer token is required",
                                      headers={"WWW-Authenticate": "Bearer"})
         if not principal.can(role):

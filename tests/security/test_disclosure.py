@@ -112,3 +112,28 @@ def test_a_viewer_is_not_told_where_the_config_and_state_are(tmp_path):
         in [{k: json.loads(v) if k != "key" else v for k, v in c.items()}
             for c in operator["config_changes"]]
     assert SECRET not in json.dumps(operator)
+
+
+def test_failed_authentication_is_rate_limited_per_client_address(tmp_path, caplog):
+    from api_server.auth import FailedAuthLimiter
+    from tests.fakes import FakeClock
+    from tests.security.conftest import bearer
+    app, _ = app_with_config_file(tmp_path)
+    clock = FakeClock()
+    app.extensions["raydeploy.auth_failures"] = FailedAuthLimiter(clock=clock)  # the defaults
+    client = app.test_client()
+    attacker, other = {"REMOTE_ADDR": "127.0.0.66"}, {"REMOTE_ADDR": "127.0.0.7"}
+
+    def get(headers, address):
+        return client.get("/api/v1/checkpoints", headers=headers, environ_base=address)
+    codes = [get(bearer(f"guess-{i:020d}"), attacker).status_code for i in range(12)]
+    assert codes == [401] * 10 + [429] * 2
+    limited = get(VIEWER, attacker)  # a right token is not even checked while limited
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert get(VIEWER, other).status_code == 200  # another address is not held up
+    assert get({}, attacker).status_code == 401  # no token: not a guess, not limited
+    clock.advance(5)  # one more try every 5 s
+    assert get(VIEWER, attacker).status_code == 200
+    assert get(bearer("guess-again-0123456789"), attacker).status_code == 401
+    assert get(bearer("guess-again-0123456789"), attacker).status_code == 429
+    assert "127.0.0.66" in caplog.text and "guess-" not in caplog.text  # logged, never the token
