@@ -16,14 +16,15 @@ from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, MethodNotAllowed, RequestEntityTooLarge
 
 from api_server import errors, guards, metrics
-from api_server.auth import FailedAuthLimiter, required_role
+from api_server.auth import FailedAuthLimiter, decision_attempt, required_role
 from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
 from api_server.services import Services
 from api_server.settings import Settings
 from api_server.spec_plugins import AuthResponsesPlugin, OperationIdPlugin
 from api_server.ui import blp as ui_blp
-from checkpoints.access import Principals, digest_salt
+from checkpoints import audit
+from checkpoints.access import Actor, Principals, digest_salt
 from cluster.config import Config, load_config
 from cluster.ray_address import RayAddress
 from core.errors import Invalid
@@ -164,9 +165,25 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
             return errors.http_error(api, 401, "a valid bearer token is required",
                                      headers={"WWW-Authenticate": "Bearer"})
         if not principal.can(role):
-            return errors.http_error(api, 403, f"{principal.name} lacks the {role} role")
+            refusal = f"{principal.name} lacks the {role} role"
+            audit_refused_decision(principal, refusal)
+            return errors.http_error(api, 403, refusal)
         g.principal = principal
         return None
+
+    def audit_refused_decision(principal, reason: str) -> None:
+        """Refused approve, reject and revoke attempts are audited too (never with a token)."""
+        body = request.get_json(silent=True)
+        attempt = decision_attempt(request.method, request.path, body)
+        if attempt is None:
+            return
+        action, target, fingerprint = attempt
+        claimed = body.get("approved_by") if isinstance(body, dict) else None
+        caller = Actor(principal.name, "api", principal.roles, client_address=request.remote_addr,
+                       claimed_name=claimed if isinstance(claimed, str) and claimed[:200]
+                       != principal.name else None)
+        audit.record(app.extensions["raydeploy"].store, caller, action, target, "refused",
+                     plan_fingerprint=fingerprint, reason=reason)
 
     for warning in config.warnings:
         log.warning("config %s: %s", config.source, warning)

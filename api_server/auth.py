@@ -26,6 +26,29 @@ def required_role(method: str, path: str) -> str | None:
     return "operator"
 
 
+APPROVALS, CHECKPOINTS = "/api/v1/approvals", "/api/v1/checkpoints/"
+
+
+def decision_attempt(method: str, path: str, body) -> tuple[str, str, str | None] | None:
+    """(action, target, plan fingerprint) when the request decides at a gate or revokes an
+    approval (approve, reject, revoke; running a checkpoint with ``approve: true``): what a
+    refusal of it is audited as. None for any other request."""
+    body = body if isinstance(body, dict) else {}
+    fingerprint = body.get("plan_fingerprint") if isinstance(body.get("plan_fingerprint"), str) \
+        else None
+    if path == APPROVALS or path.startswith(APPROVALS + "/"):
+        key = path[len(APPROVALS):].strip("/")
+        if method == "DELETE" and key:
+            return "approval.revoke", key[:200], None
+        if method == "POST":
+            decision = "reject" if body.get("decision") == "reject" else "approve"
+            target = key or body.get("checkpoint")
+            return f"approval.{decision}", str(target)[:200] if target else "?", fingerprint
+    if method == "POST" and path.startswith(CHECKPOINTS) and body.get("approve") is True:
+        return "approval.approve", path[len(CHECKPOINTS):][:200], None
+    return None
+
+
 class FailedAuthLimiter:
     """Failed authentications, per client address: a token bucket each (core/ratelimit.py),
     ``burst`` failures at once, then one every ``1 / rate`` seconds. While an address has

@@ -9,7 +9,7 @@ from api_server.resources.checkpoints.schemas import (
 )
 from api_server.resources.common import actor, auth_enabled, services
 from api_server.resources.deployments.schemas import RunSchema
-from checkpoints import BY_NAME, CHECKPOINTS, ORDER
+from checkpoints import BY_NAME, CHECKPOINTS, ORDER, audit
 from checkpoints.background import ApproveAs
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 
@@ -75,7 +75,11 @@ class Checkpoint(MethodView):
         svc, caller = services(), actor()
         approve_as = None
         if body["approve"]:  # approving needs the approver role, on this path as on any other
-            caller.require("approver", f"approve {name}")
+            try:
+                caller.require("approver", f"approve {name}")
+            except Forbidden as e:  # a refused approval is audited, as on every path
+                audit.record(svc.store, caller, "approval.approve", name, "refused", reason=str(e))
+                raise
             approve_as = ApproveAs(caller, body.get("reason"), body["acknowledge_risks"],
                                    auth_enabled() and svc.config.approvals.forbid_self_approval,
                                    body["acknowledge_breaking"])
