@@ -12,6 +12,10 @@ uses, the address the proxy listens on, and the API tokens as salted digests onl
 a process environment or command line. A digest
 lets the replica check a token; it cannot be turned back into one. A proxy that listens on a
 non-loopback address without tokens makes the replica refuse to start.
+
+The replica answers on ``REPLICA_THREADS`` threads (a2wsgi's pool) and an event stream holds
+one for as long as it is open, so at most half of them stream, as under gunicorn: the
+others keep answering ``/health`` and the API.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from ray import serve
 
 from cluster.serve import MANAGEMENT_DEPLOYMENT
 
+REPLICA_THREADS = 10  # the replica's WSGI threads: every request, event streams included
 
 def asgi_app(args: dict):
     from a2wsgi import WSGIMiddleware
@@ -33,12 +38,12 @@ def asgi_app(args: dict):
     from cluster.config import load_config
 
     settings = Settings(config_path=args["config"], state_dir=args["state_dir"],
-                        base_dir=args["base_dir"])
+                        base_dir=args["base_dir"], sse_process_limit=max(1, REPLICA_THREADS // 2))
     config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                          base_dir=settings.base_dir)
     principals = Principals(digests=args.get("principals") or [], salt=digest_salt(config))
     return WSGIMiddleware(create_app(settings, config, principals=principals,
-                                     listen_host=args["listen_host"]))
+                                     listen_host=args["listen_host"]), workers=REPLICA_THREADS)
 
 
 @serve.deployment(name=MANAGEMENT_DEPLOYMENT, num_replicas=1, ray_actor_options={"num_cpus": 0.1})

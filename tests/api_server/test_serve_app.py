@@ -55,3 +55,56 @@ def test_the_replica_app_honours_tokens_and_cors(tmp_path):
     status, _ = call(app, "POST", "/api/v1/resources/nodes/add",
                      {"Authorization": "Bearer viewer-token-0123456789"}, body={})
     assert status == 403
+
+
+def test_event_streams_leave_the_replicas_threads_to_health(tmp_path):
+    """The replica serves on REPLICA_THREADS threads and a stream holds one: at most half of
+    them stream (as on gunicorn), so viewers cannot starve /health there."""
+    from api_server.serve_app import REPLICA_THREADS
+    from store import Store
+    from tests.api_server.conftest import awaiting
+    app = replica(tmp_path, [], sse_per_principal=64)  # only the process's bound applies
+    store = Store(tmp_path / "state")
+    run_id = awaiting(store)  # a run that stays awaiting: its streams stay open
+
+    async def scenario():
+        gone = asyncio.Event()  # the clients hang up
+
+        async def start(path: str):
+            started = asyncio.get_running_loop().create_future()
+            calls = 0
+
+            async def receive():
+                nonlocal calls
+                calls += 1
+                if calls == 1:
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                await gone.wait()
+                return {"type": "http.disconnect"}
+
+            async def send(message):
+                if message["type"] == "http.response.start" and not started.done():
+                    started.set_result(message["status"])
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                     "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+                     "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8000),
+                     "client": ("127.0.0.1", 5000), "headers": []}
+            return started, asyncio.create_task(app(scope, receive, send))
+
+        streams = [await start(f"/api/v1/deployments/{run_id}/events")
+                   for _ in range(REPLICA_THREADS)]
+        try:
+            codes = sorted([await asyncio.wait_for(s, 10) for s, _ in streams])
+            health, task = await start("/health")
+            health_code = await asyncio.wait_for(health, 10)  # starved: TimeoutError
+            await task
+            return codes, health_code
+        finally:
+            store.update_run(run_id, status="cancelled")  # every stream ends
+            gone.set()
+            await asyncio.wait_for(asyncio.gather(*(t for _, t in streams)), 30)
+
+    codes, health = asyncio.run(scenario())
+    half = REPLICA_THREADS // 2
+    assert codes == [200] * half + [429] * (REPLICA_THREADS - half)
+    assert health == 200
