@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     app.extensions["raydeploy"] = services = Services(
         config, settings.status_cache_seconds, sse_process_limit=settings.sse_process_limit,
         ray_address=ray_address, control_plane=settings.control_plane,
-        public_url=settings.public_url)
+        public_url=settings.public_url, plan_cache_seconds=settings.plan_cache_seconds)
     app.extensions["raydeploy.principals"] = principals
     app.extensions["raydeploy.auth_failures"] = FailedAuthLimiter()
     metrics.install(app, lambda: app.extensions["raydeploy"].store)

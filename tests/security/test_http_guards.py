@@ -160,6 +160,39 @@ def test_unauthenticated_requests_cannot_grow_the_metrics_without_bound(tmp_path
     assert ("other", "unmatched", "401") in before  # refused before routing, still counted
 
 
+def test_viewers_reading_plans_do_not_make_the_platform_plan_each_time(tmp_path):
+    """A checkpoint's plan asks the platform (on CML: key checks, runtime and app listings);
+    viewers polling it ate the CML rate limit. Plans are cached briefly."""
+    from tests.security.conftest import TOKENS, VIEWER
+    app = make_app(tmp_path, tokens=TOKENS)
+    svc = app.extensions["raydeploy"]
+    calls = []
+    listing = svc.ctx.platform.list_apps
+
+    def counted():
+        calls.append(1)
+        return listing()
+    svc.ctx.platform.list_apps = counted  # a spy: the real listing answers
+    client = app.test_client()
+    first = client.get("/api/v1/checkpoints/head_launch", headers=VIEWER)
+    assert first.status_code == 200 and first.get_json()["plan"]["actions"]
+    one_plan = len(calls)
+    assert one_plan >= 1
+    for _ in range(20):
+        assert client.get("/api/v1/checkpoints/head_launch", headers=VIEWER).get_json()[
+            "plan"] == first.get_json()["plan"]
+        assert client.get("/api/v1/approvals/head_launch", headers=VIEWER).status_code == 200
+    assert len(calls) == one_plan
+    client.get("/api/v1/plan", headers=VIEWER)
+    whole_run = len(calls)
+    for _ in range(10):
+        assert client.get("/api/v1/plan", headers=VIEWER).status_code == 200
+    assert len(calls) == whole_run
+    svc.invalidate()  # a change made through this API plans anew
+    client.get("/api/v1/checkpoints/head_launch", headers=VIEWER)
+    assert len(calls) > whole_run
+
+
 @pytest.mark.integration
 def test_event_streams_are_bounded_per_principal_and_health_still_answers(tmp_path):
     config = write_config(tmp_path / "c.yaml", {

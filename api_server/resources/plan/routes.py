@@ -26,8 +26,10 @@ class Plan(MethodView):
     @blp.response(200, PreviewSchema)
     def get(self):
         """Every checkpoint's plan, gate and impact, with knock-on effects and the config's
-        changes since the last successful run (what `deploy_master.py plan` prints)"""
-        return for_caller(preview(services().ctx))
+        changes since the last successful run (what `deploy_master.py plan` prints; planned
+        at most a few seconds ago: RAYDEPLOY_PLAN_CACHE_SECONDS, 10)"""
+        svc = services()
+        return for_caller(svc.plans.get("preview", lambda: preview(svc.ctx)))
 
     @blp.arguments(PlanRequestSchema)
     @blp.response(200, PreviewSchema)
