@@ -79,12 +79,16 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         MAX_CONTENT_LENGTH=config.api.max_body_bytes,
         API_SPEC_OPTIONS={
             "info": {"description": "Deploy and operate a Ray cluster through checkpoints, "
-                                    "with approvals on risky steps.",
+                                    "with approvals on risky steps. " + auth_mode(principals),
                      # no open-source license has been chosen: the project is proprietary
                      "license": {"name": "Proprietary"}},
             "servers": [{"url": "/", "description": "the server that serves this spec"}],
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
-            "security": [{"bearerAuth": []}]},
+            "components": {"securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "an API token (api.tokens_file, RAYDEPLOY_API_TOKENS)"}}},
+            # the security scheme says how to authenticate; the served spec says whether
+            # this server asks for it (no tokens: loopback only, nobody authenticates)
+            "security": [{"bearerAuth": []}] if principals.enabled else []},
     )
     api = RaydeployApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin(),
                                                             OperationIdPlugin()]})
@@ -123,6 +127,8 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         if not guards.host_allowed(request.host, allowed_hosts):
             return errors.http_error(api, 400, f"this API does not answer to the Host "
                                                f"{request.host!r} (api.allowed_hosts)")
+        if request.routing_exception is not None:
+            return None  # no route (404) or not this method (405, with Allow): no view reads it
         # every body a view could read, chunked ones (no Content-Length) included
         data = request.get_data(cache=True) if guards.may_carry_body(
             request.method, request.content_length, request.headers.get("Transfer-Encoding")) \
@@ -199,6 +205,15 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
             log.warning("run %s continues: this control plane was stopped while it ran",
                         resumed.id)
     return app
+
+
+def auth_mode(principals: Principals) -> str:
+    """What the spec says of authentication on this server."""
+    if principals.enabled:
+        return ("Authentication: a bearer token (`Authorization: Bearer <token>`); roles viewer, "
+                "operator, approver, admin.")
+    return ("Authentication is off on this server: no API tokens are configured, so it listens "
+            "on loopback only and its callers are `anonymous`.")
 
 
 def check_listener(host: str, auth_enabled: bool, published: bool = False) -> None:

@@ -124,6 +124,9 @@ def test_a_405_says_which_methods_are_allowed(tmp_path):
     response = client.put("/api/v1/approvals/worker_launch", json={})
     assert response.status_code == 405
     assert {"GET", "POST", "DELETE"} <= set(response.headers["Allow"].replace(" ", "").split(","))
+    # a method the route does not take is a 405 whatever the body (not a 415 for its type)
+    response = client.put("/api/v1/plan", data="x", content_type="text/plain")
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
 
 
 def test_unauthenticated_requests_cannot_grow_the_metrics_without_bound(tmp_path):
