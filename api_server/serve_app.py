@@ -15,22 +15,70 @@ non-loopback address without tokens makes the replica refuse to start.
 
 The replica answers on ``REPLICA_THREADS`` threads (a2wsgi's pool) and an event stream holds
 one for as long as it is open, so at most half of them stream, as under gunicorn: the
-others keep answering ``/health`` and the API.
+others keep answering ``/health`` and the API. That holds when it forwards too (a stream
+forwarded holds a thread here as well as one of the control plane's).
 """
 from __future__ import annotations
+
+import threading
 
 from ray import serve
 
 from cluster.serve import MANAGEMENT_DEPLOYMENT
 
 REPLICA_THREADS = 10  # the replica's WSGI threads: every request, event streams included
+STREAMS = max(1, REPLICA_THREADS // 2)  # of which event streams may hold at most these
+
+
+class BoundedStreams:
+    """At most ``limit`` event streams at once through ``app`` (a WSGI app); one more is
+    answered 429 with Retry-After at once, so the streams never take every thread."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.slots = threading.BoundedSemaphore(limit)
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or not environ.get("PATH_INFO", "").endswith(
+                "/events"):
+            return self.app(environ, start_response)
+        if not self.slots.acquire(blocking=False):
+            from api_server.forwarding import error
+            return error(start_response, 429, "this server has its event streams open already; "
+                         "retry shortly (or poll GET /api/v1/deployments/{id})",
+                         [("Retry-After", "5")])
+        try:
+            return Releasing(self.app(environ, start_response), self.slots.release)
+        except BaseException:
+            self.slots.release()
+            raise
+
+
+class Releasing:
+    """A WSGI body that gives its slot back once closed (however the stream ends)."""
+
+    def __init__(self, body, release):
+        self.body, self._release, self._released = body, release, threading.Event()
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self):
+        try:
+            getattr(self.body, "close", lambda: None)()
+        finally:
+            if not self._released.is_set():
+                self._released.set()
+                self._release()
+
 
 def asgi_app(args: dict):
     from a2wsgi import WSGIMiddleware
 
     if args.get("forward_to"):  # a control plane runs the cluster: it answers everything
         from api_server.forwarding import Forwarder
-        return WSGIMiddleware(Forwarder(args["forward_to"]))
+        return WSGIMiddleware(BoundedStreams(Forwarder(args["forward_to"]), STREAMS),
+                              workers=REPLICA_THREADS)
 
     from api_server import create_app
     from api_server.settings import Settings
@@ -38,7 +86,7 @@ def asgi_app(args: dict):
     from cluster.config import load_config
 
     settings = Settings(config_path=args["config"], state_dir=args["state_dir"],
-                        base_dir=args["base_dir"], sse_process_limit=max(1, REPLICA_THREADS // 2))
+                        base_dir=args["base_dir"], sse_process_limit=STREAMS)
     config = load_config(settings.config_path, state_dir_override=settings.state_dir,
                          base_dir=settings.base_dir)
     principals = Principals(digests=args.get("principals") or [], salt=digest_salt(config))
