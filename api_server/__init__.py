@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     metrics.install(app, lambda: app.extensions["raydeploy"].store)
     allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
     bodiless = guards.bodiless_operations(api.spec.to_dict()["paths"])
+    proxies = tuple(ipaddress.ip_network(n, strict=False) for n in config.api.trusted_proxies)
 
     def without_a_body_as_the_spec_allows(data: bytes) -> bool:
         """A mutation the spec declares no body for, sent with none (no Content-Type either),
@@ -124,6 +125,8 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
 
     @app.before_request
     def guard():
+        g.client_address = guards.client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), proxies)
         if not guards.host_allowed(request.host, allowed_hosts):
             return errors.http_error(api, 400, f"this API does not answer to the Host "
                                                f"{request.host!r} (api.allowed_hosts)")
@@ -156,7 +159,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         if not token:
             return errors.http_error(api, 401, "a valid bearer token is required",
                                      headers={"WWW-Authenticate": "Bearer"})
-        failures, address = app.extensions["raydeploy.auth_failures"], request.remote_addr or "?"
+        failures, address = app.extensions["raydeploy.auth_failures"], g.client_address
         wait = failures.retry_after(address)
         if wait > 0:  # before the token is checked: guessing goes no faster than this
             return errors.http_error(api, 429, "too many failed authentications from this "
@@ -185,7 +188,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
             return
         action, target, fingerprint = attempt
         claimed = body.get("approved_by") if isinstance(body, dict) else None
-        caller = Actor(principal.name, "api", principal.roles, client_address=request.remote_addr,
+        caller = Actor(principal.name, "api", principal.roles, client_address=g.client_address,
                        claimed_name=claimed if isinstance(claimed, str) and claimed[:200]
                        != principal.name else None)
         audit.record(app.extensions["raydeploy"].store, caller, action, target, "refused",

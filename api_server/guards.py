@@ -56,6 +56,25 @@ def is_json(content_type: str | None) -> bool:
                                             media.endswith("+json"))
 
 
+def client_address(remote: str | None, forwarded_for: str | None, trusted: tuple) -> str:
+    """Who calls: the peer, or when the peer is a trusted proxy (``api.trusted_proxies``),
+    the address it appended to X-Forwarded-For (the rightmost one no trusted proxy is).
+    Entries to the left of that are the caller's own words: never taken."""
+    address = remote or "?"
+    hops = [hop.strip()[:64] for hop in (forwarded_for or "").split(",") if hop.strip()]
+    while hops and _among(address, trusted):
+        address = hops.pop()
+    return address
+
+
+def _among(address: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 def may_carry_body(method: str, content_length: int | None, transfer_encoding: str | None) -> bool:
     """Whether a request may have a body to check: one with a length, a chunked one (no
     Content-Length at all), and every mutation (what a view could read, the guard reads)."""

@@ -139,6 +139,7 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
                                      if approvals["file_dir"] else None}),
         api=ApiConfig(**{**api, "cors_origins": tuple(api["cors_origins"]),
                          "allowed_hosts": tuple(api["allowed_hosts"]),
+                         "trusted_proxies": tuple(api["trusted_proxies"]),
                          "tokens_file": str(resolve(api["tokens_file"]))
                          if api["tokens_file"] else None}),
         monitoring=MonitoringConfig(**{

@@ -103,6 +103,8 @@ class ApiConfig:
     sse_per_principal: int = 4  # open event streams per principal, per server process
     sse_max_seconds: float = 300  # then the stream ends; clients reconnect with Last-Event-ID
     metrics_public: bool = False  # /metrics without a token (else the viewer role)
+    # reverse proxies in front (addresses or networks) whose X-Forwarded-For says who calls
+    trusted_proxies: tuple = ()
 
 
 NOTIFICATION_EVENTS = ("approval.required", "approval.granted", "approval.rejected",

@@ -2,6 +2,8 @@
 of the registered platforms are added from the registry (each platform owns its schema)."""
 from __future__ import annotations
 
+import ipaddress
+
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from cluster.config.model import NOTIFICATION_EVENTS, OPERATION_POLICY
@@ -177,6 +179,13 @@ class ApprovalsSchema(Strict):
     file_dir = fields.String(load_default=None, allow_none=True)
 
 
+def _network(value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValidationError("An IP address or network (10.0.0.0/8), not a name.") from None
+
+
 def _origin(value: str) -> None:
     if value.strip() == "*":
         raise ValidationError("'*' would let any web page call this API from a browser: "
@@ -196,6 +205,7 @@ class ApiSchema(Strict):
     sse_per_principal = fields.Integer(load_default=4, validate=validate.Range(1, 64))
     sse_max_seconds = fields.Float(load_default=300, validate=validate.Range(5, 86400))
     metrics_public = fields.Boolean(load_default=False)
+    trusted_proxies = fields.List(fields.String(validate=_network), load_default=list)
 
 
 class NotificationTargetSchema(Strict):

@@ -137,3 +137,18 @@ def test_forwarded_event_streams_leave_the_replicas_threads_to_health(tmp_path):
     half = REPLICA_THREADS // 2
     assert codes == [200] * half + [429] * (REPLICA_THREADS - half)
     assert health == 200
+
+
+def test_the_forwarder_appends_who_called_it_to_x_forwarded_for():
+    """The control plane trusts it (api.trusted_proxies) for the caller's address: what it
+    appends is the address it saw; what the caller sent stays to its left."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from api_server.forwarding import passed_on
+    environ = EnvironBuilder(path="/health", headers={"X-Forwarded-For": "6.6.6.6"}).get_environ()
+    environ["REMOTE_ADDR"] = "10.0.0.7"
+    assert passed_on(Request(environ))["X-Forwarded-For"] == "6.6.6.6, 10.0.0.7"
+    environ = EnvironBuilder(path="/health").get_environ()
+    environ["REMOTE_ADDR"] = "10.0.0.7"
+    assert passed_on(Request(environ))["X-Forwarded-For"] == "10.0.0.7"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from api_server import create_app
 from api_server.settings import Settings
 from checkpoints.access import Principals, digest_salt
@@ -137,3 +139,39 @@ def test_failed_authentication_is_rate_limited_per_client_address(tmp_path, capl
     assert get(bearer("guess-again-0123456789"), attacker).status_code == 401
     assert get(bearer("guess-again-0123456789"), attacker).status_code == 429
     assert "127.0.0.66" in caplog.text and "guess-" not in caplog.text  # logged, never the token
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_the_one_it_forwarded(tmp_path):
+    """A reverse proxy (or the cluster's management API, forwarding to a control plane)
+    makes every client one address: with api.trusted_proxies, the limiter and the audit
+    trail take the address that proxy appended to X-Forwarded-For, and nobody else's."""
+    from tests.security.conftest import bearer
+    app, _ = app_with_config_file(tmp_path, api={"trusted_proxies": ["127.0.0.5"]})
+    client = app.test_client()
+    proxy, elsewhere = {"REMOTE_ADDR": "127.0.0.5"}, {"REMOTE_ADDR": "127.0.0.66"}
+
+    def get(headers, address, forwarded=None):
+        extra = {"X-Forwarded-For": forwarded} if forwarded else {}
+        return client.get("/api/v1/checkpoints", headers={**headers, **extra},
+                          environ_base=address).status_code
+    for i in range(10):  # one client behind the proxy (10.0.0.9) guesses, claiming others
+        assert get(bearer(f"guess-{i:020d}"), proxy, f"203.0.113.{i}, 10.0.0.9") == 401
+    assert get(VIEWER, proxy, "10.0.0.1, 10.0.0.2") == 200  # another client behind it
+    assert get(VIEWER, proxy, "10.0.0.99, 10.0.0.9") == 429  # the guesser, whatever it claims
+    # a caller that is no trusted proxy cannot pick its address with the header
+    for i in range(10):
+        get(bearer(f"guess-{i:020d}"), elsewhere, f"10.1.0.{i}")
+    assert get(VIEWER, elsewhere, "10.1.0.200") == 429
+    # the audit trail says who the proxy forwarded
+    store = app.extensions["raydeploy"].store
+    client.post("/api/v1/approvals/worker_launch", json={}, environ_base=proxy,
+                headers={**VIEWER, "X-Forwarded-For": "10.0.0.3"})
+    assert [e.client_address for e in store.audit_events()] == ["10.0.0.3"]
+
+
+def test_a_trusted_proxy_must_be_an_address_or_a_network():
+    from cluster.config import ConfigError
+    with pytest.raises(ConfigError) as info:
+        parse_config({"api": {"trusted_proxies": ["10.0.0.0/8", "::1", "proxy.example.com"]}},
+                     environ={})
+    assert list(info.value.errors) == ["api.trusted_proxies.2"]
