@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 
 from flask import Flask, g, request
 from flask_cors import CORS
 from flask_smorest import Api
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, MethodNotAllowed, RequestEntityTooLarge
 
 from api_server import errors, guards, metrics
-from api_server.auth import required_role
+from api_server.auth import FailedAuthLimiter, decision_attempt, required_role
 from api_server.docs import blp as docs_blp
 from api_server.resources import BLUEPRINTS
 from api_server.services import Services
 from api_server.settings import Settings
 from api_server.spec_plugins import AuthResponsesPlugin, OperationIdPlugin
 from api_server.ui import blp as ui_blp
-from checkpoints.access import Principals, digest_salt, require_identities
+from checkpoints import audit
+from checkpoints.access import Actor, Principals, digest_salt, require_identities
 from cluster.config import Config, load_config
 from cluster.ray_address import RayAddress
 from core.errors import Invalid
@@ -42,6 +44,8 @@ class RaydeployApi(Api):
         if "message" not in payload:
             payload["message"] = ("the request has invalid fields: see errors" if code == 422
                                   else error.description)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:  # RFC 9110: say which
+            headers = {**headers, "Allow": ", ".join(sorted(error.valid_methods))}
         return payload, code, headers
 
 
@@ -76,12 +80,16 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         MAX_CONTENT_LENGTH=config.api.max_body_bytes,
         API_SPEC_OPTIONS={
             "info": {"description": "Deploy and operate a Ray cluster through checkpoints, "
-                                    "with approvals on risky steps.",
+                                    "with approvals on risky steps. " + auth_mode(principals),
                      # no open-source license has been chosen: the project is proprietary
                      "license": {"name": "Proprietary"}},
             "servers": [{"url": "/", "description": "the server that serves this spec"}],
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
-            "security": [{"bearerAuth": []}]},
+            "components": {"securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "an API token (api.tokens_file, RAYDEPLOY_API_TOKENS)"}}},
+            # the security scheme says how to authenticate; the served spec says whether
+            # this server asks for it (no tokens: loopback only, nobody authenticates)
+            "security": [{"bearerAuth": []}] if principals.enabled else []},
     )
     api = RaydeployApi(app, spec_kwargs={"extra_plugins": [AuthResponsesPlugin(),
                                                             OperationIdPlugin()]})
@@ -100,20 +108,41 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     app.extensions["raydeploy"] = services = Services(
         config, settings.status_cache_seconds, sse_process_limit=settings.sse_process_limit,
         ray_address=ray_address, control_plane=settings.control_plane,
-        public_url=settings.public_url)
+        public_url=settings.public_url, plan_cache_seconds=settings.plan_cache_seconds)
     app.extensions["raydeploy.principals"] = principals
+    app.extensions["raydeploy.auth_failures"] = FailedAuthLimiter()
     metrics.install(app, lambda: app.extensions["raydeploy"].store)
     allowed_hosts = frozenset({*guards.LOOPBACK_NAMES, *(h.lower() for h in config.api.allowed_hosts)})
+    bodiless = guards.bodiless_operations(api.spec.to_dict()["paths"])
+    proxies = tuple(ipaddress.ip_network(n, strict=False) for n in config.api.trusted_proxies)
+
+    def without_a_body_as_the_spec_allows(data: bytes) -> bool:
+        """A mutation the spec declares no body for, sent with none (no Content-Type either),
+        and not from another site's page."""
+        return (not data and request.content_type is None and request.url_rule is not None
+                and (request.method, request.url_rule.rule) in bodiless
+                and not guards.cross_site(request.headers.get("Origin"), request.host,
+                                          config.api.cors_origins))
 
     @app.before_request
     def guard():
+        g.client_address = guards.client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), proxies)
         if not guards.host_allowed(request.host, allowed_hosts):
             return errors.http_error(api, 400, f"this API does not answer to the Host "
                                                f"{request.host!r} (api.allowed_hosts)")
-        if request.method in guards.MUTATING and not guards.is_json(request.content_type):
+        if request.routing_exception is not None:
+            return None  # no route (404) or not this method (405, with Allow): no view reads it
+        # every body a view could read, chunked ones (no Content-Length) included
+        data = request.get_data(cache=True) if guards.may_carry_body(
+            request.method, request.content_length, request.headers.get("Transfer-Encoding")) \
+            else b""
+        if request.content_length is None and len(data) >= config.api.max_body_bytes:
+            raise RequestEntityTooLarge()  # a chunked body is cut at the limit, not refused
+        if request.method in guards.MUTATING and not guards.is_json(request.content_type) \
+                and not without_a_body_as_the_spec_allows(data):
             return errors.http_error(api, 415, "send the body as application/json (other "
                                                "content types are refused: no form posts)")
-        data = request.get_data(cache=True) if request.content_length else b""
         if data and guards.json_depth(data) > guards.MAX_JSON_DEPTH:
             raise BadRequest(f"the JSON body nests deeper than {guards.MAX_JSON_DEPTH} levels")
         return None
@@ -127,15 +156,44 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
         if not principals.enabled or role is None or request.method == "OPTIONS":
             return None
         header = request.headers.get("Authorization") or ""
-        principal = principals.authenticate(header[7:].strip()) if header.startswith("Bearer ") \
-            else None
+        token = header[7:].strip() if header.startswith("Bearer ") else None
+        if not token:
+            return errors.http_error(api, 401, "a valid bearer token is required",
+                                     headers={"WWW-Authenticate": "Bearer"})
+        failures, address = app.extensions["raydeploy.auth_failures"], g.client_address
+        wait = failures.retry_after(address)
+        if wait > 0:  # before the token is checked: guessing goes no faster than this
+            return errors.http_error(api, 429, "too many failed authentications from this "
+                                     "address: retry after Retry-After seconds",
+                                     headers={"Retry-After": str(math.ceil(wait))})
+        principal = principals.authenticate(token)
         if principal is None:
+            wait = failures.failed(address)
+            log.warning("failed authentication from %s (%s %s)%s", address, request.method,
+                        request.path, f": refusing its tokens for {math.ceil(wait)} s"
+                        if wait > 0 else "")  # never the token
             return errors.http_error(api, 401, "a valid bearer token is required",
                                      headers={"WWW-Authenticate": "Bearer"})
         if not principal.can(role):
-            return errors.http_error(api, 403, f"{principal.name} lacks the {role} role")
+            refusal = f"{principal.name} lacks the {role} role"
+            audit_refused_decision(principal, refusal)
+            return errors.http_error(api, 403, refusal)
         g.principal = principal
         return None
+
+    def audit_refused_decision(principal, reason: str) -> None:
+        """Refused approve, reject and revoke attempts are audited too (never with a token)."""
+        body = request.get_json(silent=True)
+        attempt = decision_attempt(request.method, request.path, body)
+        if attempt is None:
+            return
+        action, target, fingerprint = attempt
+        claimed = body.get("approved_by") if isinstance(body, dict) else None
+        caller = Actor(principal.name, "api", principal.roles, client_address=g.client_address,
+                       claimed_name=claimed if isinstance(claimed, str) and claimed[:200]
+                       != principal.name else None)
+        audit.record(app.extensions["raydeploy"].store, caller, action, target, "refused",
+                     plan_fingerprint=fingerprint, reason=reason)
 
     for warning in config.warnings:
         log.warning("config %s: %s", config.source, warning)
@@ -151,6 +209,15 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
             log.warning("run %s continues: this control plane was stopped while it ran",
                         resumed.id)
     return app
+
+
+def auth_mode(principals: Principals) -> str:
+    """What the spec says of authentication on this server."""
+    if principals.enabled:
+        return ("Authentication: a bearer token (`Authorization: Bearer <token>`); roles viewer, "
+                "operator, approver, admin.")
+    return ("Authentication is off on this server: no API tokens are configured, so it listens "
+            "on loopback only and its callers are `anonymous`.")
 
 
 def check_listener(host: str, auth_enabled: bool, published: bool = False) -> None:

@@ -47,6 +47,10 @@ def passed_on(request: Request) -> dict:
     """The request's headers that go on to the next server."""
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     headers["X-Forwarded-Host"] = request.host
+    # who called us, appended (what came before it is the caller's word): a server that
+    # trusts this one (api.trusted_proxies) limits and audits that address, not ours
+    headers["X-Forwarded-For"] = ", ".join(filter(None, (
+        request.headers.get("X-Forwarded-For"), request.remote_addr)))
     return headers
 
 

@@ -1,6 +1,8 @@
-"""``Idempotency-Key`` on mutating routes, scoped to the caller, the route and the body: a
-repeat gets the first answer (200, ``Idempotent-Replayed: true``); the same key with another
-body is a 422; a repeat that arrives while the first is still being answered waits for it."""
+"""``Idempotency-Key`` on mutating routes, scoped to the caller, the concrete path and the
+body: a repeat gets the first answer (200, ``Idempotent-Replayed: true``); the same key with
+another body is a 422; a repeat that arrives while the first is still being answered waits
+for it. The path, not the route template: ``/approvals/teardown`` is another request than
+``/approvals/worker_launch``, whatever key and body they share."""
 from __future__ import annotations
 
 import functools
@@ -16,7 +18,7 @@ WAIT_FOR_FIRST = 30.0
 # the header in the spec, for the routes that honour it: @blp.doc(parameters=[IDEMPOTENCY_KEY])
 IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False,
                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                   "description": "send a request again safely: a repeat (same caller, route "
+                   "description": "send a request again safely: a repeat (same caller, path "
                                   "and body) answers 200 with the first answer; another body "
                                   "with the key: 422"}
 
@@ -30,7 +32,7 @@ def idempotent(view):
         if len(key) > 200:
             raise Invalid("Idempotency-Key is longer than 200 characters", field="Idempotency-Key")
         store = services().store
-        scope = (actor().principal, f"{request.method} {request.url_rule.rule}", key)
+        scope = (actor().principal, f"{request.method} {request.path}", key)
         body_hash = hashlib.sha256(request.get_data()).hexdigest()
         earlier = store.claim_idempotency_key(*scope, body_hash)
         deadline = time.monotonic() + WAIT_FOR_FIRST

@@ -19,6 +19,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from core import metrics
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Request labels come from closed sets: anyone may send any method to any path (before auth),
+# and every new label value is a new series kept for the life of the process.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class StoreCollector:
@@ -92,8 +95,9 @@ def install(app: Flask, store_factory) -> None:
     def _observe(response):
         started = g.get("metrics_started")
         if started is not None and request.path != "/metrics":
-            route = request.url_rule.rule if request.url_rule else "unmatched"
-            metrics.API_REQUESTS.labels(request.method, route, str(response.status_code)).observe(
+            method = request.method if request.method in METHODS else "other"
+            route = request.url_rule.rule if request.url_rule else "unmatched"  # a template
+            metrics.API_REQUESTS.labels(method, route, str(response.status_code)).observe(
                 time.perf_counter() - started)
         return response
 

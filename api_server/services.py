@@ -1,6 +1,6 @@
 """What the API's views call: one object per app, holding the config, the store, the cluster
-manager, a short-lived cache of live cluster answers, and the background run launcher.
-No Flask here."""
+manager, short-lived caches of live cluster answers and of plans, and the background run
+launcher. No Flask here."""
 from __future__ import annotations
 
 import threading
@@ -101,7 +101,7 @@ DESIRED_KEY = "control.desired"  # the desired state the last run was started wi
 class Services:
     def __init__(self, config: Config, cache_seconds: float = 1.0, sse_process_limit: int = 16,
                  ray_address: RayAddress | None = None, control_plane: bool = False,
-                 public_url: str | None = None):
+                 public_url: str | None = None, plan_cache_seconds: float = 10.0):
         """``ray_address`` (RAY_ADDRESS): the cluster the views read. Plans and runs keep
         acting on the platform's own cluster (what a deploy would do). ``control_plane``:
         this process owns the store (its one writer), runs the runs, and continues the one
@@ -114,6 +114,8 @@ class Services:
         self.ray_address = ray_address
         self._use(self.config_for(self.store.kv_get(DESIRED_KEY)))
         self.cache = TTLCache(cache_seconds)
+        # plans for readers (a checkpoint's, the whole run's): each asks the platform
+        self.plans = TTLCache(plan_cache_seconds)
         self.runs = RunLauncher(self._run_context, on_finished=lambda run_id: self.invalidate())
         self.streams = StreamSlots(sse_process_limit, config.api.sse_per_principal)
 
@@ -137,6 +139,7 @@ class Services:
         if desired is not None and desired != self.store.kv_get(DESIRED_KEY):
             self.store.kv_set(DESIRED_KEY, desired)
             self._use(config)
+            self.invalidate()  # what was planned, was planned for the previous desired state
         reporter = EventReporter(self.store, run_id=lambda: None)
         ctx = make_context(config, reporter, store=self.store, force=force)
         ctx.control_plane_url = self.control_plane_url
@@ -188,3 +191,4 @@ class Services:
 
     def invalidate(self) -> None:
         self.cache.clear()
+        self.plans.clear()

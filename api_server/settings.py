@@ -14,6 +14,9 @@ class Settings:
     port: int | None = None  # default: the config's api.port (8080)
     tokens: str | None = None  # "principal:role[+role]:token,..." (or api.tokens_file)
     status_cache_seconds: float = 1.0  # how stale live cluster answers may be
+    # how stale a checkpoint's plan (and the whole run's) may be for readers: planning asks
+    # the platform (on CML: within its rate limit), so readers never plan on every GET
+    plan_cache_seconds: float = 10.0
     # event streams (SSE) open at once in this process: each holds a thread (gunicorn's
     # config sets half its threads; the threaded dev server has a thread per connection)
     sse_process_limit: int = 16
@@ -42,6 +45,7 @@ class Settings:
                    host=env.get("CDSW_APP_HOST"), port=int(port) if port else None,
                    tokens=env.get("RAYDEPLOY_API_TOKENS"),
                    status_cache_seconds=float(env.get("RAYDEPLOY_STATUS_CACHE_SECONDS", "1.0")),
+                   plan_cache_seconds=float(env.get("RAYDEPLOY_PLAN_CACHE_SECONDS", "10")),
                    sse_process_limit=int(env.get("RAYDEPLOY_SSE_LIMIT", "16")),
                    ray_address=env.get("RAY_ADDRESS") or None,
                    ray_auth_token=env.get("RAY_AUTH_TOKEN") or None,

@@ -15,12 +15,17 @@ SPEC = ROOT / "openapi" / "openapi.yaml"
 
 
 def render() -> str:
+    """The spec of a server with tokens (what a deployment that listens beyond loopback
+    serves): its operations need a bearer token. A server without tokens serves its own
+    spec, with ``security: []``."""
     from api_server import create_app
     from api_server.settings import Settings
+    from checkpoints.access import Principals
     from cluster.config import parse_config
     with tempfile.TemporaryDirectory() as tmp:
         config = parse_config({"state_dir": tmp}, environ={})
-        app = create_app(Settings(), config)
+        principals = Principals([("spec", "not-a-real-token-0123456789", {"viewer"})])
+        app = create_app(Settings(), config, principals=principals)
         spec = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
     return yaml.safe_dump(spec, sort_keys=True, allow_unicode=True)
 

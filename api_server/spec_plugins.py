@@ -8,6 +8,7 @@ import re
 from apispec import BasePlugin
 
 from api_server.auth import required_role
+from api_server.errors import RETRY_AFTER
 from api_server.guards import MUTATING
 
 # Stable operationIds: what generated clients and web UIs bind to. One table, so renaming is
@@ -59,9 +60,20 @@ class OperationIdPlugin(BasePlugin):
             operation["operationId"] = OPERATION_IDS[key]
 
 
+TOO_MANY_FAILURES = {"description": "too many failed authentications from this address "
+                                    "(or too many at once): retry after `Retry-After` seconds",
+                     "headers": RETRY_AFTER,
+                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 class AuthResponsesPlugin(BasePlugin):
-    """401 (auth on, no valid token) and 403 (a role is missing) on every protected operation;
-    the responses are flask-smorest's own components, in its error shape."""
+    """401 (auth on, no valid token), 429 (too many failed tokens from the caller's address)
+    and 403 (a role is missing) on every protected operation; the responses are
+    flask-smorest's own components, in its error shape."""
+
+    def init_spec(self, spec) -> None:
+        super().init_spec(spec)
+        spec.components.response("TOO_MANY_FAILURES", TOO_MANY_FAILURES)
 
     def operation_helper(self, path=None, operations=None, **kwargs) -> None:
         flask_path = re.sub(r"\{(\w+)\}", r"<\1>", path or "")
@@ -76,5 +88,6 @@ class AuthResponsesPlugin(BasePlugin):
             if role is None:
                 continue
             responses.setdefault("401", "UNAUTHORIZED")
+            responses.setdefault("429", "TOO_MANY_FAILURES")
             if role != "viewer":
                 responses.setdefault("403", "FORBIDDEN")

@@ -5,7 +5,9 @@ Slack-compatible incoming webhooks (``notifications.targets``).
 process's dispatcher thread; it returns at once, so a run never waits for (or fails because
 of) a receiver. The dispatcher sends deliveries in the order they were emitted, retries a
 delivery that got no answer, a 429 or a 5xx with exponential backoff up to
-``notifications.max_attempts``, and records the outcome (``GET /api/v1/notifications``).
+``notifications.max_attempts``, and records the outcome (``GET /api/v1/notifications``). A
+redirect is never followed (it would resend the signed body elsewhere): a failed delivery,
+not retried. Slack text is escaped: what a reason or an error says cannot link or mention.
 
 Webhook requests are signed: ``X-Raydeploy-Signature: sha256=<hex>`` is HMAC-SHA256, keyed by
 the target's secret, over ``<X-Raydeploy-Timestamp>.<body>`` (verify the timestamp is recent,
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shlex
 import threading
 import time
@@ -70,34 +73,51 @@ def approval_facts(config, checkpoint: str, plan, gate, requester: str | None,
     }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def slack_text(value) -> str:
+    """Untrusted text (reasons, errors, names, plan notes) as Slack mrkdwn shows it and does
+    nothing else: ``&``, ``<`` and ``>`` escaped as Slack's rules say, so it makes no link
+    (``<url|text>``), mention (``<!channel>``, ``<@U1>``) or entity, and on one line (a
+    newline in a reason cannot start a line of its own)."""
+    text = _CONTROL.sub(" ", str(value))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_message(payload: dict) -> dict:
-    """A Slack message led by what matters at night: checkpoint, badge, actions, command."""
-    event, checkpoint = payload["event"], payload.get("checkpoint") or ""
+    """A Slack message led by what matters at night: checkpoint, badge, actions, command.
+    Every value is escaped (``slack_text``); the markup around them is ours."""
+    e = slack_text
+    event, checkpoint = payload["event"], e(payload.get("checkpoint") or "")
     badge = {"breaking": ":red_circle: BREAKING", "destructive": ":warning: DESTRUCTIVE"}.get(
         payload.get("risk") or "", "")
-    cluster = payload.get("cluster")
+    cluster = e(payload.get("cluster"))
     if event in ("approval.required", "approval.expiring"):
         head = (f"{badge} {checkpoint} on {cluster} needs approval"
                 + (" (the wait ends soon)" if event == "approval.expiring" else "")).strip()
         lines = [f"*{head}*"]
-        lines += [f"- {a['action']}" + (f" (BREAKS {', '.join(a['breaks'])})" if a["breaks"]
-                                         else "") for a in payload.get("actions", [])]
-        lines += [f"  {note}" for a in payload.get("actions", []) for note in a["impact"][:3]]
-        lines.append(f"plan `{payload.get('plan_fingerprint')}`, requested by "
-                     f"{payload.get('requester')}")
-        lines.append(f"`{payload.get('approve_command')}`")
-        if payload.get("inbox_url"):
-            lines.append(f"<{payload['inbox_url']}|Open the approval inbox>")
+        lines += [f"- {e(a['action'])}" + (f" (BREAKS {', '.join(map(e, a['breaks']))})"
+                                            if a["breaks"] else "")
+                  for a in payload.get("actions", [])]
+        lines += [f"  {e(note)}" for a in payload.get("actions", []) for note in a["impact"][:3]]
+        lines.append(f"plan `{e(payload.get('plan_fingerprint'))}`, requested by "
+                     f"{e(payload.get('requester'))}")
+        command = e(payload.get("approve_command")).replace("`", "'")  # stays one code span
+        lines.append(f"`{command}`")
+        if payload.get("inbox_url"):  # the config's public_url: a link of ours
+            lines.append(f"<{e(payload['inbox_url'])}|Open the approval inbox>")
     elif event == "approval.granted":
-        lines = [f"{checkpoint} on {cluster} approved by {', '.join(payload.get('approvers', []))}"]
+        lines = [f"{checkpoint} on {cluster} approved by "
+                 f"{', '.join(map(e, payload.get('approvers', [])))}"]
     elif event == "approval.rejected":
-        lines = [f"{checkpoint} on {cluster} rejected by {payload.get('approver')}: "
-                 f"{payload.get('reason') or 'no reason given'}"]
+        lines = [f"{checkpoint} on {cluster} rejected by {e(payload.get('approver'))}: "
+                 f"{e(payload.get('reason') or 'no reason given')}"]
     elif event in ("run.succeeded", "run.failed"):
-        lines = [f"run {payload.get('run_id')} on {cluster} {event.split('.')[1]}"
-                 + (f": {payload.get('error')}" if payload.get("error") else "")]
+        lines = [f"run {e(payload.get('run_id'))} on {cluster} {event.split('.')[1]}"
+                 + (f": {e(payload.get('error'))}" if payload.get("error") else "")]
     else:
-        lines = [f"{event} from raydeploy ({cluster})"]
+        lines = [f"{e(event)} from raydeploy ({cluster})"]
     text = "\n".join(lines)
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn",
                                                                    "text": text[:2900]}}]}
@@ -135,11 +155,14 @@ def send(target: NotificationTarget, payload: dict, delivery_id: str,
         stamp = str(int(time.time()))
         headers = {"X-Raydeploy-Event": payload["event"], "X-Raydeploy-Delivery": delivery_id,
                    "X-Raydeploy-Timestamp": stamp, "X-Raydeploy-Signature": sign(secret, stamp, body)}
-    try:
-        response = session.post(url, data=body, timeout=TIMEOUT,
+    try:  # never follow a redirect: a 307/308 would resend the signed body elsewhere
+        response = session.post(url, data=body, timeout=TIMEOUT, allow_redirects=False,
                                 headers={"Content-Type": "application/json", **headers})
     except requests.RequestException as e:
         raise DeliveryError(f"no answer ({type(e).__name__})", retry=True) from None
+    if 300 <= response.status_code < 400:  # the target's URL is out of date: say so, once
+        raise DeliveryError(f"HTTP {response.status_code}: the target redirects, and redirects "
+                            f"are not followed (configure the URL it redirects to)", retry=False)
     if response.status_code >= 300:
         raise DeliveryError(f"HTTP {response.status_code}",
                             retry=response.status_code in RETRY_STATUS)

@@ -15,8 +15,9 @@ from checkpoints.serve_deploy import app_action
 from cluster.config import NodeResources
 from cluster.inventory import NoHead
 from cluster.lifecycle import added_by_note
-from cluster.serve import RoutePrefixTaken, same_app
+from cluster.serve import MANAGEMENT_IMPORT_PATH, RoutePrefixTaken, same_app
 from cluster.serve_policy import check_actor_options, check_import_path, check_runtime_env
+from cluster.serve_routes import describe_taken, management_paths_taken, normalized, takes_traffic_of
 from core.errors import Conflict, Invalid, NotFound
 
 NODE_TIMEOUT = 180
@@ -165,18 +166,35 @@ class AppDeploy(Operation):
     def precheck(self, ctx: Context) -> None:
         entry, policy = self.params["entry"], ctx.config.serve_policy
         check_import_path(entry["import_path"], policy.allowed_import_prefixes)
-        check_runtime_env(entry.get("runtime_env") or {}, policy.allowed_runtime_env_keys,
-                          ctx.config.project_dir)
+        check_runtime_env(entry.get("runtime_env") or {}, policy, ctx.config.project_dir)
         options = (self.params.get("overrides") or {}).get("ray_actor_options") or {}
         check_actor_options(options)
-        check_runtime_env(options.get("runtime_env") or {}, policy.allowed_runtime_env_keys,
-                          ctx.config.project_dir, field="ray_actor_options.runtime_env")
+        check_runtime_env(options.get("runtime_env") or {}, policy, ctx.config.project_dir,
+                          field="ray_actor_options.runtime_env")
+        mgmt = ctx.config.management_api
+        if mgmt.enabled:  # before the cluster is asked: no approval makes this right
+            self._clear_of_management_api(mgmt.route_prefix)
         if ctx.cluster.inventory.head_app() is None:
             raise NoHead("cannot deploy an application")
         for name, app in ctx.cluster.serve.deployed_configs().items():
-            if name != entry["name"] and (app.get("route_prefix") or "/") == entry["route_prefix"]:
+            if app.get("import_path") == MANAGEMENT_IMPORT_PATH and name != entry["name"]:
+                self._clear_of_management_api(app.get("route_prefix") or "/")  # as it runs
+            if name != entry["name"] and normalized(app.get("route_prefix") or "/") == \
+                    normalized(entry["route_prefix"]):
                 raise RoutePrefixTaken(f"route prefix {entry['route_prefix']!r} of "
-                                       f"{entry['name']!r} is already used by application {name!r}")
+                                       f"{entry['name']!r} is already used by application {name!r}",
+                                       field="route_prefix")
+
+    def _clear_of_management_api(self, management_prefix: str) -> None:
+        """An app inside the management API's routes would answer its requests (approvers'
+        included, with their tokens): refused, whatever an approval would say."""
+        prefix = self.params["entry"]["route_prefix"]
+        taken = management_paths_taken(prefix, management_prefix)
+        if taken:
+            raise Invalid(f"route prefix {prefix!r} would take the management API's "
+                          f"{describe_taken(taken)} (at {management_prefix!r}; Serve routes a "
+                          f"request to the longest matching prefix): choose a prefix outside "
+                          f"its routes", field="route_prefix")
 
     def plan(self, ctx: Context) -> Plan:
         serve = ctx.cluster.serve
@@ -186,12 +204,31 @@ class AppDeploy(Operation):
         self._ingress = serve.ingress_of(status.get(name) or {}) if live else None
         desired = self._desired()
         key = ctx.store.derived_key("plan-seal")
-        if live is None:
-            return Plan(self.name, (app_action(Kind.CREATE, desired, None, key),))
-        if same_app(live, desired):
+        if live is not None and same_app(live, desired):
             return Plan(self.name, notes=(f"application {name} already runs this config",))
-        return Plan(self.name, (app_action(Kind.REPLACE, desired, live, key,
-                                           why="re-deploys a running application"),))
+        app = (app_action(Kind.CREATE, desired, None, key) if live is None else
+               app_action(Kind.REPLACE, desired, live, key, why="re-deploys a running application"))
+        moves = live is None or normalized(live.get("route_prefix") or "/") != normalized(
+            desired["route_prefix"])
+        return Plan(self.name, (app, *(self._traffic_taken(ctx, status) if moves else ())))
+
+    def _traffic_taken(self, ctx: Context, status: dict) -> list[Action]:
+        """Apps whose requests under the new prefix this app would answer from now on (it is
+        a longer prefix inside theirs): that replaces part of each, so the plan says so and
+        is gated as a replacement (approvals.operations.app_replace)."""
+        name, prefix = self.params["entry"]["name"], self.params["entry"]["route_prefix"]
+        actions = []
+        for other, app in sorted(status.items()):
+            theirs = app.get("route_prefix") or "/"
+            config = app.get("deployed_app_config") or {}
+            if other == name or other == ctx.config.management_api.name \
+                    or config.get("import_path") == MANAGEMENT_IMPORT_PATH:
+                continue  # the management API: its own routes were checked (precheck)
+            if takes_traffic_of(prefix, theirs):
+                actions.append(Action(Kind.REPLACE, "traffic", other, {
+                    "route_prefix": prefix, "why": f"requests under {prefix} that {other} "
+                                                   f"(at {theirs}) answers would go to {name}"}))
+        return actions
 
     def policy_key(self, plan: Plan) -> str:
         return "app_replace" if plan.destructive else "app_deploy"

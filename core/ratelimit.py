@@ -9,6 +9,9 @@ holding it. Two ways to take a token:
   came and a burst of threads is spread out at exactly ``rate`` a second.
 - ``try_acquire`` (a server enforcing a limit): take one only if it is there now; otherwise
   take none and say how long until one will be (a 429's Retry-After).
+
+``wait_time`` takes none: how long until one will be (a server that spends tokens only on
+some requests, e.g. failed logins, asks it before doing the work).
 """
 from __future__ import annotations
 
@@ -57,3 +60,9 @@ class TokenBucket:
                 self._tokens -= 1
                 return 0.0
             return (1 - self._tokens) / self.rate
+
+    def wait_time(self) -> float:
+        """The seconds until a token will be there (0.0: one is now), taking none."""
+        with self._lock:
+            self._refill()
+            return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate

@@ -8,7 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self, fail_first: int = 0, hold_seconds: float = 0.0):
+    def __init__(self, fail_first: int = 0, hold_seconds: float = 0.0,
+                 redirect_to: str | None = None):
+        """``redirect_to``: answer every request with a 307 to that URL (which resends the
+        body to it, if the sender follows)."""
         self.requests: list[dict] = []  # {"path", "headers", "body", "at"}
         self.attempts = 0
         self.fail_first, self.hold_seconds = fail_first, hold_seconds
@@ -25,7 +28,9 @@ class Receiver:
                 if not failing:
                     owner.requests.append({"path": self.path, "headers": dict(self.headers),
                                            "body": body, "at": time.time()})
-                self.send_response(500 if failing else 200)
+                self.send_response(307 if redirect_to else 500 if failing else 200)
+                if redirect_to:
+                    self.send_header("Location", redirect_to)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -38,14 +38,20 @@ def auth_enabled() -> bool:
     return principals().enabled
 
 
+def sees_paths() -> bool:
+    """Where the control plane keeps its config and state is for operators, not viewers."""
+    return actor().can("operator")
+
+
 def actor(claimed: str | None = None) -> Actor:
     """Who acts: the token's principal. Without tokens (a loopback-only server) nobody is
     known: "anonymous", with whatever name the caller claims beside it, never instead."""
     principal = g.get("principal")
+    address = g.get("client_address") or request.remote_addr  # behind a trusted proxy: its word
     if principal is not None:
-        return Actor(principal.name, "api", principal.roles, client_address=request.remote_addr,
+        return Actor(principal.name, "api", principal.roles, client_address=address,
                      claimed_name=claimed if claimed and claimed != principal.name else None)
-    return Actor("anonymous", "api", claimed_name=claimed, client_address=request.remote_addr)
+    return Actor("anonymous", "api", claimed_name=claimed, client_address=address)
 
 
 class PendingSchema(Schema):

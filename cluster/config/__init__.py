@@ -128,7 +128,8 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
             allowed_import_prefixes=tuple(data["serve"]["allowed_import_prefixes"]) or tuple(
                 sorted({a["import_path"].split(".")[0].split(":")[0]
                         for a in data["serve"]["applications"]})),
-            allowed_runtime_env_keys=tuple(data["serve"]["allowed_runtime_env_keys"])),
+            allowed_runtime_env_keys=tuple(data["serve"]["allowed_runtime_env_keys"]),
+            allowed_env_vars=tuple(data["serve"]["allowed_env_vars"])),
         approvals=ApprovalsConfig(**{**approvals, "required": tuple(approvals["required"]),
                                      "operations": {**OPERATION_POLICY,
                                                     **approvals["operations"]},
@@ -138,6 +139,7 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
                                      if approvals["file_dir"] else None}),
         api=ApiConfig(**{**api, "cors_origins": tuple(api["cors_origins"]),
                          "allowed_hosts": tuple(api["allowed_hosts"]),
+                         "trusted_proxies": tuple(api["trusted_proxies"]),
                          "tokens_file": str(resolve(api["tokens_file"]))
                          if api["tokens_file"] else None}),
         monitoring=MonitoringConfig(**{

@@ -103,6 +103,8 @@ class ApiConfig:
     sse_per_principal: int = 4  # open event streams per principal, per server process
     sse_max_seconds: float = 300  # then the stream ends; clients reconnect with Last-Event-ID
     metrics_public: bool = False  # /metrics without a token (else the viewer role)
+    # reverse proxies in front (addresses or networks) whose X-Forwarded-For says who calls
+    trusted_proxies: tuple = ()
 
 
 NOTIFICATION_EVENTS = ("approval.required", "approval.granted", "approval.rejected",
@@ -152,6 +154,8 @@ class ServePolicy:
     """What the API may deploy (the config file's own apps are trusted as they are)."""
     allowed_import_prefixes: tuple = ()  # default: the packages of the configured apps
     allowed_runtime_env_keys: tuple = ("env_vars", "working_dir")
+    # runtime_env.env_vars names the API accepts (shell patterns): an allow-list
+    allowed_env_vars: tuple = ("APP_*",)
 
 
 @dataclass(frozen=True)

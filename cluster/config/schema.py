@@ -2,10 +2,13 @@
 of the registered platforms are added from the registry (each platform owns its schema)."""
 from __future__ import annotations
 
+import ipaddress
+
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from cluster.config.model import NOTIFICATION_EVENTS, OPERATION_POLICY
 from cluster.platforms import DEFAULT, REGISTRY
+from cluster.serve_routes import describe_taken, management_paths_taken, normalized
 from core.facts import CHECKPOINT_ORDER, TEARDOWN
 
 NAME_RE = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
@@ -103,6 +106,9 @@ class ServeSchema(Strict):
     verify_timeout_seconds = fields.Float(load_default=60, validate=validate.Range(min=1))
     allowed_runtime_env_keys = fields.List(fields.String(validate=validate.OneOf(
         RUNTIME_ENV_KEYS)), load_default=lambda: ["env_vars", "working_dir"])
+    allowed_env_vars = fields.List(fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9_*?\[\]!]{1,128}$", error="A variable name or a shell pattern of one, "
+                                               "like 'APP_*'.")), load_default=lambda: ["APP_*"])
 
     @pre_load
     def _defaults(self, data, **kwargs):
@@ -124,6 +130,26 @@ class ServeSchema(Strict):
                 seen.add(app[key])
         if errors:
             raise ValidationError(errors)
+
+    @validates_schema
+    def _clear_of_the_management_api(self, data, **kwargs):
+        """An app at a prefix inside the management API's routes would answer its requests
+        (Serve routes a request to the longest matching prefix)."""
+        mgmt = data.get("management_api") or {}
+        if not mgmt.get("enabled"):
+            return
+        errors = {}
+        for i, app in enumerate(data.get("applications", [])):
+            if normalized(app["route_prefix"]) == normalized(mgmt["route_prefix"]):
+                continue  # the same prefix: _unique says so
+            taken = management_paths_taken(app["route_prefix"], mgmt["route_prefix"])
+            if taken:
+                errors[i] = {"route_prefix": [
+                    f"Takes the management API's {describe_taken(taken)} (Serve routes a "
+                    f"request to the longest matching prefix): choose a prefix outside its "
+                    f"routes, or move the API (serve.management_api.route_prefix)."]}
+        if errors:
+            raise ValidationError({"applications": errors})
 
 
 class ApprovalPolicySchema(Strict):
@@ -153,6 +179,13 @@ class ApprovalsSchema(Strict):
     file_dir = fields.String(load_default=None, allow_none=True)
 
 
+def _network(value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValidationError("An IP address or network (10.0.0.0/8), not a name.") from None
+
+
 def _origin(value: str) -> None:
     if value.strip() == "*":
         raise ValidationError("'*' would let any web page call this API from a browser: "
@@ -172,6 +205,7 @@ class ApiSchema(Strict):
     sse_per_principal = fields.Integer(load_default=4, validate=validate.Range(1, 64))
     sse_max_seconds = fields.Float(load_default=300, validate=validate.Range(5, 86400))
     metrics_public = fields.Boolean(load_default=False)
+    trusted_proxies = fields.List(fields.String(validate=_network), load_default=list)
 
 
 class NotificationTargetSchema(Strict):

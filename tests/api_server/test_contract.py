@@ -258,3 +258,29 @@ def test_ray_address_is_read_once_from_the_environment_and_checked_at_start(tmp_
     app = create_app(Settings(ray_address="http://127.0.0.1:9", status_cache_seconds=0), config)
     assert app.extensions["raydeploy"].cluster.inventory.address.kind == "dashboard"
     assert app.test_client().get("/health").get_json()["ray_connected"] is False
+
+
+def test_the_management_routes_the_domain_guards_are_exactly_the_apps_routes(app):
+    """cluster/serve_routes.MANAGEMENT_ROUTES keeps user apps off the API's paths: a route
+    added here must be added there."""
+    from cluster.serve_routes import MANAGEMENT_ROUTES
+    assert sorted(MANAGEMENT_ROUTES) == sorted({r.rule for r in app.url_map.iter_rules()})
+
+
+def test_the_served_spec_says_whether_this_server_asks_for_a_token(tmp_path):
+    """Authentication is the security scheme, never a required `Authorization` parameter:
+    a server without tokens serves `security: []` and says so (schemathesis took the
+    required header at its word and flagged every answer given without it)."""
+    import yaml
+    off = make_app(tmp_path).test_client().get("/openapi.json").get_json()
+    (tmp_path / "on").mkdir()
+    on = make_app(tmp_path / "on", tokens="vera:viewer:viewer-token-0123456789").test_client(
+        ).get("/openapi.json").get_json()
+    assert off["security"] == [] and "Authentication is off" in off["info"]["description"]
+    assert on["security"] == [{"bearerAuth": []}] and "bearer token" in on["info"]["description"]
+    checked_in = yaml.safe_load(SPEC.read_text())
+    assert checked_in["security"] == [{"bearerAuth": []}]  # what a deployment with tokens serves
+    for spec in (off, on, checked_in):
+        parameters = [p for ops in spec["paths"].values() for op in ops.values()
+                      if isinstance(op, dict) for p in op.get("parameters", [])]
+        assert not any(p.get("name", "").lower() == "authorization" for p in parameters)

@@ -115,6 +115,24 @@ def test_cai_with_head_resources_or_a_head_section_has_no_warning():
     assert (ours.head.cpu, ours.head.memory, ours.warnings) == (1, 3, ())
 
 
+def test_cai_head_gpus_are_accepted_forced_to_0_and_the_ignored_value_is_named():
+    """Seed 001: the head always gets 0 GPUs, whatever head_resources.num_gpus says."""
+    config = parse_config({"cai": {"host": "https://h", "api_key": "k",
+                                   "resources": {"cpu": 4, "memory": 16, "num_gpus": 2},
+                                   "head_resources": {"cpu": 2, "memory": 8, "num_gpus": 1}}},
+                          environ={})
+    assert (config.head.cpu, config.head.memory, config.head.gpus) == (2, 8, 0)
+    assert config.workers.gpus == 2
+    assert config.warnings == ("cai: head_resources.num_gpus=1 ignored: the head always gets "
+                               "0 GPUs",)
+    # only GPUs given: the head is sized as a worker, as when head_resources is absent
+    gpus_only = parse_config({"cai": {"host": "https://h", "api_key": "k",
+                                      "resources": {"cpu": 4, "memory": 16},
+                                      "head_resources": {"num_gpus": 1}}}, environ={})
+    assert (gpus_only.head.cpu, gpus_only.head.memory, gpus_only.head.gpus) == (4, 16, 0)
+    assert len(gpus_only.warnings) == 2 and "num_gpus=1 ignored" in gpus_only.warnings[0]
+
+
 def test_a_bad_cai_worker_size_is_one_field_error_not_two():
     with pytest.raises(ConfigError) as info:
         parse_config({"cai": {"host": "https://h", "api_key": "k",

@@ -42,6 +42,17 @@ def test_try_acquire_takes_nothing_when_empty_and_says_when_to_come_back():
     assert bucket.try_acquire() == 0.0
 
 
+def test_wait_time_says_when_a_token_will_be_there_and_takes_none():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=0.5, burst=2, clock=clock)
+    assert bucket.wait_time() == 0.0
+    bucket.try_acquire()
+    bucket.try_acquire()
+    assert bucket.wait_time() == bucket.wait_time() == 2.0  # asking took nothing
+    clock.advance(2)
+    assert bucket.wait_time() == 0.0 and bucket.try_acquire() == 0.0
+
+
 def test_threads_sharing_a_bucket_each_get_their_own_token():
     clock = FakeClock()  # never advances: every reservation after the burst waits longer
     bucket = TokenBucket(rate=100, burst=10, clock=clock)

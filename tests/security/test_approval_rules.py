@@ -1,5 +1,5 @@
 """Side doors 4, 6 and 7: approving needs the approver role on every path (the CLI is the OS
-user), a rejection is final for its run, and Idempotency-Key is scoped to caller, route and
+user), a rejection is final for its run, and Idempotency-Key is scoped to caller, path and
 body."""
 from __future__ import annotations
 
@@ -128,6 +128,22 @@ def test_an_idempotency_key_is_scoped_to_caller_route_and_body(secured):
                          headers={**APPROVER, **key})
     assert replay.status_code == 200 and replay.get_json()["id"] == first.get_json()["id"]
     assert len(store.approvals()) == 1
+
+
+def test_an_idempotency_key_is_scoped_to_the_concrete_path_not_the_route_template(secured):
+    """A key reused to reject teardown must not replay the rejection of worker_launch."""
+    _, client, store = secured
+    awaiting(store, checkpoint="worker_launch", requester="olga")
+    teardown_run = awaiting(store, checkpoint="teardown", requester="olga")
+    key, body = {"Idempotency-Key": "reused-key"}, {"decision": "reject", "reason": "no"}
+    first = client.post("/api/v1/approvals/worker_launch", json=body, headers={**APPROVER, **key})
+    assert first.status_code == 201 and first.get_json()["checkpoint"] == "worker_launch"
+    second = client.post("/api/v1/approvals/teardown", json=body, headers={**APPROVER, **key})
+    assert second.status_code == 201, second.get_json()
+    assert second.headers.get("Idempotent-Replayed") is None
+    assert second.get_json()["checkpoint"] == "teardown"
+    assert store.get_run(teardown_run).status == "rejected"
+    assert sorted(a.checkpoint for a in store.approvals()) == ["teardown", "worker_launch"]
 
 
 def test_the_decider_is_the_token_principal_never_a_body_field(secured):

@@ -208,3 +208,41 @@ def plain_hash_of(event) -> str:
     row = asdict(event)
     row["detail"] = json.dumps(row["detail"])
     return plain_hash(row)
+
+
+def test_approvals_refused_at_the_role_check_are_audited_without_the_token(tmp_path):
+    """The README promises refused approve, reject and revoke attempts are audited; those a
+    viewer or an operator made were stopped before anything recorded them."""
+    app = make_app(tmp_path, tokens=TOKENS)
+    client, store = app.test_client(), app.extensions["raydeploy"].store
+    awaiting(store, requester="someone")
+    viewer, operator = bearer("viewer-token-0123456789"), OPERATOR
+    attempts = [
+        client.post("/api/v1/approvals/worker_launch", json={"acknowledge_risks": True,
+                                                             "plan_fingerprint": "fp1"},
+                    headers=viewer),
+        client.post("/api/v1/approvals", json={"checkpoint": "worker_launch",
+                                               "decision": "reject", "approved_by": "boss"},
+                    headers=operator),
+        client.delete("/api/v1/approvals/apr-0123456789ab", headers=viewer),
+        client.post("/api/v1/checkpoints/worker_launch", json={"approve": True}, headers=viewer),
+        client.post("/api/v1/checkpoints/worker_launch",
+                    json={"approve": True, "acknowledge_risks": True}, headers=operator),
+    ]
+    assert [r.status_code for r in attempts] == [403] * 5
+    events = list(store.audit_events())
+    assert [(e.action, e.principal, e.target, e.result) for e in events] == [
+        ("approval.approve", "vera", "worker_launch", "refused"),
+        ("approval.reject", "olga", "worker_launch", "refused"),
+        ("approval.revoke", "vera", "apr-0123456789ab", "refused"),
+        ("approval.approve", "vera", "worker_launch", "refused"),
+        ("approval.approve", "olga", "worker_launch", "refused")]
+    assert events[0].plan_fingerprint == "fp1" and events[1].claimed_name == "boss"
+    assert all("lacks the" in e.detail["reason"] and e.source == "api" and e.client_address
+               for e in events)
+    trail = json.dumps([e.__dict__ for e in events])
+    assert "viewer-token" not in trail and "operator-token" not in trail
+    assert store.approvals() == [] and store.list_runs()[0].status == "awaiting_approval"
+    # a refusal that is no decision (a viewer starting a run) is not an approval event
+    assert client.post("/api/v1/deployments", json={}, headers=viewer).status_code == 403
+    assert len(list(store.audit_events())) == 5

@@ -66,6 +66,25 @@ def test_a_state_dir_others_can_write_is_refused_and_left_as_it_is(tmp_path):
     assert not (shared / "state.db").exists()
 
 
+def test_a_state_dir_others_can_read_is_refused_with_the_chmod_to_run(tmp_path):
+    """Its logs, project files and store would be world-readable."""
+    readable = tmp_path / "readable"
+    readable.mkdir()
+    readable.chmod(0o755)
+    result = cli("--status", "--state-dir", str(readable))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "readable by others" in result.stderr and f"chmod 700 {readable}" in result.stderr
+    assert stat.S_IMODE(readable.stat().st_mode) == 0o755  # never chmod-ed
+    assert not (readable / "state.db").exists()
+    readable.chmod(0o700)  # once private, it is used
+    assert cli("--status", "--state-dir", str(readable)).returncode == 0
+
+
+def test_a_state_dir_the_tool_creates_is_private(tmp_path):
+    Store(tmp_path / "new" / "state")
+    assert stat.S_IMODE((tmp_path / "new" / "state").stat().st_mode) == 0o700
+
+
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to make a directory of another user")
 def test_a_state_dir_of_another_user_is_refused(tmp_path):
     theirs = tmp_path / "theirs"

@@ -83,7 +83,9 @@ def test_the_serve_hosted_api_requires_the_configured_tokens(tmp_path):
                               headers={"Authorization": "Bearer vera-secret-token-0123456789"})
         deployed = str(detail.json()["deployed_config"])
         assert "vera-secret-token" not in deployed and "scrypt$" not in deployed
-        assert "(redacted)" in deployed  # the digests too: a viewer needs none
         assert "RAYDEPLOY_API_TOKENS" not in deployed
+        # the replica's args (digests, the config and state paths) are in no answer either
+        assert detail.json()["deployed_config"]["args"]["principals"] == "(redacted)"
+        assert "digest" not in deployed and str(tmp_path / "state") not in deployed
     finally:
         tear_down(tmp_path)

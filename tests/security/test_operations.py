@@ -96,3 +96,81 @@ def test_redeploying_a_running_app_waits_for_an_approval(cluster, tmp_path):
                             timeout=10).json()["status"] == "rejected"
     finally:
         server.stop()
+
+
+# -- route prefixes: no app may take the management API's requests, or another app's ---------
+@pytest.mark.parametrize("prefix", ["/api/v1/approvals", "/api", "/api/v1", "/health", "/ui",
+                                    "/api/v1/approvals/teardown", "/docs-assets/x/y", "/metrics/",
+                                    "/"])
+def test_an_app_inside_the_management_apis_routes_is_refused(tmp_path, prefix):
+    """Serve routes by the longest prefix: an app at /api/v1/approvals received approvers'
+    requests, bearer tokens included. Refused before any run, whatever the gate."""
+    app = make_app(tmp_path, tokens=TOKENS, serve={"allowed_import_prefixes": ["examples"]})
+    response = app.test_client().post("/api/v1/applications", headers=OPERATOR, json={
+        "name": "shadow", "import_path": "examples.apps.hello:build", "route_prefix": prefix})
+    assert response.status_code == 422, response.get_json()
+    assert "management API" in response.get_json()["errors"]["json"]["route_prefix"][0]
+    store = app.extensions["raydeploy"].store
+    assert store.list_runs() == []
+    assert [(e.action, e.result) for e in store.audit_events()] == [("app.deploy", "refused")]
+
+
+@pytest.mark.parametrize("mgmt,prefix,code", [
+    ({}, "/api/v2", 409), ({}, "/apis", 409), ({}, "/hello", 409),  # allowed: 409 = no head
+    ({"route_prefix": "/mgmt"}, "/api/v1/approvals", 409),
+    ({"route_prefix": "/mgmt"}, "/mgmt/api/v1", 422), ({"route_prefix": "/mgmt"}, "/mgmt", 422),
+    ({"enabled": False}, "/api/v1/approvals", 409),
+])
+def test_only_prefixes_inside_the_management_apis_routes_are_refused(tmp_path, mgmt, prefix, code):
+    app = make_app(tmp_path, serve={"allowed_import_prefixes": ["examples"],
+                                    "management_api": mgmt})
+    response = app.test_client().post("/api/v1/applications", json={
+        "name": "x", "import_path": "examples.apps.hello:build", "route_prefix": prefix})
+    assert response.status_code == code, response.get_json()
+
+
+def test_a_configured_app_inside_the_management_apis_routes_is_a_config_error():
+    from cluster.config import ConfigError, parse_config
+    app = {"name": "shadow", "import_path": "m:app", "route_prefix": "/api/v1/approvals"}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"serve": {"applications": [app]}}, environ={})
+    assert list(info.value.errors) == ["serve.applications.0.route_prefix"]
+    assert "management API" in info.value.errors["serve.applications.0.route_prefix"][0]
+    moved = parse_config({"serve": {"applications": [app], "management_api": {
+        "route_prefix": "/mgmt"}}}, environ={})
+    assert moved.serve_apps[0].route_prefix == "/api/v1/approvals"
+
+
+def test_an_app_under_another_apps_prefix_is_gated_as_a_replacement(tmp_path):
+    """/hello/admin takes the requests under it from the app at /hello: a replacement."""
+    from checkpoints.operations import AppDeploy
+    from tests.checkpoints.test_planners import world
+    w = world(tmp_path)  # hello is configured: examples.* may be deployed
+    w.ray.app("hello", "/hello")
+    w.ray.app("management-api", "/", import_path="api_server.serve_app:build")
+    entry = {"name": "admin", "import_path": "examples.apps.hello:build",
+             "route_prefix": "/hello/admin"}
+    op = AppDeploy(entry=entry)
+    op.precheck(w.ctx)
+    plan = op.plan(w.ctx)
+    assert [(str(a.kind), a.resource, a.name) for a in plan.actions] == [
+        ("create", "app", "admin"), ("replace", "traffic", "hello")]
+    gate = op.gate(plan, w.ctx.config)
+    assert gate.required and gate.destructive
+    assert "approvals.operations.app_replace is 'approval'" in gate.reasons
+    # beside it, not under it: a plain new app, no gate
+    beside = AppDeploy(entry={**entry, "route_prefix": "/hello-admin"})
+    assert not beside.gate(beside.plan(w.ctx), w.ctx.config).required
+
+
+def test_the_running_management_api_is_guarded_even_when_the_config_has_it_off(tmp_path):
+    from checkpoints.operations import AppDeploy
+    from core.errors import Invalid
+    from tests.checkpoints.test_planners import world
+    w = world(tmp_path, mgmt=False)
+    w.ray.app("management-api", "/", import_path="api_server.serve_app:build")
+    op = AppDeploy(entry={"name": "shadow", "import_path": "examples.apps.hello:build",
+                          "route_prefix": "/api/v1/approvals"})
+    with pytest.raises(Invalid) as info:
+        op.precheck(w.ctx)
+    assert info.value.field == "route_prefix"

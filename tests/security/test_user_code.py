@@ -65,6 +65,53 @@ def test_runtime_env_and_actor_options_are_checked_with_the_field_named(app_clie
     assert any(key == field or key.startswith(field) for key in _paths(errors)), errors
 
 
+@pytest.mark.parametrize("name", ["HOME", "HTTPS_PROXY", "http_proxy", "NO_PROXY",
+                                  "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GCONV_PATH",
+                                  "RAY_DEBUG_POST_MORTEM", "TMPDIR", "LD_PRELOAD"])
+def test_env_vars_are_an_allow_list_not_a_blocklist(app_client, name):
+    """Proxies, CA bundles, the home dir, Ray's debugger...: a variable passes only when
+    serve.allowed_env_vars allows it (default APP_*)."""
+    client, _, _ = app_client
+    response = client.post("/api/v1/applications", json={
+        "name": "a", "import_path": "evilpkg:app", "route_prefix": "/a",
+        "runtime_env": {"env_vars": {name: "x"}}})
+    assert response.status_code == 422, response.get_json()
+    field = f"runtime_env.env_vars.{name}"
+    assert field in response.get_json()["errors"]["json"], response.get_json()
+    message = response.get_json()["errors"]["json"][field][0]
+    assert "serve.allowed_env_vars" in message or "loads or runs" in message
+
+
+def test_allowed_env_vars_come_from_the_config_and_never_let_the_loader_in(tmp_path):
+    (tmp_path / "project").mkdir()
+    app = make_app(tmp_path, serve={"allowed_import_prefixes": ["evilpkg"],
+                                    "allowed_env_vars": ["MODEL_*", "LOG_LEVEL"]})
+    client = app.test_client()
+
+    def deploy(env: dict):
+        return client.post("/api/v1/applications", json={
+            "name": "a", "import_path": "evilpkg:app", "route_prefix": "/a",
+            "runtime_env": {"env_vars": env}})
+    # allowed: refused only because there is no cluster to deploy to
+    assert deploy({"MODEL_NAME": "m", "LOG_LEVEL": "debug"}).status_code == 409
+    assert deploy({"APP_X": "1"}).status_code == 422  # the default is replaced, not added to
+    (tmp_path / "all").mkdir()
+    everything = make_app(tmp_path / "all", serve={"allowed_import_prefixes": ["evilpkg"],
+                                                   "allowed_env_vars": ["*"]}).test_client()
+    refused = everything.post("/api/v1/applications", json={
+        "name": "a", "import_path": "evilpkg:app", "route_prefix": "/a",
+        "runtime_env": {"env_vars": {"LD_PRELOAD": "/tmp/evil.so"}}})
+    assert refused.status_code == 422
+    assert "runtime_env.env_vars.LD_PRELOAD" in refused.get_json()["errors"]["json"]
+
+
+def test_an_allowed_env_vars_pattern_that_is_no_name_pattern_is_a_config_error():
+    from cluster.config import ConfigError, parse_config
+    with pytest.raises(ConfigError) as info:
+        parse_config({"serve": {"allowed_env_vars": ["APP_*", "A B", "$(x)"]}}, environ={})
+    assert set(info.value.errors) == {"serve.allowed_env_vars.1", "serve.allowed_env_vars.2"}
+
+
 def _paths(errors, prefix=""):
     for key, value in errors.items():
         path = f"{prefix}.{key}" if prefix else key

@@ -10,7 +10,6 @@ from api_server.resources.applications.schemas import (
     DeployAppSchema,
 )
 from api_server.resources.common import run_operation, services
-from checkpoints import changes
 from checkpoints.operations import AppDelete, AppDeploy
 from cluster.config import ServeApp
 from core.errors import Conflict, Invalid, NotFound, Unavailable
@@ -37,9 +36,9 @@ def detail(name: str, app: dict) -> dict:
                     "replicas": [{"replica_id": r.get("replica_id"), "state": r.get("state"),
                                   "node_ip": r.get("node_ip")} for r in d.get("replicas") or []]}
                    for dep_name, d in (app.get("deployments") or {}).items()]
-    config = app.get("deployed_app_config")  # secrets (env values, token digests) redacted
+    config = app.get("deployed_app_config")  # its schema redacts the secrets (api_server.redaction)
     return {**summary(name, app), "deployments": deployments,
-            "deployed_config": changes.redact(config) if config is not None else None}
+            "deployed_config": config}
 
 
 def live_app_or_404(name: str) -> dict:

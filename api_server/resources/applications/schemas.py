@@ -1,5 +1,6 @@
 from marshmallow import RAISE, Schema, fields, validate
 
+from api_server.redaction import WithoutSecrets
 from api_server.resources.common import PendingSchema, UnixTimeAsIso
 from cluster.config import APP_NAME, IMPORT_PATH, ROUTE_PREFIX
 from cluster.serve_policy import ACTOR_RESOURCES
@@ -31,7 +32,9 @@ class DeployAppSchema(Schema):
     args = fields.Dict(metadata={"description": "passed to the app's builder function"})
     runtime_env = fields.Dict(metadata={
         "description": "only the keys in serve.allowed_runtime_env_keys (default env_vars and "
-                       "a working_dir inside the project); no loader or interpreter variables"})
+                       "a working_dir inside the project); env_vars names must match "
+                       "serve.allowed_env_vars (default APP_*), never loader or interpreter "
+                       "variables"})
 
 
 class AppDeployedSchema(Schema):
@@ -75,9 +78,9 @@ class DeploymentSchema(Schema):
 
 class AppDetailSchema(AppSummarySchema):
     deployments = fields.List(fields.Nested(DeploymentSchema), required=True)
-    deployed_config = fields.Dict(allow_none=True, metadata={
-        "description": "the config it was deployed with; the values of environment variables "
-                       "and of secrets (the management API's token digests) are '(redacted)'"})
+    deployed_config = WithoutSecrets(allow_none=True, metadata={
+        "description": "the config Serve runs, the values of env_vars and args shown as "
+                       "(redacted)"})
 
 
 class AppDeletedSchema(Schema):

@@ -80,7 +80,7 @@ class Approvals(MethodView):
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,
                       description="a repeat of a request with this Idempotency-Key (same "
-                                  "caller, route and body): the first answer")
+                                  "caller, path and body): the first answer")
     @raises(blp, Invalid, Forbidden, NotFound, Conflict,
             notfound="no plan of that checkpoint awaits approval",
             conflict="not the run and plan awaiting approval, or already decided")
@@ -147,7 +147,7 @@ class CheckpointApproval(MethodView):
     @blp.response(201, ApprovalSchema)
     @blp.alt_response(200, schema=ApprovalSchema,
                       description="a repeat of a request with this Idempotency-Key (same "
-                                  "caller, route and body): the first answer")
+                                  "caller, path and body): the first answer")
     @raises(blp, Invalid, Forbidden, NotFound, Conflict,
             notfound="no such checkpoint, or no plan of it awaits approval",
             conflict="not the run and plan awaiting approval, or already decided")

@@ -9,7 +9,7 @@ from api_server.resources.checkpoints.schemas import (
 )
 from api_server.resources.common import actor, auth_enabled, services
 from api_server.resources.deployments.schemas import RunSchema
-from checkpoints import BY_NAME, CHECKPOINTS, ORDER
+from checkpoints import BY_NAME, CHECKPOINTS, ORDER, audit
 from checkpoints.background import ApproveAs
 from core.errors import Conflict, DomainError, Forbidden, NotFound
 
@@ -25,18 +25,21 @@ def describe(checkpoint) -> dict:
 
 
 def current_plan(name: str) -> tuple[dict | None, dict | None, str | None]:
-    """(plan, gate, error) of the checkpoint as the live system is now. An operation's gate
-    (node_remove, app_delete, ...) has a plan only while a run of it waits: the plan needs
-    the operation's parameters."""
+    """(plan, gate, error) of the checkpoint as the live system is now, or as it was a few
+    seconds ago (planning asks the platform: readers share one plan per Services.plans TTL).
+    An operation's gate (node_remove, app_delete, ...) has a plan only while a run of it
+    waits: the plan needs the operation's parameters."""
     if name not in BY_NAME:
         return None, None, f"{name} is an operation: it has a plan only while one awaits approval"
     svc, checkpoint = services(), BY_NAME[name]
-    try:
-        plan = checkpoint.plan(svc.ctx)
-    except DomainError as e:
-        return None, None, str(e)
-    gate = checkpoint.gate(plan, svc.config)
-    return plan.to_dict(), gate.to_dict(), None
+
+    def plan_now():
+        try:
+            plan = checkpoint.plan(svc.ctx)
+        except DomainError as e:
+            return None, None, str(e)
+        return plan.to_dict(), checkpoint.gate(plan, svc.config).to_dict(), None
+    return svc.plans.get(f"checkpoint:{name}", plan_now)
 
 
 def checkpoint_or_404(name: str):
@@ -58,7 +61,8 @@ class Checkpoint(MethodView):
     @blp.response(200, CheckpointDetailSchema)
     @raises(blp, NotFound)
     def get(self, name):
-        """One checkpoint: last result and the plan it would carry out now"""
+        """One checkpoint: last result and the plan it would carry out now (planned at most
+        a few seconds ago: RAYDEPLOY_PLAN_CACHE_SECONDS, 10)"""
         out = describe(checkpoint_or_404(name))
         plan, gate, error = current_plan(name)
         last = out["last_result"]
@@ -75,7 +79,11 @@ class Checkpoint(MethodView):
         svc, caller = services(), actor()
         approve_as = None
         if body["approve"]:  # approving needs the approver role, on this path as on any other
-            caller.require("approver", f"approve {name}")
+            try:
+                caller.require("approver", f"approve {name}")
+            except Forbidden as e:  # a refused approval is audited, as on every path
+                audit.record(svc.store, caller, "approval.approve", name, "refused", reason=str(e))
+                raise
             approve_as = ApproveAs(caller, body.get("reason"), body["acknowledge_risks"],
                                    auth_enabled() and svc.config.approvals.forbid_self_approval,
                                    body["acknowledge_breaking"])

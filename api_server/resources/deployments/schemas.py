@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, post_dump, validate
 
+from api_server.redaction import WithoutSecrets
 from checkpoints import ORDER
 from core.facts import Outcome, RunStatus
 
@@ -24,7 +25,9 @@ class RunSchema(Schema):
     requester = fields.String(required=True)
     source = fields.String(required=True)
     selection = fields.List(fields.String(), required=True)
-    options = fields.Dict()
+    options = WithoutSecrets(metadata={
+        "description": "how the run was started (an operation's parameters: the values of "
+                       "env_vars and args shown as (redacted))"})
     error = fields.String(allow_none=True)
     failed_checkpoint = fields.String(allow_none=True, metadata={
         "description": "where the run stopped (failed, rejected or awaiting approval)"})

@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api_server.resources.common import actor, services
+from api_server import redaction
+from api_server.resources.common import actor, sees_paths, services
 from api_server.resources.notifications.schemas import (
     DeliveryListSchema,
     DeliveryQuerySchema,
@@ -16,8 +19,12 @@ TEST_WAIT_SECONDS = 10
 
 
 def listing(deliveries) -> dict:
-    return {"deliveries": deliveries,
-            "targets": [t.name for t in services().config.notifications.targets]}
+    config, sees = services().config, sees_paths()
+    if not sees:  # the approve command names the config file
+        deliveries = [replace(d, payload={**d.payload, "approve_command": redaction.command(
+            d.payload["approve_command"], str(config.source), sees)})
+            if "approve_command" in d.payload else d for d in deliveries]
+    return {"deliveries": deliveries, "targets": [t.name for t in config.notifications.targets]}
 
 
 @blp.route("")

@@ -97,9 +97,10 @@ def required_when_selected(section: dict) -> dict[str, list[str]]:
 
 def map_cai(doc: dict, warnings: list[str] | None = None) -> dict:
     """The ``cai:`` shape users already have (host, api_key, project_id, num_workers,
-    resources{cpu, memory, num_gpus}, head_resources{cpu, memory}, runtime_identifier), with
-    the seed tool's defaults: one worker when ``num_workers`` is absent, and the head sized
-    as a worker (never its GPUs) when ``head_resources`` is absent, said in ``warnings``."""
+    resources{cpu, memory, num_gpus}, head_resources{cpu, memory, num_gpus}, runtime_identifier),
+    with the seed tool's defaults: one worker when ``num_workers`` is absent, the head sized
+    as a worker (never its GPUs) when ``head_resources`` is absent, and the head's
+    ``num_gpus`` ignored (the head always gets 0 GPUs), each said in ``warnings``."""
     if "cai" not in doc:
         return doc
     cai = doc.pop("cai") or {}
@@ -123,8 +124,13 @@ def map_cai(doc: dict, warnings: list[str] | None = None) -> dict:
         if old in res:
             workers[new] = res.pop(old)
     head = _section(doc, "head")
-    head_res = cai.pop("head_resources", None) or {}  # empty counts as absent
-    if head_res:
+    head_res = cai.pop("head_resources", None) or {}
+    if "num_gpus" in head_res:  # the seed gave the head 0 GPUs whatever this said
+        ignored = head_res.pop("num_gpus")
+        if warnings is not None:
+            warnings.append(f"cai: head_resources.num_gpus={ignored!r} ignored: the head "
+                            f"always gets 0 GPUs")
+    if head_res:  # empty (or only num_gpus) counts as absent
         for key in ("cpu", "memory"):
             if key in head_res:
                 head[key] = head_res.pop(key)
