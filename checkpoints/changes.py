@@ -25,8 +25,16 @@ REDACTED = "(redacted)"
 _MISSING = object()
 
 
+# a builder's args that name files of the host the control plane runs on (the management
+# API's config and state dir): not what an approver decides on, not for every reader
+HOST_PATH_WORDS = frozenset({"dir", "file", "path", "config"})
+
+
 def secret_path(path: tuple) -> bool:
     if any(part in ENV_SECTIONS for part in path[:-1]):
+        return True
+    if "args" in path[:-1] and set(re.split(r"[^a-z0-9]+", str(path[-1]).lower())) & \
+            HOST_PATH_WORDS:
         return True
     return any(set(re.split(r"[^a-z0-9]+", str(part).lower())) & SECRET_WORDS for part in path)
 

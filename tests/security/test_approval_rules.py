@@ -136,9 +136,11 @@ def test_an_idempotency_key_is_scoped_to_the_concrete_path_not_the_route_templat
     awaiting(store, checkpoint="worker_launch", requester="olga")
     teardown_run = awaiting(store, checkpoint="teardown", requester="olga")
     key, body = {"Idempotency-Key": "reused-key"}, {"decision": "reject", "reason": "no"}
-    first = client.post("/api/v1/approvals/worker_launch", json=body, headers={**APPROVER, **key})
+    first = client.post("/api/v1/approvals/worker_launch", headers={**APPROVER, **key},
+                        json={**body, **shown(store, "worker_launch")})
     assert first.status_code == 201 and first.get_json()["checkpoint"] == "worker_launch"
-    second = client.post("/api/v1/approvals/teardown", json=body, headers={**APPROVER, **key})
+    second = client.post("/api/v1/approvals/teardown", headers={**APPROVER, **key},
+                         json={**body, **shown(store, "teardown")})
     assert second.status_code == 201, second.get_json()
     assert second.headers.get("Idempotent-Replayed") is None
     assert second.get_json()["checkpoint"] == "teardown"
