@@ -21,6 +21,7 @@ import time
 from checkpoints import CHECKPOINTS, ORDER, approvals, notifications
 from checkpoints.access import Actor, cli_actor, principals_for, require_identities
 from checkpoints.base import Context
+from checkpoints.errors import RunRejected
 from checkpoints.factory import make_context
 from checkpoints.operations import gate_names
 from checkpoints.orchestrator import Orchestrator, selection_for
@@ -46,17 +47,12 @@ RUN_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.FAILED: EXIT_FAILED,
 
 
 def exit_code_for(error: DomainError) -> int:
-    """The one mapping of domain errors to exit codes: the caller's input, rights or setup
-    (config, state dir, store) is at fault -> 2; the state of things -> 1."""
+    """The one mapping of domain errors to exit codes: a rejected run -> 4; the caller's
+    input, rights or setup (config, state dir, store) is at fault -> 2; the state of things
+    -> 1."""
+    if isinstance(error, RunRejected):
+        return EXIT_REJECTED
     return EXIT_USAGE if isinstance(error, (Invalid, Forbidden, StoreUnavailable)) else EXIT_FAILED
-
-
-class CliError(DomainError):
-    """A CLI-level refusal with its own exit code."""
-
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
 
 
 def show_platform_calls() -> None:
@@ -79,12 +75,7 @@ def cmd_run(args, ctx: Context, actor: Actor) -> int:
     orchestrator.acquire()  # also marks runs left 'running' by a crashed process interrupted
     try:
         if args.resume:
-            latest = ctx.store.latest_run()
-            if latest and latest.status == RunStatus.REJECTED and not args.run_id:
-                say(f"run {latest.id} was rejected ({printable(latest.error)}); "
-                    f"start a new one with --deploy", err=True)
-                return EXIT_REJECTED
-            earlier = orchestrator.resumable_run(args.run_id)
+            earlier = orchestrator.resumable_run(args.run_id)  # a rejected one: RunRejected
             run = orchestrator.resume(earlier, actor)
             next_up = run.remaining[0] if run.remaining else "its end"
             say(f"resuming run {run.id} ({run.mode}, {earlier.status}) at {next_up}: "
@@ -155,14 +146,11 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 say("not approved: nothing was recorded")
                 return EXIT_OK
-    record = approvals.decide(
-        ctx.store, actor, checkpoint=args.name, decision=decision,
-        ttl_seconds=ctx.config.approvals.ttl_seconds, reason=args.reason,
+    record = approvals.decide(ctx.store, actor, args.name, approvals.Ballot(
+        decision, run_id, fingerprint, args.reason,
         acknowledge_risks=getattr(args, "acknowledge_risks", False),
-        acknowledge_breaking=getattr(args, "acknowledge_breaking", False),
-        run_id=run_id, fingerprint=fingerprint,
-        forbid_self_approval=ctx.config.approvals.forbid_self_approval,
-        policy=policy_for(ctx.config, args.name), config=ctx.config)
+        acknowledge_breaking=getattr(args, "acknowledge_breaking", False)),
+        approvals.GateRules.of(ctx.config, args.name))
     by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} of run {record.run_id} "
         f"(record {record.id}) by {printable(by)}")
@@ -369,9 +357,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         say(f"error: {e}" + ("\nnothing was started." if "\n" in str(e) else ""), err=True)
         return EXIT_USAGE
-    except CliError as e:
-        say(f"error: {e}", err=True)
-        return e.code
     except DomainError as e:  # one line, never a traceback
         say(f"error: {printable(e)}", err=True)
         return exit_code_for(e)

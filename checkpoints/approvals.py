@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from checkpoints import audit
 from checkpoints.access import Actor
 from checkpoints.errors import AlreadyDecided, NoPendingApproval, PlanChanged, SelfApprovalForbidden
-from checkpoints.plan import DEFAULT_POLICY, Gate
+from checkpoints.plan import DEFAULT_POLICY, Gate, policy_for
 from checkpoints.runs import transition
 from core.errors import Conflict, DomainError, Invalid, NotFound
 from core.facts import Decision, RunStatus
@@ -105,44 +105,69 @@ def verdict_for(store: Store, request: ApprovalRequest,
                     gate_of(request, policy))
 
 
-def decide(store: Store, actor: Actor, *, checkpoint: str, decision: str, ttl_seconds: float,
-           run_id: str, fingerprint: str, reason: str | None = None,
-           acknowledge_risks: bool = False, acknowledge_breaking: bool = False,
-           forbid_self_approval: bool = False, policy: ApprovalPolicy = DEFAULT_POLICY,
-           config=None) -> Approval:
-    """Record ``actor``'s decision on the plan awaiting approval at ``checkpoint``.
+@dataclass(frozen=True)
+class Ballot:
+    """What a decider says, about the plan it was shown (the run and fingerprint)."""
+    decision: str  # approve | reject
+    run_id: str | None
+    fingerprint: str | None
+    reason: str | None = None
+    acknowledge_risks: bool = False
+    acknowledge_breaking: bool = False
 
-    ``run_id`` and ``fingerprint`` are the run and plan the decider was shown: the decision
-    is recorded only when exactly that plan of that run still awaits approval there, else it
-    is PlanChanged naming both (another run's request at the same gate closes the first, and
-    a plan changes while it waits; neither may be decided on unseen). Deciding needs the
-    approver role, on every path. A rejection ends the waiting run at once (it is final:
-    nothing resumes a rejected run). Every attempt is an audit event, refused ones too. With
-    ``config``, the decision is notified (approval.rejected, or approval.granted once the
-    gate's policy is met).
+
+@dataclass(frozen=True)
+class GateRules:
+    """How decisions at one gate are taken, read from the config once: its policy (how
+    many approvals, from whom), how long an approval holds, whether the requester may
+    approve its own destructive plan, and (``config``) where decisions are notified."""
+    policy: ApprovalPolicy = DEFAULT_POLICY
+    ttl_seconds: float = 24 * 3600
+    forbid_self_approval: bool = False
+    config: object = None
+
+    @classmethod
+    def of(cls, config, gate: str, identities_known: bool = True) -> GateRules:
+        """``identities_known``: callers are told apart (a server without tokens knows
+        everyone as one "anonymous": no requester to keep from approving)."""
+        return cls(policy_for(config, gate), config.approvals.ttl_seconds,
+                   identities_known and config.approvals.forbid_self_approval, config)
+
+
+def decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,
+           rules: GateRules = GateRules()) -> Approval:
+    """Record ``actor``'s ``ballot`` on the plan awaiting approval at ``checkpoint``: the
+    one writer of a decision, for every path (CLI, prompt, API, inbox, files, automatic).
+
+    The ballot names the run and plan the decider was shown: the decision is recorded only
+    when exactly that plan of that run still awaits approval there, else it is PlanChanged
+    naming both (another run's request at the same gate closes the first, and a plan
+    changes while it waits; neither may be decided on unseen). Deciding needs the approver
+    role, on every path. A rejection ends the waiting run at once (it is final: nothing
+    resumes a rejected run). Every attempt is an audit event, refused ones too. With
+    ``rules.config``, the decision is notified (approval.rejected, or approval.granted once
+    the gate's policy is met).
     """
-    if decision not in ("approve", "reject"):
+    if ballot.decision not in ("approve", "reject"):
         raise Invalid("decision must be 'approve' or 'reject'", field="decision")
-    action = f"approval.{decision}"
+    action = f"approval.{ballot.decision}"
     try:
-        for role in ("approver", *policy.roles):  # approver on every path, plus the policy's
-            actor.require(role, f"{decision} {checkpoint}")
+        for role in ("approver", *rules.policy.roles):  # approver on every path, + the policy's
+            actor.require(role, f"{ballot.decision} {checkpoint}")
         # One write transaction from the checks to the insert: two servers (or a server and
         # the CLI) deciding at once cannot both pass the "already decided" check.
         with store.db.transaction():
-            record = _decide(store, actor, checkpoint, decision, ttl_seconds, reason,
-                             acknowledge_risks, acknowledge_breaking, run_id, fingerprint,
-                             forbid_self_approval, policy)
+            record = _decide(store, actor, checkpoint, ballot, rules)
             audit.record(store, actor, action, checkpoint, "ok", run_id=record.run_id,
-                         plan_fingerprint=record.plan_fingerprint, reason=reason)
+                         plan_fingerprint=record.plan_fingerprint, reason=ballot.reason)
             if record.decision == Decision.REJECTED:
-                _end_rejected_run(store, record)
+                end_rejected_run(store, record)
     except DomainError as e:
-        audit.record(store, actor, action, checkpoint, "refused", plan_fingerprint=fingerprint,
-                     run_id=run_id, reason=str(e))
+        audit.record(store, actor, action, checkpoint, "refused",
+                     plan_fingerprint=ballot.fingerprint, run_id=ballot.run_id, reason=str(e))
         raise
-    if config is not None:
-        _notify(config, store, record, policy)
+    if rules.config is not None:
+        _notify(rules.config, store, record, rules.policy)
     return record
 
 
@@ -164,8 +189,10 @@ def _notify(config, store: Store, record: Approval, policy: ApprovalPolicy) -> N
                            approvers=[r.approver for r in verdict.approvals], **facts)
 
 
-def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge_risks,
-            acknowledge_breaking, run_id, fingerprint, forbid_self_approval, policy):
+def _decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,
+            rules: GateRules) -> Approval:
+    decision, run_id, fingerprint = ballot.decision, ballot.run_id, ballot.fingerprint
+    policy = rules.policy
     request = store.open_request_for(checkpoint)
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "
@@ -189,14 +216,14 @@ def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge
     if decision == "approve" and policy.exclude_requester and actor.principal == request.requester:
         raise SelfApprovalForbidden(f"{actor.principal} started this run and may not approve "
                                     f"{checkpoint} (approvals.policy.{checkpoint}.exclude_requester)")
-    if decision == "approve" and request.destructive and not acknowledge_risks:
+    if decision == "approve" and request.destructive and not ballot.acknowledge_risks:
         raise Invalid(f"{checkpoint} is a destructive gate: approving it needs "
                       f"acknowledge_risks (CLI: --acknowledge-risks)", field="acknowledge_risks")
-    if decision == "approve" and request.breaking and not acknowledge_breaking:
+    if decision == "approve" and request.breaking and not ballot.acknowledge_breaking:
         raise Invalid(f"the plan of {checkpoint} BREAKS apps ({', '.join(_broken(request))}): "
                       f"approving it needs acknowledge_breaking as well (CLI: "
                       f"--acknowledge-breaking)", field="acknowledge_breaking")
-    if (decision == "approve" and forbid_self_approval and request.destructive
+    if (decision == "approve" and rules.forbid_self_approval and request.destructive
             and actor.principal == request.requester):
         raise SelfApprovalForbidden(f"{actor.principal} started this run and may not approve its "
                                     f"destructive gate {checkpoint} (approvals.forbid_self_approval)")
@@ -204,10 +231,11 @@ def _decide(store, actor, checkpoint, decision, ttl_seconds, reason, acknowledge
         checkpoint=checkpoint, plan_fingerprint=request.fingerprint,
         decision=Decision.APPROVED if decision == "approve" else Decision.REJECTED,
         approver=actor.principal, source=actor.source, run_id=request.run_id,
-        requester=request.requester, reason=reason, acknowledge_risks=acknowledge_risks,
-        ttl_seconds=ttl_seconds if decision == "approve" else None,
+        requester=request.requester, reason=ballot.reason,
+        acknowledge_risks=ballot.acknowledge_risks,
+        ttl_seconds=rules.ttl_seconds if decision == "approve" else None,
         claimed_by=actor.claimed_name,
-        acknowledge_breaking=decision == "approve" and acknowledge_breaking)
+        acknowledge_breaking=decision == "approve" and ballot.acknowledge_breaking)
 
 
 def _broken(request) -> list[str]:
@@ -221,8 +249,9 @@ def rejection_message(record: Approval) -> str:
             + (f": {record.reason}" if record.reason else ""))
 
 
-def _end_rejected_run(store: Store, record: Approval) -> None:
-    """A rejection ends the run that waits for it, whoever rejects and from wherever."""
+def end_rejected_run(store: Store, record: Approval) -> None:
+    """A rejection ends the run that waits for it, whoever rejects and from wherever (the
+    one place a run becomes rejected: its error says who, the name they claimed, and why)."""
     run = store.get_run(record.run_id) if record.run_id else None
     store.close_approval_requests(record.run_id, record.checkpoint)
     if run is None or run.status not in (RunStatus.AWAITING_APPROVAL, RunStatus.RUNNING):

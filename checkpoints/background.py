@@ -36,8 +36,8 @@ class ApproveAs:
     actor: Actor
     reason: str | None = None
     acknowledge_risks: bool = False
-    forbid_self_approval: bool = False
     acknowledge_breaking: bool = False
+    identities_known: bool = True  # callers told apart (tokens), so self-approval can be seen
 
 
 def gatekeeper_for(approve_as: ApproveAs | None):
@@ -45,15 +45,11 @@ def gatekeeper_for(approve_as: ApproveAs | None):
     def decide_or_wait(req: GateRequest) -> str:
         if approve_as and (approve_as.acknowledge_risks or not req.gate.destructive) and (
                 approve_as.acknowledge_breaking or not req.gate.breaking):
-            approvals.decide(req.ctx.store, approve_as.actor, checkpoint=req.checkpoint.name,
-                             decision="approve",
-                             ttl_seconds=req.ctx.config.approvals.ttl_seconds,
-                             run_id=req.run.id, fingerprint=req.plan.fingerprint,
-                             reason=approve_as.reason,
-                             acknowledge_risks=approve_as.acknowledge_risks,
-                             acknowledge_breaking=approve_as.acknowledge_breaking,
-                             forbid_self_approval=approve_as.forbid_self_approval,
-                             policy=req.gate.policy, config=req.ctx.config)
+            name = req.checkpoint.name
+            approvals.decide(req.ctx.store, approve_as.actor, name, approvals.Ballot(
+                "approve", req.run.id, req.plan.fingerprint, approve_as.reason,
+                approve_as.acknowledge_risks, approve_as.acknowledge_breaking),
+                approvals.GateRules.of(req.ctx.config, name, approve_as.identities_known))
             verdict = approvals.evaluate(req.ctx.store, req.ctx.run_id, req.checkpoint.name,
                                          req.plan.fingerprint, req.gate)
             if verdict.state != "missing":  # else the policy wants more approvers: wait

@@ -20,6 +20,10 @@ class SelfApprovalForbidden(Forbidden):
     pass
 
 
+class RunRejected(Conflict):
+    """The run was rejected: that is final (the CLI's exit code 4, the API's 409)."""
+
+
 class CheckpointFailed(DomainError):
     """A checkpoint's plan, apply or verify failed; the run records it and stops (it never
     reaches an edge: the orchestrator records it as the checkpoint's error)."""

@@ -79,14 +79,11 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
         _refuse(ctx, actor, checkpoint, claimed, path, str(e))
         return False
     try:
-        record = approvals.decide(
-            ctx.store, actor, checkpoint=checkpoint, decision="approve",
-            ttl_seconds=ctx.config.approvals.ttl_seconds, reason=reason or f"file {path.name}",
+        record = approvals.decide(ctx.store, actor, checkpoint, approvals.Ballot(
+            "approve", ctx.run_id, request.fingerprint, reason or f"file {path.name}",
             acknowledge_risks="acknowledge-risks" in words,
-            acknowledge_breaking="acknowledge-breaking" in words,
-            run_id=ctx.run_id, fingerprint=request.fingerprint,
-            forbid_self_approval=ctx.config.approvals.forbid_self_approval,
-            policy=gate.policy, config=ctx.config)
+            acknowledge_breaking="acknowledge-breaking" in words),
+            approvals.GateRules.of(ctx.config, checkpoint))
     except DomainError as e:  # decide() audited the refusal
         _refuse(ctx, actor, checkpoint, claimed, path, str(e), audited=True)
         return False

@@ -28,7 +28,7 @@ from checkpoints import (
 )
 from checkpoints.access import Actor
 from checkpoints.base import Checkpoint, Context, RunCancelled
-from checkpoints.errors import CheckpointFailed
+from checkpoints.errors import CheckpointFailed, RunRejected
 from checkpoints.plan import Gate, Plan
 from checkpoints.runs import transition
 from cluster.health import serving
@@ -170,6 +170,9 @@ class Orchestrator:
             run = self.store.latest_run()
             if run is None:
                 raise NotFound("there is no run to resume: start one with --deploy")
+        if run.status == RunStatus.REJECTED:  # one kind from every path: CLI 4, API 409
+            raise RunRejected(f"run {run.id} was rejected ({run.error}); a rejection is final: "
+                              f"start a new one with --deploy")
         if run.status not in RESUMABLE:
             raise Invalid(f"run {run.id} is {run.status}; only runs that are "
                           f"{', '.join(sorted(RESUMABLE))} can be resumed", field="resume")
@@ -305,8 +308,8 @@ class Orchestrator:
                         f"{verdict.record.approver} applies", {"approval_id": verdict.record.id})
             return Outcome.SUCCEEDED
         run = self.store.get_run(run_id)
-        if verdict.state == "rejected":
-            self._rejected(run_id, checkpoint.name, verdict.record)
+        if verdict.state == "rejected":  # decided while this run was away (then resumed)
+            approvals.end_rejected_run(self.store, verdict.record)
             return Outcome.REJECTED
         request = self.store.open_approval_request(
             run_id, checkpoint.name, plan.fingerprint, plan.to_dict(), gate.destructive,
@@ -332,23 +335,13 @@ class Orchestrator:
             self.store.close_approval_requests(run_id, checkpoint.name)
             transition(self.store, run_id, RunStatus.RUNNING)
             return Outcome.SUCCEEDED
-        if decision == "rejected":
-            record = approvals.evaluate(self.store, run_id, checkpoint.name, plan.fingerprint,
-                                        gate).record
-            self._rejected(run_id, checkpoint.name, record)
+        if decision == "rejected":  # approvals.decide ended the run as rejected, said by whom
             return Outcome.REJECTED
         if decision == "timeout":
             raise CheckpointFailed(
                 f"no decision on {checkpoint.name} within approvals.wait_timeout_seconds "
                 f"({ctx.config.approvals.wait_timeout_seconds:.0f}s): failing closed")
         return Outcome.AWAITING_APPROVAL
-
-    def _rejected(self, run_id: str, name: str, record) -> None:
-        self.store.close_approval_requests(run_id, name)
-        who = "unknown"
-        if record:
-            who = record.approver + (f": {record.reason}" if record.reason else "")
-        self.store.update_run(run_id, error=f"{name} rejected by {who}")
 
     def _record(self, run_id: str, name: str, outcome: Outcome, started: float,
                 plan: Plan | None, error: str | None = None) -> Outcome:

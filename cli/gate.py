@@ -20,15 +20,12 @@ class CliGatekeeper:
         self.actor = actor
 
     def _decide(self, req: GateRequest, actor: Actor, approve: bool, reason: str) -> None:
-        config = req.ctx.config
-        approvals.decide(req.ctx.store, actor, checkpoint=req.checkpoint.name,
-                         decision="approve" if approve else "reject",
-                         ttl_seconds=config.approvals.ttl_seconds, reason=reason,
-                         run_id=req.run.id, fingerprint=req.plan.fingerprint,
-                         acknowledge_risks=approve and req.gate.destructive,
-                         acknowledge_breaking=approve and req.gate.breaking,
-                         forbid_self_approval=config.approvals.forbid_self_approval,
-                         policy=req.gate.policy, config=config)
+        name = req.checkpoint.name
+        approvals.decide(req.ctx.store, actor, name, approvals.Ballot(
+            "approve" if approve else "reject", req.run.id, req.plan.fingerprint, reason,
+            acknowledge_risks=approve and req.gate.destructive,
+            acknowledge_breaking=approve and req.gate.breaking),
+            approvals.GateRules.of(req.ctx.config, name))
 
     def __call__(self, req: GateRequest) -> str:
         name, gate = req.checkpoint.name, req.gate

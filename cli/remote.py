@@ -15,6 +15,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+from checkpoints.errors import RunRejected
 from checkpoints.plan import Gate, Plan
 from cli.audit import (
     checked_head,
@@ -68,11 +69,11 @@ class Remote:
         args, plane = self.args, self.plane
         body = {"force": bool(args.force), "attach": True, "desired": desired_state(self.config)}
         if args.resume:
-            latest = self._latest()
-            if latest and latest["status"] == RunStatus.REJECTED and not args.run_id:
-                say(f"run {latest['id']} was rejected ({printable(latest['error'])}); start a "
-                    f"new one with --deploy", err=True)
-                return EXIT_REJECTED
+            earlier = (self.plane.get(f"/api/v1/deployments/{args.run_id}", "read the run")
+                       if args.run_id else self._latest())
+            if earlier and earlier["status"] == RunStatus.REJECTED:  # as embedded: exit 4
+                raise RunRejected(f"run {earlier['id']} was rejected ({earlier['error']}); a "
+                                  f"rejection is final: start a new one with --deploy")
             body.update(resume=True, **({"run_id": args.run_id} if args.run_id else {}))
         elif mode == "teardown":
             body["teardown"] = True

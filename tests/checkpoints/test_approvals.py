@@ -38,10 +38,16 @@ def shown(store, checkpoint="worker_launch") -> dict:
 
 
 def approve(store, approver="bob", roles=frozenset({"approver"}), **kw):
+    """``approvals.decide`` with the ballot and rules of ``kw`` (their fields by name)."""
     args = dict(checkpoint="worker_launch", decision="approve", ttl_seconds=60,
                 acknowledge_risks=True, **shown(store, kw.get("checkpoint", "worker_launch")))
     args.update(kw)
-    return approvals.decide(store, Actor(approver, "cli", roles), **args)
+    ballot = approvals.Ballot(args["decision"], args["run_id"], args["fingerprint"],
+                              args.get("reason"), args["acknowledge_risks"],
+                              args.get("acknowledge_breaking", False))
+    rules = approvals.GateRules(args.get("policy", approvals.DEFAULT_POLICY), args["ttl_seconds"],
+                                args.get("forbid_self_approval", False))
+    return approvals.decide(store, Actor(approver, "cli", roles), args["checkpoint"], ballot, rules)
 
 
 def test_approval_counts_for_its_run_checkpoint_and_plan(store):

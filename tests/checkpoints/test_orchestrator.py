@@ -39,11 +39,11 @@ class Scripted(Checkpoint):
 ALICE = Actor("alice", "cli")  # single-user mode: every role
 
 
-def decide(ctx, approver, decision="approve", source="cli", **kw):
+def decide(ctx, approver, decision="approve", source="cli", claimed=None, **kw):
     request = ctx.store.open_request_for("b")  # what the decider is shown
-    return approvals.decide(ctx.store, Actor(approver, source), checkpoint="b",
-                            decision=decision, ttl_seconds=60, run_id=request.run_id,
-                            fingerprint=request.fingerprint, **kw)
+    return approvals.decide(ctx.store, Actor(approver, source, claimed_name=claimed), "b",
+                            approvals.Ballot(decision, request.run_id, request.fingerprint, **kw),
+                            approvals.GateRules(ttl_seconds=60))
 
 
 @pytest.fixture
@@ -146,11 +146,12 @@ def test_rejection_ends_the_run_with_who_and_why(ctx):
     steps = [Scripted("b", state, kind="replace")]
 
     def reject(req):
-        decide(ctx, "carol", "reject", reason="too risky")
+        decide(ctx, "carol", "reject", reason="too risky", claimed="Carol C.")
         return "rejected"
     result = run(ctx, steps, gatekeeper=reject)
     assert result.status == "rejected"
-    assert "carol" in result.error and "too risky" in result.error
+    # one writer of a rejection: the name the rejecter claimed stays in it
+    assert result.error == "b rejected by carol (Carol C.): too risky"
     assert steps[0].applied == 0
 
 

@@ -52,13 +52,13 @@ def test_a_breaking_plan_needs_its_breaking_acknowledged(tmp_path):
     result = run(w.ctx, [step], lambda req: "pending")
     request = w.ctx.store.open_request_for("b")
     assert result.status == "awaiting_approval" and request.breaking and request.destructive
-    shown = {"run_id": request.run_id, "fingerprint": request.fingerprint}
+    shown = (request.run_id, request.fingerprint)
     with pytest.raises(Invalid) as info:
-        approvals.decide(w.ctx.store, ALICE, checkpoint="b", decision="approve", ttl_seconds=60,
-                         acknowledge_risks=True, **shown)
+        approvals.decide(w.ctx.store, ALICE, "b", approvals.Ballot(
+            "approve", *shown, acknowledge_risks=True))
     assert info.value.field == "acknowledge_breaking" and "sentiment" in str(info.value)
-    approvals.decide(w.ctx.store, ALICE, checkpoint="b", decision="approve", ttl_seconds=60,
-                     acknowledge_risks=True, acknowledge_breaking=True, **shown)
+    approvals.decide(w.ctx.store, ALICE, "b", approvals.Ballot(
+        "approve", *shown, acknowledge_risks=True, acknowledge_breaking=True))
     assert w.ctx.store.approvals("b")[0].acknowledge_breaking
 
 

@@ -82,7 +82,7 @@ def test_a_rejection_ends_its_run_at_once_and_cannot_be_undone(secured):
     assert store.get_run(run_id).status == "rejected"
     resume = client.post("/api/v1/deployments", json={"resume": True, "run_id": run_id},
                          headers=bearer("admin-token-0123456789"))
-    assert resume.status_code == 422 and "rejected" in resume.get_json()["message"]
+    assert resume.status_code == 409 and "rejected" in resume.get_json()["message"]  # final: a Conflict
 
 
 def test_concurrent_revocations_make_exactly_one_record(tmp_path):

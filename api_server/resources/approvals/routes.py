@@ -45,15 +45,12 @@ def checkpoint_or_404(name: str) -> str:
 
 def record_decision(checkpoint: str, body: dict) -> dict:
     svc = services()
-    record = approvals.decide(
-        svc.store, actor(body.get("approved_by")), checkpoint=checkpoint,
-        decision=body["decision"], ttl_seconds=svc.config.approvals.ttl_seconds,
-        reason=body.get("reason"), acknowledge_risks=body["acknowledge_risks"],
-        acknowledge_breaking=body["acknowledge_breaking"], run_id=body["run_id"],
-        fingerprint=body["plan_fingerprint"],
-        # without tokens nobody is known, so "the requester" cannot be told apart
-        forbid_self_approval=auth_enabled() and svc.config.approvals.forbid_self_approval,
-        policy=policy_for(svc.config, checkpoint), config=svc.config)
+    ballot = approvals.Ballot(body["decision"], body["run_id"], body["plan_fingerprint"],
+                              body.get("reason"), body["acknowledge_risks"],
+                              body["acknowledge_breaking"])
+    # without tokens nobody is known, so "the requester" cannot be told apart
+    record = approvals.decide(svc.store, actor(body.get("approved_by")), checkpoint, ballot,
+                              approvals.GateRules.of(svc.config, checkpoint, auth_enabled()))
     return as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
 
 

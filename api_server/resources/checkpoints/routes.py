@@ -85,7 +85,6 @@ class Checkpoint(MethodView):
                 audit.record(svc.store, caller, "approval.approve", name, "refused", reason=str(e))
                 raise
             approve_as = ApproveAs(caller, body.get("reason"), body["acknowledge_risks"],
-                                   auth_enabled() and svc.config.approvals.forbid_self_approval,
-                                   body["acknowledge_breaking"])
+                                   body["acknowledge_breaking"], identities_known=auth_enabled())
         return svc.runs.start(caller, mode="checkpoint", checkpoint=name, force=body["force"],
                               approve_as=approve_as).run
