@@ -5,9 +5,11 @@ from __future__ import annotations
 from checkpoints import impact
 from checkpoints.base import Checkpoint, Context, serving_problems
 from checkpoints.plan import Action, Kind, Plan
+from cluster.lifecycle import NodeFailed
 from cluster.platforms.base import FAILED, STOPPED
 
 WORKER_TIMEOUT = 180
+START_ATTEMPTS = 2  # a worker that ended while starting is started once more
 CHOSEN = "chosen for the least impact: fewest replicas and actors, then the newest"
 
 
@@ -93,8 +95,26 @@ class WorkerLaunch(Checkpoint):
             if action.kind == Kind.CREATE:
                 new = lifecycle.add_workers(action.details["count"])
                 ctx.reporter.message("started " + ", ".join(a.name for a in new))
-        # wait for the new ones and for any earlier ones still joining (e.g. after a crash)
-        lifecycle.wait_alive(inventory.worker_apps(), WORKER_TIMEOUT, ctx.on_wait)
+        # wait for the new ones and for any earlier ones still joining (e.g. after a crash);
+        # a node that ended as it started (Ray's start timed out on a busy host, say) is
+        # started once more before the checkpoint fails naming it
+        # (every worker app is waited for: the plan cleaned the ended ones up, so one that
+        # ended now ended while starting)
+        for attempt in range(START_ATTEMPTS):
+            try:
+                lifecycle.wait_alive(inventory.worker_apps(live_only=False), WORKER_TIMEOUT,
+                                     ctx.on_wait)
+                return
+            except NodeFailed as e:
+                ended = [a for a in inventory.worker_apps(live_only=False)
+                         if a.status in (FAILED, STOPPED)]
+                if attempt == START_ATTEMPTS - 1 or not ended:
+                    raise
+                ctx.reporter.message(f"{str(e).splitlines()[0]}: starting "
+                                     f"{', '.join(a.name for a in ended)} once more")
+                for app in ended:
+                    ctx.platform.delete_app(app.id)
+                lifecycle.add_workers(len(ended))
 
     def verify(self, ctx: Context) -> list[str]:
         live = ctx.cluster.inventory.worker_apps()

@@ -59,7 +59,9 @@ class ClusterManager:
         from cluster.monitoring import prometheus_url
         inventory = self.inventory
         has_head = inventory.has_head()
-        head = inventory.head_app() if has_head and inventory.address is None else None
+        # (none where the caller shares the nodes' network: the inside address is the one)
+        head = (inventory.head_app() if has_head and inventory.address is None
+                and not self.platform.shares_host_network else None)
         return {"cluster_name": self.config.cluster_name, "platform": self.config.platform,
                 # the head app's own URL where the platform publishes apps (CML): the Serve
                 # proxy listens there, for callers outside the platform's network

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
+from checkpoints import BY_NAME
+from checkpoints.access import Actor
+from checkpoints.base import Checkpoint
+from checkpoints.errors import CheckpointFailed
+from checkpoints.factory import make_context
+from checkpoints.orchestrator import Orchestrator
+from checkpoints.plan import Action, Kind, Plan
+from cluster.config import parse_config
+from cluster.layout import LAYOUT_KEY
 from cluster.platforms.base import (
     RUNNING,
     App,
@@ -16,6 +26,9 @@ from cluster.platforms.base import (
     Project,
 )
 from core.errors import NotFound
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout, wherever it is
+CONFIGURED = {"name": "hello", "import_path": "examples.apps.hello:app", "route_prefix": "/hello"}
 
 
 class FakeClock:
@@ -203,3 +216,97 @@ class FakeDashboard:
     def version(self):
         return {"ray_version": "fake"}
 
+
+# -- a world of them: a context whose platform and Ray are fakes ---------------------------------
+@dataclass
+class World:
+    ctx: object
+    platform: FakePlatform
+    ray: FakeRay
+    head_node: str | None
+
+    def worker(self, n: int, cpu=1.0, memory=1.0, gpus=0, status="running", alive=True):
+        app = self.platform.add_app(f"rd-worker-{n}", cpu, memory, gpus, status=status)
+        node = self.ray.node(app, alive=alive) if status == "running" else None
+        return app, node
+
+    def plan(self, checkpoint: str):
+        return BY_NAME[checkpoint].plan(self.ctx)
+
+
+def world(tmp_path, with_head=True, workers=None, apps=(CONFIGURED,), mgmt=False,
+          head_cpu=1, **config) -> World:
+    doc = {"cluster_name": "rd", "state_dir": str(tmp_path / "s"), "project_dir": str(ROOT),
+           "workers": {"count": 2, "cpu": 1, "memory": 1, **(workers or {})},
+           "head": {"cpu": head_cpu, "memory": 1},
+           "serve": {"applications": list(apps), "management_api": {"enabled": mgmt}}, **config}
+    cfg = parse_config(doc, environ={})
+    platform, ray = FakePlatform(cfg), FakeRay()
+    ctx = make_context(cfg, platform=platform, dashboard_factory=ray.client)
+    ctx.cluster.serve.probe = ray.probe  # no proxy to GET through
+    head_node = None
+    if with_head:
+        head_app = platform.add_app("rd-head", 1, 1)
+        head_node = ray.node(head_app, head=True)
+        ctx.store.kv_set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
+                                      "client_port": 10001, "agent_port": 52365,
+                                      "worker_ports": [26000, 26099]})
+    return World(ctx, platform, ray, head_node)
+
+
+JOBS = ("jobs:\n  - {name: a, script: jobs/git_sync.py}\n"
+        "  - {name: b, script: jobs/git_sync.py, parent_job_key: a}\n")
+
+
+def job_world(tmp_path, **config):
+    path = tmp_path / "jobs.yaml"
+    path.write_text(JOBS)
+    return world(tmp_path, jobs_config=str(path), **config)
+
+
+def succeed_all(w):
+    from checkpoints.job_creation import desired_jobs, run_key
+    for spec in desired_jobs(w.ctx):
+        job = next(j for j in w.platform.jobs.values() if j.name == spec.name)
+        w.platform.runs[job.id] = [JobRun(id=f"r-{job.id}", job_id=job.id, status="succeeded",
+                                          spec_hash=run_key(w.ctx, spec))]
+
+
+# -- small scripted checkpoints, and a run of them through the real orchestrator ----------------
+ALICE = Actor("alice", "cli")  # single-user mode: every role
+
+
+class Scripted(Checkpoint):
+    """Plans what ``state`` says is missing; apply fixes it; verify checks it."""
+
+    def __init__(self, name, state, kind="create", fail_apply=False):
+        self.name, self.state, self.kind, self.fail_apply = name, state, kind, fail_apply
+        self.applied = 0
+
+    def plan(self, ctx):
+        if self.state.get(self.name):
+            return Plan(self.name)
+        return Plan(self.name, (Action(Kind(self.kind), "thing", self.name,
+                                       {"n": self.state.get("n", 1)}),))
+
+    def apply(self, ctx, plan):
+        self.applied += 1
+        if self.fail_apply:
+            raise CheckpointFailed(f"{self.name} broke")
+        self.state[self.name] = True
+
+    def verify(self, ctx):
+        return [] if self.state.get(self.name) else [f"{self.name} missing"]
+
+
+def run(ctx, steps, gatekeeper=lambda req: "pending", run_record=None):
+    orch = Orchestrator(ctx, gatekeeper, {s.name: s for s in steps})
+    orch.acquire()
+    try:
+        if run_record is None:
+            run_record = orch.create_run("deploy", [s.name for s in steps], ALICE)
+        else:
+            run_record = orch.resume(orch.resumable_run(run_record.id), ALICE)
+        return orch.execute(run_record)
+    finally:
+        orch.release()

@@ -8,8 +8,7 @@ import pytest
 from checkpoints.factory import make_context
 from checkpoints.orchestrator import wait_for_decision
 from cluster.config import parse_config
-from tests.checkpoints.test_orchestrator import Scripted, run
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, Scripted, run
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 

@@ -3,40 +3,11 @@ import pytest
 
 from checkpoints import approvals
 from checkpoints.access import Actor
-from checkpoints.base import Checkpoint
-from checkpoints.errors import CheckpointFailed
 from checkpoints.factory import make_context
 from checkpoints.orchestrator import Orchestrator
-from checkpoints.plan import Action, Kind, Plan
 from cluster.config import parse_config
 from store import LeaseHeld
-from tests.fakes import FakeClock
-
-
-class Scripted(Checkpoint):
-    """Plans what ``state`` says is missing; apply fixes it; verify checks it."""
-
-    def __init__(self, name, state, kind="create", fail_apply=False):
-        self.name, self.state, self.kind, self.fail_apply = name, state, kind, fail_apply
-        self.applied = 0
-
-    def plan(self, ctx):
-        if self.state.get(self.name):
-            return Plan(self.name)
-        return Plan(self.name, (Action(Kind(self.kind), "thing", self.name,
-                                       {"n": self.state.get("n", 1)}),))
-
-    def apply(self, ctx, plan):
-        self.applied += 1
-        if self.fail_apply:
-            raise CheckpointFailed(f"{self.name} broke")
-        self.state[self.name] = True
-
-    def verify(self, ctx):
-        return [] if self.state.get(self.name) else [f"{self.name} missing"]
-
-
-ALICE = Actor("alice", "cli")  # single-user mode: every role
+from tests.fakes import FakeClock, Scripted, run
 
 
 def decide(ctx, approver, decision="approve", source="cli", claimed=None, **kw):
@@ -54,19 +25,6 @@ def clock():
 @pytest.fixture
 def ctx(tmp_path, clock):
     return make_context(parse_config({"state_dir": str(tmp_path)}, environ={}), clock=clock)
-
-
-def run(ctx, steps, gatekeeper=lambda req: "pending", run_record=None):
-    orch = Orchestrator(ctx, gatekeeper, {s.name: s for s in steps})
-    orch.acquire()
-    try:
-        if run_record is None:
-            run_record = orch.create_run("deploy", [s.name for s in steps], ALICE)
-        else:
-            run_record = orch.resume(orch.resumable_run(run_record.id), ALICE)
-        return orch.execute(run_record)
-    finally:
-        orch.release()
 
 
 def test_runs_in_order_and_skips_what_is_done(ctx):

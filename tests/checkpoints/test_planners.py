@@ -2,54 +2,10 @@
 (the real planners, the real inventory and Serve manager; only the world is in memory)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from checkpoints import BY_NAME
-from checkpoints.factory import make_context
-from checkpoints.job_creation import run_key
 from checkpoints.plan import Kind
-from cluster.config import parse_config
 from cluster.layout import LAYOUT_KEY
-from cluster.platforms.base import JobRun
-from tests.fakes import FakePlatform, FakeRay
-
-CONFIGURED = {"name": "hello", "import_path": "examples.apps.hello:app", "route_prefix": "/hello"}
-
-
-@dataclass
-class World:
-    ctx: object
-    platform: FakePlatform
-    ray: FakeRay
-    head_node: str | None
-
-    def worker(self, n: int, cpu=1.0, memory=1.0, gpus=0, status="running", alive=True):
-        app = self.platform.add_app(f"rd-worker-{n}", cpu, memory, gpus, status=status)
-        node = self.ray.node(app, alive=alive) if status == "running" else None
-        return app, node
-
-    def plan(self, checkpoint: str):
-        return BY_NAME[checkpoint].plan(self.ctx)
-
-
-def world(tmp_path, with_head=True, workers=None, apps=(CONFIGURED,), mgmt=False,
-          head_cpu=1, **config) -> World:
-    doc = {"cluster_name": "rd", "state_dir": str(tmp_path / "s"), "project_dir": "/work/main",
-           "workers": {"count": 2, "cpu": 1, "memory": 1, **(workers or {})},
-           "head": {"cpu": head_cpu, "memory": 1},
-           "serve": {"applications": list(apps), "management_api": {"enabled": mgmt}}, **config}
-    cfg = parse_config(doc, environ={})
-    platform, ray = FakePlatform(cfg), FakeRay()
-    ctx = make_context(cfg, platform=platform, dashboard_factory=ray.client)
-    ctx.cluster.serve.probe = ray.probe  # no proxy to GET through
-    head_node = None
-    if with_head:
-        head_app = platform.add_app("rd-head", 1, 1)
-        head_node = ray.node(head_app, head=True)
-        ctx.store.kv_set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
-                                      "client_port": 10001, "agent_port": 52365,
-                                      "worker_ports": [26000, 26099]})
-    return World(ctx, platform, ray, head_node)
+from tests.fakes import CONFIGURED, JOBS, job_world, succeed_all, world
 
 
 def summary(plan) -> list[tuple[str, str | None]]:
@@ -260,24 +216,6 @@ def test_a_failed_head_is_cleaned_up_and_created_again(tmp_path):
 
 
 # -- job_creation --------------------------------------------------------------------------------
-JOBS = ("jobs:\n  - {name: a, script: jobs/git_sync.py}\n"
-        "  - {name: b, script: jobs/git_sync.py, parent_job_key: a}\n")
-
-
-def job_world(tmp_path, **config):
-    path = tmp_path / "jobs.yaml"
-    path.write_text(JOBS)
-    return world(tmp_path, jobs_config=str(path), **config)
-
-
-def succeed_all(w):
-    from checkpoints.job_creation import desired_jobs
-    for spec in desired_jobs(w.ctx):
-        job = next(j for j in w.platform.jobs.values() if j.name == spec.name)
-        w.platform.runs[job.id] = [JobRun(id=f"r-{job.id}", job_id=job.id, status="succeeded",
-                                          spec_hash=run_key(w.ctx, spec))]
-
-
 def test_jobs_are_created_and_run_parents_first(tmp_path):
     w = job_world(tmp_path)
     plan = w.plan("job_creation")

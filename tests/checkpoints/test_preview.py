@@ -16,7 +16,7 @@ from checkpoints.plan import Action, Kind, Plan
 from checkpoints.preview import config_diff, effective_config, load_plan_file, preview
 from cli.gate import CliGatekeeper
 from core.errors import Invalid
-from tests.checkpoints.test_planners import world
+from tests.fakes import world
 
 ALICE = Actor("alice", "cli")
 BREAKING = Action(Kind.DELETE, "worker", "w-2", {"drain": True, "breaks": ["sentiment"]},

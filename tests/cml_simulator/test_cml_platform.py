@@ -10,7 +10,7 @@ from cluster.platforms.base import AppSpec, JobSpec
 from cluster.platforms.cml.client import CMLClient
 from cluster.platforms.cml.platform import CMLPlatform, ProjectMissing, subdomain, with_git_token
 from core.timing import poll_until
-from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of, write_script
+from tests.cml_simulator.helpers import KEY, Simulator, runtime_of, write_script
 
 pytestmark = pytest.mark.integration
 

@@ -7,44 +7,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import jsonschema
 import pytest
 import requests
 
 from cluster.platforms.base import PlatformError
 from cluster.platforms.cml.client import CMLAuthError, CMLClient, environment_out
-from cml_simulator.running import SimulatorProcess
 from core.errors import NotFound
-from tests.conftest import ROOT, clean_env
+from tests.cml_simulator.helpers import KEY, Simulator, conforms, runtime_of, write_script
 
 pytestmark = pytest.mark.integration
-
-# the public v2 swagger (subset for our endpoints), kept beside the simulator it specifies
-SWAGGER = json.loads((ROOT / "cml_simulator" / "cml-api-v2-swagger.json").read_text())
-KEY = "sim-key-0123456789abcdef"
-
-
-def conforms(instance: dict, definition: str) -> None:
-    schema = {"$ref": f"#/definitions/{definition}", "definitions": SWAGGER["definitions"]}
-    jsonschema.validate(instance, schema)
-
-
-class Simulator(SimulatorProcess):
-    def __init__(self, tmp: Path, *flags: str):
-        super().__init__(tmp, *flags, api_key=KEY, env=clean_env(), ready_seconds=20)
-
-
-def runtime_of(sim: Simulator) -> str:
-    """The runtime the simulator lists: jobs and apps of ML Runtimes projects must name one.
-    Asked until answered (a simulator may be injecting faults)."""
-    for _ in range(50):
-        answer = requests.get(sim.url + "/api/v2/runtimes",
-                              headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
-        if answer.status_code == 200:
-            return answer.json()["runtimes"][0]["image_identifier"]
-        time.sleep(0.05)
-    raise AssertionError(f"the simulator did not list its runtimes: {answer.status_code}")
-
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
@@ -70,12 +41,6 @@ def project(client):
     conforms(created, "Project")
     assert client.request("GET", f"/projects/{created['id']}", "get project")["name"] == "contract"
     return created
-
-
-def write_script(sim_root: Path, project_id: str, name: str, text: str) -> None:
-    path = sim_root / "projects" / project_id / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def test_auth_errors_are_clear_and_never_show_the_key(sim):

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from cluster.prometheus import prometheus_binary
-from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
+from tests.cml_simulator.helpers import KEY, Simulator, runtime_of
 from tests.conftest import ROOT, clean_env, cli, our_ray_processes, write_config
 
 pytestmark = pytest.mark.integration

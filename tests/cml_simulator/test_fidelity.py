@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from tests.cml_simulator.test_contract import KEY, Simulator, conforms, runtime_of, write_script
+from tests.cml_simulator.helpers import KEY, Simulator, conforms, runtime_of, write_script
 from tests.conftest import stop_recorded_apps, wait_until
 
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from cluster.platforms.cml.client import CMLClient
-from tests.cml_simulator.test_contract import KEY, Simulator, conforms, runtime_of
+from tests.cml_simulator.helpers import KEY, Simulator, conforms, runtime_of
 from tests.conftest import ROOT, clean_env, cli, write_config
 
 pytestmark = pytest.mark.integration
@@ -52,6 +52,7 @@ def test_seed_jobs_with_spaces_run_as_chained_cml_jobs(tmp_path):
             "cluster_name": "seedjobs", "platform": "cml", "state_dir": str(tmp_path / "state"),
             "project_dir": str(ROOT), "jobs_config": str(tmp_path / "jobs_config.yaml"),
             "cml": {"host": sim.url, "project_name": "Seed Jobs Project",
+                    "control_plane": "embedded",  # on test: the jobs, not the control app
                     "git_url": str(git_repo(tmp_path / "repo")),
                     "runtime_identifier": runtime_of(sim)},
             "serve": {"management_api": {"enabled": False}}})

@@ -179,7 +179,7 @@ def test_resume_converges_after_a_crash_on_the_local_platform(local_matrix, chec
 
 @pytest.fixture(scope="module")
 def cml_matrix(tmp_path_factory):
-    from tests.cml_simulator.test_contract import KEY, Simulator, runtime_of
+    from tests.cml_simulator.helpers import KEY, Simulator, runtime_of
     root = tmp_path_factory.mktemp("crash-cml")
     sim = Simulator(root / "sim")
     config = {

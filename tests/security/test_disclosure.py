@@ -38,7 +38,7 @@ def app_with_config_file(tmp_path, **extra):
 def test_no_answer_shows_the_management_apis_args_or_an_apps_secrets(tmp_path):
     """GET /applications/management-api showed every principal's name, roles and token
     digest, and the config and state paths; a user app's env_vars showed their values."""
-    from tests.checkpoints.test_planners import world
+    from tests.fakes import world
     app, _ = app_with_config_file(tmp_path)
     svc = app.extensions["raydeploy"]
     w = world(tmp_path / "cluster")  # a head and Serve, in memory, behind the real interfaces

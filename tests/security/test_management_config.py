@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.checkpoints.test_planners import CONFIGURED, world
 from tests.conftest import write_config
+from tests.fakes import CONFIGURED, world
 
 
 def serve_section(prefixes):

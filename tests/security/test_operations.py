@@ -144,7 +144,7 @@ def test_a_configured_app_inside_the_management_apis_routes_is_a_config_error():
 def test_an_app_under_another_apps_prefix_is_gated_as_a_replacement(tmp_path):
     """/hello/admin takes the requests under it from the app at /hello: a replacement."""
     from checkpoints.operations import AppDeploy
-    from tests.checkpoints.test_planners import world
+    from tests.fakes import world
     w = world(tmp_path)  # hello is configured: examples.* may be deployed
     w.ray.app("hello", "/hello")
     w.ray.app("management-api", "/", import_path="api_server.serve_app:build")
@@ -166,7 +166,7 @@ def test_an_app_under_another_apps_prefix_is_gated_as_a_replacement(tmp_path):
 def test_the_running_management_api_is_guarded_even_when_the_config_has_it_off(tmp_path):
     from checkpoints.operations import AppDeploy
     from core.errors import Invalid
-    from tests.checkpoints.test_planners import world
+    from tests.fakes import world
     w = world(tmp_path, mgmt=False)
     w.ray.app("management-api", "/", import_path="api_server.serve_app:build")
     op = AppDeploy(entry={"name": "shadow", "import_path": "examples.apps.hello:build",

@@ -9,7 +9,7 @@ import json
 from checkpoints.job_creation import desired_jobs
 from checkpoints.plan import Plan
 from cli.gate import show_plan
-from tests.checkpoints.test_planners import CONFIGURED, job_world, succeed_all, world
+from tests.fakes import CONFIGURED, job_world, succeed_all, world
 
 HELLO = {**CONFIGURED, "args": {"greeting": "hello"},
          "runtime_env": {"env_vars": {"MODE": "fast", "API_TOKEN": "new-s3cret-value"}},
