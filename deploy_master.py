@@ -12,11 +12,13 @@ Exit codes: 0 done, 1 failed, 2 usage or config error, 3 awaiting approval, 4 re
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import pwd
 import sys
 import time
+from dataclasses import asdict
 
 from checkpoints import CHECKPOINTS, ORDER, approvals, notifications
 from checkpoints.access import Actor, cli_actor, principals_for, require_identities
@@ -30,7 +32,14 @@ from checkpoints.preview import load_plan_file
 from cli.audit import cmd_audit
 from cli.control_plane import TIMEOUT, ControlPlane, read_token
 from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
-from cli.output import LineReporter, say, say_config_warnings, say_endpoints
+from cli.output import (
+    LineReporter,
+    cluster_usage,
+    say,
+    say_config_warnings,
+    say_endpoints,
+    status_document,
+)
 from cli.plan import cmd_plan
 from cli.remote import Remote, server_of
 from cluster.config import ConfigError, load_config
@@ -126,7 +135,16 @@ def _mode(args) -> tuple[str, str | None]:
 
 def _print_endpoints(ctx: Context) -> None:
     if ctx.cluster.inventory.head_app() is not None:
-        say_endpoints(ctx.cluster.info(), ctx.config)
+        info = ctx.cluster.info()
+        say_endpoints(info, ctx.config, _usage(ctx, info))
+
+
+def _usage(ctx: Context, info: dict) -> dict:
+    """How to use the cluster from here (its token in this state dir, by path)."""
+    where = ("inside the platform's network: a session or job of the project"
+             if info.get("head_url") else None)
+    return cluster_usage(info, ctx.config, str((ctx.config.state_dir / "ray_token").resolve()),
+                         where)
 
 
 def cmd_decide(args, ctx: Context, actor: Actor) -> int:
@@ -175,6 +193,8 @@ def _progress(ctx: Context, request) -> str | None:
 
 
 def cmd_status(args, ctx: Context) -> int:
+    if args.format == "json":
+        return _status_json(ctx)
     run = ctx.store.latest_run()
     if run is None:
         say("no runs yet")
@@ -202,6 +222,20 @@ def cmd_status(args, ctx: Context) -> int:
             f"{'ALIVE' if n.alive else 'NOT ALIVE'} CPU={n.resources.get('CPU', 0)}")
     if nodes:
         _print_endpoints(ctx)
+    return EXIT_OK
+
+
+def _status_json(ctx: Context) -> int:
+    """--status --format json: the same as data (what tools that follow a deploy read, as
+    seed 003's ray_cluster_info.json)."""
+    run = ctx.store.latest_run()
+    inventory = ctx.cluster.inventory
+    nodes = inventory.nodes() if inventory.head_app() else []
+    info = ctx.cluster.info() if nodes else {}
+    say(json.dumps(status_document(
+        ctx.config, run and {"id": run.id, "mode": run.mode, "status": run.status,
+                             "error": run.error},
+        [asdict(n) for n in nodes], info, _usage(ctx, info) if info else {}), indent=2))
     return EXIT_OK
 
 
@@ -267,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue the last run that failed, was interrupted or awaits approval")
     action.add_argument("--status", action="store_true", help="show the last run and the cluster")
     action.add_argument("--list-checkpoints", action="store_true", help="list the checkpoints")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="--status as JSON (the run, nodes, endpoints and how to use them)")
     action.add_argument("--teardown", action="store_true",
                         help="stop every node of the cluster (destructive: gated)")
     scope = parser.add_mutually_exclusive_group()

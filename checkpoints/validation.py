@@ -12,16 +12,17 @@ from cluster.health import all_checks
 class Validation(Checkpoint):
     name = "validation"
     description = ("Live checks: nodes alive as expected, resources as configured, every app "
-                   "on the cluster RUNNING, no replica stuck, answering HTTP through the proxy")
+                   "on the cluster RUNNING, no replica stuck, answering HTTP through the proxy, "
+                   "and a Ray job running a task on every node")
 
     def plan(self, ctx: Context) -> Plan:
         return Plan(self.name, (Action(Kind.CHECK, "cluster"),))
 
     def apply(self, ctx: Context, plan: Plan) -> None:
-        checks = ctx.notes["checks"] = all_checks(ctx.cluster)
+        checks = ctx.notes["checks"] = all_checks(ctx.cluster, ray_job=True)
         for check in checks:
             ctx.reporter.message(f"{'PASS' if check.ok else 'FAIL'}  {check.name:<22} {check.detail}")
 
     def verify(self, ctx: Context) -> list[str]:
-        checks = ctx.notes.pop("checks", None) or all_checks(ctx.cluster)
+        checks = ctx.notes.pop("checks", None) or all_checks(ctx.cluster, ray_job=True)
         return [f"{c.name}: {c.detail}" for c in checks if not c.ok]

@@ -1,8 +1,11 @@
 """What the CLI prints: lines (control characters escaped) and run progress."""
 from __future__ import annotations
 
+import shlex
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from core.facts import Outcome
 from core.text import printable_lines
@@ -21,9 +24,39 @@ def say_config_warnings(config) -> None:
         say(f"warning: {warning}")
 
 
-def say_endpoints(info: dict, config) -> None:
+def ray_command() -> str:
+    """How this machine's user runs ``ray``: the one beside this interpreter (the Ray this
+    tool deploys; by its full path, so it works from the user's own directory), else PATH's."""
+    beside = Path(sys.executable).parent / "ray"
+    return shlex.quote(str(beside)) if beside.exists() or not shutil.which("ray") else "ray"
+
+
+def cluster_usage(info: dict, config, token_path: str | None, where: str | None = None) -> dict:
+    """How a Ray user uses the cluster (``info``: see ``say_endpoints``): a job (the
+    dependable way), the Ray Client, and where the cluster's token is (never the token).
+    ``where``: where the addresses are reachable from, when not from this machine."""
+    dashboard = info.get("dashboard_url")
+    if not dashboard:
+        return {}
+    token = config.ray.auth == "token"
+    env = (f"RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="
+           f"{shlex.quote(token_path) if token_path else '<its ray_token file>'} " if token else "")
+    return {"jobs_address": dashboard, "token_path": token_path if token else None,
+            "job_submit": f"{env}{ray_command()} job submit --address {dashboard} "
+                          f"--working-dir . -- python my_script.py",
+            "client_address": info.get("client_address"), "reachable_from": where}
+
+
+def status_document(config, run: dict | None, nodes: list[dict], info: dict,
+                    usage: dict) -> dict:
+    """``--status --format json``, in embedded and client mode alike."""
+    return {"cluster_name": config.cluster_name, "platform": config.platform, "last_run": run,
+            "nodes": nodes, "endpoints": info, "usage": usage}
+
+
+def say_endpoints(info: dict, config, usage: dict | None = None) -> None:
     """Where the cluster answers (``ClusterManager.info``, or a control plane's
-    /api/v1/cluster/info), with the config's own apps."""
+    /api/v1/cluster/info), with the config's own apps, and how to use it (``cluster_usage``)."""
     if not info.get("head_address") and not info.get("dashboard_url"):
         return
     say(f"  head address : {info.get('head_address')}")
@@ -40,6 +73,14 @@ def say_endpoints(info: dict, config) -> None:
     if config.monitoring.enabled:
         say(f"  prometheus   : {info.get('prometheus_url')}  (Grafana dashboards: "
             f"{config.state_dir / 'grafana'})")
+    if usage:
+        say("using the cluster" + (f" (from {usage['reachable_from']})"
+                                   if usage.get("reachable_from") else "") + ":")
+        say(f"  a Ray job    : {usage['job_submit']}")
+        if usage.get("client_address"):
+            auth = " (the same RAY_AUTH_* variables set)" if usage.get("token_path") else ""
+            say(f"  Ray Client   : ray.init(\"{usage['client_address']}\"){auth}; jobs are the "
+                f"dependable way (README: Using the cluster)")
 
 
 class LineReporter:

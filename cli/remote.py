@@ -9,6 +9,7 @@ server). Starting the same desired state again while its run is still going atta
 that run (a re-run of a CI workflow follows the run an approval continued)."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -26,7 +27,15 @@ from cli.audit import (
 )
 from cli.control_plane import ControlPlane
 from cli.gate import prompt_decision, red, show_plan
-from cli.output import STATUS_EVERY, LineReporter, say, say_config_warnings, say_endpoints
+from cli.output import (
+    STATUS_EVERY,
+    LineReporter,
+    cluster_usage,
+    say,
+    say_config_warnings,
+    say_endpoints,
+    status_document,
+)
 from cli.plan import show_preview
 from cluster.config.desired import desired_state
 from core.errors import Conflict
@@ -196,7 +205,8 @@ class Remote:
         if status == RunStatus.SUCCEEDED:
             say(f"run {run_id} succeeded in {elapsed:.1f}s")
             if run["mode"] != "teardown":
-                say_endpoints(self._info(), self.config)
+                info = self._info()
+                say_endpoints(info, self.config, self._usage(info))
         elif status == RunStatus.AWAITING_APPROVAL or (stopped_at and status not in FINISHED):
             say(f"run {run_id} is awaiting approval at {stopped_at or run['failed_checkpoint']} "
                 f"on the control plane {self.plane.url}; once approved it goes on by itself "
@@ -285,6 +295,8 @@ class Remote:
     # -- reads --------------------------------------------------------------------------------
     def status(self) -> int:
         plane = self.plane
+        if self.args.format == "json":
+            return self._status_json()
         say(f"control plane: {plane.url} (cluster {self.config.cluster_name} on "
             f"{self.config.platform})")
         run = self._latest()
@@ -312,8 +324,29 @@ class Remote:
                 f"{n.get('node_ip') or '-':<12} {'ALIVE' if n.get('alive') else 'NOT ALIVE'} "
                 f"CPU={(n.get('resources') or {}).get('CPU', 0)}")
         if nodes:
-            say_endpoints(self._info(), self.config)
+            info = self._info()
+            say_endpoints(info, self.config, self._usage(info))
         return EXIT_OK
+
+    def _status_json(self) -> int:
+        run = self._latest()
+        nodes = self.plane.get("/api/v1/resources/nodes", "list nodes")["nodes"]
+        info = self._info() if nodes else {}
+        say(json.dumps(status_document(
+            self.config, run and {k: run.get(k) for k in ("id", "mode", "status", "error")},
+            nodes, info, self._usage(info) if info else {}), indent=2))
+        return EXIT_OK
+
+    def _usage(self, info: dict) -> dict:
+        """How to use the cluster: its token is the control plane's (on CML in the project,
+        where its sessions and jobs read it); the addresses are the nodes' own."""
+        if self.config.platform == "cml":
+            from cluster.platforms.cml.control import CONTROL_DIR
+            return cluster_usage(info, self.config, f"/home/cdsw/{CONTROL_DIR}/state/ray_token",
+                                 "inside the workspace: a session or job of the cluster's "
+                                 "project")
+        return cluster_usage(info, self.config, None, f"where the control plane "
+                                                      f"{self.plane.url} runs")
 
     def _info(self) -> dict:
         """Where the cluster answers; its management API is this control plane."""

@@ -1,4 +1,4 @@
-"""A small client for the Ray dashboard's REST API (nodes, health, Serve applications)."""
+"""A small client for the Ray dashboard's REST API (nodes, health, jobs, Serve applications)."""
 from __future__ import annotations
 
 import time
@@ -86,6 +86,26 @@ class DashboardClient:
     def jobs(self) -> list[dict]:
         """Ray jobs (status, driver_node_id, ...)."""
         return self._call("GET", "/api/jobs/").json()
+
+    def submit_job(self, entrypoint: str, submission_id: str, metadata: dict) -> None:
+        """Start a Ray job (the Jobs API that ``ray job submit`` uses)."""
+        self._call("POST", "/api/jobs/", json={"entrypoint": entrypoint,
+                                               "submission_id": submission_id,
+                                               "metadata": metadata})
+
+    def job(self, submission_id: str) -> dict:
+        """A job's ``status`` (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED) and ``message``."""
+        return self._call("GET", f"/api/jobs/{submission_id}").json()
+
+    def job_logs(self, submission_id: str) -> str:
+        return self._call("GET", f"/api/jobs/{submission_id}/logs").json().get("logs") or ""
+
+    def stop_job(self, submission_id: str) -> None:
+        self._call("POST", f"/api/jobs/{submission_id}/stop")
+
+    def delete_job(self, submission_id: str) -> None:
+        """Forget an ended job (its record and logs)."""
+        self._call("DELETE", f"/api/jobs/{submission_id}")
 
     def serve_applications(self) -> dict:
         """Live status: ``applications{name: {status, message, route_prefix, deployments}}``."""

@@ -165,13 +165,20 @@ def _state(cluster: ClusterManager, name: str) -> str:
         f" ({message})" if message else "")
 
 
-def all_checks(cluster: ClusterManager, health_only: bool = False) -> list[Check]:
+def all_checks(cluster: ClusterManager, health_only: bool = False,
+               ray_job: bool = False) -> list[Check]:
+    """``ray_job``: also run a Ray job on every node (``cluster.job_check``): a deploy's
+    validation and ``python -m validation`` do; the API's GET /cluster/health does not (a
+    read starts nothing on the cluster)."""
     head = head_check(cluster)
     if not head.ok:
         return [head]
     checks = [head, *node_checks(cluster, cluster.config.workers.count)]
     if not health_only:
         checks += resource_checks(cluster) + serve_checks(cluster)
+        if ray_job:
+            from cluster.job_check import job_check  # (it builds on this module's Check)
+            checks.append(job_check(cluster))
         if cluster.config.monitoring.enabled:
             from cluster.monitoring import monitoring_check
             checks.append(monitoring_check(cluster))

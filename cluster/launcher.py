@@ -16,7 +16,8 @@ CML applications take no arguments, so everything comes from the environment:
 
 It publishes ``nodes/<app>.json`` (and for the head ``head_address``) in the project files,
 then replaces itself with ``ray start --block`` so the app's process is the node. The
-project (its working directory) is on PYTHONPATH for every Ray process.
+project (its working directory) is on PYTHONPATH for every Ray process, and the directory of
+the interpreter that runs Ray first on PATH (a job's ``python`` is the cluster's).
 """
 from __future__ import annotations
 
@@ -64,10 +65,15 @@ def into_venv(environ) -> None:
 
 
 def with_project_on_path(environ) -> None:
-    """Every Ray process imports the project's modules (Serve apps' import paths)."""
+    """Every Ray process imports the project's modules (Serve apps' import paths), and a
+    job's ``python`` (``ray job submit -- python ...``) is the interpreter that runs Ray:
+    its directory (the venv's bin, not the one it links to) comes first on PATH."""
     project, current = os.getcwd(), environ.get("PYTHONPATH", "")
     if project not in current.split(os.pathsep):
         environ["PYTHONPATH"] = os.pathsep.join(p for p in (project, current) if p)
+    interpreter = str(Path(sys.executable).parent)
+    rest = [p for p in environ.get("PATH", os.defpath).split(os.pathsep) if p and p != interpreter]
+    environ["PATH"] = os.pathsep.join([interpreter, *rest])
 
 
 def main() -> None:

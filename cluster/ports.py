@@ -39,6 +39,14 @@ def port_free(port: int, host: str = "0.0.0.0") -> bool:
 
 
 SINGLE_PORTS = (20000, 26000)  # GCS, dashboard, agents, ... one port each
+# every head's Ray Client proxy starts a server per connection on 127.0.0.1 at a port of
+# 23000-23999 (fixed in Ray: ray.util.client.server.proxier), whichever cluster it is: ours
+# stay out of it, so a connection never finds its port taken by a node of ours
+RAY_CLIENT_SERVERS = (23000, 24000)
+
+
+def reserved(port: int) -> bool:
+    return RAY_CLIENT_SERVERS[0] <= port < RAY_CLIENT_SERVERS[1]
 WORKER_PORTS = (26000, min(EPHEMERAL_START, 32768))  # blocks for Ray's worker processes
 
 
@@ -50,7 +58,7 @@ def pick_port(preferred: int, taken: set[int], offset: int = 0) -> int:
     start = lo + offset % (hi - lo)
     candidates = ([preferred] if preferred else []) + list(range(start, hi)) + list(range(lo, start))
     for port in candidates:
-        if port not in taken and port_free(port):
+        if port not in taken and not reserved(port) and port_free(port):
             taken.add(port)
             return port
     raise RuntimeError(f"no free port in {lo}-{hi}")

@@ -3,6 +3,7 @@ platform and a Ray dashboard in memory (planners run against them in millisecond
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -154,6 +155,12 @@ class FakeRay:
     puts: list[dict] = field(default_factory=list)
     silent: set = field(default_factory=set)  # paths the Serve proxy does not answer
     http_options: dict | None = None  # where Serve says its proxy listens (Ray's GET)
+    # Ray jobs submitted through the Jobs API: id -> {status, logs}; ``job_end`` is how a
+    # submitted job ends (its driver runs no code here: the validation job's result line
+    # names every ALIVE node but the ``taskless`` ones)
+    submitted: dict = field(default_factory=dict)
+    job_end: tuple = ("SUCCEEDED", "")
+    taskless: set = field(default_factory=set)
 
     def probe(self, path: str, timeout: float = 3.0) -> tuple[bool, str]:
         """Stands in for ServeManager.probe (an HTTP GET through the proxy)."""
@@ -206,6 +213,27 @@ class FakeDashboard:
 
     def jobs(self):
         return list(self.ray.jobs)
+
+    def submit_job(self, entrypoint, submission_id, metadata):
+        from cluster.job_check import MARK
+        alive = [n["node_id"] for n in self.ray.nodes if n["state"] == "ALIVE"]
+        answered = [n for n in alive if n not in self.ray.taskless]
+        status, log = self.ray.job_end
+        logs = log or MARK + json.dumps({"alive": alive, "answered": answered})
+        self.ray.submitted[submission_id] = {"status": status, "logs": logs,
+                                             "entrypoint": entrypoint, "metadata": metadata}
+
+    def job(self, submission_id):
+        return {"status": self.ray.submitted[submission_id]["status"], "message": "ended"}
+
+    def job_logs(self, submission_id):
+        return self.ray.submitted[submission_id]["logs"]
+
+    def stop_job(self, submission_id):
+        self.ray.submitted[submission_id]["status"] = "STOPPED"
+
+    def delete_job(self, submission_id):
+        del self.ray.submitted[submission_id]
 
     def serve_applications(self):
         return {"applications": dict(self.ray.serve), "http_options": self.ray.http_options}

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint:
             checks = checkpoint_checks(ctx, args.checkpoint)
         else:
-            checks = all_checks(ctx.cluster, health_only=args.health_only)
+            checks = all_checks(ctx.cluster, health_only=args.health_only, ray_job=True)
     except Invalid as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

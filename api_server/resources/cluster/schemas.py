@@ -16,7 +16,11 @@ class ClusterInfoSchema(Schema):
     head_url = fields.String(allow_none=True, metadata={
         "description": "where the platform publishes the head app (CML: its public URL, "
                        "behind the workspace's login): the Serve apps from outside"})
-    dashboard_url = fields.String(allow_none=True)
+    dashboard_url = fields.String(allow_none=True, metadata={
+        "description": "the Ray dashboard, also the address `ray job submit --address` takes"})
+    client_address = fields.String(allow_none=True, metadata={
+        "description": "the head's Ray Client server (`ray.init(\"ray://...\")`), reachable "
+                       "where the head address is"})
     management_api_url = fields.String(allow_none=True)
     serve_url = fields.String(allow_none=True)
     prometheus_url = fields.String(allow_none=True, metadata={

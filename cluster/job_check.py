@@ -1,0 +1,120 @@
+"""The cluster is usable, not only up: a Ray job submitted as its users submit theirs (the
+Jobs API, the cluster's token, entrypoint ``python``) runs a task on every ALIVE node and
+returns. It fails naming each node that took no task, or with the end of the job's log when
+the driver itself fails (``No module named 'ray'``: the nodes' ``python`` is not Ray's).
+The job is removed afterwards, whatever its end."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+from cluster.health import Check
+from core.errors import DomainError
+from core.timing import TimedOut, poll_until
+
+TASK_SECONDS = 30.0  # for every node to run its task (a node starts a worker process for it)
+JOB_SECONDS = 60.0  # for the driver's start, besides the tasks' time
+MARK = "RAYDEPLOY_NODES "
+ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
+
+# what the job runs: a zero-CPU task pinned to each ALIVE node (it runs however busy the
+# node is with Serve replicas), then one line naming the nodes that answered
+DRIVER = """\
+import json, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init()
+@ray.remote(num_cpus=0)
+def where():
+    return ray.get_runtime_context().get_node_id()
+alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+refs = [where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+        for n in alive]
+done, _ = ray.wait(refs, num_returns=len(refs), timeout=TASK_SECONDS)
+print(MARK + json.dumps({"alive": alive, "answered": sorted(set(ray.get(done)))}), flush=True)
+"""
+
+
+def entrypoint(task_seconds: float = TASK_SECONDS) -> str:
+    """``python -c ...`` with the driver encoded, so no shell quoting can break it."""
+    driver = f"TASK_SECONDS = {float(task_seconds)!r}\nMARK = {MARK!r}\n" + DRIVER
+    code = base64.b64encode(driver.encode()).decode()
+    return f"python -c \"import base64; exec(base64.b64decode('{code}'))\""
+
+
+def job_check(cluster, task_seconds: float = TASK_SECONDS) -> Check:
+    try:
+        client = cluster.inventory.dashboard()
+    except DomainError as e:
+        return Check("ray_job", False, str(e))
+    job_id = f"raydeploy-validation-{uuid.uuid4().hex[:12]}"
+    try:
+        client.submit_job(entrypoint(task_seconds), job_id, {"raydeploy": "validation"})
+    except DomainError as e:
+        return Check("ray_job", False, f"the Jobs API refused a job: {e}")
+    try:
+        return _outcome(cluster, client, job_id, task_seconds)
+    finally:
+        _remove(client, job_id)
+
+
+def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
+    state: dict = {}
+
+    def ended() -> bool:
+        state.update(client.job(job_id))
+        return state.get("status") in ENDED
+    try:
+        poll_until(ended, JOB_SECONDS + task_seconds, f"Ray job {job_id} to end", clock=cluster.clock,
+                   interval=0.5)
+    except TimedOut:
+        return Check("ray_job", False, f"job {job_id} still {state.get('status')} after "
+                                       f"{JOB_SECONDS + task_seconds:.0f}s{_log_tail(client, job_id)}")
+    if state["status"] != "SUCCEEDED":
+        return Check("ray_job", False, f"job {job_id} {state['status']}: "
+                                       f"{(state.get('message') or '').strip()[:200]}"
+                                       f"{_log_tail(client, job_id)}")
+    logs = client.job_logs(job_id)
+    line = next((ln for ln in logs.splitlines() if ln.startswith(MARK)), None)
+    if line is None:
+        return Check("ray_job", False, f"job {job_id} printed no result{_log_tail(client, job_id)}")
+    result = json.loads(line[len(MARK):])
+    silent = [n for n in result["alive"] if n not in result["answered"]]
+    if silent:
+        return Check("ray_job", False, f"no task ran within {task_seconds:.0f}s on "
+                                       f"{', '.join(_names(cluster, silent))}")
+    return Check("ray_job", True, f"a Ray job (entrypoint python, the cluster's token) ran a "
+                                  f"task on each of the {len(result['alive'])} nodes")
+
+
+def _names(cluster, node_ids: list[str]) -> list[str]:
+    """Ray node ids as the user knows the nodes: the platform app and its address."""
+    try:
+        known = {n.node_id: n for n in cluster.inventory.nodes()}
+    except DomainError:
+        known = {}
+    out = []
+    for node_id in node_ids:
+        node = known.get(node_id)
+        out.append(f"{node.platform_app_name or node_id} ({node.node_ip})" if node else node_id)
+    return out
+
+
+def _log_tail(client, job_id: str) -> str:
+    try:
+        lines = [ln for ln in client.job_logs(job_id).splitlines() if ln.strip()]
+    except DomainError:
+        return ""
+    return ("; its log ends: " + " | ".join(lines[-3:])[-400:]) if lines else ""
+
+
+def _remove(client, job_id: str) -> None:
+    """Stop the job if it still runs, then forget it (a job is deleted only once ended)."""
+    try:
+        if client.job(job_id).get("status") not in ENDED:
+            client.stop_job(job_id)
+            poll_until(lambda: client.job(job_id).get("status") in ENDED, 15,
+                       f"Ray job {job_id} to stop", interval=0.5)
+        client.delete_job(job_id)
+    except (DomainError, TimedOut):
+        pass  # a leftover validation job is harmless, and named by its id and metadata
