@@ -1,7 +1,8 @@
 """The cluster is usable, not only up: a Ray job submitted as its users submit theirs (the
 Jobs API, the cluster's token, entrypoint ``python``) runs a task on every ALIVE node and
 returns. It fails naming each node that took no task, or with the end of the job's log when
-the driver itself fails (``No module named 'ray'``: the nodes' ``python`` is not Ray's).
+the driver itself fails (``No module named 'ray'``: the nodes' ``python`` is not Ray's), or
+when a task holds a platform secret (the workspace's API key: ``launcher.NOT_FOR_RAY``).
 The job is removed afterwards, whatever its end."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import uuid
 
 from cluster.health import Check
+from cluster.launcher import NOT_FOR_RAY
 from core.errors import DomainError
 from core.timing import TimedOut, poll_until
 
@@ -21,23 +23,26 @@ ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 # what the job runs: a zero-CPU task pinned to each ALIVE node (it runs however busy the
 # node is with Serve replicas), then one line naming the nodes that answered
 DRIVER = """\
-import json, ray
+import json, os, ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 ray.init()
 @ray.remote(num_cpus=0)
 def where():
-    return ray.get_runtime_context().get_node_id()
+    return ray.get_runtime_context().get_node_id(), [s for s in SECRETS if s in os.environ]
 alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
 refs = [where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
         for n in alive]
 done, _ = ray.wait(refs, num_returns=len(refs), timeout=TASK_SECONDS)
-print(MARK + json.dumps({"alive": alive, "answered": sorted(set(ray.get(done)))}), flush=True)
+answers = ray.get(done)
+print(MARK + json.dumps({"alive": alive, "answered": sorted({n for n, _ in answers}),
+                         "secrets": sorted({s for _, held in answers for s in held})}), flush=True)
 """
 
 
 def entrypoint(task_seconds: float = TASK_SECONDS) -> str:
     """``python -c ...`` with the driver encoded, so no shell quoting can break it."""
-    driver = f"TASK_SECONDS = {float(task_seconds)!r}\nMARK = {MARK!r}\n" + DRIVER
+    driver = (f"TASK_SECONDS = {float(task_seconds)!r}\nMARK = {MARK!r}\n"
+              f"SECRETS = {list(NOT_FOR_RAY)!r}\n" + DRIVER)
     code = base64.b64encode(driver.encode()).decode()
     return f"python -c \"import base64; exec(base64.b64decode('{code}'))\""
 
@@ -83,6 +88,8 @@ def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
     if silent:
         return Check("ray_job", False, f"no task ran within {task_seconds:.0f}s on "
                                        f"{', '.join(_names(cluster, silent))}")
+    if result.get("secrets"):  # the launcher keeps them from every Ray process
+        return Check("ray_job", False, f"the cluster's tasks hold {', '.join(result['secrets'])}")
     return Check("ray_job", True, f"a Ray job (entrypoint python, the cluster's token) ran a "
                                   f"task on each of the {len(result['alive'])} nodes")
 

@@ -76,10 +76,23 @@ def with_project_on_path(environ) -> None:
     environ["PATH"] = os.pathsep.join([interpreter, *rest])
 
 
+# what the platform gives the app's process that its Ray processes (every Serve replica, task
+# and job: code that operators deploy) must not hold: the workspace's API key (on CML every
+# app gets its owner's) and any control-plane credential
+NOT_FOR_RAY = ("CDSW_APIV2_KEY", "CML_API_KEY", "RAYDEPLOY_TOKEN", "RAYDEPLOY_API_TOKENS",
+               "RAYDEPLOY_API_TOKEN_DIGESTS")
+
+
+def without_platform_secrets(environ) -> None:
+    for name in NOT_FOR_RAY:
+        environ.pop(name, None)
+
+
 def main() -> None:
     environ = os.environ
     into_venv(environ)
     with_project_on_path(environ)
+    without_platform_secrets(environ)
     if environ.get("RAYDEPLOY_ROLE") == "prometheus":
         return prometheus(environ)
     ip = environ["CDSW_IP_ADDRESS"]

@@ -161,6 +161,7 @@ class FakeRay:
     submitted: dict = field(default_factory=dict)
     job_end: tuple = ("SUCCEEDED", "")
     taskless: set = field(default_factory=set)
+    task_secrets: list = field(default_factory=list)  # platform secrets the tasks found
 
     def probe(self, path: str, timeout: float = 3.0) -> tuple[bool, str]:
         """Stands in for ServeManager.probe (an HTTP GET through the proxy)."""
@@ -219,7 +220,8 @@ class FakeDashboard:
         alive = [n["node_id"] for n in self.ray.nodes if n["state"] == "ALIVE"]
         answered = [n for n in alive if n not in self.ray.taskless]
         status, log = self.ray.job_end
-        logs = log or MARK + json.dumps({"alive": alive, "answered": answered})
+        logs = log or MARK + json.dumps({"alive": alive, "answered": answered,
+                                         "secrets": self.ray.task_secrets})
         self.ray.submitted[submission_id] = {"status": status, "logs": logs,
                                              "entrypoint": entrypoint, "metadata": metadata}
 

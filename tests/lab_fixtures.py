@@ -1,6 +1,7 @@
 """The lab's fixtures (a pytest plugin, loaded by tests/conftest.py): labs of network
 namespaces made for a test and removed after it, whatever happened. Where labs cannot be
-made (not root), the tests that need one skip with one line saying why."""
+made (not root), the tests that need one skip with one line saying why; in CI (CI=true,
+run as root) they fail instead, so the lab's proofs cannot silently go missing."""
 from __future__ import annotations
 
 import os
@@ -15,6 +16,8 @@ def lab_ready():
     """Labs can be made here; the leftovers of killed earlier runs are removed first."""
     reason = available()
     if reason:
+        if os.environ.get("CI") == "true":  # CI is root: a lab it cannot make is a failure
+            pytest.fail(f"no lab in CI: {reason}")
         pytest.skip(f"no lab: {reason}")
     cleanup_stale()
 

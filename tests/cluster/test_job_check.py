@@ -47,6 +47,7 @@ def test_the_entrypoint_is_python_with_the_driver_and_its_time_limit():
     assert command.startswith('python -c "')
     code = base64.b64decode(re.search(r"b64decode\('([^']+)'\)", command).group(1)).decode()
     assert code.startswith("TASK_SECONDS = 7.0\n") and code.endswith(DRIVER)
+    assert "CDSW_APIV2_KEY" in code  # what the tasks look for
     compile(code, "driver", "exec")  # what the job runs is valid Python
 
 
@@ -55,3 +56,11 @@ def test_the_api_health_view_submits_no_job_validation_does(tmp_path):
     workers(w)
     assert "ray_job" not in [c.name for c in all_checks(w.ctx.cluster)]
     assert "ray_job" in [c.name for c in all_checks(w.ctx.cluster, ray_job=True)]
+
+
+def test_a_task_that_holds_the_workspace_key_fails_the_check(tmp_path):
+    w = world(tmp_path)
+    workers(w)
+    w.ray.task_secrets = ["CDSW_APIV2_KEY"]
+    check = job_check(w.ctx.cluster)
+    assert not check.ok and check.detail == "the cluster's tasks hold CDSW_APIV2_KEY"

@@ -132,6 +132,45 @@ print(json.dumps({"private_without": private_without.status_code, "private": pri
     assert counts["applications"] == 2
 
 
+JOB_FACTS = '''
+import json, os, socket
+json.dump({"ip": os.environ.get("CDSW_IP_ADDRESS"), "cwd": os.getcwd(),
+           "home": sorted(os.listdir("/home/cdsw")), "tmp": sorted(os.listdir("/tmp")),
+           "visible": {p: os.path.exists(p) for p in os.environ["HIDDEN"].split(":")},
+           "env": sorted(os.environ), "host": socket.gethostname()},
+          open("/home/cdsw/job-facts.json", "w"))
+'''
+
+
+def test_a_job_run_is_a_pod_of_its_own_that_sees_the_project(workspace):
+    ws = workspace
+    hidden = [str(ws.state_dir), str(ws.ci)]
+    (ws.ci / "job_facts.py").write_text(JOB_FACTS)
+    out = runner_script(ws, '''
+runtime = cml.runtimes()[0]["image_identifier"]
+pid = cml.request("POST", "/projects", "p", json={"name": "jobs", "template": "blank"})["id"]
+with open(sys.argv[3] + "/job_facts.py", "rb") as f:
+    cml.request("POST", f"/projects/{pid}/files", "upload",
+                files={"job_facts.py": ("job_facts.py", f.read())})
+job = cml.request("POST", f"/projects/{pid}/jobs", "job", json={
+    "name": "facts", "script": "job_facts.py", "cpu": 1, "memory": 1, "runtime_identifier": runtime,
+    "environment": {"HIDDEN": ":".join(sys.argv[4:])}})
+run = cml.request("POST", f"/projects/{pid}/jobs/{job['id']}/runs", "run", json={})
+wait(f"/projects/{pid}/jobs/{job['id']}/runs/{run['id']}", "status", "ENGINE_SUCCEEDED", "run")
+facts = cml.request("POST", f"/projects/{pid}/files/job-facts.json:download", "facts")
+print(json.dumps(json.loads(facts)))
+''', str(ws.ci), *hidden)
+    assert out["ip"].startswith("198.18.0.")  # an address of its own on the workspace network
+    assert out["cwd"] == "/home/cdsw" and "job_facts.py" in out["home"]
+    assert out["tmp"] == ["cml-job"]  # its own /tmp: only the run directory the engine gives it
+    assert out["visible"] == {path: False for path in hidden}
+    env = set(out["env"])
+    assert {"CDSW_IP_ADDRESS", "CDSW_APIV2_KEY", "CDSW_DOMAIN", "CDSW_PROJECT_ID"} <= env
+    assert not env & set(os.environ) - {"PATH", "HOME", "LANG"}  # not the deployer's
+    hosts = ws.lab.hosts()
+    assert out["ip"] not in hosts["edge"].addresses.values()  # not the edge's: a pod's own
+
+
 PROBE_APP = '''
 import json, os, urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer

@@ -200,6 +200,10 @@ def test_the_workflow_deploys_from_outside_through_a_control_plane_inside(workfl
     assert "[8/8] validation" in out and "PASS  nodes_alive            3 of 3 nodes ALIVE" in out
     assert "http:hello" in out and "GET http://198.18.0." in out  # probed from inside
     assert "app hello    : http://raylab-head.ml.lab/hello" in out  # where it is from outside
+    # a Ray job ran on every pod (from inside), and the runner is told where jobs run from
+    assert "PASS  ray_job" in out and "on each of the 3 nodes" in out
+    assert "using the cluster (from inside the workspace: a session or job of" in out
+    assert "RAY_AUTH_TOKEN_PATH=/home/cdsw/.raydeploy-control/state/ray_token" in out
     assert validate is not None and validate.returncode == 0, validate.stdout + validate.stderr
     assert KEY not in out + deploy.stderr and TOKENS["ci"][1] not in out + deploy.stderr
     # the head on Ray's default ports, in a pod the runner cannot reach

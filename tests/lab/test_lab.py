@@ -82,6 +82,10 @@ def test_a_host_sees_the_directories_it_is_given_and_a_private_tmp_and_home(new_
     assert not Path("/tmp/mine").exists()  # and the host's /tmp is its own
 
 
+def root_links() -> str:
+    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+
+
 def test_processes_are_recorded_in_sessions_and_down_leaves_nothing(new_lab):
     lab = new_lab()
     lab.add_network("ws", "198.18.0.0/24")
@@ -96,6 +100,11 @@ def test_processes_are_recorded_in_sessions_and_down_leaves_nothing(new_lab):
     anchors = [h.anchor for h in lab.hosts().values()]
     names = [lab.state["switch"], *(h.netns for h in lab.hosts().values())]
     lab_dir = lab.dir
+    ports = ("ws-h1", "ws-h2", "br-ws")  # the veth ends and the bridge, in the switch
+    switch_links = subprocess.run(["ip", "-n", lab.state["switch"], "-o", "link"],
+                                  capture_output=True, text=True).stdout
+    assert all(port in switch_links for port in ports)  # (so the names looked for are right)
+    assert not any(port in root_links() for port in ports)  # none of them in the root
     started = time.monotonic()
     lab.down()
     took = time.monotonic() - started
@@ -106,6 +115,10 @@ def test_processes_are_recorded_in_sessions_and_down_leaves_nothing(new_lab):
     assert not lab_dir.exists()
     for pid in anchors:
         assert not Path(f"/proc/{pid}").exists()
+    # no veth or bridge of it anywhere, no mount of it left (its netns files, its dirs)
+    assert not any(port in root_links() for port in ports)
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert not any(name in mounts for name in names) and str(lab_dir) not in mounts
     # no process anywhere is still in one of the lab's network namespaces, and no mount
     # namespace of a host survives (each died with the last process in it)
     for entry in filter(str.isdigit, os.listdir("/proc")):
