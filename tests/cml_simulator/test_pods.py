@@ -14,6 +14,7 @@ import pytest
 
 from cml_simulator.running import LabWorkspace
 from tests.conftest import ROOT
+from tests.lab_fixtures import image_in_tmp
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -122,7 +123,7 @@ print(json.dumps({"private_without": private_without.status_code, "private": pri
     assert facts["ip"].startswith("198.18.0.")  # its own address on the workspace network
     assert out["pod_reach"] == "Network is unreachable"  # the runner is outside the workspace
     assert facts["cwd"] == "/home/cdsw" and "facts.py" in facts["home"]
-    assert facts["tmp"] == []
+    assert facts["tmp"] == image_in_tmp()  # its own /tmp (the shared image stays visible)
     assert facts["visible"] == {path: False for path in hidden}  # nothing else of this machine
     env = set(facts["env"])
     assert {"CDSW_IP_ADDRESS", "CDSW_APP_PORT", "CDSW_APIV2_KEY", "CDSW_DOMAIN",
@@ -162,7 +163,7 @@ print(json.dumps(json.loads(facts)))
 ''', str(ws.ci), *hidden)
     assert out["ip"].startswith("198.18.0.")  # an address of its own on the workspace network
     assert out["cwd"] == "/home/cdsw" and "job_facts.py" in out["home"]
-    assert out["tmp"] == ["cml-job"]  # its own /tmp: only the run directory the engine gives it
+    assert out["tmp"] == sorted(["cml-job", *image_in_tmp()])  # its own /tmp: the run dir
     assert out["visible"] == {path: False for path in hidden}
     env = set(out["env"])
     assert {"CDSW_IP_ADDRESS", "CDSW_APIV2_KEY", "CDSW_DOMAIN", "CDSW_PROJECT_ID"} <= env

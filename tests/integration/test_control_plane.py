@@ -5,6 +5,7 @@ the same run, the re-run attaches to it; a control plane killed mid-run continue
 when it comes back; bad input (tokens, another cluster, no server) is one clear line."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -146,3 +147,41 @@ def test_bad_input_is_one_clear_line(plane, tmp_path):
     for result in (wrong, missing, foreign, gone):
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert TOKENS["ci"][1] not in result.stdout + result.stderr
+
+
+def test_every_command_acts_through_the_server(plane, tmp_path):
+    """plan, reject, --resume, audit, --list-checkpoints, --status --format json and a token
+    file, each through --server, with embedded mode's exit codes."""
+    plan = plane.cli("plan", workers=0)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "worker_launch" in plan.stdout and "DESTRUCTIVE" in plan.stdout
+    listed = plane.cli("--list-checkpoints")
+    assert listed.returncode == 0 and "serve_deploy" in listed.stdout
+    stop = plane.cli("--deploy", "--no-wait", workers=0)
+    assert stop.returncode == 3, stop.stdout + stop.stderr
+    run_id = stop.stdout.split()[1].rstrip(":")
+    rejected = plane.cli("reject", "worker_launch", "--reason", "not tonight", token="alice")
+    assert rejected.returncode == 0, rejected.stdout + rejected.stderr
+    assert "rejected worker_launch" in rejected.stdout
+    resumed = plane.cli("--resume", workers=0)
+    assert resumed.returncode == 4, resumed.stdout + resumed.stderr  # rejected is final
+    assert plane.workers() == ["rdplane-worker-1"]  # nothing was removed
+    audit = plane.cli("audit")
+    assert audit.returncode == 0 and "not tonight" in audit.stdout and run_id in audit.stdout
+    verify = plane.cli("audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    # the token from a file only its owner reads (a token is a password)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKENS["ci"][1] + "\n")
+    token_file.chmod(0o644)
+    loose = plane.cli("--status", "--token-file", str(token_file), token=None)
+    assert loose.returncode == 2 and "chmod 600" in loose.stderr
+    token_file.chmod(0o600)
+    status = plane.cli("--status", "--format", "json", "--token-file", str(token_file), token=None)
+    assert status.returncode == 0, status.stdout + status.stderr
+    document = json.loads(status.stdout)
+    assert document["last_run"]["id"] == run_id and document["last_run"]["status"] == "rejected"
+    assert document["usage"]["jobs_address"] == document["endpoints"]["dashboard_url"]
+    for result in (plan, stop, rejected, resumed, audit, loose, status):
+        assert TOKENS["ci"][1] not in result.stdout + result.stderr
+        assert TOKENS["alice"][1] not in result.stdout + result.stderr

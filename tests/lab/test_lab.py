@@ -13,6 +13,7 @@ import pytest
 
 from lab import PREFIX, Lab, cleanup_stale, list_labs
 from tests.conftest import ROOT, wait_until
+from tests.lab_fixtures import image_in_tmp
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
@@ -45,9 +46,17 @@ def test_hosts_reach_each_other_and_nothing_else(new_lab):
     lab.add_host("edge", ["ws", "out"])
     lab.add_host("runner", ["out"])
     assert root_interfaces() == before  # no veth, no bridge of the lab in the root namespace
+    # the machine's own addresses (besides loopback) and anywhere else: no route from any
+    # host (asked with `ip route get`, which sends nothing)
+    own = [line.split()[3].split("/")[0] for line in subprocess.run(
+        ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout.splitlines()
+        if not line.split()[3].startswith("127.")]
     for host in lab.hosts():
         routes = lab.run(host, ["ip", "route"]).stdout
         assert "default" not in routes, routes  # no way out of the lab
+        for address in [*own, "192.0.2.1"]:  # (TEST-NET-1 stands for the world)
+            asked = lab.run(host, ["ip", "route", "get", address])
+            assert asked.returncode != 0 and "unreachable" in asked.stderr, (host, address)
     server = lab.spawn("b", [PY, "-c", "import socket,time; s=socket.socket(); "
                                        "s.bind(('0.0.0.0', 7000)); s.listen(); time.sleep(60)"])
     wait_until(lambda: connect(lab, "a", "198.18.0.2", 7000) == "connected", 10, "b listening")
@@ -74,7 +83,7 @@ def test_a_host_sees_the_directories_it_is_given_and_a_private_tmp_and_home(new_
                    cwd="/home/cdsw")
     lines = look.stdout.splitlines()
     assert lines[0] == "shared"
-    assert lines[1] == "0"  # an empty /tmp of its own
+    assert lines[1] == str(len(image_in_tmp()))  # a /tmp of its own: only the shared image
     assert "No such file or directory" in lines[2]  # the deployer's dirs are not there
     assert lines[3] == "cdsw"
     assert "ModuleNotFoundError" in lines[4]  # the interpreter (the shared image) runs
@@ -143,7 +152,9 @@ def test_a_lab_whose_owner_was_killed_is_found_and_removed(lab_ready, tmp_path):
         assert lab_id not in cleanup_stale()  # its owner lives: not stale
         owner.kill()  # the test run is killed
         owner.wait()
-        assert lab_id in cleanup_stale()
+        down = subprocess.run([PY, "-m", "lab", "down", "--stale"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)  # as a person would
+        assert down.returncode == 0 and lab_id in down.stdout, down.stdout + down.stderr
         assert lab_id not in list_labs()
         listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert f"{PREFIX}{lab_id}" not in listed
