@@ -31,9 +31,13 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 
 def on_starting(server):
     """Refuse a non-loopback (or published) bind without tokens before any worker starts."""
-    if CONTROL_PLANE and int(os.environ.get("GUNICORN_WORKERS", "1")) > 1:
+    # (-w N and GUNICORN_CMD_ARGS outrank this file's `workers`: the arbiter's count is set
+    # back here, before it spawns any worker)
+    asked = max(server.num_workers, int(os.environ.get("GUNICORN_WORKERS", "1")))
+    if CONTROL_PLANE and asked > 1:
         server.log.warning("control plane: one worker (it owns the store and runs the runs); "
-                           "GUNICORN_WORKERS is ignored")
+                           "GUNICORN_WORKERS and -w are ignored")
+        server.num_workers = 1
     from api_server import check_listener
     from api_server.settings import Settings
     from checkpoints.access import principals_for, require_identities

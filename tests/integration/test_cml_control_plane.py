@@ -216,6 +216,17 @@ def test_the_workflow_deploys_from_outside_through_a_control_plane_inside(workfl
     # the app at the head app's URL, behind the workspace's login
     answer = workflow.ws.runner([PY, "-c", API, "http://raylab-head.ml.lab", KEY, "GET", "/hello"])
     assert json.loads(answer.stdout)["body"]["message"] == "hello, world"
+    # --status from the runner names the control plane; /metrics is served at its URL
+    status = workflow.cli("--status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"control plane: {workflow.url} (cluster raylab on cml)" in status.stdout
+    metrics = workflow.api("GET", "/metrics")
+    assert metrics["status"] == 200 and 'raydeploy_runs{status="succeeded"}' in metrics["body"]
+    # what project members read through the CML API: no token, no key in any app's
+    # environment (the control app holds digests; the nodes the Ray token, README says why)
+    readable = json.dumps([a.get("environment") for a in apps(workflow)])
+    assert KEY not in readable and "RAYDEPLOY_API_TOKEN_DIGESTS" in readable
+    assert not [t for _, t in TOKENS.values() if t in readable]
 
 
 def test_a_gate_stops_the_workflow_approvers_continue_the_same_run_the_rerun_follows(workflow):

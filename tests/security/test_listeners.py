@@ -62,6 +62,42 @@ def test_serve_deploy_will_not_plan_an_open_management_api_on_a_non_loopback_pro
         ServeDeploy.desired_apps(ctx)
 
 
+# -- a port the platform publishes (CML's CDSW_APP_PORT: the app's public URL) -----------------
+CML_APP = {"CDSW_APP_PORT": "8090", "CDSW_DOMAIN": "ml.example.com",
+           "CDSW_APP_HOST": "127.0.0.1"}  # as CML sets them for the control app
+TOKEN = "ci:operator:ci-token-0123456789abcdef"
+
+
+def loopback_app(tmp_path, environ: dict):
+    """The API as the control app makes it: listening on 127.0.0.1:$CDSW_APP_PORT."""
+    from api_server import create_app
+    from api_server.settings import Settings
+    settings = Settings.from_env(environ)
+    config = parse_config({"state_dir": str(tmp_path / "state"), "cluster_name": "listen"},
+                          environ={})
+    return create_app(settings, config, listen_host=settings.host)
+
+
+def test_a_loopback_listener_on_the_port_cml_publishes_is_refused_without_tokens(tmp_path):
+    from api_server import ApiSetupError
+    with pytest.raises(ApiSetupError) as refused:
+        loopback_app(tmp_path, dict(CML_APP))
+    message = str(refused.value)
+    assert "refusing to serve on 127.0.0.1 without API tokens" in message
+    assert "the platform publishes this port" in message and "CDSW_APP_PORT" in message
+
+
+def test_a_loopback_listener_on_the_port_cml_publishes_starts_with_tokens(tmp_path):
+    app = loopback_app(tmp_path, {**CML_APP, "RAYDEPLOY_API_TOKENS": TOKEN})
+    assert app.test_client().get("/api/v1/cluster/status").status_code == 401
+
+
+def test_a_loopback_listener_outside_a_cml_workload_needs_no_tokens(tmp_path):
+    # CDSW_APP_PORT alone (no CDSW_DOMAIN: not inside CML) publishes nothing
+    environ = {k: v for k, v in CML_APP.items() if k != "CDSW_DOMAIN"}
+    assert loopback_app(tmp_path, environ).test_client().get("/health").status_code == 200
+
+
 @pytest.mark.integration
 def test_the_serve_hosted_api_requires_the_configured_tokens(tmp_path):
     from tests.live_cluster import deploy_cluster, tear_down

@@ -1,12 +1,19 @@
 """One writer per store: a control plane owns its store; a second is refused, a dead one's
 claim is taken over, and an owner that lost its claim stops writing."""
 import json
+import sqlite3
 import time
 
 import pytest
 
-from store import Store, StoreOwned
+from store import Store, StoreOwned, ownership
 from store.ownership import STALE_SECONDS, filesystem_type
+
+
+@pytest.fixture
+def on_nfs(monkeypatch):
+    """The state dir is on a network filesystem (as the project's is on CML)."""
+    monkeypatch.setattr(ownership, "filesystem_type", lambda path: "nfs4")
 
 
 def test_a_second_owner_is_refused_with_who_owns_the_store(tmp_path):
@@ -59,3 +66,29 @@ def test_a_claim_nobody_renewed_is_taken_over_and_its_old_owner_stops_writing(tm
 def test_the_filesystem_type_of_a_path():
     assert filesystem_type("/proc/self") == "proc"
     assert filesystem_type("/") != ""
+
+
+def test_on_a_network_filesystem_even_a_store_nobody_owns_keeps_a_rollback_journal(tmp_path,
+                                                                                    on_nfs):
+    cli = Store(tmp_path / "state")  # the CLI in embedded mode: WAL on a local disk
+    cli.kv_set("k", 1)
+    assert cli.db.query_one("PRAGMA journal_mode")[0] == "delete"
+    assert not (tmp_path / "state" / "state.db-wal").exists()
+    cli.close()
+
+
+def test_an_owned_store_on_a_network_filesystem_holds_its_lock_and_refuses_a_second_writer(
+        tmp_path, on_nfs):
+    owner = Store(tmp_path / "state", owned=True)
+    owner.kv_set("k", 1)
+    assert owner.db.query_one("PRAGMA journal_mode")[0] != "wal"
+    assert owner.db.query_one("PRAGMA locking_mode")[0] == "exclusive"
+    # a writer that bypasses the owner record (sqlite itself) finds the file locked at once
+    other = sqlite3.connect(tmp_path / "state" / "state.db", timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        other.execute("BEGIN IMMEDIATE")
+    other.close()
+    with pytest.raises(StoreOwned, match="one process writes a store"):
+        Store(tmp_path / "state", owned=True)
+    assert owner.kv_get("k") == 1
+    owner.close()
