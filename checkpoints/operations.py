@@ -9,16 +9,18 @@ from __future__ import annotations
 from typing import ClassVar
 
 from checkpoints import impact
-from checkpoints.base import Checkpoint, Context
+from checkpoints.base import Checkpoint, Context, serving_problems
 from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons, policy_for
 from checkpoints.serve_deploy import app_action
 from cluster.config import NodeResources
+from cluster.health import stuck_replicas
 from cluster.inventory import NoHead
 from cluster.lifecycle import added_by_note
-from cluster.serve import MANAGEMENT_IMPORT_PATH, RoutePrefixTaken, same_app
+from cluster.serve import MANAGEMENT_IMPORT_PATH, RoutePrefixTaken, ServeError, same_app
 from cluster.serve_policy import check_actor_options, check_import_path, check_runtime_env
 from cluster.serve_routes import describe_taken, management_paths_taken, normalized, takes_traffic_of
 from core.errors import Conflict, Invalid, NotFound
+from core.timing import TimedOut
 
 NODE_TIMEOUT = 180
 
@@ -141,6 +143,7 @@ class NodeRemove(Operation):
 
 # -- Serve applications ------------------------------------------------------------------------
 class AppDeploy(Operation):
+    guards_serving = True  # the other apps serve after as before
     name = "app_deploy"
     action = "app.deploy"
     description = "Deploy (or re-deploy) one Serve application, keeping every other running app"
@@ -244,10 +247,23 @@ class AppDeploy(Operation):
         self.result = {"name": entry["name"], "route_prefix": entry["route_prefix"]}
 
     def verify(self, ctx: Context) -> list[str]:
-        app = ctx.cluster.serve.status().get(self.params["entry"]["name"])
-        if app is None:
-            return [f"application {self.params['entry']['name']} was not accepted by Serve"]
-        return []
+        """As serve_deploy verifies: the app RUNNING, every replica of it placed and running
+        (within serve.verify_timeout_seconds; else the replicas that are not, with Ray's
+        reason: one that fits on no node says so), and what served before still serves."""
+        name, serve = self.params["entry"]["name"], ctx.cluster.serve
+        if serve.status().get(name) is None:
+            return [f"application {name} was not accepted by Serve"]
+        seconds = ctx.config.serve_verify_seconds
+        try:
+            serve.wait_running([name], seconds, ctx.on_wait)
+        except ServeError as e:
+            return [str(e)]
+        except TimedOut:
+            app = serve.status().get(name) or {}
+            waiting = stuck_replicas(app, 0, ctx.clock.time())
+            return [f"application {name} is {app.get('status')} after {seconds:.0f}s: "
+                    + ("; ".join(waiting) or (app.get("message") or "").strip()[-300:])]
+        return serving_problems(ctx, {name})
 
 
 class AppDelete(Operation):
