@@ -19,10 +19,10 @@ class Validation(Checkpoint):
         return Plan(self.name, (Action(Kind.CHECK, "cluster"),))
 
     def apply(self, ctx: Context, plan: Plan) -> None:
-        checks = ctx.notes["checks"] = all_checks(ctx.cluster, ray_job=True)
+        checks = ctx.notes["checks"] = all_checks(ctx.cluster, ray_job=True, reuse_job=True)
         for check in checks:
             ctx.reporter.message(f"{'PASS' if check.ok else 'FAIL'}  {check.name:<22} {check.detail}")
 
     def verify(self, ctx: Context) -> list[str]:
-        checks = ctx.notes.pop("checks", None) or all_checks(ctx.cluster, ray_job=True)
+        checks = ctx.notes.pop("checks", None) or all_checks(ctx.cluster, ray_job=True, reuse_job=True)
         return [f"{c.name}: {c.detail}" for c in checks if not c.ok]

@@ -166,10 +166,11 @@ def _state(cluster: ClusterManager, name: str) -> str:
 
 
 def all_checks(cluster: ClusterManager, health_only: bool = False,
-               ray_job: bool = False) -> list[Check]:
+               ray_job: bool = False, reuse_job: bool = False) -> list[Check]:
     """``ray_job``: also run a Ray job on every node (``cluster.job_check``): a deploy's
-    validation and ``python -m validation`` do; the API's GET /cluster/health does not (a
-    read starts nothing on the cluster)."""
+    validation (``reuse_job``: one that passed on the same nodes minutes ago stands) and
+    ``python -m validation`` do; the API's GET /cluster/health does not (a read starts
+    nothing on the cluster)."""
     head = head_check(cluster)
     if not head.ok:
         return [head]
@@ -178,7 +179,7 @@ def all_checks(cluster: ClusterManager, health_only: bool = False,
         checks += resource_checks(cluster) + serve_checks(cluster)
         if ray_job:
             from cluster.job_check import job_check  # (it builds on this module's Check)
-            checks.append(job_check(cluster))
+            checks.append(job_check(cluster, reuse=reuse_job))
         if cluster.config.monitoring.enabled:
             from cluster.monitoring import monitoring_check
             checks.append(monitoring_check(cluster))

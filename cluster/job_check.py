@@ -18,6 +18,8 @@ from core.timing import TimedOut, poll_until
 TASK_SECONDS = 30.0  # for every node to run its task (a node starts a worker process for it)
 JOB_SECONDS = 60.0  # for the driver's start, besides the tasks' time
 MARK = "RAYDEPLOY_NODES "
+PROVEN_KEY = "validation.ray_job"  # the nodes the last passing job ran on, and when
+REUSE_SECONDS = 600.0
 ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 
 # what the job runs: a zero-CPU task pinned to each ALIVE node (it runs however busy the
@@ -47,7 +49,14 @@ def entrypoint(task_seconds: float = TASK_SECONDS) -> str:
     return f"python -c \"import base64; exec(base64.b64decode('{code}'))\""
 
 
-def job_check(cluster, task_seconds: float = TASK_SECONDS) -> Check:
+def job_check(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False) -> Check:
+    """``reuse``: a job that passed on exactly the nodes ALIVE now, less than
+    ``REUSE_SECONDS`` ago, stands (a deploy's re-run on a healthy cluster stays fast; a node
+    that changed, or ``python -m validation``, runs one again)."""
+    if reuse:
+        proven = _still_proven(cluster)
+        if proven is not None:
+            return proven
     try:
         client = cluster.inventory.dashboard()
     except DomainError as e:
@@ -58,9 +67,12 @@ def job_check(cluster, task_seconds: float = TASK_SECONDS) -> Check:
     except DomainError as e:
         return Check("ray_job", False, f"the Jobs API refused a job: {e}")
     try:
-        return _outcome(cluster, client, job_id, task_seconds)
+        check = _outcome(cluster, client, job_id, task_seconds)
     finally:
         _remove(client, job_id)
+    if not check.ok:  # a pass of before stands no more
+        cluster.store.kv_delete(PROVEN_KEY)
+    return check
 
 
 def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
@@ -71,7 +83,7 @@ def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
         return state.get("status") in ENDED
     try:
         poll_until(ended, JOB_SECONDS + task_seconds, f"Ray job {job_id} to end", clock=cluster.clock,
-                   interval=0.5)
+                   interval=0.1)
     except TimedOut:
         return Check("ray_job", False, f"job {job_id} still {state.get('status')} after "
                                        f"{JOB_SECONDS + task_seconds:.0f}s{_log_tail(client, job_id)}")
@@ -90,8 +102,24 @@ def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
                                        f"{', '.join(_names(cluster, silent))}")
     if result.get("secrets"):  # the launcher keeps them from every Ray process
         return Check("ray_job", False, f"the cluster's tasks hold {', '.join(result['secrets'])}")
+    cluster.store.kv_set(PROVEN_KEY, {"nodes": sorted(result["alive"]), "at": cluster.clock.time()})
     return Check("ray_job", True, f"a Ray job (entrypoint python, the cluster's token) ran a "
                                   f"task on each of the {len(result['alive'])} nodes")
+
+
+def _still_proven(cluster) -> Check | None:
+    proven = cluster.store.kv_get(PROVEN_KEY)
+    if not proven:
+        return None
+    age = cluster.clock.time() - proven["at"]
+    try:
+        alive = sorted(n.node_id for n in cluster.inventory.nodes() if n.alive and n.node_id)
+    except DomainError:
+        return None
+    if alive != proven["nodes"] or not 0 <= age < REUSE_SECONDS:
+        return None
+    return Check("ray_job", True, f"a Ray job ran a task on each of these {len(alive)} nodes "
+                                  f"{age:.0f}s ago (the same nodes: not run again)")
 
 
 def _names(cluster, node_ids: list[str]) -> list[str]:

@@ -64,3 +64,23 @@ def test_a_task_that_holds_the_workspace_key_fails_the_check(tmp_path):
     w.ray.task_secrets = ["CDSW_APIV2_KEY"]
     check = job_check(w.ctx.cluster)
     assert not check.ok and check.detail == "the cluster's tasks hold CDSW_APIV2_KEY"
+
+
+def test_a_deploy_reuses_a_pass_on_the_same_nodes_and_runs_again_when_they_change(tmp_path):
+    w = world(tmp_path)
+    workers(w)
+    assert job_check(w.ctx.cluster, reuse=True).ok  # none recorded yet: a job runs
+    w.ray.job_end = ("FAILED", "it would fail now")  # so a job that runs again is seen
+    again = job_check(w.ctx.cluster, reuse=True)
+    assert again.ok and "the same nodes: not run again" in again.detail
+    w.worker(3)  # another node: the proof does not cover it
+    assert not job_check(w.ctx.cluster, reuse=True).ok
+
+
+def test_a_fresh_job_that_fails_ends_the_reuse_of_an_earlier_pass(tmp_path):
+    w = world(tmp_path)
+    workers(w)
+    assert job_check(w.ctx.cluster).ok
+    w.ray.job_end = ("FAILED", "it fails now")
+    assert not job_check(w.ctx.cluster).ok  # python -m validation: always a fresh job
+    assert not job_check(w.ctx.cluster, reuse=True).ok  # the earlier pass no longer stands
