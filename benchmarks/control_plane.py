@@ -114,7 +114,11 @@ def main() -> int:
         wall, run, _ = deploy(ws, "runner", outside, env)
         figures["(a) from outside: bootstrap + run, wall"] = wall
         figures["    the run itself (on the control plane)"] = run
-        wall_b, run_b, _ = deploy(ws, "session", inside, env)
+        # a person in a session: embedded, single-user (API tokens are the control plane's;
+        # they never give the CLI a role)
+        session_env = {k: v for k, v in env.items()
+                       if k not in ("RAYDEPLOY_API_TOKENS", "RAYDEPLOY_TOKEN")}
+        wall_b, run_b, _ = deploy(ws, "session", inside, session_env)
         figures["(b) inside, embedded: wall"] = wall_b
         figures["    the run itself"] = run_b
         figures["ratio a's run / b's run (goal <= 1.2)"] = run / run_b
