@@ -10,6 +10,7 @@ workspace, its key and the project from CDSW_API_URL, CDSW_APIV2_KEY and CDSW_PR
 Its output goes to ``.raydeploy-control/control.log`` in the project: a bootstrap that waits
 in vain for the URL shows its end.
 """
+import hashlib
 import os
 import subprocess
 import sys
@@ -18,11 +19,29 @@ from pathlib import Path
 CONTROL_DIR = Path(".raydeploy-control")
 LOG = CONTROL_DIR / "control.log"
 VENV = Path(os.environ.get("RAYDEPLOY_VENV", ".venv"))
+DIGEST_ENV = "RAYDEPLOY_CONTROL_DIGEST"  # (cluster/platforms/cml/control.py sets it)
+
+
+def config_intact(environ, text: str) -> bool:
+    """The config in the project is the one the bootstrap wrote: its digest (with the token
+    digests) is in this app's environment, which only the CML API changes. Every pod of the
+    project can write the project's files; none can make this app start with a config of
+    its own (fewer approvals, other principals)."""
+    expected = environ.get(DIGEST_ENV)
+    digests = environ.get("RAYDEPLOY_API_TOKEN_DIGESTS", "")
+    return bool(expected) and hashlib.sha256((text + digests).encode()).hexdigest()[:16] == expected
 
 
 def main() -> int:
     CONTROL_DIR.mkdir(mode=0o700, exist_ok=True)
+    config = Path(os.environ.get("RAYDEPLOY_CONTROL_CONFIG", str(CONTROL_DIR / "config.yaml")))
     with open(LOG, "ab") as log:
+        text = config.read_text() if config.exists() else ""
+        if not config_intact(os.environ, text):
+            log.write(f"control app: {config} is not the config the bootstrap wrote (changed "
+                      f"in the project since): refusing to start; deploy_master.py --deploy "
+                      f"writes it again\n".encode())
+            return 2
         built = subprocess.run([sys.executable, "jobs/setup_environment.py", "--venv"],
                                stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, "RAYDEPLOY_VENV": str(VENV)})
@@ -33,8 +52,7 @@ def main() -> int:
         os.dup2(log.fileno(), 2)
     project = str(Path.cwd())
     env = {**os.environ, "RAYDEPLOY_CONTROL_PLANE": "1", "CDSW_APP_HOST": "127.0.0.1",
-           "RAYDEPLOY_CONFIG": os.environ.get("RAYDEPLOY_CONTROL_CONFIG",
-                                              str(CONTROL_DIR / "config.yaml")),
+           "RAYDEPLOY_CONFIG": str(config),
            "RAYDEPLOY_BASE_DIR": project, "PYTHONPATH": project, "GUNICORN_THREADS": "16"}
     python = str(VENV / "bin" / "python")
     os.execve(python, [python, "-m", "gunicorn", "-c", "api_server/gunicorn.conf.py",

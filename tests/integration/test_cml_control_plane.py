@@ -316,6 +316,30 @@ def test_a_control_plane_killed_mid_run_is_restarted_and_continues_the_run(workf
     assert job_runs(workflow) == before  # no job run twice
 
 
+def test_a_config_changed_in_the_project_is_refused_and_the_next_deploy_writes_it_again(workflow):
+    """Every pod of the project can write the project's files: code on the cluster rewriting
+    the control plane's config (fewer approvals) does not get a control plane that runs it."""
+    projects = workflow.cml("GET", "/projects")["projects"]
+    project = next(p["id"] for p in projects if p["name"] == "ray-lab")
+    config = workflow.ws.state_dir / "projects" / project / ".raydeploy-control" / "config.yaml"
+    written = config.read_text()
+    assert "min_approvals: 2" in written
+    config.write_text(written.replace("min_approvals: 2", "min_approvals: 1"))  # one approver
+    app = next(a for a in apps(workflow) if a["name"] == "raylab-control")
+    workflow.cml("POST", f"/projects/{project}/applications/{app['id']}:restart")
+    deadline = time.monotonic() + 60
+    while app["status"] != "APPLICATION_FAILED":
+        assert time.monotonic() < deadline, app["status"]
+        time.sleep(0.5)
+        app = next(a for a in apps(workflow) if a["name"] == "raylab-control")
+    log = (config.parent / "control.log").read_text()
+    assert "is not the config the bootstrap wrote" in log
+    deploy = workflow.run()["deploy"]  # the workflow again: the bootstrap writes it again
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert "raylab-control is failed: restarting it" in deploy.stdout
+    assert config.read_text() == written
+
+
 def test_bad_input_is_one_clear_line(workflow, tmp_path):
     wrong = workflow.cli("--status", token=None)
     assert wrong.returncode == 2 and "refused the token" in wrong.stderr

@@ -36,7 +36,7 @@ SCRIPT = "api_server/control_app.py"
 CONTROL_DIR = ".raydeploy-control"
 CONFIG_FILE = f"{CONTROL_DIR}/config.yaml"
 LOG_FILE = f"{CONTROL_DIR}/control.log"
-DIGEST_ENV = "RAYDEPLOY_CONTROL_DIGEST"
+DIGEST_ENV = "RAYDEPLOY_CONTROL_DIGEST"  # the control app checks its config against it
 
 
 def app_name(config) -> str:
@@ -96,6 +96,7 @@ def bootstrap(platform, config, digests: list[dict], say=lambda text: None) -> s
         cml.request("POST", platform._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
     elif app.status in (FAILED, STOPPED):
         say(f"control plane: {spec.name} is {app.status}: restarting it")
+        platform.write_file_at(CONFIG_FILE, text)  # (it refuses a config changed in the project)
         cml.request("POST", platform._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
     wait_for(platform, app, url, config, say)
     return url

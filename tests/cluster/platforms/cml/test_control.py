@@ -54,3 +54,18 @@ def test_the_control_config_holds_no_secret_and_no_desired_state():
     assert "api_key" not in doc["cml"] and "host" not in doc["cml"]
     assert doc["cml"]["project_id"] == "p-1" and "workers" not in doc
     assert "tokens_file" not in doc["api"] and "k" * 20 not in str(doc)
+
+
+def test_the_control_app_starts_only_with_the_config_the_bootstrap_wrote():
+    import hashlib
+    import json
+
+    from api_server.control_app import config_intact
+    text = "cluster_name: c\napprovals: {policy: {worker_launch: {min_approvals: 2}}}\n"
+    digests = json.dumps([{"principal": "alice", "digest": "scrypt$..."}], sort_keys=True)
+    env = {"RAYDEPLOY_API_TOKEN_DIGESTS": digests,
+           "RAYDEPLOY_CONTROL_DIGEST": hashlib.sha256((text + digests).encode()).hexdigest()[:16]}
+    assert config_intact(env, text)
+    assert not config_intact(env, text.replace("2", "0"))  # rewritten in the project
+    assert not config_intact({**env, "RAYDEPLOY_API_TOKEN_DIGESTS": "[]"}, text)
+    assert not config_intact({}, text)  # an app the bootstrap did not make
