@@ -62,25 +62,26 @@ class ClusterManager:
         # (none where the caller shares the nodes' network: the inside address is the one)
         head = (inventory.head_app() if has_head and inventory.address is None
                 and not self.platform.shares_host_network else None)
+        head_address = inventory.head_address() if has_head else None
         return {"cluster_name": self.config.cluster_name, "platform": self.config.platform,
                 # the head app's own URL where the platform publishes apps (CML): the Serve
                 # proxy listens there, for callers outside the platform's network
                 "head_url": self.platform.public_url(head) if head else None,
-                "head_address": inventory.head_address() if has_head else None,
-                "client_address": self._client_address() if has_head else None,
+                "head_address": head_address,
+                "client_address": self._client_address(head_address),
                 "dashboard_url": inventory.dashboard_url() if has_head else None,
                 "serve_url": self.serve.proxy_url if has_head else None,
                 "management_api_url": self.serve.management_api_url() if has_head else None,
                 "prometheus_url": prometheus_url(self)
                 if has_head and self.config.monitoring.enabled else None}
 
-    def _client_address(self) -> str | None:
+    def _client_address(self, head_address: str | None) -> str | None:
         """``ray://`` of the head's Ray Client server (None for a cluster by RAY_ADDRESS: its
         client port is not ours to know)."""
-        head, layout = self.inventory.head_address(), self.layout.current()
-        if self.inventory.address is not None or not head or layout is None:
+        layout = self.layout.current()
+        if self.inventory.address is not None or not head_address or layout is None:
             return None
-        return f"ray://{head.rsplit(':', 1)[0]}:{layout.client_port}"
+        return f"ray://{head_address.rsplit(':', 1)[0]}:{layout.client_port}"
 
     def auth_env(self) -> dict:
         token = self.token()
