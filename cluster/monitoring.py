@@ -81,9 +81,11 @@ def target_problems(cluster, wait: bool = False, on_wait=None) -> list[str]:
 
 def monitoring_check(cluster):
     """Validation's view: Prometheus scrapes every node and the control plane, and Ray's
-    dashboard reaches it (its metrics pages)."""
+    dashboard reaches it (its metrics pages). A target's health is its last scrape's: one that
+    failed on a busy node (a node that has just joined, starting a worker for validation's
+    job) is given the scrapes ``target_problems`` waits for before it counts as down."""
     from cluster.health import Check
-    problems = target_problems(cluster)
+    problems = target_problems(cluster, wait=True)
     url = prometheus_url(cluster)
     try:
         seen, detail = cluster.inventory.dashboard().prometheus_health()
