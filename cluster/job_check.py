@@ -53,14 +53,14 @@ def job_check(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False) 
     """``reuse``: a job that passed on exactly the nodes ALIVE now, less than
     ``REUSE_SECONDS`` ago, stands (a deploy's re-run on a healthy cluster stays fast; a node
     that changed, or ``python -m validation``, runs one again)."""
-    if reuse:
-        proven = _still_proven(cluster)
-        if proven is not None:
-            return proven
     try:
         client = cluster.inventory.dashboard()
     except DomainError as e:
         return Check("ray_job", False, str(e))
+    if reuse:
+        proven = _still_proven(cluster, client)
+        if proven is not None:
+            return proven
     job_id = f"raydeploy-validation-{uuid.uuid4().hex[:12]}"
     try:
         client.submit_job(entrypoint(task_seconds), job_id, {"raydeploy": "validation"})
@@ -107,13 +107,15 @@ def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
                                   f"task on each of the {len(result['alive'])} nodes")
 
 
-def _still_proven(cluster) -> Check | None:
+def _still_proven(cluster, client) -> Check | None:
+    """The last pass, if Ray's ALIVE nodes (as the job's driver saw them: the dashboard's
+    list, no platform listing) are the same ones now."""
     proven = cluster.store.kv_get(PROVEN_KEY)
     if not proven:
         return None
     age = cluster.clock.time() - proven["at"]
     try:
-        alive = sorted(n.node_id for n in cluster.inventory.nodes() if n.alive and n.node_id)
+        alive = sorted(n["node_id"] for n in client.nodes() if n.get("state") == "ALIVE")
     except DomainError:
         return None
     if alive != proven["nodes"] or not 0 <= age < REUSE_SECONDS:
