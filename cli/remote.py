@@ -338,11 +338,11 @@ class Remote:
         return EXIT_OK
 
     def _usage(self, info: dict) -> dict:
-        """How to use the cluster: its token is the control plane's (on CML in the project,
-        where its sessions and jobs read it); the addresses are the nodes' own."""
+        """How to use the cluster: with its Ray token (on CML the head leaves a copy in the
+        cluster's project, where its sessions and jobs read it); the nodes' own addresses."""
         if self.config.platform == "cml":
-            from cluster.platforms.cml.control import CONTROL_DIR
-            return cluster_usage(info, self.config, f"/home/cdsw/{CONTROL_DIR}/state/ray_token",
+            from cluster.platforms.cml.platform import FILES  # where the head leaves it
+            return cluster_usage(info, self.config, f"/home/cdsw/{FILES}/ray_token",
                                  "inside the workspace: a session or job of the cluster's "
                                  "project")
         return cluster_usage(info, self.config, None, f"where the control plane "

@@ -13,6 +13,8 @@ CML applications take no arguments, so everything comes from the environment:
     RAYDEPLOY_VENV           the project's venv to run in (CML: the one setup_environment
                              built); the launcher starts itself again in it
     CDSW_APP_PORT            the port the platform publishes the app's URL at (published)
+    RAYDEPLOY_PUBLISH_RAY_TOKEN   (head) leave the Ray token in the project files too
+                             (``ray_token``, 0600), for the project's sessions and jobs
 
 It publishes ``nodes/<app>.json`` (and for the head ``head_address``) in the project files,
 then replaces itself with ``ray start --block`` so the app's process is the node. The
@@ -106,6 +108,8 @@ def main() -> None:
     _publish(files / "nodes" / f"{node['app']}.json", json.dumps(node))
     if node["role"] == "head":
         _publish(files / "head_address", f"{ip}:{options.get('port', 6379)}")
+        if environ.get("RAYDEPLOY_PUBLISH_RAY_TOKEN") and environ.get("RAY_AUTH_TOKEN"):
+            _publish(files / "ray_token", environ["RAY_AUTH_TOKEN"], private=True)
     if importlib.util.find_spec("ray") is None:
         raise SystemExit(f"Ray is not installed for {sys.executable}")
     argv = ray_start_argv(environ)
@@ -135,9 +139,12 @@ def prometheus(environ) -> None:
     os.execv(binary, argv)
 
 
-def _publish(path: Path, text: str) -> None:
+def _publish(path: Path, text: str, private: bool = False) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 

@@ -185,3 +185,32 @@ def test_many_apps_at_once_are_each_created_once_under_injected_faults(tmp_path,
         assert platform.client.calls - again < 20  # one listing (and its retries), no create
     finally:
         faulty.stop()
+
+
+def test_the_control_plane_has_a_project_of_its_own(sim):
+    """The control project is another project (the cluster's pods share none of its files);
+    a control app an earlier version made in the cluster's own project is named, not taken
+    over; with no control project yet, commands that make nothing say --deploy makes it."""
+    from cluster.platforms.cml import control
+    from core.errors import Unavailable
+    platform = make_platform(sim, project_name="ctl")
+    config = platform.config
+    cluster = control.ensure_project(platform, lambda _: None)
+    with pytest.raises(Unavailable, match="no control plane on CML yet .*--deploy makes it"):
+        control.existing(platform, config)
+    plane = control.control_project(platform)
+    assert plane.project_name == "ctl-control"
+    made = control.ensure_project(plane, lambda _: None)
+    assert made.id != cluster.id and plane.project_id == made.id
+    assert platform.project_id == cluster.id  # the cluster's platform is left as it was
+    plane.write_file_at(control.CONFIG_FILE, "cluster_name: simtest\n")
+    assert platform.read_file_at(control.CONFIG_FILE) is None  # not in the cluster's project
+    control.refuse_one_in_the_cluster_project(platform, config)  # none there: nothing said
+    old = platform.create_app(AppSpec(name="simtest-control", script="api_server/control_app.py",
+                                      cpu=1, memory=1, env={"RAYDEPLOY_ROLE": "none"}))
+    try:
+        with pytest.raises(Unavailable, match="earlier version made in the cluster's own project"
+                                              ".*audit export.*project ctl-control"):
+            control.refuse_one_in_the_cluster_project(platform, config)
+    finally:
+        platform.delete_app(old.id)

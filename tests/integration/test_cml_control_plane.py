@@ -1,7 +1,8 @@
 """The seeds' main flow, proven in the lab: a CI runner outside a CML workspace (it reaches
 only the workspace's edge) runs the `run:` steps of examples/github-actions/deploy-ray-cluster.yml
-with the secrets as environment. The deploy step bootstraps the control plane (an app in the
-project), which runs the deploy inside the workspace: head and two workers in pods on Ray's
+with the secrets as environment. The deploy step bootstraps the control plane (an app in a
+project of its own, which the cluster's pods cannot see), which runs the deploy inside the
+workspace: head and two workers in pods on Ray's
 default ports, the apps serving, validation passing. Fewer workers stop the workflow with
 exit 3 and the impact shown; two approvers approve through the public URL (REST, and the
 inbox in Chromium), the same run goes on; the re-run follows it. A control plane killed with
@@ -176,10 +177,18 @@ def workflow(tmp_path_factory, lab_ready):
         lab.down()
 
 
-def apps(flow: Workflow) -> list[dict]:
+def project_id(flow: Workflow, name: str = "ray-lab") -> str:
     projects = flow.cml("GET", "/projects")["projects"]
-    pid = next(p["id"] for p in projects if p["name"] == "ray-lab")
+    return next(p["id"] for p in projects if p["name"] == name)
+
+
+def apps(flow: Workflow, project: str = "ray-lab") -> list[dict]:
+    pid = project_id(flow, project)
     return flow.cml("GET", f"/projects/{pid}/applications?page_size=100")["applications"]
+
+
+def control_app(flow: Workflow) -> dict:
+    return next(a for a in apps(flow, "ray-lab-control") if a["name"] == "raylab-control")
 
 
 def job_runs(flow: Workflow) -> dict[str, int]:
@@ -195,7 +204,7 @@ def test_the_workflow_deploys_from_outside_through_a_control_plane_inside(workfl
     deploy, validate = steps["deploy"], steps.get("validate")
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     out = deploy.stdout
-    assert "control plane: starting application raylab-control" in out
+    assert "control plane: starting application raylab-control in project ray-lab-control" in out
     assert f"control plane: {workflow.url}" in out
     assert "[8/8] validation" in out and "PASS  nodes_alive            3 of 3 nodes ALIVE" in out
     assert "http:hello" in out and "GET http://198.18.0." in out  # probed from inside
@@ -203,7 +212,7 @@ def test_the_workflow_deploys_from_outside_through_a_control_plane_inside(workfl
     # a Ray job ran on every pod (from inside), and the runner is told where jobs run from
     assert "PASS  ray_job" in out and "on each of the 3 nodes" in out
     assert "using the cluster (from inside the workspace: a session or job of" in out
-    assert "RAY_AUTH_TOKEN_PATH=/home/cdsw/.raydeploy-control/state/ray_token" in out
+    assert "RAY_AUTH_TOKEN_PATH=/home/cdsw/.raydeploy_files/ray_token" in out
     assert validate is not None and validate.returncode == 0, validate.stdout + validate.stderr
     assert KEY not in out + deploy.stderr and TOKENS["ci"][1] not in out + deploy.stderr
     # the head on Ray's default ports, in a pod the runner cannot reach
@@ -224,7 +233,8 @@ def test_the_workflow_deploys_from_outside_through_a_control_plane_inside(workfl
     assert metrics["status"] == 200 and 'raydeploy_runs{status="succeeded"}' in metrics["body"]
     # what project members read through the CML API: no token, no key in any app's
     # environment (the control app holds digests; the nodes the Ray token, README says why)
-    readable = json.dumps([a.get("environment") for a in apps(workflow)])
+    readable = json.dumps([a.get("environment") for project in ("ray-lab", "ray-lab-control")
+                           for a in apps(workflow, project)])
     assert KEY not in readable and "RAYDEPLOY_API_TOKEN_DIGESTS" in readable
     assert not [t for _, t in TOKENS.values() if t in readable]
 
@@ -291,16 +301,14 @@ def test_a_control_plane_killed_mid_run_is_restarted_and_continues_the_run(workf
                        if p["note"].startswith("raylab-control"))
         for pid in processes.session_members(control["pid"]):  # kill -9 the control plane
             os.kill(pid, signal.SIGKILL)
-        app = next(a for a in apps(workflow) if a["name"] == "raylab-control")
+        app = control_app(workflow)
         deadline = time.monotonic() + 30
         while app["status"] != "APPLICATION_FAILED":
             assert time.monotonic() < deadline, app["status"]
             time.sleep(0.5)
-            app = next(a for a in apps(workflow) if a["name"] == "raylab-control")
-        pid = app["id"]
-        projects = workflow.cml("GET", "/projects")["projects"]
-        project = next(p["id"] for p in projects if p["name"] == "ray-lab")
-        workflow.cml("POST", f"/projects/{project}/applications/{pid}:restart")  # the platform
+            app = control_app(workflow)
+        project = project_id(workflow, "ray-lab-control")
+        workflow.cml("POST", f"/projects/{project}/applications/{app['id']}:restart")  # the platform
         out, _ = follower.communicate(timeout=600)
     finally:
         if follower.poll() is None:
@@ -316,22 +324,38 @@ def test_a_control_plane_killed_mid_run_is_restarted_and_continues_the_run(workf
     assert job_runs(workflow) == before  # no job run twice
 
 
-def test_a_config_changed_in_the_project_is_refused_and_the_next_deploy_writes_it_again(workflow):
-    """Every pod of the project can write the project's files: code on the cluster rewriting
-    the control plane's config (fewer approvals) does not get a control plane that runs it."""
-    projects = workflow.cml("GET", "/projects")["projects"]
-    project = next(p["id"] for p in projects if p["name"] == "ray-lab")
+def test_the_clusters_pods_cannot_see_the_control_planes_files(workflow):
+    """Every pod of a project can write the project's files, and the cluster runs its users'
+    code: the control plane's store, config and code are in a project of its own. A node's
+    pod sees the cluster's project only (and there the Ray token the head left for the
+    project's sessions); the control project holds the store."""
+    worker = next(p for p in workflow.ws.lab.processes() if p["note"].startswith("raylab-worker-"))
+    seen = workflow.ws.lab.run(worker["host"], ["ls", "-a", "/home/cdsw", "/home/cdsw/.raydeploy_files"])
+    assert seen.returncode == 0, seen.stderr
+    assert ".raydeploy-control" not in seen.stdout and "ray_token" in seen.stdout
+    control = workflow.ws.state_dir / "projects" / project_id(workflow, "ray-lab-control")
+    cluster = workflow.ws.state_dir / "projects" / project_id(workflow)
+    assert (control / ".raydeploy-control" / "state" / "state.db").is_file()
+    assert not (cluster / ".raydeploy-control").exists()
+    token = cluster / ".raydeploy_files" / "ray_token"
+    assert token.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_config_changed_in_the_control_project_is_refused_and_written_again(workflow):
+    """The control app starts only with the config the bootstrap wrote (its digest is in the
+    app's environment, which only the CML API changes)."""
+    project = project_id(workflow, "ray-lab-control")
     config = workflow.ws.state_dir / "projects" / project / ".raydeploy-control" / "config.yaml"
     written = config.read_text()
     assert "min_approvals: 2" in written
     config.write_text(written.replace("min_approvals: 2", "min_approvals: 1"))  # one approver
-    app = next(a for a in apps(workflow) if a["name"] == "raylab-control")
+    app = control_app(workflow)
     workflow.cml("POST", f"/projects/{project}/applications/{app['id']}:restart")
     deadline = time.monotonic() + 60
     while app["status"] != "APPLICATION_FAILED":
         assert time.monotonic() < deadline, app["status"]
         time.sleep(0.5)
-        app = next(a for a in apps(workflow) if a["name"] == "raylab-control")
+        app = control_app(workflow)
     log = (config.parent / "control.log").read_text()
     assert "is not the config the bootstrap wrote" in log
     workers = str(sum(a["name"].startswith("raylab-worker-") for a in apps(workflow)))

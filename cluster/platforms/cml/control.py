@@ -1,13 +1,28 @@
-"""On CML the control plane is an application in the cluster's project: ``<cluster>-control``.
+"""On CML the control plane is an application in a project of its own, beside the cluster's:
+``<cluster>-control`` in ``<project>-control``.
 
 Pods are reachable only from inside the workspace, so the runs execute there: a client
 anywhere the CML API reaches (a CI runner, a laptop) bootstraps the control app, then talks
-only to its public URL (``https://<subdomain>.<domain>``). The bootstrap:
+only to its public URL (``https://<subdomain>.<domain>``).
 
-1. finds or creates the project (a clone of ``cml.git_url``) and waits for it;
-2. uploads the control plane's config into the project (``.raydeploy-control/config.yaml``):
-   the client's config with no secret in it (no ``cml.api_key``: inside CML the app takes the
-   workspace's key from CDSW_APIV2_KEY), its store in the project;
+Why a project of its own: every pod of a project sees (and may write) the project's files,
+and the cluster's nodes run whatever code their users deploy. In the cluster's project, that
+code could rewrite the control plane's store (approval records, the audit key), its config,
+its venv and its source. In ``<project>-control`` the nodes see none of it; the control plane
+reaches the cluster's project through the CML API only (its apps, jobs and the files the
+nodes publish). What stays out of reach of this wall: a pod holds the workspace key of the
+user it runs as (CML gives every workload one), and through the API that user may change
+their other projects too (README, Security model).
+
+The bootstrap:
+
+1. finds or creates the cluster's project and the control project (both clones of
+   ``cml.git_url``: the control plane runs the tool's code, and reads the project's jobs
+   config and Serve modules from its own clone) and waits for them;
+2. uploads the control plane's config into the control project
+   (``.raydeploy-control/config.yaml``): the client's config with no secret in it (no
+   ``cml.api_key``: inside CML the app takes the workspace's key from CDSW_APIV2_KEY), its
+   store in its own project, the cluster's project by id;
 3. finds or creates the app (``api_server/control_app.py``, its URL open to the network:
    ``bypass_authentication``, the API's tokens guard it), with the API tokens as salted
    digests only (``RAYDEPLOY_API_TOKEN_DIGESTS``): the app's environment is readable by
@@ -29,6 +44,7 @@ import yaml
 from cluster.config.desired import DESIRED_SECTIONS
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, PlatformError
 from cluster.platforms.cml.client import environment_patch
+from cluster.platforms.cml.platform import ProjectMissing
 from core.errors import Unavailable
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
@@ -59,9 +75,13 @@ def control_config(config, project_id: str) -> dict:
     return doc
 
 
-def bootstrap(platform, config, digests: list[dict], say=lambda text: None) -> str:
-    """The control app's URL, once it answers for this cluster (made or mended first)."""
-    cml = platform.client
+def control_project(platform):
+    """The platform on the control plane's own project (``<project>-control``)."""
+    return platform.on_project(f"{platform.project_name}-control")
+
+
+def ensure_project(platform, say) -> object:
+    """The platform's project, made (a clone of ``cml.git_url``) when missing, once created."""
     name = platform.project_name
     project = platform.find_project(name)
     if project is None:
@@ -75,44 +95,71 @@ def bootstrap(platform, config, digests: list[dict], say=lambda text: None) -> s
                              f"project {name} ({project.id}) to be created", interval=1.0)
     if project.status != "success":
         raise PlatformError(f"project {name} ({project.id}) creation ended {project.status}")
+    return project
+
+
+def bootstrap(platform, config, digests: list[dict], say=lambda text: None) -> str:
+    """The control app's URL, once it answers for this cluster (made or mended first)."""
+    project = ensure_project(platform, say)
+    refuse_one_in_the_cluster_project(platform, config)
+    control = control_project(platform)
+    ensure_project(control, say)
     text = yaml.safe_dump(control_config(config, project.id), sort_keys=True)
     digest = hashlib.sha256((text + json.dumps(digests, sort_keys=True)).encode()).hexdigest()[:16]
     env = {"RAYDEPLOY_API_TOKEN_DIGESTS": json.dumps(digests, sort_keys=True), DIGEST_ENV: digest,
            "RAYDEPLOY_CONTROL_CONFIG": CONFIG_FILE}
     spec = AppSpec(name=app_name(config), script=SCRIPT, cpu=1, memory=2, env=env,
                    description=f"raydeploy control plane of {config.cluster_name}", public=True)
-    app = next((a for a in platform.list_apps() if a.name == spec.name), None)
-    url = platform.public_url(app or _placeholder(spec))
+    app = next((a for a in control.list_apps() if a.name == spec.name), None)
+    url = control.public_url(app or _placeholder(spec))
     env["RAYDEPLOY_PUBLIC_URL"] = url  # where the cluster's management API forwards to
+    cml = control.client
     if app is None:
-        platform.write_file_at(CONFIG_FILE, text)
-        say(f"control plane: starting application {spec.name}")
-        app = platform.create_app(spec)
+        control.write_file_at(CONFIG_FILE, text)
+        say(f"control plane: starting application {spec.name} in project {control.project_name}")
+        app = control.create_app(spec)
     elif app.spec.env.get(DIGEST_ENV) != digest:
         say(f"control plane: its config or tokens changed: restarting {spec.name}")
-        platform.write_file_at(CONFIG_FILE, text)
-        cml.request("PATCH", platform._path(f"/applications/{app.id}"), f"update {spec.name}",
+        control.write_file_at(CONFIG_FILE, text)
+        cml.request("PATCH", control._path(f"/applications/{app.id}"), f"update {spec.name}",
                     json={"environment": environment_patch({**app.spec.env, **env})})
-        cml.request("POST", platform._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
+        cml.request("POST", control._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
     elif app.status in (FAILED, STOPPED):
         say(f"control plane: {spec.name} is {app.status}: restarting it")
-        platform.write_file_at(CONFIG_FILE, text)  # (it refuses a config changed in the project)
-        cml.request("POST", platform._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
-    wait_for(platform, app, url, config, say)
+        control.write_file_at(CONFIG_FILE, text)  # (it refuses a config changed in the project)
+        cml.request("POST", control._path(f"/applications/{app.id}:restart"), f"restart {spec.name}")
+    wait_for(control, app, url, config, say)
     return url
+
+
+def refuse_one_in_the_cluster_project(platform, config) -> None:
+    """A control app an earlier version made in the cluster's own project (where every node
+    can write its store) is not taken over: it is named, with what to do."""
+    old = next((a for a in platform.list_apps() if a.name == app_name(config)), None)
+    if old is not None:
+        raise Unavailable(
+            f"application {old.name} in project {platform.project_name} is a control plane an "
+            f"earlier version made in the cluster's own project, where the cluster's code can "
+            f"write its store: export its audit trail (deploy_master.py audit export), then "
+            f"delete that application; --deploy then makes the control plane in project "
+            f"{platform.project_name}-control")
 
 
 def existing(platform, config) -> str:
     """The URL of the control app that runs (for commands that make nothing: status, plan,
     approve, audit); a missing or ended one is said, not made."""
-    app = next((a for a in platform.list_apps() if a.name == app_name(config)), None)
+    control = control_project(platform)
+    try:
+        app = next((a for a in control.list_apps() if a.name == app_name(config)), None)
+    except ProjectMissing:
+        app = None
     if app is None:
         raise Unavailable(f"cluster {config.cluster_name} has no control plane on CML yet (no "
-                          f"application {app_name(config)} in project {platform.project_name}): "
+                          f"application {app_name(config)} in project {control.project_name}): "
                           f"--deploy makes it")
     if app.status in (FAILED, STOPPED):
         raise Unavailable(f"the control app {app.name} is {app.status}: --deploy restarts it")
-    return platform.public_url(app)
+    return control.public_url(app)
 
 
 def _placeholder(spec: AppSpec):

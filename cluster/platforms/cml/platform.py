@@ -7,6 +7,8 @@ once (``create_apps``) take one listing, not one lookup each. Project files
 """
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 import time
@@ -94,7 +96,10 @@ class CMLPlatform(Platform):
     def node_environment(self) -> dict[str, str]:
         # nodes run in the venv setup_environment built in the project (not the runtime's
         # own interpreter); on one shared host the simulator's interpreter is the image
-        return {} if self.shares_host_network else {"RAYDEPLOY_VENV": VENV}
+        # the head leaves the Ray token in the project's files, for the project's sessions
+        # and jobs (the control plane's own copy is in another project: control.py)
+        env = {"RAYDEPLOY_PUBLISH_RAY_TOKEN": "1"}
+        return env if self.shares_host_network else {**env, "RAYDEPLOY_VENV": VENV}
 
     def public_url(self, app: App) -> str | None:
         scheme, _, rest = self.client.host.partition("://")
@@ -195,6 +200,14 @@ class CMLPlatform(Platform):
         project = self._create(lambda: self.find_project(name), post, f"create project {name}")
         self._project_id = project.id
         return project
+
+    def on_project(self, name: str) -> CMLPlatform:
+        """This platform, on another project of the same workspace (found or made by name),
+        through the same client (one rate limit)."""
+        other = type(self)(self.config, client=self.client)
+        other.cml = dataclasses.replace(self.cml, project_name=name, project_id=None)
+        other._project_id = None
+        return other
 
     def _path(self, suffix: str) -> str:
         return f"/projects/{self.project_id}{suffix}"
