@@ -8,7 +8,6 @@ once (``create_apps``) take one listing, not one lookup each. Project files
 from __future__ import annotations
 
 import dataclasses
-
 import os
 import re
 import time
