@@ -12,13 +12,11 @@ Exit codes: 0 done, 1 failed, 2 usage or config error, 3 awaiting approval, 4 re
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import pwd
 import sys
 import time
-from dataclasses import asdict
 
 from checkpoints import CHECKPOINTS, ORDER, approvals, notifications
 from checkpoints.access import Actor, cli_actor, principals_for, require_identities
@@ -27,21 +25,24 @@ from checkpoints.errors import RunRejected
 from checkpoints.factory import make_context
 from checkpoints.operations import gate_names
 from checkpoints.orchestrator import Orchestrator, selection_for
-from checkpoints.plan import Plan, policy_for
+from checkpoints.plan import Plan
 from checkpoints.preview import load_plan_file
 from cli.audit import cmd_audit
 from cli.control_plane import TIMEOUT, ControlPlane, read_token
-from cli.gate import CliGatekeeper, approve_command, resume_command, show_plan
+from cli.gate import CliGatekeeper, resume_command, show_plan
 from cli.output import (
+    EXIT_AWAITING,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
     LineReporter,
-    cluster_usage,
     say,
     say_config_warnings,
-    say_endpoints,
-    status_document,
 )
 from cli.plan import cmd_plan
 from cli.remote import Remote, server_of
+from cli.status import cmd_status, gate_progress, print_endpoints
 from cluster.config import ConfigError, load_config
 from cluster.platforms import REGISTRY
 from core.errors import DomainError, Forbidden, Invalid
@@ -49,7 +50,6 @@ from core.facts import RunStatus
 from core.text import printable
 from store import StoreUnavailable
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING, EXIT_REJECTED = 0, 1, 2, 3, 4
 RUN_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.FAILED: EXIT_FAILED,
             RunStatus.AWAITING_APPROVAL: EXIT_AWAITING, RunStatus.REJECTED: EXIT_REJECTED,
             RunStatus.CANCELLED: EXIT_FAILED, RunStatus.INTERRUPTED: EXIT_FAILED}
@@ -111,7 +111,7 @@ def cmd_run(args, ctx: Context, actor: Actor) -> int:
     if status == RunStatus.SUCCEEDED:
         say(f"run {run.id} succeeded in {elapsed:.1f}s")
         if run.mode != "teardown":
-            _print_endpoints(ctx)
+            print_endpoints(ctx)
     elif status == RunStatus.AWAITING_APPROVAL:
         say(f"run {run.id} is awaiting approval at {run.failed_checkpoint}; "
             f"after approving, continue with: {resume_command(args)}")
@@ -131,20 +131,6 @@ def _mode(args) -> tuple[str, str | None]:
     if args.start_from:
         return "start_from", args.start_from
     return "deploy", None
-
-
-def _print_endpoints(ctx: Context) -> None:
-    if ctx.cluster.inventory.head_app() is not None:
-        info = ctx.cluster.info()
-        say_endpoints(info, ctx.config, _usage(ctx, info))
-
-
-def _usage(ctx: Context, info: dict) -> dict:
-    """How to use the cluster from here (its token in this state dir, by path)."""
-    where = ("inside the platform's network: a session or job of the project"
-             if info.get("head_url") else None)
-    return cluster_usage(info, ctx.config, str((ctx.config.state_dir / "ray_token").resolve()),
-                         where)
 
 
 def cmd_decide(args, ctx: Context, actor: Actor) -> int:
@@ -173,69 +159,13 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} of run {record.run_id} "
         f"(record {record.id}) by {printable(by)}")
     run = ctx.store.get_run(record.run_id) if record.run_id else None
-    progress = _progress(ctx, request) if decision == "approve" and request else None
+    progress = gate_progress(ctx, request) if decision == "approve" and request else None
     if run is not None and run.status == RunStatus.REJECTED:
         say(f"run {run.id} ended as rejected")
     elif progress:
         say(f"{progress}: {args.name} needs more approvals (approvals.policy) before it applies")
     elif decision == "approve" and ctx.store.current_lease() is None:
         say(f"continue with: {resume_command(args)}")
-    return EXIT_OK
-
-
-def _progress(ctx: Context, request) -> str | None:
-    """'1 of 2 approvals (alice)' while a multi-party gate still needs approvers, else None."""
-    policy = policy_for(ctx.config, request.checkpoint)
-    if policy.min_approvals < 2:
-        return None
-    verdict = approvals.verdict_for(ctx.store, request, policy)
-    return verdict.progress if verdict.state == "missing" else None
-
-
-def cmd_status(args, ctx: Context) -> int:
-    if args.format == "json":
-        return _status_json(ctx)
-    run = ctx.store.latest_run()
-    if run is None:
-        say("no runs yet")
-    else:
-        say(f"run {run.id} ({run.mode}, by {printable(run.requester)}): {run.status}"
-            + (f" - {run.error}" if run.error else ""))
-        for r in run.checkpoints:
-            took = f" ({r.duration:.2f}s)" if r.duration is not None else ""
-            say(f"  {r.checkpoint:<16} {r.status}{took}"
-                + (f": {r.error.splitlines()[0]}" if r.error else ""))
-    lease = ctx.store.current_lease()
-    if lease:
-        say(f"lease held by {lease.holder} (run {lease.run_id})")
-    for req in ctx.store.approval_requests(open_only=True):
-        progress = _progress(ctx, req)
-        say(f"awaiting approval: {req.checkpoint} plan {req.fingerprint}"
-            f"{' (BREAKING)' if req.breaking else ' (destructive)' if req.destructive else ''}"
-            f"{f' ({progress})' if progress else ''}: "
-            f"{approve_command(args, req.checkpoint, req.destructive, req.breaking)}")
-    inventory = ctx.cluster.inventory
-    nodes = inventory.nodes() if inventory.head_app() else []
-    say(f"nodes: {sum(n.alive for n in nodes)} alive of {len(nodes)}")
-    for n in nodes:
-        say(f"  {n.platform_app_name or '-':<24} {n.node_type:<6} {n.node_ip or '-':<12} "
-            f"{'ALIVE' if n.alive else 'NOT ALIVE'} CPU={n.resources.get('CPU', 0)}")
-    if nodes:
-        _print_endpoints(ctx)
-    return EXIT_OK
-
-
-def _status_json(ctx: Context) -> int:
-    """--status --format json: the same as data (what tools that follow a deploy read, as
-    seed 003's ray_cluster_info.json)."""
-    run = ctx.store.latest_run()
-    inventory = ctx.cluster.inventory
-    nodes = inventory.nodes() if inventory.head_app() else []
-    info = ctx.cluster.info() if nodes else {}
-    say(json.dumps(status_document(
-        ctx.config, run and {"id": run.id, "mode": run.mode, "status": run.status,
-                             "error": run.error},
-        [asdict(n) for n in nodes], info, _usage(ctx, info) if info else {}), indent=2))
     return EXIT_OK
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 
 from flask import Response, request
 
@@ -35,9 +34,10 @@ def idempotent(view):
         scope = (actor().principal, f"{request.method} {request.path}", key)
         body_hash = hashlib.sha256(request.get_data()).hexdigest()
         earlier = store.claim_idempotency_key(*scope, body_hash)
-        deadline = time.monotonic() + WAIT_FOR_FIRST
-        while earlier is not None and earlier.status is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # the first request with this key is still being answered
+        clock = store.clock
+        deadline = clock.monotonic() + WAIT_FOR_FIRST
+        while earlier is not None and earlier.status is None and clock.monotonic() < deadline:
+            clock.sleep(0.05)  # the first request with this key is still being answered
             earlier = store.claim_idempotency_key(*scope, body_hash)
         if earlier is not None:
             if earlier.body_hash != body_hash:

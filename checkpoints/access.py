@@ -108,10 +108,6 @@ class Principals:
                     found = principal
         return found
 
-    def roles_of(self, name: str) -> frozenset:
-        """What ``name`` may do: its roles, or everything when nobody is configured."""
-        return self._roles.get(name, frozenset()) if self.enabled else EVERYTHING
-
     def digests(self) -> list[dict]:
         """What a server needs to check tokens without knowing them."""
         return [{"principal": p.name, "roles": sorted(p.roles), "digest": d}

@@ -32,6 +32,7 @@ import requests
 
 from cluster.config.model import NOTIFICATION_EVENTS, NotificationTarget
 from core.records import Delivery
+from core.timing import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("raydeploy.notifications")
 TIMEOUT = (3.0, 5.0)  # connect, read: one attempt never takes longer
@@ -170,9 +171,11 @@ def send(target: NotificationTarget, payload: dict, delivery_id: str,
 
 # -- delivering, in the background ----------------------------------------------------------------
 class Dispatcher:
-    """This process's delivery thread: one queue, so deliveries go out in emission order."""
+    """This process's delivery thread: one queue, so deliveries go out in emission order.
+    ``clock`` paces the retries and waits, ``send`` makes one attempt (both given in tests)."""
 
-    def __init__(self):
+    def __init__(self, clock: Clock = SYSTEM_CLOCK, send=send):
+        self.clock, self.send = clock, send
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -190,12 +193,12 @@ class Dispatcher:
 
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted delivery is done; False at the timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + timeout
+        while self.clock.monotonic() < deadline:
             with self._lock:
                 if self._busy == 0:
                     return True
-            time.sleep(0.05)
+            self.clock.sleep(0.05)
         return False
 
     def abandon(self) -> None:
@@ -226,7 +229,7 @@ class Dispatcher:
             try:
                 store = stores.get(config.state_dir) or stores.setdefault(
                     config.state_dir, Store(config.state_dir))
-                self._deliver(config, store, delivery, session)
+                self.deliver(config, store, delivery, session)
             except Exception:  # noqa: BLE001 - a bug here must not stop later deliveries
                 log.exception("notification %s: delivery crashed", delivery.id)
             finally:
@@ -234,25 +237,27 @@ class Dispatcher:
                 with self._lock:
                     self._busy -= 1
 
-    @staticmethod
-    def _deliver(config, store, delivery: Delivery, session) -> None:
+    def deliver(self, config, store, delivery: Delivery, session) -> None:
+        """Send one recorded delivery: after the run's earlier ones to its target, tried
+        again with backoff while worth it (up to ``notifications.max_attempts``), and its
+        outcome recorded."""
         target = next((t for t in config.notifications.targets if t.name == delivery.target), None)
         if target is None:
             store.update_delivery(delivery.id, status="failed", attempts=0,
                                   last_error="the target is no longer configured")
             return
-        _after_earlier(store, delivery)
+        _after_earlier(store, delivery, self.clock)
         attempts, limit, error = 0, config.notifications.max_attempts, None
         while True:
             attempts += 1
             try:
-                send(target, delivery.payload, delivery.id, session)
+                self.send(target, delivery.payload, delivery.id, session)
             except DeliveryError as e:
                 error = str(e)
                 if e.retry and attempts < limit:
                     store.update_delivery(delivery.id, status="pending", attempts=attempts,
                                           last_error=str(e))
-                    time.sleep(min(30.0, 0.5 * 2 ** (attempts - 1)))
+                    self.clock.sleep(min(30.0, 0.5 * 2 ** (attempts - 1)))
                     continue
                 store.update_delivery(delivery.id, status="failed", attempts=attempts,
                                       last_error=str(e))
@@ -267,14 +272,14 @@ class Dispatcher:
 ORDER_WAIT_SECONDS = 30
 
 
-def _after_earlier(store, delivery: Delivery) -> None:
+def _after_earlier(store, delivery: Delivery, clock: Clock) -> None:
     """Events of one run reach a target in order, whichever process emitted them: wait (at
     most ORDER_WAIT_SECONDS) while an earlier delivery of the run to this target is pending."""
     if not delivery.run_id:
         return
-    deadline = time.monotonic() + ORDER_WAIT_SECONDS
-    while time.monotonic() < deadline and store.earlier_pending(delivery):
-        time.sleep(0.1)
+    deadline = clock.monotonic() + ORDER_WAIT_SECONDS
+    while clock.monotonic() < deadline and store.earlier_pending(delivery):
+        clock.sleep(0.1)
 
 
 DISPATCHER = Dispatcher()
@@ -291,7 +296,7 @@ def emit(config, store, event: str, *, run_id: str | None = None,
     # anchors the trail where the store's keeper cannot rewrite it (audit verify --expect-head)
     head = store.audit_head() if targets else None
     for target in targets:
-        payload = {"event": event, "cluster": config.cluster_name, "at": time.time(),
+        payload = {"event": event, "cluster": config.cluster_name, "at": store.clock.time(),
                    "run_id": run_id, "checkpoint": checkpoint, "audit_head": head, **facts}
         delivery = store.add_delivery(event, target.name, payload, run_id=run_id,
                                       checkpoint=checkpoint)

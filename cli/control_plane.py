@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
+from core.timing import SYSTEM_CLOCK, Clock
 
 TIMEOUT = 10.0  # seconds an unreachable server may take to be called unreachable
 GONE_SECONDS = 180.0  # a control plane that restarts may be away this long from a run's stream
@@ -43,6 +43,8 @@ def read_token(environ, token_file: str | None = None) -> str | None:
 
 
 class ControlPlane:
+    clock: Clock = SYSTEM_CLOCK
+
     def __init__(self, url: str, token: str | None, timeout: float = TIMEOUT):
         self.url = url.rstrip("/")
         self.timeout = timeout
@@ -129,10 +131,10 @@ class ControlPlane:
                     yield event
             except (requests.RequestException, Unavailable) as e:
                 if isinstance(e, Unavailable):
-                    gone_since = gone_since or time.monotonic()
-                    if time.monotonic() - gone_since > GONE_SECONDS:  # not coming back
+                    gone_since = gone_since or self.clock.monotonic()
+                    if self.clock.monotonic() - gone_since > GONE_SECONDS:  # not coming back
                         raise
-                    time.sleep(1)
+                    self.clock.sleep(1)
             yield {"kind": "quiet", "id": None, "checkpoint": None, "message": "", "data": {}}
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 from core.facts import Outcome
 from core.text import printable_lines
 
+# the exit codes of every command, embedded or through a control plane
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING, EXIT_REJECTED = 0, 1, 2, 3, 4
+
 STATUS_EVERY = 10.0
 
 

@@ -28,6 +28,10 @@ from cli.audit import (
 from cli.control_plane import ControlPlane
 from cli.gate import prompt_decision, red, show_plan
 from cli.output import (
+    EXIT_AWAITING,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REJECTED,
     STATUS_EVERY,
     LineReporter,
     cluster_usage,
@@ -43,7 +47,6 @@ from core.facts import FINISHED, Outcome, RunStatus
 from core.records import ApprovalPolicy
 from core.text import printable
 
-EXIT_OK, EXIT_FAILED, EXIT_AWAITING, EXIT_REJECTED = 0, 1, 3, 4
 RUN_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.AWAITING_APPROVAL: EXIT_AWAITING,
             RunStatus.REJECTED: EXIT_REJECTED}
 OUTCOMES = {str(o) for o in Outcome}

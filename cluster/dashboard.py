@@ -1,12 +1,11 @@
 """A small client for the Ray dashboard's REST API (nodes, health, jobs, Serve applications)."""
 from __future__ import annotations
 
-import time
-
 import requests
 
 from core import crashpoints
 from core.errors import Unavailable
+from core.timing import SYSTEM_CLOCK, Clock
 
 
 class DashboardError(Unavailable):
@@ -26,6 +25,7 @@ def _reason(text: str) -> str:
 
 
 class DashboardClient:
+    clock: Clock = SYSTEM_CLOCK
     auth_note: str | None = None  # said when the dashboard refuses (401, 403): why no token
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0):
@@ -115,15 +115,15 @@ class DashboardClient:
         """PUT the whole Serve config (declarative, so a retry is safe). A head that has just
         started may answer 5xx while it starts Serve's controller: tried again, with backoff,
         for ``retry_seconds``."""
-        deadline, delay = time.monotonic() + retry_seconds, 1.0
+        deadline, delay = self.clock.monotonic() + retry_seconds, 1.0
         while True:
             try:
                 self._call("PUT", "/api/serve/applications/", json=config, timeout=60)
                 break
             except DashboardError as e:
-                if e.status is not None and e.status < 500 or time.monotonic() + delay > deadline:
+                if e.status is not None and e.status < 500 or self.clock.monotonic() + delay > deadline:
                     raise
-                time.sleep(delay)
+                self.clock.sleep(delay)
                 delay = min(delay * 2, 10.0)
         crashpoints.wrote()
 

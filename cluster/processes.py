@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+
+from core.timing import SYSTEM_CLOCK
 
 
 def start_time(pid: int) -> str | None:
@@ -74,17 +75,17 @@ def stop_session(sid: int, grace_seconds: float = 5.0) -> None:
     A session, not a process group: Ray's workers sit in groups of their own."""
     if not _signal_session(sid, signal.SIGTERM):
         return
-    deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline:
+    deadline = SYSTEM_CLOCK.monotonic() + grace_seconds
+    while SYSTEM_CLOCK.monotonic() < deadline:
         _reap(sid)
         if not session_alive(sid):
             return
-        time.sleep(0.1)
+        SYSTEM_CLOCK.sleep(0.1)
     _signal_session(sid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while session_alive(sid) and time.monotonic() < deadline:
+    deadline = SYSTEM_CLOCK.monotonic() + 5
+    while session_alive(sid) and SYSTEM_CLOCK.monotonic() < deadline:
         _reap(sid)
-        time.sleep(0.05)
+        SYSTEM_CLOCK.sleep(0.05)
 
 
 def _signal_session(sid: int, sig: int) -> bool:

@@ -14,7 +14,6 @@ docs/monitoring-notes.md):
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterable
@@ -33,12 +32,6 @@ INSTALL_COMMAND = ["apt-get", "install", "-y", "--no-install-recommends", "prome
 
 class PrometheusError(RuntimeError):
     """Prometheus answered, but not with success (bad query, bad status)."""
-
-
-def service_discovery_targets(sd_file: str | Path) -> list[str]:
-    """The ``host:port`` targets in Ray's SD file (``[{"labels": {...}, "targets": [...]}]``)."""
-    groups = json.loads(Path(sd_file).read_text())
-    return [target for group in groups for target in group.get("targets", [])]
 
 
 def _duration(seconds: float) -> str:
@@ -172,11 +165,3 @@ class PrometheusClient:
         if data["resultType"] == "scalar":
             return [({}, float(data["result"][1]))]
         raise PrometheusError(f"query {expr!r}: unexpected result type {data['resultType']}")
-
-    def loaded_config(self) -> str:
-        """The YAML Prometheus runs with (anyone reaching the port can read it)."""
-        return self._get("/api/v1/status/config")["yaml"]
-
-    def runtime_info(self) -> dict:
-        """/api/v1/status/runtimeinfo: ``reloadConfigSuccess``, ``lastConfigTime``, ..."""
-        return self._get("/api/v1/status/runtimeinfo")

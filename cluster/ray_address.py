@@ -86,9 +86,6 @@ class RayAddress:
         """host:port of the GCS, when that is what was given."""
         return self.hostport if self.kind == "gcs" else None
 
-    def with_token(self, token: str | None) -> RayAddress:
-        return dataclasses.replace(self, token=token)
-
 
 def from_environ(environ) -> RayAddress | None:
     """RAY_ADDRESS (with RAY_AUTH_TOKEN, Ray's own variable for the token) or None."""

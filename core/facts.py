@@ -59,10 +59,3 @@ class Decision(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     REVOKED = "revoked"  # a revocation record: it names the record it revokes
-
-
-class Source(StrEnum):
-    """Where a run or a decision came from."""
-    CLI = "cli"
-    API = "api"
-    AUTO = "auto"  # --auto-approve: a real record, so the audit trail stays complete

@@ -30,6 +30,8 @@ left in the namespaces the lab was created from.
 """
 from __future__ import annotations
 
-from lab.core import PREFIX, Host, Lab, LabError, available, cleanup_stale, list_labs
+from lab.core import Host, Lab, LabError
+from lab.machine import PREFIX, available
+from lab.stale import cleanup_stale, list_labs
 
 __all__ = ["Lab", "Host", "LabError", "PREFIX", "available", "cleanup_stale", "list_labs"]

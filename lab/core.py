@@ -18,35 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster import processes
+from lab.machine import LAB_ROOT, PREFIX, available
 
-PREFIX = "rdlab-"
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = Path(__file__).with_name("anchor.py")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 LAB_NET = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544: for testing, inside the lab only
 PRIVATE_POINTS = ("/tmp", "/home", "/dev/shm")
 READY_SECONDS = 10.0
-# Every lab's record lives here, whatever TMPDIR says: stale labs are found by looking here.
-LAB_ROOT = Path("/tmp")
 
 
 class LabError(RuntimeError):
     """A lab operation failed (the message says which command and why)."""
-
-
-def available() -> str | None:
-    """Why labs cannot be made here (one line), or None when they can."""
-    if os.geteuid() != 0:
-        return "the lab needs root (network and mount namespaces)"
-    for tool in ("ip", "nsenter", "mount"):
-        if shutil.which(tool) is None:
-            return f"the lab needs the {tool!r} command (iproute2 / util-linux)"
-    probe = f"{PREFIX}probe-{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"network namespaces cannot be made here: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
 
 
 @dataclass(frozen=True)
@@ -408,47 +391,3 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
     reader.start()
     reader.join(timeout)
     return line[0].strip() if line else ""
-
-
-def list_labs(root: Path | str | None = None) -> list[str]:
-    """Ids of the labs whose namespaces exist on this machine (found by name prefix)."""
-    found = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    ids = {m.group(1) for m in re.finditer(rf"^{PREFIX}([0-9a-f]{{6}})-", found, re.M)}
-    base = Path(root or LAB_ROOT)
-    ids |= {p.name[len(PREFIX):] for p in base.glob(f"{PREFIX}*") if (p / "lab.json").exists()}
-    return sorted(ids)
-
-
-def cleanup_stale(root: Path | str | None = None, everything: bool = False) -> list[str]:
-    """Remove the labs whose owner died (a killed test run) or, with ``everything``, all
-    labs; returns their ids. A lab without a record left (its directory gone) is removed
-    from its namespaces alone."""
-    removed = []
-    base = Path(root or LAB_ROOT)
-    for lab_id in list_labs(base):
-        lab_dir = base / f"{PREFIX}{lab_id}"
-        if (lab_dir / "lab.json").exists():
-            lab = Lab(lab_dir)
-            owner = lab.state["owner"]
-            if everything or (owner is not None and not _alive(owner)):
-                lab.down()
-                removed.append(lab_id)
-            continue
-        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        for line in names.splitlines():
-            netns = line.split()[0] if line.split() else ""
-            if netns.startswith(f"{PREFIX}{lab_id}-"):
-                _kill_orphan_netns(netns)
-        removed.append(lab_id)
-    return removed
-
-
-def _kill_orphan_netns(netns: str) -> None:
-    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout
-    for pid in map(int, pids.split()):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    time.sleep(0.1)
-    subprocess.run(["ip", "netns", "del", netns], capture_output=True)
-
-

@@ -19,7 +19,7 @@ def _approval(row) -> Approval | None:
     data = load_row(row, (), ("acknowledge_risks", "acknowledge_breaking"))
     if data is None:
         return None
-    data.pop("idempotency_key", None)
+    data.pop("idempotency_key", None)  # an older store's unused column (store/db.py)
     return Approval(**{**data, "decision": Decision(data["decision"])})
 
 
@@ -82,11 +82,11 @@ class ApprovalRecords:
             approval_id = self.new_id("apr")
             c.execute("INSERT INTO approvals (id, checkpoint, plan_fingerprint, run_id, decision,"
                       " approver, requester, reason, acknowledge_risks, source, created_at,"
-                      " expires_at, revokes, idempotency_key, claimed_by, acknowledge_breaking)"
-                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      " expires_at, revokes, claimed_by, acknowledge_breaking)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       (approval_id, checkpoint, plan_fingerprint, run_id, str(decision), approver,
                        requester, reason, int(acknowledge_risks), source, now,
-                       now + ttl_seconds if ttl_seconds else None, revokes, None, claimed_by,
+                       now + ttl_seconds if ttl_seconds else None, revokes, claimed_by,
                        int(acknowledge_breaking)))
             self.add_event(f"approval.{decision}",
                            f"{decision} {checkpoint} by {approver}" + (f": {reason}" if reason else ""),

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     id TEXT PRIMARY KEY, checkpoint TEXT NOT NULL, plan_fingerprint TEXT NOT NULL, run_id TEXT,
     decision TEXT NOT NULL, approver TEXT NOT NULL, requester TEXT, reason TEXT,
     acknowledge_risks INTEGER NOT NULL, source TEXT NOT NULL, created_at REAL NOT NULL,
-    expires_at REAL, revokes TEXT, idempotency_key TEXT UNIQUE, claimed_by TEXT,
+    expires_at REAL, revokes TEXT, claimed_by TEXT,
     acknowledge_breaking INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS approvals_by_plan ON approvals (checkpoint, plan_fingerprint);
@@ -99,6 +99,8 @@ MIGRATIONS = {
     # tool of version 3 refuses this store instead of appending plainly hashed events to it
     4: [],
 }
+# (stores made before 2026-12 keep an approvals.idempotency_key column nobody writes: SQLite
+# cannot drop a UNIQUE column, and rebuilding the table for it is not worth a migration)
 
 
 def dump(value: Any) -> str:

@@ -15,9 +15,9 @@ import json
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 
+from core.timing import SYSTEM_CLOCK, Clock
 from store.db import StoreUnavailable
 from store.leases import pid_alive
 
@@ -56,7 +56,7 @@ def on_network_filesystem(path: Path | str) -> bool:
 class Ownership:
     """This process's claim on a store; ``lost`` once someone else took it over."""
 
-    def __init__(self, state_dir: Path, clock=time):
+    def __init__(self, state_dir: Path, clock: Clock = SYSTEM_CLOCK):
         self.path = Path(state_dir) / "owner.json"
         self.clock = clock
         self.me = {"host": socket.gethostname(), "pid": os.getpid(),
@@ -101,7 +101,7 @@ class Ownership:
                     f"one process writes a store; stop that one first, or wait "
                     f"{STALE_SECONDS:.0f}s after it died") from None
             self._write()  # a dead owner's record: taken over
-            time.sleep(0.2)  # two takers at once: the last write wins, the other backs off
+            self.clock.sleep(0.2)  # two takers at once: the last write wins, the other backs off
             if (self._read() or {}).get("token") != self.me["token"]:
                 raise StoreOwned(f"the store in {self.path.parent} was taken over by another "
                                  f"control plane at the same moment") from None

@@ -44,5 +44,5 @@ def test_cml_nodes_run_in_the_project_venv_unless_every_app_shares_one_host():
                                                           "api_key": "k" * 20, **cml}},
                               environ={})
         return CMLPlatform(config)
-    assert platform().node_environment() == {"RAYDEPLOY_VENV": ".venv"}
-    assert platform(shared_host_network=True).node_environment() == {}
+    assert platform().node_environment()["RAYDEPLOY_VENV"] == ".venv"
+    assert "RAYDEPLOY_VENV" not in platform(shared_host_network=True).node_environment()

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from cluster.launcher import NOT_FOR_RAY, with_project_on_path, without_platform_secrets
 
 
@@ -35,3 +37,35 @@ def test_platform_secrets_are_not_handed_to_ray():
     assert environ == {"RAY_AUTH_TOKEN": "ray", "CDSW_IP_ADDRESS": "10.0.0.1",
                        "CDSW_PROJECT_ID": "p"}
     assert "CDSW_APIV2_KEY" in NOT_FOR_RAY
+
+
+@pytest.mark.integration  # starts the launcher
+def test_the_head_leaves_the_ray_token_for_the_projects_sessions_only_when_asked(tmp_path):
+    """On CML the head writes the token into the project files (0600), where the project's
+    sessions and jobs read it; elsewhere it is only in the state dir."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    stub = tmp_path / "stub"  # a `ray` that only says it ran: the launcher execs it
+    (stub / "ray" / "scripts").mkdir(parents=True)
+    (stub / "ray" / "__init__.py").write_text("")
+    (stub / "ray" / "scripts" / "__init__.py").write_text("")
+    (stub / "ray" / "scripts" / "scripts.py").write_text("print('ray started')\n")
+    for publish, files in (("1", tmp_path / "cml"), ("", tmp_path / "local")):
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{stub}:{ROOT}",
+               "RAYDEPLOY_ROLE": "head", "RAYDEPLOY_APP_NAME": "c-head",
+               "CDSW_IP_ADDRESS": "127.0.0.1", "RAYDEPLOY_PROJECT_FILES": str(files),
+               "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "t" * 32,
+               "RAYDEPLOY_RAY_ARGS": json.dumps({"port": 6390}),
+               "RAYDEPLOY_PUBLISH_RAY_TOKEN": publish}
+        ran = subprocess.run([sys.executable, str(ROOT / "cluster" / "launcher.py")], env=env,
+                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        assert "ray started" in ran.stdout, ran.stderr
+        assert (files / "head_address").read_text() == "127.0.0.1:6390"
+        token = files / "ray_token"
+        if publish:
+            assert token.read_text() == "t" * 32 and token.stat().st_mode & 0o777 == 0o600
+        else:
+            assert not token.exists()

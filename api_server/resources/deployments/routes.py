@@ -1,5 +1,4 @@
 import json
-import time
 from dataclasses import asdict
 
 from flask import Response, request, stream_with_context
@@ -21,6 +20,7 @@ from checkpoints.runs import cancel
 from core.errors import Conflict, Invalid, NotFound
 from core.facts import FINISHED
 from core.records import Run
+from core.timing import SYSTEM_CLOCK
 
 blp = Blueprint("deployments", __name__, url_prefix="/api/v1/deployments",
                 description="Deployment runs: start, follow, cancel")
@@ -118,7 +118,7 @@ class RunEvents(MethodView):
 
         def stream():
             nonlocal after
-            started = quiet_since = time.monotonic()
+            started = quiet_since = SYSTEM_CLOCK.monotonic()
             yield "retry: 2000\n\n"  # how long EventSource waits before reconnecting
             while True:
                 status = store.get_run(run_id).status
@@ -128,16 +128,16 @@ class RunEvents(MethodView):
                             "message": event.message, "data": event.data,
                             "created_at": event.created_at}
                     yield f"id: {after}\nevent: {event.kind}\ndata: {json.dumps(data)}\n\n"
-                    quiet_since = time.monotonic()
+                    quiet_since = SYSTEM_CLOCK.monotonic()
                 if status in FINISHED or not follow:
                     yield f"event: end\ndata: {json.dumps({'status': str(status)})}\n\n"
                     return
-                if time.monotonic() - started > lifetime:
+                if SYSTEM_CLOCK.monotonic() - started > lifetime:
                     return  # the client reconnects with Last-Event-ID
-                if time.monotonic() - quiet_since > 15:
+                if SYSTEM_CLOCK.monotonic() - quiet_since > 15:
                     yield ": keep-alive\n\n"
-                    quiet_since = time.monotonic()
-                time.sleep(0.25)
+                    quiet_since = SYSTEM_CLOCK.monotonic()
+                SYSTEM_CLOCK.sleep(0.25)
 
         response = Response(stream_with_context(stream()), mimetype="text/event-stream",
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

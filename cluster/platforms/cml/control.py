@@ -45,7 +45,7 @@ from cluster.config.desired import DESIRED_SECTIONS
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, PlatformError
 from cluster.platforms.cml.client import environment_patch
 from cluster.platforms.cml.platform import ProjectMissing
-from core.errors import Unavailable
+from core.errors import Invalid, Unavailable
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
 SCRIPT = "api_server/control_app.py"
@@ -73,6 +73,23 @@ def control_config(config, project_id: str) -> dict:
     api.pop("tokens_file", None)  # the tokens reach it as digests (see module doc)
     doc["api"] = api
     return doc
+
+
+def url_for(platform_class, config, digests: list[dict], say, make: bool = True) -> str | None:
+    """Where the runs of ``config`` execute (``Platform.control_plane_url``): the control
+    app's URL (``make``: made or mended first; else it must exist), or None when they run in
+    this process (``cml.control_plane: embedded``, or ``auto`` with every app on this host)."""
+    cml = config.platform_settings[platform_class.settings_section]
+    mode = cml.control_plane
+    if mode == "embedded" or (mode == "auto" and cml.shared_host_network):
+        return None
+    if not make:
+        return existing(platform_class(config), config)
+    if not digests:
+        raise Invalid("the control app's URL is public: give the API tokens "
+                      "(RAYDEPLOY_API_TOKENS or api.tokens_file) it will accept, and "
+                      "yours as RAYDEPLOY_TOKEN", field="api.tokens_file")
+    return bootstrap(platform_class(config), config, digests, say)
 
 
 def control_project(platform):

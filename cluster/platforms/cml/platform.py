@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -31,7 +30,8 @@ from cluster.platforms.base import (
 )
 from cluster.platforms.cml import settings
 from cluster.platforms.cml.client import CMLClient, environment_out, environment_patch
-from core.errors import Invalid, NotFound
+from core.errors import NotFound
+from core.timing import SYSTEM_CLOCK
 
 FILES = ".raydeploy_files"
 VENV = ".venv"  # the project venv jobs/setup_environment.py builds
@@ -123,7 +123,7 @@ class CMLPlatform(Platform):
                 final = isinstance(e, NotFound) or ("HTTP 4" in str(e) and "HTTP 409" not in str(e))
                 if final or attempt == tries - 1:
                     raise
-                time.sleep(min(2.0, 0.05 * 2 ** attempt))
+                SYSTEM_CLOCK.sleep(min(2.0, 0.05 * 2 ** attempt))
         raise PlatformError(f"{what}: gave up")
 
     # -- checks -------------------------------------------------------------------------------
@@ -201,8 +201,7 @@ class CMLPlatform(Platform):
         return project
 
     def on_project(self, name: str) -> CMLPlatform:
-        """This platform, on another project of the same workspace (found or made by name),
-        through the same client (one rate limit)."""
+        """This platform on another project (by name), through the same client and limit."""
         other = type(self)(self.config, client=self.client)
         other.cml = dataclasses.replace(self.cml, project_name=name, project_id=None)
         other._project_id = None
@@ -240,24 +239,11 @@ class CMLPlatform(Platform):
         except NotFound:
             pass
 
-    # -- the control plane (cluster/platforms/cml/control.py) ----------------------------------
+    # -- the control plane ---------------------------------------------------------------------
     @classmethod
     def control_plane_url(cls, config, digests: list[dict], say, make: bool = True) -> str | None:
-        """Where the runs of ``config`` execute: the control app's URL (``make``: made or
-        mended first; else it must exist), or None when they run in this process
-        (``cml.control_plane: embedded``, or ``auto`` with every app on this host)."""
-        cml = config.platform_settings[cls.settings_section]
-        mode = cml.control_plane
-        if mode == "embedded" or (mode == "auto" and cml.shared_host_network):
-            return None
         from cluster.platforms.cml import control
-        if not make:
-            return control.existing(cls(config), config)
-        if not digests:
-            raise Invalid("the control app's URL is public: give the API tokens "
-                          "(RAYDEPLOY_API_TOKENS or api.tokens_file) it will accept, and "
-                          "yours as RAYDEPLOY_TOKEN", field="api.tokens_file")
-        return control.bootstrap(cls(config), config, digests, say)
+        return control.url_for(cls, config, digests, say, make)
 
     # -- applications ------------------------------------------------------------------------------
     def _app(self, raw: dict) -> App:

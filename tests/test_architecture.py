@@ -1,0 +1,72 @@
+"""What docs/architecture.md promises about the code, checked: every wait paced by the clock
+module, modules small enough to read, and every path the docs name exists."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PRODUCT = ("api_server", "checkpoints", "cli", "cluster", "core", "store", "validation")
+TOOLS = ("cml_simulator", "lab", "jobs")
+MAX_LINES = 400
+
+
+def modules(*packages: str) -> list[Path]:
+    found = [p for package in packages for p in (ROOT / package).rglob("*.py")]
+    return sorted(found + [ROOT / "deploy_master.py"])
+
+
+def sleeps(tree: ast.AST) -> list[int]:
+    """Lines that sleep without a clock: ``time.sleep(...)`` or ``from time import sleep``."""
+    lines = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr == "sleep"
+                and isinstance(node.value, ast.Name) and node.value.id == "time"):
+            lines.append(node.lineno)
+        if isinstance(node, ast.ImportFrom) and node.module == "time" and \
+                any(a.name == "sleep" for a in node.names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_every_wait_goes_through_the_clock_module():
+    """A wait paced by ``core.timing`` (a Clock, or poll_until) is one a test can run on a
+    fake clock; ``time.sleep`` in the product is one it cannot."""
+    offenders = [f"{path.relative_to(ROOT)}:{line}" for path in modules(*PRODUCT)
+                 if path != ROOT / "core" / "timing.py"
+                 for line in sleeps(ast.parse(path.read_text()))]
+    assert offenders == [], "sleep through a Clock (core.timing) instead: " + ", ".join(offenders)
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in modules(*PRODUCT, *TOOLS)
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these (at most {MAX_LINES} lines a module): {long}"
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+NAMED = re.compile(r"`([A-Za-z_][\w.-]*(?:/[\w.-]+)+)`")  # `dir/file.py`, `pkg/mod.attr`
+
+
+def exists(name: str) -> bool:
+    """``a/b.py``, a directory, or ``a/b.attr`` (an attribute of module a/b.py)."""
+    path = ROOT / name.rstrip("/")
+    if path.exists():
+        return True
+    module, _, attr = name.rpartition(".")
+    source = ROOT / f"{module}.py"
+    return bool(module) and source.is_file() and re.search(
+        rf"^\s*(def|class)\s+{re.escape(attr)}\b|^\s*{re.escape(attr)}\s*[:=]",
+        source.read_text(), re.M) is not None
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_path_the_docs_name_exists(doc):
+    tops = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+    named = {m.group(1).split(":")[0] for m in NAMED.finditer(doc.read_text())}
+    missing = sorted(n for n in named if n.split("/")[0] in tops and not exists(n))
+    assert missing == [], f"{doc.name} names what is not there: {missing}"
