@@ -105,6 +105,34 @@ def verdict_for(store: Store, request: ApprovalRequest,
                     gate_of(request, policy))
 
 
+def still_required(request: ApprovalRequest, verdict: Verdict,
+                   policy: ApprovalPolicy = DEFAULT_POLICY) -> list[str]:
+    """What the plan a request waits with still needs before it is approved, in words (the
+    same rules ``_decide`` enforces); nothing once it is approved."""
+    if verdict.state == "approved":
+        return []
+    required = []
+    if verdict.approvals:
+        more = verdict.needed - len(verdict.approvals)
+        required.append(f"{more} more approval{'s' if more > 1 else ''} of plan "
+                        f"{request.fingerprint} ({verdict.progress})"
+                        + (" from other principals" if policy.distinct else ""))
+    else:
+        required.append("a decision on plan " + request.fingerprint
+                        + (f" ({policy.min_approvals} approvals)"
+                           if policy.min_approvals > 1 else ""))
+    if request.destructive:
+        required.append("acknowledge_risks: true (destructive gate)")
+    if request.breaking:
+        required.append("acknowledge_breaking: true (the plan breaks apps: see the plan's "
+                        "impact)")
+    if verdict.why and not verdict.approvals:
+        required.append(verdict.why)
+    if policy.exclude_requester:
+        required.append(f"not from the requester ({request.requester})")
+    return required
+
+
 @dataclass(frozen=True)
 class Ballot:
     """What a decider says, about the plan it was shown (the run and fingerprint)."""

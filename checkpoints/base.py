@@ -91,6 +91,9 @@ class Checkpoint:
     name: str = ""
     description: str = ""
     gate_policy: str = "none"  # shown to users; the logic is approval_reasons + destructive actions
+    # it can remove or replace something running, so its gate can be destructive (said to
+    # users as a fact of the checkpoint; a given plan's gate says whether it is)
+    may_be_destructive: bool = False
     # verify also proves that every Serve app that served before apply still serves
     guards_serving: bool = False
 

@@ -15,6 +15,7 @@ class HeadLaunch(Checkpoint):
     name = "head_launch"
     description = "Ensure exactly one head app (0 GPUs), wait until GCS and dashboard answer"
     gate_policy = "destructive approval when it must replace or restart a running head"
+    may_be_destructive = True
     # It applies only to start a head or replace it, which takes every app down by design
     # (the plan says so and names the apps that will not come back): serve_deploy's verify
     # proves that the configured apps serve again.

@@ -67,6 +67,7 @@ class Monitoring(Checkpoint):
     description = ("Prometheus (monitoring.enabled) scraping every Ray node and the control "
                    "plane's /metrics; Ray's Grafana dashboards copied to the state dir")
     gate_policy = "destructive approval when it replaces or removes a running Prometheus"
+    may_be_destructive = True
 
     def plan(self, ctx: Context) -> Plan:
         return self.plan_for(ctx)

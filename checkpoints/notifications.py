@@ -23,7 +23,6 @@ import logging
 import os
 import queue
 import re
-import shlex
 import threading
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import requests
 
 from cluster.config.model import NOTIFICATION_EVENTS, NotificationTarget
+from core.commands import approve_command
 from core.records import Delivery
 from core.timing import SYSTEM_CLOCK, Clock
 
@@ -51,10 +51,8 @@ def approval_facts(config, checkpoint: str, plan, gate, requester: str | None,
                    request_id: str | None = None) -> dict:
     """What an approver on call needs to decide in a minute: the actions and what they break,
     the fingerprint, the badge, the exact command and the inbox link."""
-    flags = (["--acknowledge-risks"] if gate.destructive else []) + (
-        ["--acknowledge-breaking"] if gate.breaking else [])
-    command = " ".join(shlex.quote(p) for p in ["python", "deploy_master.py", "--config",
-                                                 str(config.source), "approve", checkpoint, *flags])
+    command = approve_command(checkpoint, gate.destructive, gate.breaking,
+                              config=str(config.source))
     public = config.notifications.public_url
     return {
         "plan_fingerprint": plan.fingerprint,

@@ -19,7 +19,7 @@ from cluster.lifecycle import added_by_note
 from cluster.serve import MANAGEMENT_IMPORT_PATH, RoutePrefixTaken, ServeError, same_app
 from cluster.serve_policy import check_actor_options, check_import_path, check_runtime_env
 from cluster.serve_routes import describe_taken, management_paths_taken, normalized, takes_traffic_of
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Invalid, NotFound
 from core.timing import TimedOut
 
 NODE_TIMEOUT = 180
@@ -108,6 +108,7 @@ class NodeRemove(Operation):
     action = "node.remove"
     description = "Drain a worker node (its work moves elsewhere), then stop and delete its app"
     gate_policy = "approvals.operations.node_remove (default: destructive approval)"
+    may_be_destructive = True
 
     @property
     def target(self) -> str:
@@ -118,11 +119,7 @@ class NodeRemove(Operation):
                     None)
 
     def precheck(self, ctx: Context) -> None:
-        app = self._app(ctx)
-        if app is None:
-            raise NotFound(f"no node app with id {self.params['app_id']}")
-        if app.name == ctx.cluster.inventory.head_name:
-            raise Conflict("the head node cannot be removed (tear the cluster down instead)")
+        ctx.cluster.lifecycle.removable_worker(self.params["app_id"])
 
     def plan(self, ctx: Context) -> Plan:
         app = self._app(ctx)
@@ -149,6 +146,7 @@ class AppDeploy(Operation):
     description = "Deploy (or re-deploy) one Serve application, keeping every other running app"
     gate_policy = ("approvals.operations.app_deploy for a new app (default: none), "
                    "app_replace for a running one (default: destructive approval)")
+    may_be_destructive = True
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -271,6 +269,7 @@ class AppDelete(Operation):
     action = "app.delete"
     description = "Remove one Serve application (the others keep running)"
     gate_policy = "approvals.operations.app_delete (default: destructive approval)"
+    may_be_destructive = True
 
     @property
     def target(self) -> str:

@@ -48,6 +48,7 @@ class ServeDeploy(Checkpoint):
     name = "serve_deploy"
     description = "Deploy the configured Serve apps via the dashboard Serve REST API, merging with what runs"
     gate_policy = "destructive approval when it would remove or replace running apps"
+    may_be_destructive = True
     guards_serving = True
 
     @staticmethod

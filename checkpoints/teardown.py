@@ -11,6 +11,7 @@ class Teardown(Checkpoint):
     name = TEARDOWN
     description = "Stop and delete every node app of the cluster (Serve apps go with the head)"
     gate_policy = "destructive approval, always"
+    may_be_destructive = True
 
     def plan(self, ctx: Context) -> Plan:
         apps = ctx.cluster.inventory.owned_apps()

@@ -17,6 +17,7 @@ class WorkerLaunch(Checkpoint):
     name = "worker_launch"
     description = "Converge to workers.count worker apps, launched concurrently, each ALIVE in Ray"
     gate_policy = "destructive approval when it removes workers"
+    may_be_destructive = True
     guards_serving = True
 
     def plan(self, ctx: Context) -> Plan:

@@ -11,6 +11,7 @@ from checkpoints import approvals, file_approvals
 from checkpoints.access import Actor
 from checkpoints.orchestrator import GateRequest, wait_for_decision
 from cli.output import STATUS_EVERY, say
+from core import commands
 from core.text import printable
 
 
@@ -178,21 +179,10 @@ def impact_lines(impact: dict | None) -> list[str]:
     return out
 
 
-def _base_command(args) -> list[str]:
-    parts = ["python", "deploy_master.py"]
-    if args.config:
-        parts += ["--config", args.config]
-    if args.state_dir:
-        parts += ["--state-dir", args.state_dir]
-    return parts
-
-
 def approve_command(args, name: str, destructive: bool, breaking: bool = False) -> str:
-    parts = (_base_command(args) + ["approve", name]
-             + (["--acknowledge-risks"] if destructive else [])
-             + (["--acknowledge-breaking"] if breaking else []))
-    return " ".join(shlex.quote(p) for p in parts)
+    return commands.approve_command(name, destructive, breaking, config=args.config,
+                                    state_dir=args.state_dir)
 
 
 def resume_command(args) -> str:
-    return " ".join(shlex.quote(p) for p in _base_command(args) + ["--resume"])
+    return commands.deploy_master("--resume", config=args.config, state_dir=args.state_dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 import time
 from types import SimpleNamespace
@@ -42,6 +41,7 @@ from cli.output import (
 )
 from cli.plan import show_preview
 from cluster.config.desired import desired_state
+from core import commands
 from core.errors import Conflict
 from core.facts import FINISHED, Outcome, RunStatus
 from core.records import ApprovalPolicy
@@ -52,21 +52,14 @@ RUN_EXIT = {RunStatus.SUCCEEDED: EXIT_OK, RunStatus.AWAITING_APPROVAL: EXIT_AWAI
 OUTCOMES = {str(o) for o in Outcome}
 
 
-def command_prefix(args, server: str) -> list[str]:
-    parts = ["python", "deploy_master.py"]
-    if args.config:
-        parts += ["--config", args.config]
-    return parts + ["--server", server]
-
-
-def quoted(parts: list[str]) -> str:
-    return " ".join(shlex.quote(p) for p in parts)
+def command(args, server: str, *words: str) -> str:
+    """``python deploy_master.py --config C --server URL WORDS``, quoted."""
+    return commands.deploy_master(*words, config=args.config, server=server)
 
 
 def approve_command(args, server: str, name: str, gate: Gate) -> str:
-    return quoted(command_prefix(args, server) + ["approve", name]
-                  + (["--acknowledge-risks"] if gate.destructive else [])
-                  + (["--acknowledge-breaking"] if gate.breaking else []))
+    return commands.approve_command(name, gate.destructive, gate.breaking, config=args.config,
+                                    server=server)
 
 
 class Remote:
@@ -204,7 +197,7 @@ class Remote:
         run = self.plane.get(f"/api/v1/deployments/{run_id}", "read the run")
         status, elapsed = RunStatus(run["status"]), time.monotonic() - started
         self._step_summary(run, stopped_at)
-        again = quoted(command_prefix(self.args, self.plane.url) + ["--deploy"])
+        again = command(self.args, self.plane.url, "--deploy")
         if status == RunStatus.SUCCEEDED:
             say(f"run {run_id} succeeded in {elapsed:.1f}s")
             if run["mode"] != "teardown":
@@ -219,7 +212,7 @@ class Remote:
             say(f"run {run_id} rejected: {printable(run['error'])}", err=True)
         else:
             say(f"run {run_id} {status}: {printable(run['error'])}\nfix the cause and continue "
-                f"with: {quoted(command_prefix(self.args, self.plane.url) + ['--resume'])}",
+                f"with: {command(self.args, self.plane.url, '--resume')}",
                 err=True)
         return RUN_EXIT.get(status, EXIT_FAILED)
 
@@ -292,7 +285,7 @@ class Remote:
                 f"more approvals (approvals.policy) before it applies")
         else:
             say(f"the run goes on on the control plane; follow it with: "
-                f"{quoted(command_prefix(args, self.plane.url) + ['--deploy'])}")
+                f"{command(args, self.plane.url, '--deploy')}")
         return EXIT_OK
 
     # -- reads --------------------------------------------------------------------------------

@@ -145,16 +145,22 @@ class NodeLifecycle:
         poll_until(ready, timeout, f"{len(apps)} node(s) to become ALIVE", on_wait=on_wait,
                    clock=self.clock, retry_on=(DashboardError, NoHead))
 
-    def remove_worker(self, app_id: str, drain_seconds: float | None = None,
-                      on_wait=None) -> App:
-        """Drain the worker's Ray node, wait until Serve runs the replicas it had elsewhere
-        (up to ``workers.drain_timeout_seconds``), then stop and delete its app."""
-        drain_seconds = drain_seconds or self.config.workers.drain_timeout_seconds
+    def removable_worker(self, app_id: str) -> App:
+        """The worker app ``app_id``, which may be removed: NotFound when there is none,
+        Conflict for the head (the one place these rules are checked)."""
         app = next((a for a in self.inventory.apps() if a.id == app_id), None)
         if app is None:
             raise NotFound(f"no node app with id {app_id}")
         if app.name == self.inventory.head_name:
             raise Conflict("the head node cannot be removed (tear the cluster down instead)")
+        return app
+
+    def remove_worker(self, app_id: str, drain_seconds: float | None = None,
+                      on_wait=None) -> App:
+        """Drain the worker's Ray node, wait until Serve runs the replicas it had elsewhere
+        (up to ``workers.drain_timeout_seconds``), then stop and delete its app."""
+        drain_seconds = drain_seconds or self.config.workers.drain_timeout_seconds
+        app = self.removable_worker(app_id)
         node = self.inventory.ray_node_for(app)
         if node is not None and node["state"] == "ALIVE":
             self._drain(node, drain_seconds, on_wait)

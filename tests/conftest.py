@@ -28,11 +28,34 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+# what starts another process: a test that reaches one of these (itself, or through a
+# function of its module) is an integration test, whatever its module says
+STARTS_PROCESSES = frozenset({"cli", "spawn_cli", "subprocess", "pexpect", "Popen", "popen"})
+
+
+def starts_processes(function, module_globals: dict, depth: int = 3) -> bool:
+    code = getattr(function, "__code__", None)
+    if code is None or depth == 0:
+        return False
+    names = set(code.co_names) | {n for c in code.co_consts if hasattr(c, "co_names")
+                                  for n in c.co_names}
+    if names & STARTS_PROCESSES:
+        return True
+    return any(starts_processes(module_globals[n], module_globals, depth - 1) for n in names
+               if callable(module_globals.get(n)) and getattr(module_globals[n], "__module__",
+                                                              None) == module_globals["__name__"])
+
+
 def pytest_collection_modifyitems(items):
-    """Every test is ``unit`` unless its module marks it ``integration``."""
+    """A test is ``unit`` unless its module marks it ``integration`` or it starts another
+    process (the CLI, a server, a subprocess): ``make test-fast`` runs in-process tests only."""
     for item in items:
         if item.get_closest_marker("integration") is None:
-            item.add_marker(pytest.mark.unit)
+            function = getattr(item, "function", None)
+            if function is not None and starts_processes(function, function.__globals__):
+                item.add_marker(pytest.mark.integration)
+            else:
+                item.add_marker(pytest.mark.unit)
 
 
 def os_user() -> str:

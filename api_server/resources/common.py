@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from flask import current_app, g, request
 from marshmallow import Schema, fields
 
+from api_server import redaction
 from api_server.resources.checkpoints.schemas import GateSchema
 from api_server.services import Services
 from checkpoints.access import Actor, Principals
 from checkpoints.background import OperationStarted
 from checkpoints.operations import Operation
+from core.commands import approve_command
 from core.errors import Unavailable
 from core.facts import RunStatus
 
@@ -73,13 +75,14 @@ def run_operation(op: Operation) -> tuple[dict, int | None]:
     started: OperationStarted = services().runs.run_operation(actor(), op)
     run = started.run
     if started.gate.required:
-        destructive = (" --acknowledge-risks" if started.gate.destructive else "") + (
-            " --acknowledge-breaking" if started.gate.breaking else "")
+        command = approve_command(op.name, started.gate.destructive, started.gate.breaking,
+                                  config=str(services().config.source))
         return {"status": "awaiting_approval", "run_id": run.id, "pending": {
             "run_id": run.id, "checkpoint": op.name, "plan_fingerprint": started.plan.fingerprint,
             "plan": started.plan.to_dict(), "gate": started.gate.to_dict(),
             "approve_with": {"api": f"POST /api/v1/approvals/{op.name}",
-                             "cli": f"python deploy_master.py approve {op.name}{destructive}"}},
+                             "cli": redaction.command(command, str(services().config.source),
+                                                      sees_paths())}},
             **started.result}, 202
     if run.status != RunStatus.SUCCEEDED:
         raise Unavailable(f"{op.action} {op.target} failed (run {run.id}): {run.error}")

@@ -26,9 +26,13 @@ def test_health_without_a_cluster(client):
 
 
 def test_checkpoints_are_listed_in_order(client):
-    names = [c["name"] for c in client.get("/api/v1/checkpoints").get_json()["checkpoints"]]
+    listed = client.get("/api/v1/checkpoints").get_json()["checkpoints"]
+    names = [c["name"] for c in listed]
     assert names == ["prerequisites", "project_setup", "job_creation", "head_launch",
                      "worker_launch", "serve_deploy", "monitoring", "validation"]
+    # the checkpoints that can remove or replace something running (their gate can be)
+    assert [c["name"] for c in listed if c["destructive"]] == [
+        "head_launch", "worker_launch", "serve_deploy", "monitoring"]
     detail = client.get("/api/v1/checkpoints/prerequisites").get_json()
     assert detail["status"] == "never_run" and "0.0.0" in detail["plan_error"]
     error_shape(client.get("/api/v1/checkpoints/nope"), 404)

@@ -173,3 +173,21 @@ def test_the_policy_roles_are_required_of_every_approver(store):
     with pytest.raises(Forbidden):
         approve(store, "bob", policy=policy)  # an approver, not an operator
     approve(store, "bob", roles=frozenset({"approver", "operator"}), policy=policy)
+
+
+def test_what_a_gate_still_requires_follows_the_rules_decide_enforces(store):
+    policy = ApprovalPolicy(min_approvals=2, distinct=True, exclude_requester=True)
+    awaiting(store, requester="alice")
+    request = store.open_request_for("worker_launch")
+    required = approvals.still_required(request, approvals.verdict_for(store, request, policy),
+                                        policy)
+    assert required == ["a decision on plan fp1 (2 approvals)",
+                        "acknowledge_risks: true (destructive gate)",
+                        "not from the requester (alice)"]
+    approve(store, "bob", policy=policy)
+    verdict = approvals.verdict_for(store, request, policy)
+    assert approvals.still_required(request, verdict, policy)[0] == \
+        "1 more approval of plan fp1 (1 of 2 approvals (bob)) from other principals"
+    approve(store, "carol", policy=policy)
+    assert approvals.still_required(request, approvals.verdict_for(store, request, policy),
+                                    policy) == []

@@ -108,26 +108,8 @@ class CheckpointApproval(MethodView):
             fingerprint = plan["fingerprint"] if plan else None
             verdict = None
         approved = verdict is not None and verdict.state == "approved"
-        required, policy = [], policy_for(svc.config, name)
-        if req is not None and not approved:
-            if verdict.approvals:
-                more = verdict.needed - len(verdict.approvals)
-                required.append(f"{more} more approval{'s' if more > 1 else ''} of plan "
-                                f"{fingerprint} ({verdict.progress})"
-                                + (" from other principals" if policy.distinct else ""))
-            else:
-                required.append("a decision on plan " + fingerprint
-                                + (f" ({policy.min_approvals} approvals)"
-                                   if policy.min_approvals > 1 else ""))
-            if req.destructive:
-                required.append("acknowledge_risks: true (destructive gate)")
-            if req.breaking:
-                required.append("acknowledge_breaking: true (the plan breaks apps: see the "
-                                "plan's impact)")
-            if verdict.why and not verdict.approvals:
-                required.append(verdict.why)
-            if policy.exclude_requester:
-                required.append(f"not from the requester ({req.requester})")
+        policy = policy_for(svc.config, name)
+        required = approvals.still_required(req, verdict, policy) if req is not None else []
         return {"checkpoint": name, "awaiting": req is not None,
                 "run_id": req.run_id if req else None, "plan": plan,
                 "plan_fingerprint": fingerprint, "gate": gate_dict, "approved": approved,

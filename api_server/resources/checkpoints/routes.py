@@ -20,7 +20,7 @@ blp = Blueprint("checkpoints", __name__, url_prefix="/api/v1/checkpoints",
 def describe(checkpoint) -> dict:
     return {"order": ORDER.index(checkpoint.name) + 1, "name": checkpoint.name,
             "description": checkpoint.description, "gate_policy": checkpoint.gate_policy,
-            "destructive": "destructive" in checkpoint.gate_policy,
+            "destructive": checkpoint.may_be_destructive,
             "last_result": services().store.last_result(checkpoint.name)}
 
 

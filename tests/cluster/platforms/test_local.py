@@ -4,6 +4,7 @@ import time
 from cluster import processes
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, JobSpec
 from cluster.platforms.local import LocalPlatform
+from core.timing import poll_until
 from store import Store
 
 
@@ -38,10 +39,7 @@ def test_apps_get_their_own_loopback_address_and_a_later_process_can_stop_them(t
 def test_an_app_that_exits_is_failed(tmp_path):
     p = platform(tmp_path)
     app = p.create_app(AppSpec(name="f", script="fails.py", cpu=1, memory=1))
-    deadline = time.monotonic() + 10
-    while p.get_app(app.id).status != FAILED:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    poll_until(lambda: p.get_app(app.id).status == FAILED, 10, "the app to fail", interval=0.05)
     p.delete_app(app.id)
 
 
@@ -66,10 +64,9 @@ def test_job_runs_record_how_they_ended(tmp_path):
     ok = p.start_job_run(job.id, "key-1")
     bad_job = p.create_job(JobSpec(name="k", script="job.py", arguments="4"))
     bad = p.start_job_run(bad_job.id, "key-2")
-    deadline = time.monotonic() + 20
-    while not (p.get_job_run(job.id, ok.id).finished and p.get_job_run(bad_job.id, bad.id).finished):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    poll_until(lambda: p.get_job_run(job.id, ok.id).finished
+               and p.get_job_run(bad_job.id, bad.id).finished, 20, "both runs to end",
+               interval=0.05)
     assert p.get_job_run(job.id, ok.id).status == "succeeded"
     failed = p.get_job_run(bad_job.id, bad.id)
     assert (failed.status, failed.exit_code) == ("failed", 4)
