@@ -4,6 +4,7 @@ and answer as before."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -37,6 +38,11 @@ def test_removing_a_node_waits_for_an_approval_bound_to_its_plan(with_worker):
     assert body["status"] == "awaiting_approval" and pending["checkpoint"] == "node_remove"
     assert pending["gate"]["destructive"]
     assert pending["plan"]["actions"][0]["name"] == "apitest-worker-1"
+    # the same command the gate and the notifications print: with the config (an operator
+    # sees its path) and the acknowledgement the gate needs
+    config = Path(str(svc.config.source))
+    assert pending["approve_with"]["cli"] == (f"python deploy_master.py --config {config} "
+                                              f"approve node_remove --acknowledge-risks")
     assert svc.ctx.platform.get_app(worker.id).status == "running"  # nothing removed yet
     assert svc.store.get_run(body["run_id"]).status == "awaiting_approval"
     # the operator cannot approve it; an approver can, for this plan only
