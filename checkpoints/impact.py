@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from checkpoints.base import Context
 from checkpoints.plan import Action
-from cluster.impact import NodeLoad, cluster_loads, node_impact, shortfalls
+from cluster.impact import Demand, NodeLoad, Shortfall, additions, cluster_loads, node_impact, shortfalls
 from cluster.platforms.base import App
 from core.errors import DomainError
 
@@ -62,3 +62,18 @@ def with_removal_impact(ctx: Context, loads, actions: list[Action], apps: dict[s
             else action.details
         out.append(replace(action, details=details, impact=impact))
     return out
+
+
+def with_fit(loads, action: Action, demands: list[Demand], replacing: str | None = None,
+             assumed: str | None = None) -> tuple[Action, list[Shortfall]]:
+    """``action`` (it adds ``demands``), with where they would go node by node, and what
+    fits nowhere (``assumed``: what the numbers take for granted)."""
+    if loads is None:
+        return replace(action, impact={"notes": ["fit unknown: Ray's state could not be read"]}), []
+    placed, missing = additions(loads, demands, replacing)
+    where = ", ".join(f"{n} on {ip}" for ip, n in sorted(placed.items()))
+    notes = [f"places {len(demands) - sum(s.count for s in missing)} of {len(demands)} "
+             f"replica{'s' if len(demands) > 1 else ''}" + (f": {where}" if where else "")]
+    notes += [f"DOES NOT FIT: {s.describe('node')}" for s in missing]
+    notes += [assumed] if assumed else []
+    return replace(action, impact={"placement": placed, "notes": notes}), missing

@@ -14,12 +14,13 @@ from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons
 from checkpoints.serve_deploy import app_action
 from cluster.config import NodeResources
 from cluster.health import stuck_replicas
+from cluster.impact import additions, replica_demands
 from cluster.inventory import NoHead
 from cluster.lifecycle import added_by_note
 from cluster.serve import MANAGEMENT_IMPORT_PATH, RoutePrefixTaken, ServeError, same_app
 from cluster.serve_policy import check_actor_options, check_import_path, check_runtime_env
 from cluster.serve_routes import describe_taken, management_paths_taken, normalized, takes_traffic_of
-from core.errors import Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 from core.timing import TimedOut
 
 NODE_TIMEOUT = 180
@@ -138,6 +139,10 @@ class NodeRemove(Operation):
         return [f"node app {self.params['app_id']} still exists"] if self._app(ctx) else []
 
 
+
+class DoesNotFit(Conflict):
+    """What an operation adds fits on no node of the cluster as it is."""
+
 # -- Serve applications ------------------------------------------------------------------------
 class AppDeploy(Operation):
     guards_serving = True  # the other apps serve after as before
@@ -185,6 +190,7 @@ class AppDeploy(Operation):
                 raise RoutePrefixTaken(f"route prefix {entry['route_prefix']!r} of "
                                        f"{entry['name']!r} is already used by application {name!r}",
                                        field="route_prefix")
+        self._refuse_what_cannot_fit(ctx)
 
     def _clear_of_management_api(self, management_prefix: str) -> None:
         """An app inside the management API's routes would answer its requests (approvers'
@@ -209,9 +215,48 @@ class AppDeploy(Operation):
             return Plan(self.name, notes=(f"application {name} already runs this config",))
         app = (app_action(Kind.CREATE, desired, None, key) if live is None else
                app_action(Kind.REPLACE, desired, live, key, why="re-deploys a running application"))
+        loads = impact.loads_or_none(ctx)
+        asked = self._replicas(loads, live)
+        if asked is not None:
+            demands, assumed = asked
+            app, _ = impact.with_fit(loads, app, demands, replacing=name, assumed=assumed)
         moves = live is None or normalized(live.get("route_prefix") or "/") != normalized(
             desired["route_prefix"])
         return Plan(self.name, (app, *(self._traffic_taken(ctx, status) if moves else ())))
+
+    def _replicas(self, loads, live) -> tuple[list, str | None] | None:
+        """The replicas this deploy adds, as far as the request says (None: the same ones
+        again, a re-deploy of a running app with no new numbers), and what is assumed."""
+        name, overrides = self.params["entry"]["name"], self.params.get("overrides") or {}
+        if live is not None and not overrides:
+            return None
+        options = overrides.get("ray_actor_options")
+        assumed = None
+        if options is None:
+            running = [a for load in (loads or {}).values() for a in load.actors if a.app == name]
+            if running:  # as its replicas ask now
+                options = {"num_cpus": running[0].resources.get("CPU", 0),
+                           "num_gpus": running[0].resources.get("GPU", 0)}
+            else:
+                assumed = ("assumes 1 CPU a replica (Serve's default): the app's code may "
+                           "ask for other resources")
+        return replica_demands(name, overrides.get("num_replicas") or 1, options), assumed
+
+    def _refuse_what_cannot_fit(self, ctx: Context) -> None:
+        """Replicas whose resources the request states and that fit on no node now would
+        sit unscheduled: refused before anything is submitted, naming what is free."""
+        overrides = self.params.get("overrides") or {}
+        if "ray_actor_options" not in overrides and "num_replicas" not in overrides:
+            return
+        loads = impact.loads_or_none(ctx)
+        asked = self._replicas(loads, ctx.cluster.serve.deployed_configs().get(
+            self.params["entry"]["name"]))
+        if loads is None or asked is None:
+            return
+        _, missing = additions(loads, asked[0], replacing=self.params["entry"]["name"])
+        if missing:
+            raise DoesNotFit("; ".join(s.describe("node") for s in missing)
+                             + ": nothing was submitted (add nodes, or ask for less)")
 
     def _traffic_taken(self, ctx: Context, status: dict) -> list[Action]:
         """Apps whose requests under the new prefix this app would answer from now on (it is

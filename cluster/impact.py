@@ -93,11 +93,11 @@ class Shortfall:
     demand: dict  # one replica's
     best_free: dict  # the most free of each resource on any remaining node
 
-    def describe(self) -> str:
+    def describe(self, nodes: str = "remaining node") -> str:
         need = " + ".join(_amount(k, v) for k, v in _capacity(self.demand).items()) or "nothing"
         free = ", ".join(_amount(k, self.best_free.get(k, 0)) for k in _capacity(self.demand))
         return (f"{self.app} needs {self.count} x {need}, "
-                f"{free or 'nothing'} free on any remaining node")
+                f"{free or 'nothing'} free on any {nodes}")
 
 
 def _amount(resource: str, value: float) -> str:
@@ -122,25 +122,69 @@ def node_impact(load: NodeLoad) -> dict:
 
 def shortfalls(loads: dict[str, NodeLoad], removing: set[str]) -> list[Shortfall]:
     """What would not fit on the remaining nodes if every node in ``removing`` went."""
-    remaining = [load for ip, load in loads.items() if ip not in removing]
-    free = {load.ip: load.free() for load in remaining}
+    free = {load.ip: load.free() for ip, load in loads.items() if ip not in removing}
     displaced = [a for ip in removing if ip in loads for a in loads[ip].actors]
-    displaced.sort(key=lambda a: tuple(-a.resources.get(k, 0) for k in SCHEDULING_KEYS))
-    unplaced: dict[str, list[Demand]] = {}
-    for demand in displaced:
+    _, unplaced = place(free, displaced)
+    return _shortfalls(unplaced, free)
+
+
+def place(free: dict[str, dict], demands: list[Demand]) -> tuple[dict[str, int], list[Demand]]:
+    """First fit, largest first: each demand on the first node (by address) whose free
+    resources hold it, taken from ``free``. Returns how many went to each node, and the
+    demands that fit nowhere."""
+    placed: Counter = Counter()
+    unplaced = []
+    for demand in sorted(demands, key=lambda a: tuple(-a.resources.get(k, 0)
+                                                      for k in SCHEDULING_KEYS)):
         needs = _capacity(demand.resources)
         target = next((ip for ip, left in free.items()
                        if all(left.get(k, 0) + 1e-9 >= v for k, v in needs.items())
                        and _node_constraint_ok(demand.resources, ip)), None)
         if target is None:
-            unplaced.setdefault(demand.app or demand.label, []).append(demand)
+            unplaced.append(demand)
             continue
+        placed[target] += 1
         for k, v in needs.items():
             free[target][k] = free[target].get(k, 0) - v
+    return dict(placed), unplaced
+
+
+def _shortfalls(unplaced: list[Demand], free: dict[str, dict]) -> list[Shortfall]:
+    by_app: dict[str, list[Demand]] = {}
+    for demand in unplaced:
+        by_app.setdefault(demand.app or demand.label, []).append(demand)
     best = {k: max((left.get(k, 0) for left in free.values()), default=0.0)
             for k in SCHEDULING_KEYS}
     return [Shortfall(name, len(demands), _capacity(demands[0].resources), best)
-            for name, demands in sorted(unplaced.items())]
+            for name, demands in sorted(by_app.items())]
+
+
+def replica_demands(app: str, count: int, options: dict | None) -> list[Demand]:
+    """``count`` new replicas of ``app``, each asking what ``ray_actor_options`` says (where
+    it says nothing of CPUs, Serve's default: 1)."""
+    options = options or {}
+    resources = {"CPU": float(options.get("num_cpus", 1.0)),
+                 "GPU": float(options.get("num_gpus") or 0),
+                 "memory": float(options.get("memory") or 0),
+                 **{k: float(v) for k, v in (options.get("resources") or {}).items()}}
+    return [Demand(f"new-{i}", app, app, resources, "") for i in range(count)]
+
+
+def additions(loads: dict[str, NodeLoad], demands: list[Demand],
+              replacing: str | None = None) -> tuple[dict[str, int], list[Shortfall]]:
+    """Where new replicas (``demands``) would go on the nodes as they are now: how many on
+    each node, and what fits nowhere. ``replacing``: the Serve app they replace, whose
+    replicas' resources are counted free (a re-deploy replaces them)."""
+    free = {}
+    for ip, load in loads.items():
+        left = load.free()
+        for actor in load.actors:
+            if replacing is not None and actor.app == replacing:
+                for k, v in _capacity(actor.resources).items():
+                    left[k] = min(left.get(k, 0) + v, load.total.get(k, 0))
+        free[ip] = left
+    placed, unplaced = place(free, demands)
+    return placed, _shortfalls(unplaced, free)
 
 
 def _node_constraint_ok(resources: dict, ip: str) -> bool:

@@ -61,7 +61,8 @@ class Applications(MethodView):
     @blp.arguments(DeployAppSchema)
     @blp.response(202, AppDeployedSchema)
     @raises(blp, Invalid, Conflict, Unavailable, conflict="the route prefix is used by another "
-                                                          "application, or there is no head")
+                                                          "application, there is no head, or "
+                                                          "the replicas asked for fit on no node")
     def post(self, body):
         """Deploy one application, keeping every other running app (202: it deploys
         asynchronously; follow it with GET /applications/{name}). Re-deploying a running
