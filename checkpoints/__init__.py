@@ -1,15 +1,16 @@
-"""The checkpoints, in deploy order, and the engine that runs them."""
+"""The engine that runs a deploy (plans, gates, approvals, runs, the orchestrator, the
+operations) and, from ``checkpoints/steps/``, the checkpoints it runs, in deploy order."""
 from __future__ import annotations
 
-from checkpoints.head_launch import HeadLaunch
-from checkpoints.job_creation import JobCreation
-from checkpoints.monitoring import Monitoring
-from checkpoints.prerequisites import Prerequisites
-from checkpoints.project_setup import ProjectSetup
-from checkpoints.serve_deploy import ServeDeploy
-from checkpoints.teardown import Teardown
-from checkpoints.validation import Validation
-from checkpoints.worker_launch import WorkerLaunch
+from checkpoints.steps.head_launch import HeadLaunch
+from checkpoints.steps.job_creation import JobCreation
+from checkpoints.steps.monitoring import Monitoring
+from checkpoints.steps.prerequisites import Prerequisites
+from checkpoints.steps.project_setup import ProjectSetup
+from checkpoints.steps.serve_deploy import ServeDeploy
+from checkpoints.steps.teardown import Teardown
+from checkpoints.steps.validation import Validation
+from checkpoints.steps.worker_launch import WorkerLaunch
 from core.facts import CHECKPOINT_ORDER
 
 CHECKPOINTS = (Prerequisites(), ProjectSetup(), JobCreation(), HeadLaunch(), WorkerLaunch(),

@@ -11,7 +11,7 @@ from typing import ClassVar
 from checkpoints import impact
 from checkpoints.base import Checkpoint, Context, serving_problems
 from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons, policy_for
-from checkpoints.serve_deploy import app_action
+from checkpoints.steps.serve_deploy import app_action
 from cluster.config import NodeResources
 from cluster.health import stuck_replicas
 from cluster.impact import additions, replica_demands

@@ -295,7 +295,7 @@ def job_world(tmp_path, **config):
 
 
 def succeed_all(w):
-    from checkpoints.job_creation import desired_jobs, run_key
+    from checkpoints.steps.job_creation import desired_jobs, run_key
     for spec in desired_jobs(w.ctx):
         job = next(j for j in w.platform.jobs.values() if j.name == spec.name)
         w.platform.runs[job.id] = [JobRun(id=f"r-{job.id}", job_id=job.id, status="succeeded",

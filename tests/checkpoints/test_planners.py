@@ -225,7 +225,7 @@ def test_jobs_are_created_and_run_parents_first(tmp_path):
 
 def test_jobs_that_succeeded_for_their_spec_are_skipped(tmp_path):
     w = job_world(tmp_path)
-    from checkpoints.job_creation import desired_jobs
+    from checkpoints.steps.job_creation import desired_jobs
     for spec in desired_jobs(w.ctx):
         w.platform.create_job(spec)
     succeed_all(w)
@@ -234,7 +234,7 @@ def test_jobs_that_succeeded_for_their_spec_are_skipped(tmp_path):
 
 def test_a_changed_job_is_updated_behind_a_gate_and_run_again(tmp_path):
     w = job_world(tmp_path)
-    from checkpoints.job_creation import desired_jobs
+    from checkpoints.steps.job_creation import desired_jobs
     for spec in desired_jobs(w.ctx):
         w.platform.create_job(spec)
     succeed_all(w)
@@ -248,7 +248,7 @@ def test_a_changed_job_is_updated_behind_a_gate_and_run_again(tmp_path):
 
 def test_forcing_reruns_jobs_that_already_succeeded(tmp_path):
     w = job_world(tmp_path)
-    from checkpoints.job_creation import desired_jobs
+    from checkpoints.steps.job_creation import desired_jobs
     for spec in desired_jobs(w.ctx):
         w.platform.create_job(spec)
     succeed_all(w)
@@ -287,7 +287,7 @@ def test_an_app_running_but_not_answering_yet_is_waited_for(tmp_path):
 
 
 def test_a_job_run_still_going_for_the_same_spec_is_waited_for_not_started_again(tmp_path):
-    from checkpoints.job_creation import desired_jobs
+    from checkpoints.steps.job_creation import desired_jobs
     w = job_world(tmp_path)
     for spec in desired_jobs(w.ctx):
         w.platform.create_job(spec)

@@ -52,7 +52,7 @@ def test_the_serve_replica_refuses_a_non_loopback_proxy_without_tokens(tmp_path)
 
 def test_serve_deploy_will_not_plan_an_open_management_api_on_a_non_loopback_proxy(tmp_path):
     from checkpoints.errors import CheckpointFailed
-    from checkpoints.serve_deploy import ServeDeploy
+    from checkpoints.steps.serve_deploy import ServeDeploy
     config = parse_config({"state_dir": str(tmp_path / "s")}, environ={})
     # the proxy of a CML head listens on the pod address; that cannot run here, so the
     # address is all this needs of the cluster

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from checkpoints.job_creation import desired_jobs
 from checkpoints.plan import Plan
+from checkpoints.steps.job_creation import desired_jobs
 from cli.gate import show_plan
 from tests.fakes import CONFIGURED, job_world, succeed_all, world
 

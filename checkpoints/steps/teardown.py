@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import Action, Kind, Plan
-from checkpoints.serve_deploy import MANAGED_KEY
+from checkpoints.steps.serve_deploy import MANAGED_KEY
 from core.facts import TEARDOWN
 
 

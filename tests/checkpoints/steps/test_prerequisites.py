@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from checkpoints.factory import make_context
-from checkpoints.prerequisites import Prerequisites
+from checkpoints.steps.prerequisites import Prerequisites
 from cluster.config import parse_config
 from cluster.platforms.cml.platform import CMLPlatform
 from tests.fakes import world

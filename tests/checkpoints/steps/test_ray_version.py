@@ -4,7 +4,7 @@ problem that names both versions, and job_creation does not verify with it."""
 from __future__ import annotations
 
 from checkpoints import BY_NAME
-from checkpoints.job_creation import desired_jobs, ray_version_problems
+from checkpoints.steps.job_creation import desired_jobs, ray_version_problems
 from cluster.config import parse_config
 from cluster.platforms.cml.platform import CMLPlatform
 from tests.fakes import job_world, succeed_all, world
