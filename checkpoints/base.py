@@ -126,4 +126,4 @@ def serving_problems(ctx: Context, gone_by_plan: set[str] = frozenset()) -> list
     if before is None:
         return [f"{c.name}: {c.detail}" for c in serve_checks(ctx.cluster) if not c.ok]
     return still_serving(ctx.cluster, {k: v for k, v in before.items() if k not in gone_by_plan},
-                         ctx.config.serve_verify_seconds, on_wait=ctx.on_wait)
+                         ctx.config.serve.verify_timeout_seconds, on_wait=ctx.on_wait)

@@ -170,14 +170,14 @@ class AppDeploy(Operation):
         return entry
 
     def precheck(self, ctx: Context) -> None:
-        entry, policy = self.params["entry"], ctx.config.serve_policy
+        entry, policy = self.params["entry"], ctx.config.serve
         check_import_path(entry["import_path"], policy.allowed_import_prefixes)
         check_runtime_env(entry.get("runtime_env") or {}, policy, ctx.config.project_dir)
         options = (self.params.get("overrides") or {}).get("ray_actor_options") or {}
         check_actor_options(options)
         check_runtime_env(options.get("runtime_env") or {}, policy, ctx.config.project_dir,
                           field="ray_actor_options.runtime_env")
-        mgmt = ctx.config.management_api
+        mgmt = ctx.config.serve.management_api
         if mgmt.enabled:  # before the cluster is asked: no approval makes this right
             self._clear_of_management_api(mgmt.route_prefix)
         if ctx.cluster.inventory.head_app() is None:
@@ -267,7 +267,7 @@ class AppDeploy(Operation):
         for other, app in sorted(status.items()):
             theirs = app.get("route_prefix") or "/"
             config = app.get("deployed_app_config") or {}
-            if other == name or other == ctx.config.management_api.name \
+            if other == name or other == ctx.config.serve.management_api.name \
                     or config.get("import_path") == MANAGEMENT_IMPORT_PATH:
                 continue  # the management API: its own routes were checked (precheck)
             if takes_traffic_of(prefix, theirs):
@@ -296,7 +296,7 @@ class AppDeploy(Operation):
         name, serve = self.params["entry"]["name"], ctx.cluster.serve
         if serve.status().get(name) is None:
             return [f"application {name} was not accepted by Serve"]
-        seconds = ctx.config.serve_verify_seconds
+        seconds = ctx.config.serve.verify_timeout_seconds
         try:
             serve.wait_running([name], seconds, ctx.on_wait)
         except ServeError as e:

@@ -65,13 +65,13 @@ def say_endpoints(info: dict, config, usage: dict | None = None) -> None:
     say(f"  head address : {info.get('head_address')}")
     say(f"  dashboard    : {info.get('dashboard_url')}")
     outside = info.get("head_url")
-    for app in config.serve_apps:
+    for app in config.serve.applications:
         if outside:  # the pods' addresses are for the platform's own network
             say(f"  app {app.name:<9}: {outside}{app.route_prefix}  (the platform's login; "
                 f"inside: {info.get('serve_url')}{app.route_prefix})")
         else:
             say(f"  app {app.name:<9}: {info.get('serve_url')}{app.route_prefix}")
-    if config.management_api.enabled and info.get("management_api_url"):
+    if config.serve.management_api.enabled and info.get("management_api_url"):
         say(f"  management API: {info['management_api_url']}  (docs: /docs)")
     if config.monitoring.enabled:
         say(f"  prometheus   : {info.get('prometheus_url')}  (Grafana dashboards: "

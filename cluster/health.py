@@ -86,7 +86,7 @@ def serve_checks(cluster: ClusterManager, probe: bool = True) -> list[Check]:
         checks.append(Check(f"app:{name}", state == "RUNNING", f"{name} is {state}"
                             + (f": {app['message'].strip()[-300:]}" if app.get("message")
                                and state != "RUNNING" else "")))
-        stuck = stuck_replicas(app, cluster.config.serve_stuck_seconds, cluster.clock.time())
+        stuck = stuck_replicas(app, cluster.config.serve.stuck_replica_seconds, cluster.clock.time())
         if stuck:
             checks.append(Check(f"replicas:{name}", False, "; ".join(stuck)))
         path = configured.get(name) or app.get("route_prefix")

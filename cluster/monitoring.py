@@ -27,7 +27,7 @@ def scrape_targets(cluster) -> list[dict]:
     mgmt_url = cluster.serve.management_api_url()
     if mgmt_url:
         host = mgmt_url.split("//", 1)[1].split("/", 1)[0]
-        path = config.management_api.route_prefix.rstrip("/") + "/metrics"
+        path = config.serve.management_api.route_prefix.rstrip("/") + "/metrics"
         targets.append({"job": "raydeploy-cluster-api", "targets": [host], "metrics_path": path,
                         **auth})
     if config.monitoring.api_targets:

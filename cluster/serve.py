@@ -32,8 +32,8 @@ def enforced_settings(config) -> dict:
     limits; notification targets by name and type only (their URLs may be secrets)."""
     approvals, api, notes = config.approvals, config.api, config.notifications
     return {
-        "serve_policy": {"allowed_import_prefixes": list(config.serve_policy.allowed_import_prefixes),
-                         "allowed_runtime_env_keys": list(config.serve_policy.allowed_runtime_env_keys)},
+        "serve_policy": {"allowed_import_prefixes": list(config.serve.allowed_import_prefixes),
+                         "allowed_runtime_env_keys": list(config.serve.allowed_runtime_env_keys)},
         "approvals": {"ttl_seconds": approvals.ttl_seconds, "required": list(approvals.required),
                       "wait_timeout_seconds": approvals.wait_timeout_seconds,
                       "forbid_self_approval": approvals.forbid_self_approval,
@@ -64,7 +64,7 @@ def management_app_config(config, listen_host: str | None, principals: list[dict
     app's ``args`` (see api_server/serve_app.py): a change of either changes the app, so a
     deploy plans it (the replica reads its config when it starts, and would keep enforcing
     the old one)."""
-    mgmt = config.management_api
+    mgmt = config.serve.management_api
     if not mgmt.enabled:
         return None
     options = {"num_cpus": mgmt.num_cpus}
@@ -90,9 +90,10 @@ def health_path(route_prefix: str) -> str:
 
 def app_paths(config) -> list[tuple[str, str]]:
     """(name, path that must answer through the proxy) of every app the config keeps running."""
-    paths = [(a.name, a.health_path or a.route_prefix) for a in config.serve_apps]
-    if config.management_api.enabled:
-        paths.append((config.management_api.name, health_path(config.management_api.route_prefix)))
+    paths = [(a.name, a.health_path or a.route_prefix) for a in config.serve.applications]
+    mgmt = config.serve.management_api
+    if mgmt.enabled:
+        paths.append((mgmt.name, health_path(mgmt.route_prefix)))
     return paths
 
 
@@ -126,7 +127,7 @@ class ServeManager:
     def desired_apps(self, principals: list[dict], control_plane_url: str | None = None
                      ) -> list[tuple[dict, str]]:
         """Every app serve_deploy keeps running: (Serve config entry, path that must answer)."""
-        apps = [(a.serve_config(), a.health_path or a.route_prefix) for a in self.config.serve_apps]
+        apps = [(a.serve_config(), a.health_path or a.route_prefix) for a in self.config.serve.applications]
         mgmt = management_app_config(self.config, self.proxy_host(), principals,
                                      control_plane_url)
         if mgmt is not None:
@@ -135,7 +136,7 @@ class ServeManager:
 
     def management_api_url(self) -> str | None:
         """Where the cluster's own management API answers (through the Serve proxy)."""
-        mgmt = self.config.management_api
+        mgmt = self.config.serve.management_api
         proxy = self.proxy_url
         return proxy + mgmt.route_prefix.rstrip("/") if mgmt.enabled and proxy else None
 

@@ -14,7 +14,7 @@ import re
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from cluster.config.model import ServePolicy
+from cluster.config.model import ServeConfig
 from core.errors import Invalid
 
 # variables that change what code a process loads or runs, before any user code is reached:
@@ -34,7 +34,7 @@ def check_import_path(import_path: str, allowed_prefixes: tuple[str, ...]) -> No
                       f"prefixes: {allowed}", field="import_path")
 
 
-def check_runtime_env(env: dict, policy: ServePolicy, project_dir: Path,
+def check_runtime_env(env: dict, policy: ServeConfig, project_dir: Path,
                       field: str = "runtime_env") -> None:
     allowed_keys = policy.allowed_runtime_env_keys
     for key, value in env.items():

@@ -56,7 +56,7 @@ class Prerequisites(Checkpoint):
                 problems.append(f"project_dir {config.project_dir} does not hold {LAUNCHER}")
             problems += self._import_problems(config)
         problems += self._monitoring_problems(ctx)
-        if (config.management_api.enabled and not platform.shares_host_network
+        if (config.serve.management_api.enabled and not platform.shares_host_network
                 and not ctx.control_plane_url):
             problems.append("serve.management_api: the cluster's management API forwards to "
                             "its control plane, and this run has none (embedded, with nodes "
@@ -96,7 +96,7 @@ class Prerequisites(Checkpoint):
         """Serve modules that are not files under project_dir. Looked up on disk, never
         imported: importing runs the package's code, and this runs in the API process too."""
         problems = []
-        for app in config.serve_apps:
+        for app in config.serve.applications:
             module = app.import_path.split(":")[0]
             if module_file(config.project_dir, module) is None:
                 problems.append(f"serve app {app.name}: module {module!r} not found under "

@@ -56,7 +56,7 @@ class ServeDeploy(Checkpoint):
         principals = principals_for(ctx.config)
         if ctx.control_plane_url:  # the cluster's API forwards to it, which checks tokens
             return ctx.cluster.serve.desired_apps([], ctx.control_plane_url)
-        if ctx.config.management_api.enabled and not principals.enabled:
+        if ctx.config.serve.management_api.enabled and not principals.enabled:
             host = ctx.cluster.serve.proxy_host()
             if host and not ipaddress.ip_address(host).is_loopback:
                 raise CheckpointFailed(
@@ -89,7 +89,7 @@ class ServeDeploy(Checkpoint):
                 # the management API reads its config and tokens when its replica starts: a
                 # change of them (of its args) replaces it, and the plan says what changes
                 kind = (Kind.REPLACE if current.get("import_path") != app["import_path"]
-                        or name == ctx.config.management_api.name else Kind.UPDATE)
+                        or name == ctx.config.serve.management_api.name else Kind.UPDATE)
                 actions.append(app_action(kind, app, current, key))
             elif status.get(name, {}).get("status") in FAILED_STATES:
                 actions.append(Action(Kind.REPLACE, "app", name, {"why": status[name]["status"]}))

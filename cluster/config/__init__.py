@@ -11,6 +11,7 @@ validation (``legacy``), and a few environment variables override fields.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -19,25 +20,10 @@ import yaml
 from marshmallow import ValidationError
 
 from cluster.config.legacy import apply_env, map_legacy
-from cluster.config.model import (
-    OPERATION_POLICY,
-    ApiConfig,
-    ApprovalsConfig,
-    Config,
-    ManagementApiConfig,
-    MonitoringConfig,
-    NodeResources,
-    NotificationsConfig,
-    NotificationTarget,
-    RayConfig,
-    ServeApp,
-    ServePolicy,
-    WorkersConfig,
-)
+from cluster.config.model import Config, NodeResources, ServeApp
 from cluster.config.schema import APP_NAME, IMPORT_PATH, PLATFORM_SECTIONS, ROUTE_PREFIX, ConfigSchema, Strict
 from cluster.platforms.base import ConfigShapeError
 from core.errors import Invalid
-from core.records import ApprovalPolicy
 
 __all__ = ["Config", "ConfigError", "NodeResources", "ServeApp", "load_config", "parse_config",
            "flatten_errors", "APP_NAME", "IMPORT_PATH", "ROUTE_PREFIX", "Strict",
@@ -104,69 +90,37 @@ def parse_config(doc: Any, *, source: str = "config", environ=None,
                 errors[f"{path} (from {var})"] = errors.pop(path)
         raise ConfigError(errors, source) from None
 
-    head = data["head"]
-    if head.get("gpus"):
-        warnings.append(f"head.gpus={head['gpus']} ignored: the head node always gets 0 GPUs")
+    if data["head"].gpus:
+        warnings.append(f"head.gpus={data['head'].gpus} ignored: the head node always gets 0 GPUs")
+        data["head"] = dataclasses.replace(data["head"], gpus=0)
     base = base_dir or Path.cwd()
-    resolve = lambda p: (Path(p) if Path(p).is_absolute() else base / p).resolve()  # noqa: E731
-    api = data["api"]
-    approvals = data["approvals"]
-    return Config(
-        cluster_name=data["cluster_name"],
-        platform=data["platform"],
-        state_dir=resolve(state_dir_override or data["state_dir"]),
-        project_dir=resolve(data["project_dir"]),
-        jobs_config=resolve(data["jobs_config"]),
-        ray=RayConfig(**data["ray"]),
-        head=NodeResources(cpu=head["cpu"], memory=head["memory"], gpus=0,
-                           object_store_memory=head["object_store_memory"]),
-        workers=WorkersConfig(**data["workers"]),
-        serve_apps=tuple(ServeApp(**{**a, "deployments": tuple(a["deployments"])})
-                         for a in data["serve"]["applications"]),
-        management_api=ManagementApiConfig(**data["serve"]["management_api"]),
-        serve_policy=ServePolicy(
-            allowed_import_prefixes=tuple(data["serve"]["allowed_import_prefixes"]) or tuple(
-                sorted({a["import_path"].split(".")[0].split(":")[0]
-                        for a in data["serve"]["applications"]})),
-            allowed_runtime_env_keys=tuple(data["serve"]["allowed_runtime_env_keys"]),
-            allowed_env_vars=tuple(data["serve"]["allowed_env_vars"])),
-        approvals=ApprovalsConfig(**{**approvals, "required": tuple(approvals["required"]),
-                                     "operations": {**OPERATION_POLICY,
-                                                    **approvals["operations"]},
-                                     "policy": {name: _policy(p) for name, p
-                                                in approvals["policy"].items()},
-                                     "file_dir": str(resolve(approvals["file_dir"]))
-                                     if approvals["file_dir"] else None}),
-        api=ApiConfig(**{**api, "cors_origins": tuple(api["cors_origins"]),
-                         "allowed_hosts": tuple(api["allowed_hosts"]),
-                         "trusted_proxies": tuple(api["trusted_proxies"]),
-                         "tokens_file": str(resolve(api["tokens_file"]))
-                         if api["tokens_file"] else None}),
-        monitoring=MonitoringConfig(**{
-            **data["monitoring"], "api_targets": tuple(data["monitoring"]["api_targets"]),
-            "api_token_file": str(resolve(data["monitoring"]["api_token_file"]))
-            if data["monitoring"]["api_token_file"] else None}),
-        notifications=NotificationsConfig(**{
-            **data["notifications"], "targets": tuple(
-                NotificationTarget(**{**t, "events": tuple(t["events"]),
-                                      "url_file": str(resolve(t["url_file"])) if t["url_file"] else None,
-                                      "secret_file": str(resolve(t["secret_file"]))
-                                      if t["secret_file"] else None})
-                for t in data["notifications"]["targets"])}),
-        platform_settings={section: _settings(platform, data[section])
-                           for section, platform in PLATFORM_SECTIONS.items()},
-        force_rebuild=data["force_rebuild"],
-        serve_stuck_seconds=data["serve"]["stuck_replica_seconds"],
-        serve_verify_seconds=data["serve"]["verify_timeout_seconds"],
-        source=source,
-        base_dir=base.resolve(),
-        warnings=tuple(warnings),
-        document=document,
-    )
+    if state_dir_override:
+        data["state_dir"] = state_dir_override
+    platform_settings = {section: _settings(platform, data.pop(section))
+                         for section, platform in PLATFORM_SECTIONS.items()}
+    config = Config(**data, platform_settings=platform_settings, source=source,
+                    base_dir=base.resolve(), warnings=tuple(warnings), document=document)
+    return with_paths_resolved(config, base)
 
 
-def _policy(loaded: dict):
-    return ApprovalPolicy(**{**loaded, "roles": tuple(loaded["roles"])})
+def with_paths_resolved(value, base: Path):
+    """``value`` with every path field (``model.PATH``) resolved against ``base``, in its
+    sections and their items too: a ``Path`` field gets a Path, a text field its text."""
+    if isinstance(value, tuple):
+        return tuple(with_paths_resolved(v, base) for v in value)
+    if not dataclasses.is_dataclass(value):
+        return value
+    changes = {}
+    for f in dataclasses.fields(value):
+        item = getattr(value, f.name)
+        if f.metadata.get("path") and item is not None:
+            path = Path(item) if Path(item).is_absolute() else base / item
+            changes[f.name] = path.resolve() if "Path" in str(f.type) else str(path.resolve())
+        elif dataclasses.is_dataclass(item) or isinstance(item, tuple):
+            resolved = with_paths_resolved(item, base)
+            if resolved is not item:
+                changes[f.name] = resolved
+    return dataclasses.replace(value, **changes) if changes else value
 
 
 def _settings(platform, loaded: dict):

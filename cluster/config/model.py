@@ -1,10 +1,17 @@
-"""The validated config as typed, frozen objects (what every layer reads)."""
+"""The validated config as typed, frozen objects (what every layer reads).
+
+Each section is one dataclass, built by its schema (``cluster/config/schema.py``: a
+``Section`` names its dataclass), so a new key is one schema field and one dataclass field.
+A field that names a file or directory says so (``PATH``): it is resolved against the
+config file's directory when the config is loaded."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+PATH = {"path": True}  # field metadata: a path, resolved against the config's directory
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,8 @@ class ApprovalsConfig:
     forbid_self_approval: bool = False
     operations: dict = field(default_factory=lambda: dict(OPERATION_POLICY))
     policy: dict = field(default_factory=dict)  # gate name -> checkpoints.plan.ApprovalPolicy
-    file_dir: str | None = None  # approvals given as files (checkpoints/file_approvals.py)
+    # approvals given as files (checkpoints/file_approvals.py)
+    file_dir: str | None = field(default=None, metadata=PATH)
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ class ApiConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     cors_origins: tuple = ()
-    tokens_file: str | None = None
+    tokens_file: str | None = field(default=None, metadata=PATH)
     # Host headers the API answers to (DNS rebinding); loopback names and the bind are added
     allowed_hosts: tuple = ()
     max_body_bytes: int = 1024 * 1024
@@ -119,9 +127,9 @@ class NotificationTarget:
     type: str  # webhook | slack
     url: str | None = None
     url_env: str | None = None
-    url_file: str | None = None
+    url_file: str | None = field(default=None, metadata=PATH)
     secret_env: str | None = None  # webhook: the HMAC-SHA256 key
-    secret_file: str | None = None
+    secret_file: str | None = field(default=None, metadata=PATH)
     events: tuple = NOTIFICATION_EVENTS
 
 
@@ -146,31 +154,35 @@ class MonitoringConfig:
     # API servers to scrape besides the cluster's management API ("host:port" each)
     api_targets: tuple = ()
     # a file holding a viewer token, when the scraped APIs require one
-    api_token_file: str | None = None
+    api_token_file: str | None = field(default=None, metadata=PATH)
 
 
 @dataclass(frozen=True)
-class ServePolicy:
-    """What the API may deploy (the config file's own apps are trusted as they are)."""
+class ServeConfig:
+    """The ``serve`` section: the apps a deploy keeps running, the management API, what the
+    API may deploy (the config file's own apps are trusted as they are: the ``allowed_*``
+    fields are the policy ``cluster/serve_policy.py`` checks) and how long Serve is waited."""
+    applications: tuple = ()  # ServeApp
+    management_api: ManagementApiConfig = field(default_factory=ManagementApiConfig)
     allowed_import_prefixes: tuple = ()  # default: the packages of the configured apps
     allowed_runtime_env_keys: tuple = ("env_vars", "working_dir")
     # runtime_env.env_vars names the API accepts (shell patterns): an allow-list
     allowed_env_vars: tuple = ("APP_*",)
+    stuck_replica_seconds: float = 120  # a replica not RUNNING after this long fails validation
+    verify_timeout_seconds: float = 60  # how long verify waits for apps that served to serve again
 
 
 @dataclass(frozen=True)
 class Config:
     cluster_name: str
     platform: str
-    state_dir: Path
-    project_dir: Path
-    jobs_config: Path
+    state_dir: Path = field(metadata=PATH)
+    project_dir: Path = field(metadata=PATH)
+    jobs_config: Path = field(metadata=PATH)
     ray: RayConfig
     head: NodeResources
     workers: WorkersConfig
-    serve_apps: tuple
-    management_api: ManagementApiConfig
-    serve_policy: ServePolicy
+    serve: ServeConfig
     approvals: ApprovalsConfig
     api: ApiConfig
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
@@ -178,8 +190,6 @@ class Config:
     # every registered platform's section, by section name (a platform reads its own)
     platform_settings: Mapping[str, Any] = field(default_factory=dict)
     force_rebuild: bool = False
-    serve_stuck_seconds: float = 120  # a replica not RUNNING after this long fails validation
-    serve_verify_seconds: float = 60  # how long verify waits for apps that served to serve again
     source: str = "config"  # the file it came from, absolute when loaded from a file
     base_dir: Path = Path(".")  # relative paths in the file were resolved against this
     warnings: tuple = ()

@@ -3,13 +3,26 @@ of the registered platforms are added from the registry (each platform owns its 
 from __future__ import annotations
 
 import ipaddress
+from typing import ClassVar
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
+from cluster.config import model
 from cluster.config.model import NOTIFICATION_EVENTS, OPERATION_POLICY
 from cluster.platforms import DEFAULT, REGISTRY
 from cluster.serve_routes import describe_taken, management_paths_taken, normalized
 from core.facts import CHECKPOINT_ORDER, TEARDOWN
+from core.records import ApprovalPolicy
 
 NAME_RE = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 IMPORT_PATH_RE = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
@@ -35,7 +48,23 @@ class Strict(Schema):
         unknown = RAISE
 
 
-class ResourcesSchema(Strict):
+class Section(Strict):
+    """A schema that loads into its dataclass (``into``): lists become tuples; ``adjust``
+    may fill what depends on other fields first."""
+    into: ClassVar[type]
+
+    def adjust(self, data: dict) -> dict:
+        return data
+
+    @post_load
+    def _into(self, data, **kwargs):
+        data = self.adjust(data)
+        return self.into(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+class ResourcesSchema(Section):
+    into = model.NodeResources
+
     cpu = fields.Float(load_default=1.0, validate=validate.Range(min=0.1, max=1024))
     memory = fields.Float(load_default=2.0, validate=validate.Range(min=0.25, max=4096),
                           metadata={"description": "GB"})
@@ -51,13 +80,15 @@ class ResourcesSchema(Strict):
 
 
 class WorkersSchema(ResourcesSchema):
+    into = model.WorkersConfig
     # CML launches hundreds of worker apps within its rate limit (one pod each); nodes that
     # share one host run out of worker port blocks far sooner (see cluster/ports.py)
     count = fields.Integer(load_default=2, validate=validate.Range(min=0, max=1000))
     drain_timeout_seconds = fields.Float(load_default=60, validate=validate.Range(min=1, max=3600))
 
 
-class RaySchema(Strict):
+class RaySchema(Section):
+    into = model.RayConfig
     version = fields.String(load_default=None, allow_none=True)
     port = Port(load_default=0)
     dashboard_port = Port(load_default=0)
@@ -73,7 +104,8 @@ class DeploymentOverrideSchema(Schema):
     name = fields.String(required=True)
 
 
-class ServeAppSchema(Strict):
+class ServeAppSchema(Section):
+    into = model.ServeApp
     name = fields.String(required=True, validate=APP_NAME)
     import_path = fields.String(required=True, validate=IMPORT_PATH)
     route_prefix = fields.String(required=True, validate=ROUTE_PREFIX)
@@ -83,7 +115,8 @@ class ServeAppSchema(Strict):
     health_path = fields.String(load_default=None, allow_none=True)
 
 
-class ManagementApiSchema(Strict):
+class ManagementApiSchema(Section):
+    into = model.ManagementApiConfig
     enabled = fields.Boolean(load_default=True)
     name = fields.String(load_default="management-api", validate=APP_NAME)
     route_prefix = fields.String(load_default="/", validate=ROUTE_PREFIX)
@@ -96,7 +129,8 @@ RUNTIME_ENV_KEYS = ("env_vars", "working_dir", "py_modules", "pip", "uv", "conda
                     "py_executable", "excludes", "config", "image_uri", "container")
 
 
-class ServeSchema(Strict):
+class ServeSchema(Section):
+    into = model.ServeConfig
     applications = fields.List(fields.Nested(ServeAppSchema), load_default=list)
     management_api = fields.Nested(ManagementApiSchema, load_default=None)
     allowed_import_prefixes = fields.List(fields.String(validate=validate.Regexp(
@@ -116,18 +150,24 @@ class ServeSchema(Strict):
             data = {**data, "management_api": {}}
         return data
 
+    def adjust(self, data: dict) -> dict:
+        if not data["allowed_import_prefixes"]:  # default: the packages of the configured apps
+            data["allowed_import_prefixes"] = sorted({
+                a.import_path.split(".")[0].split(":")[0] for a in data["applications"]})
+        return data
+
     @validates_schema
     def _unique(self, data, **kwargs):
         errors = {}
-        mgmt = data.get("management_api") or {}
+        mgmt = data.get("management_api") or model.ManagementApiConfig(enabled=False)
         for key in ("name", "route_prefix"):
-            seen = {mgmt[key]} if mgmt.get("enabled") else set()
+            seen = {getattr(mgmt, key)} if mgmt.enabled else set()
             for app in data.get("applications", []):
-                if app[key] in seen:
+                if getattr(app, key) in seen:
                     errors.setdefault("applications", []).append(
-                        f"Duplicate {key} {app[key]!r} (the management API's is "
-                        f"{mgmt.get(key)!r}: change serve.management_api.{key}).")
-                seen.add(app[key])
+                        f"Duplicate {key} {getattr(app, key)!r} (the management API's is "
+                        f"{getattr(mgmt, key)!r}: change serve.management_api.{key}).")
+                seen.add(getattr(app, key))
         if errors:
             raise ValidationError(errors)
 
@@ -135,14 +175,14 @@ class ServeSchema(Strict):
     def _clear_of_the_management_api(self, data, **kwargs):
         """An app at a prefix inside the management API's routes would answer its requests
         (Serve routes a request to the longest matching prefix)."""
-        mgmt = data.get("management_api") or {}
-        if not mgmt.get("enabled"):
+        mgmt = data.get("management_api")
+        if mgmt is None or not mgmt.enabled:
             return
         errors = {}
         for i, app in enumerate(data.get("applications", [])):
-            if normalized(app["route_prefix"]) == normalized(mgmt["route_prefix"]):
+            if normalized(app.route_prefix) == normalized(mgmt.route_prefix):
                 continue  # the same prefix: _unique says so
-            taken = management_paths_taken(app["route_prefix"], mgmt["route_prefix"])
+            taken = management_paths_taken(app.route_prefix, mgmt.route_prefix)
             if taken:
                 errors[i] = {"route_prefix": [
                     f"Takes the management API's {describe_taken(taken)} (Serve routes a "
@@ -152,7 +192,8 @@ class ServeSchema(Strict):
             raise ValidationError({"applications": errors})
 
 
-class ApprovalPolicySchema(Strict):
+class ApprovalPolicySchema(Section):
+    into = ApprovalPolicy
     min_approvals = fields.Integer(load_default=1, validate=validate.Range(1, 10))
     distinct = fields.Boolean(load_default=True)
     exclude_requester = fields.Boolean(load_default=False)
@@ -163,7 +204,8 @@ class ApprovalPolicySchema(Strict):
 GATE_NAMES = (*CHECKPOINT_ORDER, TEARDOWN, *OPERATION_POLICY)
 
 
-class ApprovalsSchema(Strict):
+class ApprovalsSchema(Section):
+    into = model.ApprovalsConfig
     ttl_seconds = fields.Float(load_default=24 * 3600, validate=validate.Range(min=1))
     wait_timeout_seconds = fields.Float(load_default=3600, validate=validate.Range(min=1))
     required = fields.List(fields.String(validate=validate.OneOf(CHECKPOINT_ORDER)),
@@ -177,6 +219,9 @@ class ApprovalsSchema(Strict):
                          values=fields.Nested(ApprovalPolicySchema), load_default=dict)
     # a directory where a file checkpoint-NAME-approved holding the plan's fingerprint approves
     file_dir = fields.String(load_default=None, allow_none=True)
+
+    def adjust(self, data: dict) -> dict:
+        return {**data, "operations": {**OPERATION_POLICY, **data["operations"]}}
 
 
 def _network(value: str) -> None:
@@ -192,7 +237,8 @@ def _origin(value: str) -> None:
                               "list the origins of your UIs.")
 
 
-class ApiSchema(Strict):
+class ApiSchema(Section):
+    into = model.ApiConfig
     host = fields.String(load_default="127.0.0.1")
     port = fields.Integer(load_default=8080, validate=validate.Range(1, 65535))
     cors_origins = fields.List(fields.String(validate=_origin), load_default=list)
@@ -208,7 +254,8 @@ class ApiSchema(Strict):
     trusted_proxies = fields.List(fields.String(validate=_network), load_default=list)
 
 
-class NotificationTargetSchema(Strict):
+class NotificationTargetSchema(Section):
+    into = model.NotificationTarget
     name = fields.String(required=True, validate=validate.Regexp(
         r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", error="Letters, digits, '.', '_', '-'."))
     type = fields.String(required=True, validate=validate.OneOf(["webhook", "slack"]))
@@ -235,7 +282,8 @@ class NotificationTargetSchema(Strict):
                                   "secret_env")
 
 
-class NotificationsSchema(Strict):
+class NotificationsSchema(Section):
+    into = model.NotificationsConfig
     targets = fields.List(fields.Nested(NotificationTargetSchema), load_default=list)
     public_url = fields.String(load_default=None, allow_none=True, validate=validate.URL(
         schemes={"http", "https"}, require_tld=False))
@@ -244,12 +292,13 @@ class NotificationsSchema(Strict):
 
     @validates_schema
     def _unique(self, data, **kwargs):
-        names = [t["name"] for t in data.get("targets") or []]
+        names = [t.name for t in data.get("targets") or []]
         if len(names) != len(set(names)):
             raise ValidationError("target names must be unique", "targets")
 
 
-class MonitoringSchema(Strict):
+class MonitoringSchema(Section):
+    into = model.MonitoringConfig
     enabled = fields.Boolean(load_default=False)
     scrape_interval_seconds = fields.Float(load_default=10, validate=validate.Range(1, 3600))
     retention = fields.String(load_default="1d", validate=validate.Regexp(

@@ -242,7 +242,7 @@ def test_jobs_config_orders_parents_first(tmp_path):
 def test_shipped_configs_are_valid():
     root = Path(__file__).resolve().parents[2]
     config = load_config(root / "examples" / "cluster.local.yaml", environ={})
-    assert config.workers.count == 2 and config.serve_apps[0].name == "hello"
+    assert config.workers.count == 2 and config.serve.applications[0].name == "hello"
     assert [j["name"] for j in load_jobs_config(root / "jobs_config.yaml")] == [
         "git_sync", "setup_environment", "launch_ray_cluster"]
     cml = load_config(root / "examples" / "cluster.cml.yaml",

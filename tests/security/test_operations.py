@@ -144,7 +144,7 @@ def test_a_configured_app_inside_the_management_apis_routes_is_a_config_error():
     assert "management API" in info.value.errors["serve.applications.0.route_prefix"][0]
     moved = parse_config({"serve": {"applications": [app], "management_api": {
         "route_prefix": "/mgmt"}}}, environ={})
-    assert moved.serve_apps[0].route_prefix == "/api/v1/approvals"
+    assert moved.serve.applications[0].route_prefix == "/api/v1/approvals"
 
 
 def test_an_app_under_another_apps_prefix_is_gated_as_a_replacement(tmp_path):
