@@ -20,7 +20,6 @@ import os
 import pwd
 import sys
 
-from checkpoints import notifications
 from checkpoints.access import cli_actor, principals_for, require_identities
 from checkpoints.errors import RunRejected
 from checkpoints.factory import make_context
@@ -93,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if getattr(args, "verbose", False):
         show_platform_calls()
+    ctx = None
     try:
         config = load_config(args.config, state_dir_override=args.state_dir)
         makes = bool(args.deploy or args.resume or args.checkpoint or args.start_from)
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         say("\ninterrupted: resume with --resume", err=True)
         return EXIT_FAILED
     finally:
-        notifications.flush_at_exit()  # a few seconds at most; what is left is recorded
+        if ctx is not None:  # a few seconds at most; what is left is recorded
+            ctx.notifier.flush_at_exit()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from api_server.errors import TooManyRequests
 from checkpoints.background import RunLauncher
 from checkpoints.base import Context, EventReporter
 from checkpoints.factory import make_context
+from checkpoints.notifications import Dispatcher
 from cluster.config import Config
 from cluster.config.desired import apply_desired, digest
 from cluster.health import all_checks
@@ -111,6 +112,7 @@ class Services:
         # the cluster's management API forwards here (a control plane only)
         self.control_plane_url = public_url if control_plane else None
         self.store = Store(config.state_dir, owned=control_plane)
+        self.dispatcher = Dispatcher(self.store.clock)  # one delivery thread for every context
         self.ray_address = ray_address
         self._use(self.config_for(self.store.kv_get(DESIRED_KEY)))
         self.cache = TTLCache(cache_seconds)
@@ -129,7 +131,7 @@ class Services:
     def _use(self, config: Config) -> None:
         """What the views read from now on (the config of the latest desired state)."""
         self.config = config
-        self.ctx = make_context(config, store=self.store)
+        self.ctx = make_context(config, store=self.store, dispatcher=self.dispatcher)
         self.ctx.control_plane_url = self.control_plane_url
         self.cluster = self.ctx.cluster if self.ray_address is None else ClusterManager(
             config, self.store, self.ctx.platform, ray_address=self.ray_address)
@@ -141,7 +143,8 @@ class Services:
             self._use(config)
             self.invalidate()  # what was planned, was planned for the previous desired state
         reporter = EventReporter(self.store, run_id=lambda: None)
-        ctx = make_context(config, reporter, store=self.store, force=force)
+        ctx = make_context(config, reporter, store=self.store, force=force,
+                           dispatcher=self.dispatcher)
         ctx.control_plane_url = self.control_plane_url
         reporter.run_id = lambda: ctx.run_id  # set by the orchestrator once the run exists
         return ctx

@@ -148,18 +148,20 @@ class Ballot:
 class GateRules:
     """How decisions at one gate are taken, read from the config once: its policy (how
     many approvals, from whom), how long an approval holds, whether the requester may
-    approve its own destructive plan, and (``config``) where decisions are notified."""
+    approve its own destructive plan, and (``notifier``) where decisions are notified."""
     policy: ApprovalPolicy = DEFAULT_POLICY
     ttl_seconds: float = 24 * 3600
     forbid_self_approval: bool = False
-    config: object = None
+    notifier: object = None  # checkpoints.notifications.Notifier
 
     @classmethod
-    def of(cls, config, gate: str, identities_known: bool = True) -> GateRules:
-        """``identities_known``: callers are told apart (a server without tokens knows
+    def of(cls, ctx, gate: str, identities_known: bool = True) -> GateRules:
+        """The rules of ``gate`` in ``ctx``'s config, notified through ``ctx.notifier``.
+        ``identities_known``: callers are told apart (a server without tokens knows
         everyone as one "anonymous": no requester to keep from approving)."""
+        config = ctx.config
         return cls(policy_for(config, gate), config.approvals.ttl_seconds,
-                   identities_known and config.approvals.forbid_self_approval, config)
+                   identities_known and config.approvals.forbid_self_approval, ctx.notifier)
 
 
 def decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,
@@ -173,7 +175,7 @@ def decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,
     changes while it waits; neither may be decided on unseen). Deciding needs the approver
     role, on every path. A rejection ends the waiting run at once (it is final: nothing
     resumes a rejected run). Every attempt is an audit event, refused ones too. With
-    ``rules.config``, the decision is notified (approval.rejected, or approval.granted once
+    ``rules.notifier``, the decision is notified (approval.rejected, or approval.granted once
     the gate's policy is met).
     """
     if ballot.decision not in ("approve", "reject"):
@@ -194,27 +196,25 @@ def decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,
         audit.record(store, actor, action, checkpoint, "refused",
                      plan_fingerprint=ballot.fingerprint, run_id=ballot.run_id, reason=str(e))
         raise
-    if rules.config is not None:
-        _notify(rules.config, store, record, rules.policy)
+    if rules.notifier is not None:
+        _notify(rules.notifier, store, record, rules.policy)
     return record
 
 
-def _notify(config, store: Store, record: Approval, policy: ApprovalPolicy) -> None:
-    from checkpoints import notifications
+def _notify(notifier, store: Store, record: Approval, policy: ApprovalPolicy) -> None:
     facts = {"plan_fingerprint": record.plan_fingerprint, "reason": record.reason,
              "requester": record.requester}
     if record.decision == Decision.REJECTED:
-        notifications.emit(config, store, "approval.rejected", run_id=record.run_id,
-                           checkpoint=record.checkpoint, approver=record.approver, **facts)
+        notifier.emit("approval.rejected", run_id=record.run_id,
+                      checkpoint=record.checkpoint, approver=record.approver, **facts)
         return
     request = store.open_request_for(record.checkpoint)
     if request is None or request.run_id != record.run_id:
         return
     verdict = verdict_for(store, request, policy)
     if verdict.state == "approved":
-        notifications.emit(config, store, "approval.granted", run_id=record.run_id,
-                           checkpoint=record.checkpoint,
-                           approvers=[r.approver for r in verdict.approvals], **facts)
+        notifier.emit("approval.granted", run_id=record.run_id, checkpoint=record.checkpoint,
+                      approvers=[r.approver for r in verdict.approvals], **facts)
 
 
 def _decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,

@@ -49,7 +49,7 @@ def gatekeeper_for(approve_as: ApproveAs | None):
             approvals.decide(req.ctx.store, approve_as.actor, name, approvals.Ballot(
                 "approve", req.run.id, req.plan.fingerprint, approve_as.reason,
                 approve_as.acknowledge_risks, approve_as.acknowledge_breaking),
-                approvals.GateRules.of(req.ctx.config, name, approve_as.identities_known))
+                approvals.GateRules.of(req.ctx, name, approve_as.identities_known))
             verdict = approvals.evaluate(req.ctx.store, req.ctx.run_id, req.checkpoint.name,
                                          req.plan.fingerprint, req.gate)
             if verdict.state != "missing":  # else the policy wants more approvers: wait

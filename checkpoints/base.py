@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from checkpoints.notifications import Notifier
 from checkpoints.plan import Gate, Plan, gate_for, policy_for
 from cluster.config import Config
 from cluster.manager import ClusterManager
@@ -72,6 +73,8 @@ class Context:
     # where the control plane running this answers, as the cluster reaches it (None: the
     # run is embedded in the CLI); the cluster's management API forwards there
     control_plane_url: str | None = None
+    # where this context's events go (checkpoints/notifications.Notifier; make_context makes it)
+    notifier: Notifier | None = None
 
     def on_wait(self, message: str) -> None:
         """Called by long waits; the reporter decides how often to show it."""

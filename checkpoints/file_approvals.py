@@ -83,7 +83,7 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
             "approve", ctx.run_id, request.fingerprint, reason or f"file {path.name}",
             acknowledge_risks="acknowledge-risks" in words,
             acknowledge_breaking="acknowledge-breaking" in words),
-            approvals.GateRules.of(ctx.config, checkpoint))
+            approvals.GateRules.of(ctx, checkpoint))
     except DomainError as e:  # decide() audited the refusal
         _refuse(ctx, actor, checkpoint, claimed, path, str(e), audited=True)
         return False

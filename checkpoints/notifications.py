@@ -169,47 +169,44 @@ def send(target: NotificationTarget, payload: dict, delivery_id: str,
 
 # -- delivering, in the background ----------------------------------------------------------------
 class Dispatcher:
-    """This process's delivery thread: one queue, so deliveries go out in emission order.
-    ``clock`` paces the retries and waits, ``send`` makes one attempt (both given in tests)."""
+    """A delivery thread (started at the first delivery): one queue, so deliveries go out in
+    emission order, each recorded in the store it was emitted to. ``clock`` paces the
+    retries and waits, ``send`` makes one attempt (both given in tests). A process makes
+    one and hands it to its contexts (``make_context(..., dispatcher=)``)."""
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK, send=send):
         self.clock, self.send = clock, send
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when nothing is left to send
         self._thread: threading.Thread | None = None
         self._busy = 0
-        self._current: tuple | None = None  # (config, delivery) being sent
+        self._current: tuple | None = None  # (config, store, delivery) being sent
 
-    def submit(self, config, delivery: Delivery) -> None:
+    def submit(self, config, store, delivery: Delivery) -> None:
         with self._lock:
             self._busy += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="notifications",
                                                 daemon=True)
                 self._thread.start()
-        self._queue.put((config, delivery))
+        self._queue.put((config, store, delivery))
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every submitted delivery is done; False at the timeout."""
-        deadline = self.clock.monotonic() + timeout
-        while self.clock.monotonic() < deadline:
-            with self._lock:
-                if self._busy == 0:
-                    return True
-            self.clock.sleep(0.05)
-        return False
+        """Wait until every submitted delivery is done; False after ``timeout`` seconds (of
+        real time: the delivery thread runs in it, whatever clock paces its retries)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     def abandon(self) -> None:
         """At exit: what is not sent yet is recorded as failed (never left pending forever)."""
-        from store import Store
         left = [self._current] if self._current else []
         while True:
             try:
                 left.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        for config, delivery in left:
-            store = Store(config.state_dir)
+        for _config, store, delivery in left:
             current = store.get_delivery(delivery.id)
             if current is not None and current.status == "pending":
                 store.update_delivery(delivery.id, status="failed", attempts=current.attempts,
@@ -217,23 +214,21 @@ class Dispatcher:
                                       + "; the process that emitted it exited")
 
     def _run(self) -> None:
-        from store import Store
         session = requests.Session()
         session.trust_env = False
-        stores: dict = {}
         while True:
-            config, delivery = self._queue.get()
-            self._current = (config, delivery)
+            config, store, delivery = self._queue.get()
+            self._current = (config, store, delivery)
             try:
-                store = stores.get(config.state_dir) or stores.setdefault(
-                    config.state_dir, Store(config.state_dir))
                 self.deliver(config, store, delivery, session)
             except Exception:  # noqa: BLE001 - a bug here must not stop later deliveries
                 log.exception("notification %s: delivery crashed", delivery.id)
             finally:
                 self._current = None
-                with self._lock:
+                with self._idle:
                     self._busy -= 1
+                    if self._busy == 0:
+                        self._idle.notify_all()
 
     def deliver(self, config, store, delivery: Delivery, session) -> None:
         """Send one recorded delivery: after the run's earlier ones to its target, tried
@@ -280,30 +275,41 @@ def _after_earlier(store, delivery: Delivery, clock: Clock) -> None:
         clock.sleep(0.1)
 
 
-DISPATCHER = Dispatcher()
+class Notifier:
+    """Where a run's (or a server's) events go: recorded in its store, then delivered in
+    the background by its dispatcher. Each context has one (``Context.notifier``)."""
 
+    def __init__(self, config, store, dispatcher: Dispatcher | None = None):
+        self.config, self.store = config, store
+        self.dispatcher = dispatcher or Dispatcher(store.clock)
 
-def emit(config, store, event: str, *, run_id: str | None = None,
-         checkpoint: str | None = None, **facts) -> list[Delivery]:
-    """Record and queue ``event`` for every target that listens to it; returns at once."""
-    if event != "test" and event not in NOTIFICATION_EVENTS:
-        raise ValueError(f"unknown notification event {event!r}")
-    targets = [t for t in config.notifications.targets if event == "test" or event in t.events]
-    deliveries = []
-    # the audit trail's head leaves the store with every message: kept by the receivers, it
-    # anchors the trail where the store's keeper cannot rewrite it (audit verify --expect-head)
-    head = store.audit_head() if targets else None
-    for target in targets:
-        payload = {"event": event, "cluster": config.cluster_name, "at": store.clock.time(),
-                   "run_id": run_id, "checkpoint": checkpoint, "audit_head": head, **facts}
-        delivery = store.add_delivery(event, target.name, payload, run_id=run_id,
-                                      checkpoint=checkpoint)
-        DISPATCHER.submit(config, delivery)
-        deliveries.append(delivery)
-    return deliveries
+    def emit(self, event: str, *, run_id: str | None = None, checkpoint: str | None = None,
+             **facts) -> list[Delivery]:
+        """Record and queue ``event`` for every target that listens to it; returns at once."""
+        if event != "test" and event not in NOTIFICATION_EVENTS:
+            raise ValueError(f"unknown notification event {event!r}")
+        config, store = self.config, self.store
+        targets = [t for t in config.notifications.targets
+                   if event == "test" or event in t.events]
+        deliveries = []
+        # the audit trail's head leaves the store with every message: kept by the receivers,
+        # it anchors the trail where the store's keeper cannot rewrite it (audit verify
+        # --expect-head)
+        head = store.audit_head() if targets else None
+        for target in targets:
+            payload = {"event": event, "cluster": config.cluster_name, "at": store.clock.time(),
+                       "run_id": run_id, "checkpoint": checkpoint, "audit_head": head, **facts}
+            delivery = store.add_delivery(event, target.name, payload, run_id=run_id,
+                                          checkpoint=checkpoint)
+            self.dispatcher.submit(config, store, delivery)
+            deliveries.append(delivery)
+        return deliveries
 
+    def flush(self, timeout: float) -> bool:
+        """Wait (up to ``timeout``) until what was emitted is delivered or given up."""
+        return self.dispatcher.flush(timeout)
 
-def flush_at_exit(timeout: float = EXIT_FLUSH_SECONDS) -> None:
-    """A short-lived process (the CLI): give deliveries a moment, then record the rest."""
-    if not DISPATCHER.flush(timeout):
-        DISPATCHER.abandon()
+    def flush_at_exit(self, timeout: float = EXIT_FLUSH_SECONDS) -> None:
+        """A short-lived process (the CLI): give deliveries a moment, then record the rest."""
+        if not self.dispatcher.flush(timeout):
+            self.dispatcher.abandon()

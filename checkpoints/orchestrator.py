@@ -94,9 +94,9 @@ def wait_for_decision(ctx: Context, name: str, plan: Plan, gate: Gate, timeout: 
         elapsed = ctx.clock.monotonic() - start
         if not warned[0] and elapsed >= timeout - lead:  # tell approvers before it fails closed
             warned[0] = True
-            notifications.emit(ctx.config, ctx.store, "approval.expiring", run_id=ctx.run_id,
-                               checkpoint=name, seconds_left=round(max(0.0, timeout - elapsed)),
-                               **notifications.approval_facts(ctx.config, name, plan, gate, None))
+            ctx.notifier.emit("approval.expiring", run_id=ctx.run_id, checkpoint=name,
+                              seconds_left=round(max(0.0, timeout - elapsed)),
+                              **notifications.approval_facts(ctx.config, name, plan, gate, None))
         on_tick(elapsed)
     try:
         return poll_until(decided, timeout, f"a decision on {name}", on_wait=tick,
@@ -231,9 +231,8 @@ class Orchestrator:
                              checkpoint=checkpoint, data={"status": str(run.status),
                                                           "error": run.error})
         if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
-            notifications.emit(self.ctx.config, self.store, f"run.{run.status}", run_id=run_id,
-                               checkpoint=checkpoint, mode=run.mode, error=run.error,
-                               requester=run.requester)
+            self.ctx.notifier.emit(f"run.{run.status}", run_id=run_id, checkpoint=checkpoint,
+                                   mode=run.mode, error=run.error, requester=run.requester)
         return run
 
     # -- one checkpoint: plan -> skip? -> gate -> apply -> verify -> record ---------------------------
@@ -322,9 +321,9 @@ class Orchestrator:
                     f"of plan {plan.fingerprint}",
                     {"plan": plan.to_dict(), "gate": gate.to_dict(), "request_id": request.id,
                      "why_not": verdict.why})
-        notifications.emit(ctx.config, self.store, "approval.required", run_id=run_id,
-                           checkpoint=checkpoint.name, **notifications.approval_facts(
-                               ctx.config, checkpoint.name, plan, gate, run.requester, request.id))
+        ctx.notifier.emit("approval.required", run_id=run_id, checkpoint=checkpoint.name,
+                          **notifications.approval_facts(ctx.config, checkpoint.name, plan, gate,
+                                                         run.requester, request.id))
         if file_approvals.take(ctx, checkpoint.name, gate) and approvals.evaluate(
                 self.store, run_id, checkpoint.name, plan.fingerprint, gate).state == "approved":
             decision = "approved"

@@ -35,7 +35,7 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
         decision, run_id, fingerprint, args.reason,
         acknowledge_risks=getattr(args, "acknowledge_risks", False),
         acknowledge_breaking=getattr(args, "acknowledge_breaking", False)),
-        approvals.GateRules.of(ctx.config, args.name))
+        approvals.GateRules.of(ctx, args.name))
     by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} of run {record.run_id} "
         f"(record {record.id}) by {printable(by)}")

@@ -26,7 +26,7 @@ class CliGatekeeper:
             "approve" if approve else "reject", req.run.id, req.plan.fingerprint, reason,
             acknowledge_risks=approve and req.gate.destructive,
             acknowledge_breaking=approve and req.gate.breaking),
-            approvals.GateRules.of(req.ctx.config, name))
+            approvals.GateRules.of(req.ctx, name))
 
     def __call__(self, req: GateRequest) -> str:
         name, gate = req.checkpoint.name, req.gate

@@ -99,6 +99,33 @@ def test_waiting_for_a_decision_fails_closed_on_the_fake_clock(ctx, clock):
     assert clock.slept >= 3600  # an hour of waiting, in no time
 
 
+def test_approvers_are_warned_once_before_a_wait_fails_closed(tmp_path, clock):
+    """approval.expiring goes out once, notifications.expiring_lead_seconds before the
+    wait's end, through the context's notifier (an hour of waiting, in no time)."""
+    from checkpoints.notifications import Dispatcher, Notifier
+    from checkpoints.orchestrator import wait_for_decision
+    config = parse_config({"state_dir": str(tmp_path), "notifications": {
+        "expiring_lead_seconds": 300, "targets": [
+            {"name": "ops", "type": "slack", "url_env": "RD_NOWHERE"}]}}, environ={})
+    ctx = make_context(config, clock=clock)
+    sent = []
+    ctx.notifier = Notifier(config, ctx.store, Dispatcher(
+        clock, send=lambda target, payload, delivery_id, session: sent.append(payload)))
+
+    def wait(req):
+        start = clock.monotonic()
+        verdict = wait_for_decision(req.ctx, "b", req.plan, req.gate, timeout=3600)
+        assert clock.monotonic() - start >= 3600
+        return "timeout" if verdict is None else verdict.state
+    result = run(ctx, [Scripted("b", {}, kind="delete")], gatekeeper=wait)
+    assert result.status == "failed"
+    assert ctx.notifier.flush(5)
+    expiring = [p for p in sent if p["event"] == "approval.expiring"]
+    assert len(expiring) == 1 and expiring[0]["checkpoint"] == "b"
+    assert 0 < expiring[0]["seconds_left"] <= 300
+    assert [p["event"] for p in sent] == ["approval.required", "approval.expiring", "run.failed"]
+
+
 def test_rejection_ends_the_run_with_who_and_why(ctx):
     state = {}
     steps = [Scripted("b", state, kind="replace")]

@@ -160,8 +160,9 @@ def test_notifications_carry_the_audit_head(tmp_path):
         _, store = trail(tmp_path, n=2)
         os.environ["RD_TEST_HOOK"] = receiver.url
         try:
-            notifications.emit(config, store, "test")
-            notifications.DISPATCHER.flush(10)
+            notifier = notifications.Notifier(config, store)
+            notifier.emit("test")
+            notifier.flush(10)
         finally:
             del os.environ["RD_TEST_HOOK"]
         (delivery,) = store.deliveries()

@@ -50,8 +50,9 @@ def test_a_webhook_redirect_is_a_failed_delivery_not_followed_nor_retried(tmp_pa
     from store import Store
     store = Store(config.state_dir)
     try:
-        sent = notifications.emit(config, store, "test", message="hello")
-        assert notifications.DISPATCHER.flush(30)
+        notifier = notifications.Notifier(config, store)
+        sent = notifier.emit("test", message="hello")
+        assert notifier.flush(30)
         delivery = store.get_delivery(sent[0].id)
         assert (delivery.status, delivery.attempts) == ("failed", 1), delivery
         assert "307" in delivery.last_error and "redirect" in delivery.last_error

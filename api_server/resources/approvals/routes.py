@@ -50,7 +50,7 @@ def record_decision(checkpoint: str, body: dict) -> dict:
                               body["acknowledge_breaking"])
     # without tokens nobody is known, so "the requester" cannot be told apart
     record = approvals.decide(svc.store, actor(body.get("approved_by")), checkpoint, ballot,
-                              approvals.GateRules.of(svc.config, checkpoint, auth_enabled()))
+                              approvals.GateRules.of(svc.ctx, checkpoint, auth_enabled()))
     return as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
 
 

@@ -9,7 +9,7 @@ from api_server.resources.notifications.schemas import (
     DeliveryListSchema,
     DeliveryQuerySchema,
 )
-from checkpoints import audit, notifications
+from checkpoints import audit
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",
                 description="Notification deliveries (webhooks, Slack): what was sent, and how it "
@@ -43,8 +43,8 @@ class TestDelivery(MethodView):
         """Send a `test` event to every target; answers when they are delivered or failed
         (at most 10 s: a slower one is still `pending` in the answer)"""
         svc = services()
-        sent = notifications.emit(svc.config, svc.store, "test", message="a test from raydeploy")
+        sent = svc.ctx.notifier.emit("test", message="a test from raydeploy")
         audit.record(svc.store, actor(), "notification.test", "notifications", "ok",
                      deliveries=[d.id for d in sent])
-        notifications.DISPATCHER.flush(TEST_WAIT_SECONDS)
+        svc.ctx.notifier.flush(TEST_WAIT_SECONDS)
         return listing([svc.store.get_delivery(d.id) for d in sent])
