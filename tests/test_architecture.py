@@ -70,3 +70,47 @@ def test_every_path_the_docs_name_exists(doc):
     named = {m.group(1).split(":")[0] for m in NAMED.finditer(doc.read_text())}
     missing = sorted(n for n in named if n.split("/")[0] in tops and not exists(n))
     assert missing == [], f"{doc.name} names what is not there: {missing}"
+
+
+# Each kind of record is written by its domain operations only (the modules named here):
+# a second writer is how a rule gets worked out twice and drifts.
+WRITERS = {
+    "runs": ({"create_run", "update_run", "set_run_status_if", "update_result"},
+             {"checkpoints/orchestrator.py", "checkpoints/runs.py", "checkpoints/background.py"}),
+    "approvals": ({"open_approval_request", "close_approval_requests", "add_approval"},
+                  {"checkpoints/approvals.py", "checkpoints/orchestrator.py", "checkpoints/runs.py"}),
+    "audit trail": ({"audit"}, {"checkpoints/audit.py"}),
+    "run events": ({"add_event"}, {"checkpoints/base.py", "checkpoints/runs.py",
+                                   "checkpoints/orchestrator.py", "checkpoints/approvals.py",
+                                   "checkpoints/background.py"}),
+    "lease": ({"acquire_lease", "renew_lease", "clear_leases", "release_lease"},
+              {"checkpoints/orchestrator.py", "checkpoints/background.py"}),
+    "platform records": ({"put_platform_app", "delete_platform_app", "put_platform_job",
+                          "put_job_run"}, {"cluster/platforms/local.py"}),
+    "idempotency keys": ({"claim_idempotency_key", "answer_idempotency_key",
+                          "release_idempotency_key"}, {"api_server/idempotency.py"}),
+    "deliveries": ({"add_delivery", "update_delivery"}, {"checkpoints/notifications.py"}),
+}
+
+
+def store_writes(tree: ast.AST) -> set[str]:
+    """The store methods a module calls on something named ``store`` (``store.x``,
+    ``self.store.x``, ``ctx.store.x``, ``svc.store.x``)."""
+    called = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+            if name == "store":
+                called.add(node.func.attr)
+    return called
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_each_kind_of_record_has_its_writers_only(kind):
+    methods, allowed = WRITERS[kind]
+    writers = {str(path.relative_to(ROOT)) for path in modules(*PRODUCT)
+               if not str(path.relative_to(ROOT)).startswith("store/")
+               and store_writes(ast.parse(path.read_text())) & methods}
+    assert writers <= allowed, f"{kind} written from {sorted(writers - allowed)}: go through " \
+                               f"{sorted(allowed)}"
