@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
                                      settings.environ.get("RAYDEPLOY_API_TOKEN_DIGESTS"))
     require_identities(config, principals)  # one identity without tokens: no distinct rules
     if listen_host is not None:
-        check_listener(listen_host, principals.enabled, settings.published)
+        check_listener(listen_host, principals.enabled, settings.published_by)
 
     app = Flask(__name__)
     app.config.update(
@@ -220,14 +220,15 @@ def auth_mode(principals: Principals) -> str:
             "on loopback only and its callers are `anonymous`.")
 
 
-def check_listener(host: str, auth_enabled: bool, published: bool = False) -> None:
+def check_listener(host: str, auth_enabled: bool, published_by: str | None = None) -> None:
     """Everywhere (dev server, gunicorn, the Serve replica): a listener that is not
-    loopback-only needs tokens; so does one on a port the platform publishes."""
+    loopback-only needs tokens; so does one on a port the platform publishes
+    (``published_by``: the variable that said so)."""
     if auth_enabled:
         return
-    if published:
+    if published_by:
         raise ApiSetupError(f"refusing to serve on {host} without API tokens: the platform "
-                            f"publishes this port (CDSW_APP_PORT: the app's public URL); "
+                            f"publishes this port ({published_by}: the app's public URL); "
                             f"configure api.tokens_file (or RAYDEPLOY_API_TOKENS)")
     try:
         loopback = ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -1,7 +1,8 @@
 """python -m api_server [--host H] [--port P] [--config FILE] [--state-dir DIR]
 
 The development server. Production: gunicorn 'api_server.wsgi:app' (see README).
-Binds 127.0.0.1:8080 by default (CDSW_APP_HOST / CDSW_APP_PORT override); without API
+Binds 127.0.0.1:8080 by default (RAYDEPLOY_API_HOST / RAYDEPLOY_API_PORT, or the port a
+platform publishes for this app, override); without API
 tokens it refuses any non-loopback address.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""gunicorn settings: bind from CDSW_APP_HOST/CDSW_APP_PORT (default 127.0.0.1:8080).
+"""gunicorn settings: bind RAYDEPLOY_API_HOST and the port a platform publishes for this app
+(``Platform.published_port``), else RAYDEPLOY_API_PORT (default 127.0.0.1:8080).
 
 Threads, not many processes: runs started through the API execute on a thread of the
 process that accepted them, and the status cache is per process. Event streams (SSE) hold a
@@ -13,8 +14,10 @@ import tempfile
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="raydeploy-metrics-")
 
-host = os.environ.get("CDSW_APP_HOST", "127.0.0.1")
-bind = f"{host}:{os.environ.get('CDSW_APP_PORT', '8080')}"
+from api_server.settings import Settings  # noqa: E402 - after PROMETHEUS_MULTIPROC_DIR
+
+_settings = Settings.from_env()  # the platform's published port, else RAYDEPLOY_API_PORT
+bind = f"{_settings.host or '127.0.0.1'}:{_settings.port or 8080}"
 os.environ.setdefault("RAYDEPLOY_PUBLIC_URL", f"http://{bind}")  # where the cluster reaches us
 # The control plane is one process: it owns the store (its only writer), the lease, the runs
 # and their threads; its threads serve the API meanwhile.
@@ -50,7 +53,7 @@ def on_starting(server):
         principals = principals_for(config)
         require_identities(config, principals)
         for address in server.cfg.bind:
-            check_listener(address.rsplit(":", 1)[0], principals.enabled, settings.published)
+            check_listener(address.rsplit(":", 1)[0], principals.enabled, settings.published_by)
     except DomainError as e:
         server.log.error("error: %s", e)
         sys.exit(2)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from cluster.platforms import published_port
+
 
 @dataclass
 class Settings:
@@ -27,10 +29,10 @@ class Settings:
     # the control plane (RAYDEPLOY_CONTROL_PLANE=1, --control-plane): this process owns the
     # store, runs the runs, and continues the one it ran when it (re)starts
     control_plane: bool = False
-    # the port is one a platform publishes (CML's CDSW_APP_PORT inside a CML workload, which
-    # CDSW_DOMAIN tells: the app's public URL), so even a loopback bind is public: tokens
-    # are required
+    # the port is one a platform publishes (inside one of its apps: Platform.published_port),
+    # so even a loopback bind is public: tokens are required. What said so, for messages.
     published: bool = False
+    published_by: str | None = None
     # where this server answers, as the cluster reaches it (RAYDEPLOY_PUBLIC_URL; the dev
     # server and gunicorn set it from their bind): the cluster's management API forwards there
     public_url: str | None = None
@@ -39,10 +41,12 @@ class Settings:
     @classmethod
     def from_env(cls, environ=None) -> Settings:
         env = dict(os.environ if environ is None else environ)
-        port = env.get("CDSW_APP_PORT")
+        published = published_port(env)  # the platform's port wins: it is where we are reached
+        own = env.get("RAYDEPLOY_API_PORT", "")
+        port = published[0] if published else (int(own) if own.isdigit() else None)
         return cls(config_path=env.get("RAYDEPLOY_CONFIG"), state_dir=env.get("RAYDEPLOY_STATE_DIR"),
                    base_dir=env.get("RAYDEPLOY_BASE_DIR"),
-                   host=env.get("CDSW_APP_HOST"), port=int(port) if port else None,
+                   host=env.get("RAYDEPLOY_API_HOST"), port=port,
                    tokens=env.get("RAYDEPLOY_API_TOKENS"),
                    status_cache_seconds=float(env.get("RAYDEPLOY_STATUS_CACHE_SECONDS", "1.0")),
                    plan_cache_seconds=float(env.get("RAYDEPLOY_PLAN_CACHE_SECONDS", "10")),
@@ -50,5 +54,6 @@ class Settings:
                    ray_address=env.get("RAY_ADDRESS") or None,
                    ray_auth_token=env.get("RAY_AUTH_TOKEN") or None,
                    control_plane=env.get("RAYDEPLOY_CONTROL_PLANE") == "1",
-                   published=bool(port and env.get("CDSW_DOMAIN")),
+                   published=published is not None,
+                   published_by=published[1] if published else None,
                    public_url=env.get("RAYDEPLOY_PUBLIC_URL") or None, environ=env)

@@ -44,8 +44,8 @@ def free_port() -> int:
 
 
 def start_gunicorn(config: Path, port: int, state_dir: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "RAYDEPLOY_CONFIG": str(config), "CDSW_APP_HOST": "127.0.0.1",
-           "CDSW_APP_PORT": str(port)}
+    env = {**os.environ, "RAYDEPLOY_CONFIG": str(config), "RAYDEPLOY_API_HOST": "127.0.0.1",
+           "RAYDEPLOY_API_PORT": str(port)}
     if state_dir:
         env["RAYDEPLOY_STATE_DIR"] = state_dir
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))

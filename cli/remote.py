@@ -41,6 +41,7 @@ from cli.output import (
 )
 from cli.plan import show_preview
 from cluster.config.desired import desired_state
+from cluster.platforms import REGISTRY
 from core import commands
 from core.errors import Conflict
 from core.facts import FINISHED, Outcome, RunStatus
@@ -336,11 +337,9 @@ class Remote:
     def _usage(self, info: dict) -> dict:
         """How to use the cluster: with its Ray token (on CML the head leaves a copy in the
         cluster's project, where its sessions and jobs read it); the nodes' own addresses."""
-        if self.config.platform == "cml":
-            from cluster.platforms.cml.platform import FILES  # where the head leaves it
-            return cluster_usage(info, self.config, f"/home/cdsw/{FILES}/ray_token",
-                                 "inside the workspace: a session or job of the cluster's "
-                                 "project")
+        inside = REGISTRY[self.config.platform].usage()
+        if inside is not None:
+            return cluster_usage(info, self.config, *inside)
         return cluster_usage(info, self.config, None, f"where the control plane "
                                                       f"{self.plane.url} runs")
 

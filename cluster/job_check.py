@@ -2,7 +2,7 @@
 Jobs API, the cluster's token, entrypoint ``python``) runs a task on every ALIVE node and
 returns. It fails naming each node that took no task, or with the end of the job's log when
 the driver itself fails (``No module named 'ray'``: the nodes' ``python`` is not Ray's), or
-when a task holds a platform secret (the workspace's API key: ``launcher.NOT_FOR_RAY``).
+when a task holds a secret (``launcher.OWN_SECRETS`` and the platform's ``secret_env``).
 The job is removed afterwards, whatever its end."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import uuid
 
 from cluster.health import Check
-from cluster.launcher import NOT_FOR_RAY
+from cluster.launcher import OWN_SECRETS
 from core.errors import DomainError
 from core.timing import TimedOut, poll_until
 
@@ -41,10 +41,10 @@ print(MARK + json.dumps({"alive": alive, "answered": sorted({n for n, _ in answe
 """
 
 
-def entrypoint(task_seconds: float = TASK_SECONDS) -> str:
+def entrypoint(task_seconds: float = TASK_SECONDS, secrets: tuple[str, ...] = ()) -> str:
     """``python -c ...`` with the driver encoded, so no shell quoting can break it."""
     driver = (f"TASK_SECONDS = {float(task_seconds)!r}\nMARK = {MARK!r}\n"
-              f"SECRETS = {list(NOT_FOR_RAY)!r}\n" + DRIVER)
+              f"SECRETS = {[*OWN_SECRETS, *secrets]!r}\n" + DRIVER)
     code = base64.b64encode(driver.encode()).decode()
     return f"python -c \"import base64; exec(base64.b64decode('{code}'))\""
 
@@ -63,7 +63,8 @@ def job_check(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False) 
             return proven
     job_id = f"raydeploy-validation-{uuid.uuid4().hex[:12]}"
     try:
-        client.submit_job(entrypoint(task_seconds), job_id, {"raydeploy": "validation"})
+        client.submit_job(entrypoint(task_seconds, cluster.platform.secret_env), job_id,
+                          {"raydeploy": "validation"})
     except DomainError as e:
         return Check("ray_job", False, f"the Jobs API refused a job: {e}")
     try:

@@ -1,10 +1,13 @@
-"""The node launcher: the script every node app runs, on the local platform and on CML.
+"""The node launcher: the script every node runs, on every platform.
 
-CML applications take no arguments, so everything comes from the environment:
+A platform may start a script with no arguments, so everything comes from the environment,
+in names of this tool's (a platform says where its own facts are, below):
 
     RAYDEPLOY_ROLE           head | worker | prometheus (see ``prometheus``)
     RAYDEPLOY_APP_NAME       this app's name (names the published node file)
-    CDSW_IP_ADDRESS          this node's address (a loopback address locally, the pod IP on CML)
+    RAYDEPLOY_NODE_ADDRESS   this node's address (a loopback address locally), or
+    RAYDEPLOY_NODE_ADDRESS_FROM  the variable holding it, where only the node's host knows
+                             it (the platform sets this one: its node_environment)
     RAY_HEAD_ADDRESS         host:port of the head's GCS (workers)
     RAYDEPLOY_RAY_ARGS       JSON object of extra ``ray start`` options (ports, resources)
     RAY_AUTH_MODE / RAY_AUTH_TOKEN   token auth, passed through to every Ray process
@@ -12,7 +15,9 @@ CML applications take no arguments, so everything comes from the environment:
                              address: becomes RAY_PROMETHEUS_HOST for the dashboard
     RAYDEPLOY_VENV           the project's venv to run in (CML: the one setup_environment
                              built); the launcher starts itself again in it
-    CDSW_APP_PORT            the port the platform publishes the app's URL at (published)
+    RAYDEPLOY_APP_PORT (_FROM)   the port the platform publishes the app's URL at, if any
+    RAYDEPLOY_PLATFORM_SECRETS   variables the platform gives the node's processes that Ray's
+                             must not hold (comma separated; its ``secret_env``)
     RAYDEPLOY_PUBLISH_RAY_TOKEN   (head) leave the Ray token in the project files too
                              (``ray_token``, 0600), for the project's sessions and jobs
 
@@ -36,9 +41,23 @@ def project_files() -> Path:
     return Path(os.environ.get("RAYDEPLOY_PROJECT_FILES") or Path.cwd() / ".raydeploy_files")
 
 
+def from_platform(environ, name: str) -> str | None:
+    """``RAYDEPLOY_<name>``, or the value of the variable ``RAYDEPLOY_<name>_FROM`` names."""
+    source = environ.get(f"RAYDEPLOY_{name}_FROM")
+    return environ.get(f"RAYDEPLOY_{name}") or (environ.get(source) if source else None)
+
+
+def node_address(environ) -> str:
+    address = from_platform(environ, "NODE_ADDRESS")
+    if not address:
+        raise SystemExit("RAYDEPLOY_NODE_ADDRESS (or RAYDEPLOY_NODE_ADDRESS_FROM) is not set: "
+                         "the platform tells a node its address")
+    return address
+
+
 def ray_start_argv(environ) -> list[str]:
     role = environ["RAYDEPLOY_ROLE"]
-    ip = environ["CDSW_IP_ADDRESS"]
+    ip = node_address(environ)
     options = json.loads(environ.get("RAYDEPLOY_RAY_ARGS") or "{}")
     argv = ["start", "--block", f"--node-ip-address={ip}", "--disable-usage-stats"]
     if role == "head":
@@ -78,15 +97,19 @@ def with_project_on_path(environ) -> None:
     environ["PATH"] = os.pathsep.join([interpreter, *rest])
 
 
-# what the platform gives the app's process that its Ray processes (every Serve replica, task
-# and job: code that operators deploy) must not hold: the workspace's API key (on CML every
-# app gets its owner's) and any control-plane credential
-NOT_FOR_RAY = ("CDSW_APIV2_KEY", "CML_API_KEY", "RAYDEPLOY_TOKEN", "RAYDEPLOY_API_TOKENS",
-               "RAYDEPLOY_API_TOKEN_DIGESTS")
+# what the node's processes may be given that its Ray processes (every Serve replica, task and
+# job: code that operators deploy) must not hold: any control-plane credential, and what the
+# platform names (RAYDEPLOY_PLATFORM_SECRETS: e.g. the workspace's API key every app gets)
+OWN_SECRETS = ("RAYDEPLOY_TOKEN", "RAYDEPLOY_API_TOKENS", "RAYDEPLOY_API_TOKEN_DIGESTS")
+
+
+def not_for_ray(environ) -> tuple[str, ...]:
+    named = environ.get("RAYDEPLOY_PLATFORM_SECRETS", "")
+    return OWN_SECRETS + tuple(n for n in named.split(",") if n)
 
 
 def without_platform_secrets(environ) -> None:
-    for name in NOT_FOR_RAY:
+    for name in not_for_ray(environ):
         environ.pop(name, None)
 
 
@@ -97,14 +120,15 @@ def main() -> None:
     without_platform_secrets(environ)
     if environ.get("RAYDEPLOY_ROLE") == "prometheus":
         return prometheus(environ)
-    ip = environ["CDSW_IP_ADDRESS"]
+    ip = node_address(environ)
     options = json.loads(environ.get("RAYDEPLOY_RAY_ARGS") or "{}")
     files = project_files()
     (files / "nodes").mkdir(parents=True, exist_ok=True)
     node = {"app": environ.get("RAYDEPLOY_APP_NAME", ip), "ip": ip, "pid": os.getpid(),
             "role": environ["RAYDEPLOY_ROLE"]}
-    if environ.get("CDSW_APP_PORT", "").isdigit():
-        node["app_port"] = int(environ["CDSW_APP_PORT"])
+    app_port = from_platform(environ, "APP_PORT") or ""
+    if app_port.isdigit():
+        node["app_port"] = int(app_port)
     _publish(files / "nodes" / f"{node['app']}.json", json.dumps(node))
     if node["role"] == "head":
         _publish(files / "head_address", f"{ip}:{options.get('port', 6379)}")

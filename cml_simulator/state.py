@@ -90,7 +90,8 @@ class Workspace(JobsMixin, AppsMixin):
             store = Store(self.root / "platform" / project_id)
             args = (store, directory, self.root / "platform" / project_id)
             options = {"files_dir": directory / ".raydeploy_files",
-                       "extra_env": self._cdsw_env(project_id), "project_id": project_id}
+                       "extra_env": self._cdsw_env(project_id), "project_id": project_id,
+                       "address_env": "CDSW_IP_ADDRESS"}
             platform = (PodPlatform(self.pods, *args, **options) if self.pods
                         else LocalPlatform(*args, **options))
             project = SimProject(project_id, name, directory, platform,

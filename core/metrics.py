@@ -14,7 +14,7 @@ API_REQUESTS = Histogram(
     "raydeploy_api_request_seconds", "API request latency, by route and status",
     ["method", "route", "status"], buckets=LATENCY_BUCKETS)
 PLATFORM_CALLS = Histogram(
-    "raydeploy_platform_call_seconds", "Calls to the platform's API (CML), by operation and "
+    "raydeploy_platform_call_seconds", "Calls to the platform's API, by operation and "
     "status ('error' when no answer came)", ["platform", "operation", "status"],
     buckets=LATENCY_BUCKETS)
 PLATFORM_RETRIES = Counter(

@@ -114,3 +114,43 @@ def test_each_kind_of_record_has_its_writers_only(kind):
                and store_writes(ast.parse(path.read_text())) & methods}
     assert writers <= allowed, f"{kind} written from {sorted(writers - allowed)}: go through " \
                                f"{sorted(allowed)}"
+
+
+# -- no code outside a platform's own modules names a platform ------------------------------
+PLATFORM_NAMES = re.compile(r"\b(cml|cdsw)", re.IGNORECASE)
+# names a contract keeps (with why): the seed tool's API fields its clients read
+KEPT = {("api_server/resources/nodes/schemas.py", "cml_app_id"),
+        ("api_server/resources/nodes/schemas.py", "cml_app_name")}
+
+
+def platform_names(tree: ast.AST) -> set[str]:
+    """Identifiers, attributes, imports and string constants (not docstrings, not comments)
+    that name a platform."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and ast.get_docstring(node, clean=False) is not None}
+    found = set()
+    for node in ast.walk(tree):
+        text = (node.value if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in docstrings else
+                node.id if isinstance(node, ast.Name) else
+                node.attr if isinstance(node, ast.Attribute) else
+                node.module if isinstance(node, ast.ImportFrom) else None)
+        if text and PLATFORM_NAMES.search(text):
+            found.add(text)
+    return found
+
+
+def test_no_code_outside_a_platforms_modules_names_a_platform():
+    """Checkpoints, the engine, the API, the CLI and the launcher ask a platform what it can
+    do and where its facts are (``cluster/platforms/base.py``), never which one it is."""
+    named = {}
+    for path in modules(*PRODUCT):
+        where = str(path.relative_to(ROOT))
+        if where.startswith("cluster/platforms/"):
+            continue
+        names = {n for n in platform_names(ast.parse(path.read_text())) if (where, n) not in KEPT}
+        if names:
+            named[where] = sorted(names)
+    assert named == {}, f"ask the platform instead: {named}"

@@ -58,10 +58,11 @@ class Prerequisites(Checkpoint):
         problems += self._monitoring_problems(ctx)
         if (config.serve.management_api.enabled and not platform.shares_host_network
                 and not ctx.control_plane_url):
+            how = f" ({platform.control_plane_setting})" if platform.control_plane_setting else ""
             problems.append("serve.management_api: the cluster's management API forwards to "
                             "its control plane, and this run has none (embedded, with nodes "
-                            "on hosts of their own): run through the control plane (on CML: "
-                            "cml.control_plane: app) or set serve.management_api.enabled: false")
+                            f"on hosts of their own): run through the control plane{how} or "
+                            "set serve.management_api.enabled: false")
         try:  # a bad jobs_config.yaml stops the run here, before any project or node exists
             load_jobs_config(config.jobs_config)
         except ConfigError as e:
@@ -76,8 +77,9 @@ class Prerequisites(Checkpoint):
         problems = []
         if not platform.shares_host_network:
             problems.append("monitoring.enabled: Prometheus reads Ray's target list on the "
-                            "head's host, which needs nodes on one host network "
-                            "(the local platform, or cml.shared_host_network)")
+                            "head's host, which needs nodes on one host network (the local "
+                            "platform" + (f", or {platform.one_network_setting}"
+                                          if platform.one_network_setting else "") + ")")
         if platform.on_this_machine and prometheus_binary() is None:
             problems.append("monitoring.enabled but prometheus is not installed: `make "
                             "prometheus` (Debian's package, --no-install-recommends)")

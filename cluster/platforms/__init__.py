@@ -14,3 +14,9 @@ DEFAULT = LocalPlatform.name  # what a config without ``platform:`` runs on
 
 def make_platform(config, store) -> Platform:
     return REGISTRY[config.platform].create(config, store)
+
+
+def published_port(environ) -> tuple[int, str] | None:
+    """(port, the variable that said so) when this process runs as an app a platform
+    publishes at a port (``Platform.published_port``), else None."""
+    return next((found for p in REGISTRY.values() if (found := p.published_port(environ))), None)

@@ -125,6 +125,13 @@ class Platform:
     # Nodes and jobs are processes of this machine running ``project_dir``: what they import
     # can be checked here, and their temp dirs removed here.
     on_this_machine: bool = False
+    # Variables the platform gives a node's processes that Ray's must never hold (the node
+    # launcher removes them; validation's Ray job checks every node for them).
+    secret_env: ClassVar[tuple[str, ...]] = ()
+    # The settings that give it a control plane of its own, and nodes on one host network,
+    # where it has them (said in messages: "run through the control plane (...)").
+    control_plane_setting: ClassVar[str | None] = None
+    one_network_setting: ClassVar[str | None] = None
 
     # -- its config section ------------------------------------------------------------------
     settings_section: ClassVar[str | None] = None  # e.g. "cml" for a ``cml:`` section
@@ -152,6 +159,13 @@ class Platform:
     @classmethod
     def create(cls, config: Any, store: Store) -> Platform:
         raise NotImplementedError
+
+    @classmethod
+    def published_port(cls, environ) -> tuple[int, str] | None:
+        """When this process runs as one of the platform's apps, the port the platform
+        publishes (a server must listen there, and it is public even on loopback), with the
+        variable that said so; else None."""
+        return None
 
     @classmethod
     def control_plane_url(cls, config: Any, digests: list[dict], say,
@@ -184,6 +198,13 @@ class Platform:
         """What every node's launcher should know about where it runs (e.g. the venv the
         environment jobs built, to run in)."""
         return {}
+
+    @classmethod
+    def usage(cls) -> tuple[str, str] | None:
+        """Where a cluster member's Ray token is for the platform's own sessions, and where
+        the cluster is used from, when the cluster is not reachable from the caller; None
+        where it is."""
+        return None
 
     def public_url(self, app: App) -> str | None:
         """Where the platform publishes the app (CML: ``https://<subdomain>.<domain>``,

@@ -1,9 +1,10 @@
 """The local platform: every app and job run is a process on this machine.
 
 Each app runs in its own process group (so stopping it stops every Ray process it started)
-with its own loopback address, handed to it as ``CDSW_IP_ADDRESS`` exactly as CML hands a
-pod its IP. Records live in the store, so a later process (the next CLI run, the API server)
-sees and stops apps that an earlier one started. Logs go to files in the state dir.
+with its own loopback address, handed to it as ``RAYDEPLOY_NODE_ADDRESS`` (the CML
+simulator, built on this, hands it over as ``CDSW_IP_ADDRESS``, as CML hands a pod its IP).
+Records live in the store, so a later process (the next CLI run, the API server) sees and
+stops apps that an earlier one started. Logs go to files in the state dir.
 """
 from __future__ import annotations
 
@@ -64,9 +65,11 @@ class LocalPlatform(Platform):
 
     def __init__(self, store: Store, project_dir: Path, state_dir: Path,
                  files_dir: Path | None = None, extra_env: dict | None = None,
-                 project_id: str | None = None, config=None):
+                 project_id: str | None = None, config=None,
+                 address_env: str = "RAYDEPLOY_NODE_ADDRESS"):
         """``project_id`` adopts a project made elsewhere (the CML simulator's), instead of
-        the one ``create_project`` records in the store."""
+        the one ``create_project`` records in the store; ``address_env``: the variable an
+        app finds its address in."""
         super().__init__(config)
         self.store = store
         self._project_id = project_id
@@ -74,7 +77,8 @@ class LocalPlatform(Platform):
         self.workspace = Path(state_dir) / "project"
         # project files shared by every app (CML: the project directory itself)
         self.files_dir = Path(files_dir) if files_dir else self.workspace / "files"
-        self.extra_env = dict(extra_env or {})  # e.g. the CML simulator's CDSW_* variables
+        self.extra_env = dict(extra_env or {})  # e.g. the variables a CML workload gets
+        self.address_env = address_env
         self.logs_dir = Path(state_dir) / "logs"
         self._lock = threading.Lock()  # address allocation among this process's threads
 
@@ -226,12 +230,11 @@ class LocalPlatform(Platform):
 
     def _environment(self, ip: str | None, own: dict) -> dict:
         """The environment of an app (``ip``: its address) or job run with its ``own``
-        variables: enough to run Python, and what CML gives every workload, so the launcher
-        runs the same on both platforms. Never the deployer's secrets."""
-        env = {**inherited_env(), **own, "CDSW_PROJECT_ID": self.project_id,
-               "CDSW_DOMAIN": "localhost", "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
+        variables: enough to run Python, where the project files are, its address. Never the
+        deployer's secrets."""
+        env = {**inherited_env(), **own, "RAYDEPLOY_PROJECT_FILES": str(self.files_dir),
                **self.extra_env, "PYTHONPATH": str(self.project_dir)}
-        return {**env, "CDSW_IP_ADDRESS": ip} if ip else env
+        return {**env, self.address_env: ip} if ip else env
 
     def _start(self, name: str, argv: list[str], env: dict, stdout, run_dir: Path | None = None
                ) -> subprocess.Popen:

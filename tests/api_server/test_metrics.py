@@ -63,8 +63,8 @@ def test_gunicorn_workers_metrics_add_up(tmp_path):
         port = s.getsockname()[1]
     config = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "s"),
                                                 "project_dir": str(tmp_path)})
-    env = clean_env(RAYDEPLOY_CONFIG=str(config), CDSW_APP_HOST="127.0.0.1",
-                    CDSW_APP_PORT=str(port), GUNICORN_WORKERS="3")
+    env = clean_env(RAYDEPLOY_CONFIG=str(config), RAYDEPLOY_API_HOST="127.0.0.1",
+                    RAYDEPLOY_API_PORT=str(port), GUNICORN_WORKERS="3")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen([gunicorn, "-c", "api_server/gunicorn.conf.py", "api_server.wsgi:app"],

@@ -43,11 +43,12 @@ def test_a_driver_that_fails_says_why_with_the_end_of_its_log(tmp_path):
 
 
 def test_the_entrypoint_is_python_with_the_driver_and_its_time_limit():
-    command = entrypoint(7)
+    command = entrypoint(7, ("CDSW_APIV2_KEY",))
     assert command.startswith('python -c "')
     code = base64.b64decode(re.search(r"b64decode\('([^']+)'\)", command).group(1)).decode()
     assert code.startswith("TASK_SECONDS = 7.0\n") and code.endswith(DRIVER)
-    assert "CDSW_APIV2_KEY" in code  # what the tasks look for
+    # what the tasks look for: ours, and what the platform names
+    assert "RAYDEPLOY_TOKEN" in code and "CDSW_APIV2_KEY" in code
     compile(code, "driver", "exec")  # what the job runs is valid Python
 
 

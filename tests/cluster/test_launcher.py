@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from cluster.launcher import NOT_FOR_RAY, with_project_on_path, without_platform_secrets
+from cluster.launcher import (
+    OWN_SECRETS,
+    from_platform,
+    with_project_on_path,
+    without_platform_secrets,
+)
+from cluster.platforms.cml import CMLPlatform
 
 
 def test_the_interpreter_that_runs_ray_comes_first_on_path_once(tmp_path, monkeypatch):
@@ -31,12 +37,26 @@ def test_a_node_without_path_still_gets_one(tmp_path, monkeypatch):
 
 
 def test_platform_secrets_are_not_handed_to_ray():
-    environ = {name: "secret" for name in NOT_FOR_RAY}
-    environ.update(RAY_AUTH_TOKEN="ray", CDSW_IP_ADDRESS="10.0.0.1", CDSW_PROJECT_ID="p")
+    """Ours always; the platform's as it names them (RAYDEPLOY_PLATFORM_SECRETS)."""
+    secrets = {name: "secret" for name in (*OWN_SECRETS, *CMLPlatform.secret_env)}
+    environ = {**secrets, "RAY_AUTH_TOKEN": "ray", "CDSW_IP_ADDRESS": "10.0.0.1",
+               "RAYDEPLOY_PLATFORM_SECRETS": ",".join(CMLPlatform.secret_env)}
     without_platform_secrets(environ)
     assert environ == {"RAY_AUTH_TOKEN": "ray", "CDSW_IP_ADDRESS": "10.0.0.1",
-                       "CDSW_PROJECT_ID": "p"}
-    assert "CDSW_APIV2_KEY" in NOT_FOR_RAY
+                       "RAYDEPLOY_PLATFORM_SECRETS": "CDSW_APIV2_KEY,CML_API_KEY"}
+
+
+def test_a_node_finds_its_address_where_the_platform_says():
+    from cluster.config import parse_config
+    assert from_platform({"RAYDEPLOY_NODE_ADDRESS": "127.0.0.5"}, "NODE_ADDRESS") == "127.0.0.5"
+    assert from_platform({"RAYDEPLOY_NODE_ADDRESS_FROM": "NOWHERE"}, "NODE_ADDRESS") is None
+    config = parse_config({"platform": "cml", "cml": {"host": "https://ml.example",
+                                                      "api_key": "k" * 20}}, environ={})
+    # a CML pod: what the platform put in the app's environment, and what CML gives the pod
+    pod = {**CMLPlatform(config).node_environment(), "CDSW_IP_ADDRESS": "10.1.2.3",
+           "CDSW_APP_PORT": "8100"}
+    assert from_platform(pod, "NODE_ADDRESS") == "10.1.2.3"
+    assert from_platform(pod, "APP_PORT") == "8100"
 
 
 @pytest.mark.integration  # starts the launcher
@@ -56,7 +76,7 @@ def test_the_head_leaves_the_ray_token_for_the_projects_sessions_only_when_asked
     for publish, files in (("1", tmp_path / "cml"), ("", tmp_path / "local")):
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{stub}:{ROOT}",
                "RAYDEPLOY_ROLE": "head", "RAYDEPLOY_APP_NAME": "c-head",
-               "CDSW_IP_ADDRESS": "127.0.0.1", "RAYDEPLOY_PROJECT_FILES": str(files),
+               "RAYDEPLOY_NODE_ADDRESS": "127.0.0.1", "RAYDEPLOY_PROJECT_FILES": str(files),
                "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "t" * 32,
                "RAYDEPLOY_RAY_ARGS": json.dumps({"port": 6390}),
                "RAYDEPLOY_PUBLISH_RAY_TOKEN": publish}

@@ -7,8 +7,8 @@ import requests
 from cluster.config import parse_config
 from cluster.lifecycle import apps_running
 from cluster.platforms.base import AppSpec, JobSpec
-from cluster.platforms.cml.client import CMLClient
-from cluster.platforms.cml.platform import CMLPlatform, ProjectMissing, subdomain, with_git_token
+from cluster.platforms.cml.client import CMLClient, subdomain, with_git_token
+from cluster.platforms.cml.platform import CMLPlatform, ProjectMissing
 from core.timing import poll_until
 from tests.cml_simulator.helpers import KEY, Simulator, runtime_of, write_script
 
@@ -206,7 +206,7 @@ def test_the_control_plane_has_a_project_of_its_own(sim):
     plane.write_file_at(control.CONFIG_FILE, "cluster_name: simtest\n")
     assert platform.read_file_at(control.CONFIG_FILE) is None  # not in the cluster's project
     control.refuse_one_in_the_cluster_project(platform, config)  # none there: nothing said
-    old = platform.create_app(AppSpec(name="simtest-control", script="api_server/control_app.py",
+    old = platform.create_app(AppSpec(name="simtest-control", script="cluster/platforms/cml/control_app.py",
                                       cpu=1, memory=1, env={"RAYDEPLOY_ROLE": "none"}))
     try:
         with pytest.raises(Unavailable, match="earlier version made in the cluster's own project"

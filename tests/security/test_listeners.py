@@ -26,7 +26,7 @@ def test_gunicorn_refuses_a_non_loopback_bind_without_tokens(tmp_path):
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     result = subprocess.run(
         [gunicorn, "-c", "api_server/gunicorn.conf.py", "api_server.wsgi:app"], cwd=ROOT,
-        env=clean_env(CDSW_APP_HOST=NOT_LOCAL, CDSW_APP_PORT="18080",
+        env=clean_env(RAYDEPLOY_API_HOST=NOT_LOCAL, RAYDEPLOY_API_PORT="18080",
                       RAYDEPLOY_CONFIG=str(safe_config(tmp_path))),
         capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
@@ -64,7 +64,7 @@ def test_serve_deploy_will_not_plan_an_open_management_api_on_a_non_loopback_pro
 
 # -- a port the platform publishes (CML's CDSW_APP_PORT: the app's public URL) -----------------
 CML_APP = {"CDSW_APP_PORT": "8090", "CDSW_DOMAIN": "ml.example.com",
-           "CDSW_APP_HOST": "127.0.0.1"}  # as CML sets them for the control app
+           "RAYDEPLOY_API_HOST": "127.0.0.1"}  # as CML and the control app set them
 TOKEN = "ci:operator:ci-token-0123456789abcdef"
 
 

@@ -14,8 +14,8 @@ class ClusterStatusSchema(Schema):
 class ClusterInfoSchema(Schema):
     head_address = fields.String(allow_none=True)
     head_url = fields.String(allow_none=True, metadata={
-        "description": "where the platform publishes the head app (CML: its public URL, "
-                       "behind the workspace's login): the Serve apps from outside"})
+        "description": "where the platform publishes the head app (its public URL, behind "
+                       "the platform's login), if it does: the Serve apps from outside"})
     dashboard_url = fields.String(allow_none=True, metadata={
         "description": "the Ray dashboard, also the address `ray job submit --address` takes"})
     client_address = fields.String(allow_none=True, metadata={

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -209,3 +211,25 @@ def environment_out(env: dict | str | None) -> dict:
 def environment_patch(env: dict) -> str:
     """``environment`` for a PATCH body: a JSON-encoded string."""
     return json.dumps(env)
+
+
+def epoch(stamp: str | None) -> float:
+    """A CML time stamp (RFC 3339, ``Z`` for UTC) as Unix time; 0 when missing or unreadable."""
+    if not stamp:
+        return 0.0
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def with_git_token(url: str, token: str | None) -> str:
+    """A private repository's https URL with its token (sent to CML, never printed)."""
+    if not token or not url.startswith("https://") or "@" in url.split("/")[2]:
+        return url
+    return f"https://oauth2:{token}@{url[len('https://'):]}"
+
+
+def subdomain(name: str) -> str:
+    """A valid CML subdomain (^[a-z0-9]+(-[a-z0-9]+)*$) from an app name."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-")[:63].strip("-")

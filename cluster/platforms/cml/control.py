@@ -23,7 +23,7 @@ The bootstrap:
    (``.raydeploy-control/config.yaml``): the client's config with no secret in it (no
    ``cml.api_key``: inside CML the app takes the workspace's key from CDSW_APIV2_KEY), its
    store in its own project, the cluster's project by id;
-3. finds or creates the app (``api_server/control_app.py``, its URL open to the network:
+3. finds or creates the app (``control_app.py``, its URL open to the network:
    ``bypass_authentication``, the API's tokens guard it), with the API tokens as salted
    digests only (``RAYDEPLOY_API_TOKEN_DIGESTS``): the app's environment is readable by
    every member of the project through the CML API, so no token is put there; a changed
@@ -44,15 +44,15 @@ import yaml
 from cluster.config.desired import DESIRED_SECTIONS
 from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, PlatformError
 from cluster.platforms.cml.client import environment_patch
+from cluster.platforms.cml.control_app import DIGEST_ENV  # it checks its config against it
 from cluster.platforms.cml.platform import ProjectMissing
 from core.errors import Invalid, Unavailable
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
-SCRIPT = "api_server/control_app.py"
+SCRIPT = "cluster/platforms/cml/control_app.py"
 CONTROL_DIR = ".raydeploy-control"
 CONFIG_FILE = f"{CONTROL_DIR}/config.yaml"
 LOG_FILE = f"{CONTROL_DIR}/control.log"
-DIGEST_ENV = "RAYDEPLOY_CONTROL_DIGEST"  # the control app checks its config against it
 
 
 def app_name(config) -> str:

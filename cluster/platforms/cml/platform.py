@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 from cluster.platforms.base import (
     FAILED,
@@ -29,7 +27,15 @@ from cluster.platforms.base import (
     Project,
 )
 from cluster.platforms.cml import settings
-from cluster.platforms.cml.client import CMLClient, environment_out, environment_patch
+from cluster.platforms.cml.client import (
+    CMLClient,
+    environment_out,
+    environment_patch,
+    epoch,
+    subdomain,
+    with_git_token,
+)
+from cluster.platforms.cml.settings import runtime_choices
 from core.errors import NotFound
 from core.timing import SYSTEM_CLOCK
 
@@ -47,21 +53,12 @@ class ProjectMissing(PlatformError):
     """The project this config names does not exist (yet)."""
 
 
-def with_git_token(url: str, token: str | None) -> str:
-    """A private repository's https URL with its token (sent to CML, never printed)."""
-    if not token or not url.startswith("https://") or "@" in url.split("/")[2]:
-        return url
-    return f"https://oauth2:{token}@{url[len('https://'):]}"
-
-
-def subdomain(name: str) -> str:
-    """A valid CML subdomain (^[a-z0-9]+(-[a-z0-9]+)*$) from an app name."""
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-")[:63].strip("-")
-
-
 class CMLPlatform(Platform):
     name = "cml"
     chains_jobs = True  # a child job starts by itself when its parent's run succeeds
+    secret_env = ("CDSW_APIV2_KEY", "CML_API_KEY")  # every app gets its owner's workspace key
+    control_plane_setting = "cml.control_plane: app"
+    one_network_setting = "cml.shared_host_network"
 
     settings_section = "cml"
     settings_schema = settings.CMLSchema
@@ -73,6 +70,13 @@ class CMLPlatform(Platform):
     @classmethod
     def create(cls, config, store=None) -> CMLPlatform:
         return cls(config)
+
+    @classmethod
+    def published_port(cls, environ) -> tuple[int, str] | None:
+        # an app serves on 127.0.0.1:$CDSW_APP_PORT, https://<subdomain>.$CDSW_DOMAIN
+        port = environ.get("CDSW_APP_PORT", "")
+        return (int(port), "CDSW_APP_PORT") if port.isdigit() and environ.get("CDSW_DOMAIN") \
+            else None
 
     def __init__(self, config, client: CMLClient | None = None):
         super().__init__(config)
@@ -95,10 +99,20 @@ class CMLPlatform(Platform):
     def node_environment(self) -> dict[str, str]:
         # nodes run in the venv setup_environment built in the project (not the runtime's
         # own interpreter); on one shared host the simulator's interpreter is the image
-        # the head leaves the Ray token in the project's files, for the project's sessions
-        # and jobs (the control plane's own copy is in another project: control.py)
-        env = {"RAYDEPLOY_PUBLISH_RAY_TOKEN": "1"}
+        # where CML puts a pod's address and published port; what Ray must not hold; the
+        # head leaves the Ray token in the project's files, for the project's sessions and
+        # jobs (the control plane's own copy is in another project: control.py)
+        env = {"RAYDEPLOY_NODE_ADDRESS_FROM": "CDSW_IP_ADDRESS",
+               "RAYDEPLOY_APP_PORT_FROM": "CDSW_APP_PORT",
+               "RAYDEPLOY_PLATFORM_SECRETS": ",".join(self.secret_env),
+               "RAYDEPLOY_PUBLISH_RAY_TOKEN": "1"}
         return env if self.shares_host_network else {**env, "RAYDEPLOY_VENV": VENV}
+
+    @classmethod
+    def usage(cls) -> tuple[str, str]:
+        # the head leaves the token in the project files (cluster/launcher.py)
+        return (f"/home/cdsw/{FILES}/ray_token",
+                "inside the workspace: a session or job of the cluster's project")
 
     def public_url(self, app: App) -> str | None:
         scheme, _, rest = self.client.host.partition("://")
@@ -253,7 +267,7 @@ class CMLPlatform(Platform):
                        env=env, description=raw.get("description", ""),
                        public=bool(raw.get("bypass_authentication")))
         return App(id=raw["id"], name=raw["name"], status=APP_STATUS.get(raw.get("status"), FAILED),
-                   spec=spec, ip=None, created_at=_epoch(raw.get("created_at")))
+                   spec=spec, ip=None, created_at=epoch(raw.get("created_at")))
 
     def _list(self, suffix: str, key: str, what: str) -> list[dict]:
         """Every item of a list under the project: none while the project is not made yet; a
@@ -366,7 +380,7 @@ class CMLPlatform(Platform):
         env = environment_out(raw.get("environment"))
         return JobRun(id=raw["id"], job_id=raw["job_id"],
                       status=RUN_STATUS.get(raw.get("status"), "running"),
-                      spec_hash=env.get(RUN_KEY_ENV, ""), created_at=_epoch(raw.get("created_at")))
+                      spec_hash=env.get(RUN_KEY_ENV, ""), created_at=epoch(raw.get("created_at")))
 
     def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
         raw = self.client.request("POST", self._path(f"/jobs/{job_id}/runs"), f"run job {job_id}",
@@ -380,21 +394,3 @@ class CMLPlatform(Platform):
     def job_runs(self, job_id: str) -> list[JobRun]:
         return [self._run(r) for r in self.client.list(self._path(f"/jobs/{job_id}/runs"),
                                                        "job_runs", f"list runs of job {job_id}")]
-
-
-def _epoch(stamp: str | None) -> float:
-    if not stamp:
-        return 0.0
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def runtime_choices(available: list[str], shown: int = 5) -> str:
-    """"choose one of: ..." naming the workspace's runtimes, Python ones first."""
-    if not available:
-        return "the workspace lists no runtimes (GET /api/v2/runtimes)"
-    ordered = sorted(available, key=lambda i: ("python" not in i.lower(), i))
-    more = f" (and {len(ordered) - shown} more: GET /api/v2/runtimes)" if len(ordered) > shown else ""
-    return "choose one of: " + ", ".join(ordered[:shown]) + more

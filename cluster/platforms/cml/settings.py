@@ -172,3 +172,12 @@ def _head_as_worker(head: dict, workers: dict) -> str:
     if not filled or not all(isinstance(v, (int, float)) for v in (cpu, memory)):
         return ""
     return f"{cpu:g} CPU, {memory:g} GiB"
+
+
+def runtime_choices(available: list[str], shown: int = 5) -> str:
+    """"choose one of: ..." naming the workspace's runtimes, Python ones first."""
+    if not available:
+        return "the workspace lists no runtimes (GET /api/v2/runtimes)"
+    ordered = sorted(available, key=lambda i: ("python" not in i.lower(), i))
+    more = f" (and {len(ordered) - shown} more: GET /api/v2/runtimes)" if len(ordered) > shown else ""
+    return "choose one of: " + ", ".join(ordered[:shown]) + more

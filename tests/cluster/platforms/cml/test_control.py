@@ -60,7 +60,7 @@ def test_the_control_app_starts_only_with_the_config_the_bootstrap_wrote():
     import hashlib
     import json
 
-    from api_server.control_app import config_intact
+    from cluster.platforms.cml.control_app import config_intact
     text = "cluster_name: c\napprovals: {policy: {worker_launch: {min_approvals: 2}}}\n"
     digests = json.dumps([{"principal": "alice", "digest": "scrypt$..."}], sort_keys=True)
     env = {"RAYDEPLOY_API_TOKEN_DIGESTS": digests,

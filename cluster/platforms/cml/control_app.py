@@ -1,5 +1,6 @@
 """The control plane as a CML application (``<cluster>-control``, made by a bootstrap:
-cluster/platforms/cml/control.py). CML runs this script in the project (``/home/cdsw``) with
+control.py beside this). It runs as a script with the runtime's Python, so it imports
+nothing but the standard library. CML runs this script in the project (``/home/cdsw``) with
 the runtime's Python; it builds the project's venv as setup_environment does (the job then
 finds it made and skips), and replaces itself with gunicorn in that venv, serving the API as
 the control plane (``RAYDEPLOY_CONTROL_PLANE=1``: it owns the store in the project, runs the
@@ -19,7 +20,7 @@ from pathlib import Path
 CONTROL_DIR = Path(".raydeploy-control")
 LOG = CONTROL_DIR / "control.log"
 VENV = Path(os.environ.get("RAYDEPLOY_VENV", ".venv"))
-DIGEST_ENV = "RAYDEPLOY_CONTROL_DIGEST"  # (cluster/platforms/cml/control.py sets it)
+DIGEST_ENV = "RAYDEPLOY_CONTROL_DIGEST"  # (the bootstrap, control.py, sets it)
 
 
 def config_intact(environ, text: str) -> bool:
@@ -51,7 +52,7 @@ def main() -> int:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     project = str(Path.cwd())
-    env = {**os.environ, "RAYDEPLOY_CONTROL_PLANE": "1", "CDSW_APP_HOST": "127.0.0.1",
+    env = {**os.environ, "RAYDEPLOY_CONTROL_PLANE": "1", "RAYDEPLOY_API_HOST": "127.0.0.1",
            "RAYDEPLOY_CONFIG": str(config),
            "RAYDEPLOY_BASE_DIR": project, "PYTHONPATH": project, "GUNICORN_THREADS": "16"}
     python = str(VENV / "bin" / "python")
