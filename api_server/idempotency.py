@@ -33,12 +33,12 @@ def idempotent(view):
         store = services().store
         scope = (actor().principal, f"{request.method} {request.path}", key)
         body_hash = hashlib.sha256(request.get_data()).hexdigest()
-        earlier = store.claim_idempotency_key(*scope, body_hash)
+        earlier = store.idempotency.claim(*scope, body_hash)
         clock = store.clock
         deadline = clock.monotonic() + WAIT_FOR_FIRST
         while earlier is not None and earlier.status is None and clock.monotonic() < deadline:
             clock.sleep(0.05)  # the first request with this key is still being answered
-            earlier = store.claim_idempotency_key(*scope, body_hash)
+            earlier = store.idempotency.claim(*scope, body_hash)
         if earlier is not None:
             if earlier.body_hash != body_hash:
                 raise Invalid("this Idempotency-Key was used with another request body: use a "
@@ -50,11 +50,11 @@ def idempotent(view):
         try:
             response = view(*args, **kwargs)
         except BaseException:
-            store.release_idempotency_key(*scope)
+            store.idempotency.release(*scope)
             raise
         if response.status_code < 400:
-            store.answer_idempotency_key(*scope, response.status_code, response.get_data(as_text=True))
+            store.idempotency.answer(*scope, response.status_code, response.get_data(as_text=True))
         else:
-            store.release_idempotency_key(*scope)
+            store.idempotency.release(*scope)
         return response
     return wrapper

@@ -33,28 +33,28 @@ class StoreCollector:
     def collect(self):
         store = self.store_factory()
         runs = GaugeMetricFamily("raydeploy_runs", "Runs recorded, by status", labels=["status"])
-        for status, n in sorted(store.run_counts().items()):
+        for status, n in sorted(store.metrics.run_counts().items()):
             runs.add_metric([status], n)
         yield runs
         yield _histogram("raydeploy_checkpoint_duration_seconds",
                          "How long checkpoints took, by checkpoint and outcome",
                          ["checkpoint", "outcome"],
-                         (((c, o), d) for c, o, d in store.checkpoint_durations()))
+                         (((c, o), d) for c, o, d in store.metrics.checkpoint_durations()))
         yield _histogram("raydeploy_gate_wait_seconds",
                          "From a gate's approval request to its decision, by checkpoint",
-                         ["checkpoint"], (((c,), w) for c, w in store.gate_waits()))
+                         ["checkpoint"], (((c,), w) for c, w in store.metrics.gate_waits()))
         yield GaugeMetricFamily("raydeploy_approvals_pending",
                                 "Approval requests waiting for a decision",
-                                value=store.pending_approvals())
+                                value=store.metrics.pending_approvals())
         decisions = CounterMetricFamily("raydeploy_approvals", "Approval decisions recorded, by "
                                         "decision and source", labels=["decision", "source"])
-        for decision, source, n in store.approval_counts():
+        for decision, source, n in store.metrics.approval_counts():
             decisions.add_metric([decision, source], n)
         yield decisions
         deliveries = CounterMetricFamily("raydeploy_notification_deliveries",
                                          "Notification deliveries, by event and status",
                                          labels=["event", "status"])
-        for event, status, n in store.delivery_counts():
+        for event, status, n in store.deliveries.delivery_counts():
             deliveries.add_metric([event, status], n)
         yield deliveries
 

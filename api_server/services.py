@@ -114,7 +114,7 @@ class Services:
         self.store = Store(config.state_dir, owned=control_plane)
         self.dispatcher = Dispatcher(self.store.clock)  # one delivery thread for every context
         self.ray_address = ray_address
-        self._use(self.config_for(self.store.kv_get(DESIRED_KEY)))
+        self._use(self.config_for(self.store.kv.get(DESIRED_KEY)))
         self.cache = TTLCache(cache_seconds)
         # plans for readers (a checkpoint's, the whole run's): each asks the platform
         self.plans = TTLCache(plan_cache_seconds)
@@ -138,8 +138,8 @@ class Services:
 
     def _run_context(self, force: bool, desired: dict | None) -> Context:
         config = self.config_for(desired)
-        if desired is not None and desired != self.store.kv_get(DESIRED_KEY):
-            self.store.kv_set(DESIRED_KEY, desired)
+        if desired is not None and desired != self.store.kv.get(DESIRED_KEY):
+            self.store.kv.set(DESIRED_KEY, desired)
             self._use(config)
             self.invalidate()  # what was planned, was planned for the previous desired state
         reporter = EventReporter(self.store, run_id=lambda: None)

@@ -178,8 +178,8 @@ def main() -> None:
                  "worker_launch", "serve_deploy", "validation", "teardown"]
         shown = {}  # what each gate shows: the run and plan a decision names
         for name in gates:
-            run = store.create_run("deploy", [name], "bench", "cli", status="awaiting_approval")
-            store.open_approval_request(run.id, name, f"fp-{name}", {}, False, [], "bench")
+            run = store.runs.create_run("deploy", [name], "bench", "cli", status="awaiting_approval")
+            store.approvals.open_approval_request(run.id, name, f"fp-{name}", {}, False, [], "bench")
             shown[name] = {"run_id": run.id, "plan_fingerprint": f"fp-{name}"}
         config = Path(tmp) / "cluster.yaml"
         config.write_text(yaml.safe_dump({**yaml.safe_load(Path(args.config).read_text()),
@@ -188,7 +188,7 @@ def main() -> None:
         server = start_gunicorn(config, port, tmp)
         try:
             streams = hold_streams(f"http://127.0.0.1:{port}/api/v1/deployments/"
-                                   f"{store.list_runs()[0].id}/events", 32)
+                                   f"{store.runs.list_runs()[0].id}/events", 32)
             for path in ("/health", "/api/v1/cluster/status"):
                 loaded = hammer(f"http://127.0.0.1:{port}{path}", args.clients, 5)
                 print(f"GET {path} with 32 event streams held open ({streams['accepted']} "
@@ -204,7 +204,7 @@ def main() -> None:
         finally:
             processes.stop_session(server.pid)
             server.wait()
-        records = store.approvals()
+        records = store.approvals.decisions()
         per_gate = {g: sum(r.checkpoint == g for r in records) for g in gates}
         print(f"POST /api/v1/approvals, {args.clients} clients x {len(gates)} gates x 2: "
               f"{posts['requests']} requests, {posts['rps']:.0f} req/s, p50 {posts['p50_ms']:.1f} ms, "

@@ -226,9 +226,9 @@ def views(sim: Simulator, platform: CMLPlatform, project, tmp: Path, max_rps: fl
         if phase.startswith("stand-in"):
             dashboard = StandInDashboard(files, json.loads(head_file)["ip"], layout.dashboard_port)
         try:
-            store.kv_delete(NODE_IPS_KEY)  # cold: no node address remembered
+            store.kv.delete(NODE_IPS_KEY)  # cold: no node address remembered
             figures = {"phase": phase, **time_nodes_view(sim, config, tries)}
-            store.kv_delete(NODE_IPS_KEY)
+            store.kv.delete(NODE_IPS_KEY)
             figures.update(time_plan(sim, config_path, env, tries))
             out.append(figures)
         finally:

@@ -53,10 +53,10 @@ def evaluate(store: Store, run_id: str, checkpoint: str, fingerprint: str, gate:
     it is approved once ``gate.policy.min_approvals`` approvals count (distinct principals,
     not the requester, as the policy says)."""
     now = store.clock.time()
-    revoked = store.revoked_ids()
+    revoked = store.approvals.revoked_ids()
     policy = gate.policy
     why, counted = "", []
-    for record in store.approvals(checkpoint=checkpoint):  # newest first
+    for record in store.approvals.decisions(checkpoint=checkpoint):  # newest first
         state = record_state(record, revoked, now)
         if state in ("revocation", "revoked") or record.run_id != run_id:
             continue
@@ -208,7 +208,7 @@ def _notify(notifier, store: Store, record: Approval, policy: ApprovalPolicy) ->
         notifier.emit("approval.rejected", run_id=record.run_id,
                       checkpoint=record.checkpoint, approver=record.approver, **facts)
         return
-    request = store.open_request_for(record.checkpoint)
+    request = store.approvals.open_request_for(record.checkpoint)
     if request is None or request.run_id != record.run_id:
         return
     verdict = verdict_for(store, request, policy)
@@ -221,7 +221,7 @@ def _decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,
             rules: GateRules) -> Approval:
     decision, run_id, fingerprint = ballot.decision, ballot.run_id, ballot.fingerprint
     policy = rules.policy
-    request = store.open_request_for(checkpoint)
+    request = store.approvals.open_request_for(checkpoint)
     if request is None:
         raise NoPendingApproval(f"no plan of {checkpoint} is awaiting approval "
                                 f"(start a run that reaches it first)")
@@ -255,7 +255,7 @@ def _decide(store: Store, actor: Actor, checkpoint: str, ballot: Ballot,
             and actor.principal == request.requester):
         raise SelfApprovalForbidden(f"{actor.principal} started this run and may not approve its "
                                     f"destructive gate {checkpoint} (approvals.forbid_self_approval)")
-    return store.add_approval(
+    return store.approvals.add_approval(
         checkpoint=checkpoint, plan_fingerprint=request.fingerprint,
         decision=Decision.APPROVED if decision == "approve" else Decision.REJECTED,
         approver=actor.principal, source=actor.source, run_id=request.run_id,
@@ -280,13 +280,13 @@ def rejection_message(record: Approval) -> str:
 def end_rejected_run(store: Store, record: Approval) -> None:
     """A rejection ends the run that waits for it, whoever rejects and from wherever (the
     one place a run becomes rejected: its error says who, the name they claimed, and why)."""
-    run = store.get_run(record.run_id) if record.run_id else None
-    store.close_approval_requests(record.run_id, record.checkpoint)
+    run = store.runs.get_run(record.run_id) if record.run_id else None
+    store.approvals.close_approval_requests(record.run_id, record.checkpoint)
     if run is None or run.status not in (RunStatus.AWAITING_APPROVAL, RunStatus.RUNNING):
         return
     transition(store, run.id, RunStatus.REJECTED, failed_checkpoint=record.checkpoint,
                error=rejection_message(record))
-    store.add_event("run.rejected", rejection_message(record), run_id=run.id,
+    store.events.add_event("run.rejected", rejection_message(record), run_id=run.id,
                     checkpoint=record.checkpoint, data={"approval_id": record.id})
 
 
@@ -295,15 +295,15 @@ def revoke(store: Store, actor: Actor, approval_id: str, reason: str | None = No
     try:
         actor.require("approver", "revoke approvals")
         with store.db.transaction():  # the check and the insert together: one revocation
-            record = store.get_approval(approval_id)
+            record = store.approvals.get_approval(approval_id)
             if record is None or record.decision == Decision.REVOKED:
                 raise NotFound(f"approval {approval_id} not found")
             if record.decision == Decision.REJECTED:
                 raise Conflict(f"approval {approval_id} is a rejection, and a rejection is final "
                                f"for its run: start a new run instead")
-            if approval_id in store.revoked_ids():
+            if approval_id in store.approvals.revoked_ids():
                 raise AlreadyDecided(f"approval {approval_id} is already revoked")
-            revocation = store.add_approval(
+            revocation = store.approvals.add_approval(
                 checkpoint=record.checkpoint, plan_fingerprint=record.plan_fingerprint,
                 decision=Decision.REVOKED, approver=actor.principal, source=actor.source,
                 run_id=record.run_id, requester=record.requester, reason=reason,

@@ -12,7 +12,7 @@ from store import Store
 def record(store: Store, actor: Actor, action: str, target: str, result: str = "ok", *,
            plan_fingerprint: str | None = None, run_id: str | None = None,
            **detail) -> AuditEvent:
-    return store.audit(principal=actor.principal, claimed_name=actor.claimed_name,
+    return store.audit_log.audit(principal=actor.principal, claimed_name=actor.claimed_name,
                        source=actor.source, client_address=actor.client_address,
                        action=action, target=target, result=result,
                        plan_fingerprint=plan_fingerprint, run_id=run_id,

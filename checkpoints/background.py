@@ -97,7 +97,7 @@ class RunLauncher:
         returned instead (``attached``)."""
         if resume:  # the run acts with the desired state it was started with
             store = self.context_factory(force, None).store
-            earlier = store.get_run(run_id) if run_id else store.latest_run()
+            earlier = store.runs.get_run(run_id) if run_id else store.runs.latest_run()
             desired = (earlier.options.get("desired") if earlier else None) or desired
         ctx: Context = self.context_factory(force, desired)
         options = {"force": force}
@@ -105,7 +105,7 @@ class RunLauncher:
             options.update(desired=desired, desired_digest=state_digest(ctx.config))
         selection = [] if resume else selection or selection_for(mode, checkpoint)
         if attach and not resume:
-            for run in ctx.store.list_runs(limit=5, statuses=ACTIVE):
+            for run in ctx.store.runs.list_runs(limit=5, statuses=ACTIVE):
                 if (run.options.get("desired_digest") == options.get("desired_digest")
                         and list(run.selection) == selection and run.mode == mode):
                     return Started(run, attached=True)
@@ -127,14 +127,14 @@ class RunLauncher:
         a process that is gone; the latest run, if it was going (or waiting at a gate), is
         continued. The plans read the live state, so nothing is done twice."""
         store = self.context_factory(False, None).store
-        latest = store.latest_run()
-        store.clear_leases()
+        latest = store.runs.latest_run()
+        store.leases.clear_leases()
         if latest is None or latest.status not in ACTIVE:
             return None
         if latest.status == RunStatus.RUNNING:  # its executor died: interrupted, then resumed
             transition(store, latest.id, RunStatus.INTERRUPTED,
                        error="the control plane running it stopped (crash or restart)")
-            store.add_event("run.interrupted", f"run {latest.id} was interrupted", run_id=latest.id)
+            store.events.add_event("run.interrupted", f"run {latest.id} was interrupted", run_id=latest.id)
         return self.start(RECOVERY, resume=True, run_id=latest.id).run
 
     def run_operation(self, actor: Actor, op: Operation) -> OperationStarted:
@@ -162,7 +162,7 @@ class RunLauncher:
                          plan_fingerprint=plan.fingerprint, reasons=list(gate.reasons))
             self._in_background(orchestrator, run)
             # answer once the gate is open, so an approval sent right after the answer counts
-            run = poll_until(lambda: (r := ctx.store.get_run(run.id)).status
+            run = poll_until(lambda: (r := ctx.store.runs.get_run(run.id)).status
                              != RunStatus.RUNNING and r, GATE_OPENS, f"run {run.id} to reach its gate",
                              interval=0.02)
             return OperationStarted(run, plan, gate, {})

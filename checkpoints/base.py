@@ -51,11 +51,11 @@ class EventReporter(NullReporter):
         now = self.clock.monotonic()
         if now - self._last_wait >= WAITING_EVERY:
             self._last_wait = now
-            self.store.add_event("run.waiting", message, run_id=self.run_id(),
+            self.store.events.add_event("run.waiting", message, run_id=self.run_id(),
                                  checkpoint=self.checkpoint)
 
     def message(self, text):
-        self.store.add_event("run.message", text, run_id=self.run_id(), checkpoint=self.checkpoint)
+        self.store.events.add_event("run.message", text, run_id=self.run_id(), checkpoint=self.checkpoint)
 
 
 @dataclass

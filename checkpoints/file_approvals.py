@@ -68,7 +68,7 @@ def take(ctx, checkpoint: str, gate: Gate) -> bool:
         os.rename(path, claimed)  # atomic: of two waiting processes, one gets it
     except FileNotFoundError:
         return False
-    request = ctx.store.open_request_for(checkpoint)
+    request = ctx.store.approvals.open_request_for(checkpoint)
     try:
         words, reason = _read(claimed, uid, user)
         if request is None or request.fingerprint not in words:

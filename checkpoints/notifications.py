@@ -207,9 +207,9 @@ class Dispatcher:
             except queue.Empty:
                 break
         for _config, store, delivery in left:
-            current = store.get_delivery(delivery.id)
+            current = store.deliveries.get_delivery(delivery.id)
             if current is not None and current.status == "pending":
-                store.update_delivery(delivery.id, status="failed", attempts=current.attempts,
+                store.deliveries.update_delivery(delivery.id, status="failed", attempts=current.attempts,
                                       last_error=(current.last_error or "not sent")
                                       + "; the process that emitted it exited")
 
@@ -236,7 +236,7 @@ class Dispatcher:
         outcome recorded."""
         target = next((t for t in config.notifications.targets if t.name == delivery.target), None)
         if target is None:
-            store.update_delivery(delivery.id, status="failed", attempts=0,
+            store.deliveries.update_delivery(delivery.id, status="failed", attempts=0,
                                   last_error="the target is no longer configured")
             return
         _after_earlier(store, delivery, self.clock)
@@ -248,16 +248,16 @@ class Dispatcher:
             except DeliveryError as e:
                 error = str(e)
                 if e.retry and attempts < limit:
-                    store.update_delivery(delivery.id, status="pending", attempts=attempts,
+                    store.deliveries.update_delivery(delivery.id, status="pending", attempts=attempts,
                                           last_error=str(e))
                     self.clock.sleep(min(30.0, 0.5 * 2 ** (attempts - 1)))
                     continue
-                store.update_delivery(delivery.id, status="failed", attempts=attempts,
+                store.deliveries.update_delivery(delivery.id, status="failed", attempts=attempts,
                                       last_error=str(e))
                 log.warning("notification %s to %s failed: %s", delivery.id, target.name, e)
                 return
             # delivered; the last failed attempt's error stays for the record
-            store.update_delivery(delivery.id, status="delivered", attempts=attempts,
+            store.deliveries.update_delivery(delivery.id, status="delivered", attempts=attempts,
                                   last_error=error)
             return
 
@@ -271,7 +271,7 @@ def _after_earlier(store, delivery: Delivery, clock: Clock) -> None:
     if not delivery.run_id:
         return
     deadline = clock.monotonic() + ORDER_WAIT_SECONDS
-    while clock.monotonic() < deadline and store.earlier_pending(delivery):
+    while clock.monotonic() < deadline and store.deliveries.earlier_pending(delivery):
         clock.sleep(0.1)
 
 
@@ -295,11 +295,11 @@ class Notifier:
         # the audit trail's head leaves the store with every message: kept by the receivers,
         # it anchors the trail where the store's keeper cannot rewrite it (audit verify
         # --expect-head)
-        head = store.audit_head() if targets else None
+        head = store.audit_log.audit_head() if targets else None
         for target in targets:
             payload = {"event": event, "cluster": config.cluster_name, "at": store.clock.time(),
                        "run_id": run_id, "checkpoint": checkpoint, "audit_head": head, **facts}
-            delivery = store.add_delivery(event, target.name, payload, run_id=run_id,
+            delivery = store.deliveries.add_delivery(event, target.name, payload, run_id=run_id,
                                           checkpoint=checkpoint)
             self.dispatcher.submit(config, store, delivery)
             deliveries.append(delivery)

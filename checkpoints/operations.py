@@ -210,7 +210,7 @@ class AppDeploy(Operation):
         live = serve.deployed_configs(status).get(name)
         self._ingress = serve.ingress_of(status.get(name) or {}) if live else None
         desired = self._desired()
-        key = ctx.store.derived_key("plan-seal")
+        key = ctx.store.audit_log.derived_key("plan-seal")
         if live is not None and same_app(live, desired):
             return Plan(self.name, notes=(f"application {name} already runs this config",))
         app = (app_action(Kind.CREATE, desired, None, key) if live is None else

@@ -121,24 +121,24 @@ class Orchestrator:
     def acquire(self, run_id: str | None = None) -> None:
         """Take the cluster lease or raise LeaseHeld. Runs left 'running' by a crashed holder
         become 'interrupted' (only the lease holder may run)."""
-        self.store.acquire_lease(self.holder, run_id, LEASE_TTL)
-        for run in self.store.list_runs(statuses=[RunStatus.RUNNING]):
+        self.store.leases.acquire_lease(self.holder, run_id, LEASE_TTL)
+        for run in self.store.runs.list_runs(statuses=[RunStatus.RUNNING]):
             transition(self.store, run.id, RunStatus.INTERRUPTED,
                        error="the process running it stopped (crash or kill)")
-            self.store.add_event("run.interrupted", f"run {run.id} was interrupted", run_id=run.id)
+            self.store.events.add_event("run.interrupted", f"run {run.id} was interrupted", run_id=run.id)
         self._stop_heartbeat.clear()
         self._heartbeat = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
         self._heartbeat.start()
 
     def _beat(self) -> None:
         while not self._stop_heartbeat.wait(HEARTBEAT):
-            self.store.renew_lease(self.holder, LEASE_TTL)
+            self.store.leases.renew_lease(self.holder, LEASE_TTL)
 
     def release(self) -> None:
         self._stop_heartbeat.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=2)
-        self.store.release_lease(self.holder)
+        self.store.leases.release_lease(self.holder)
 
     # -- runs -------------------------------------------------------------------------------------
     def create_run(self, mode: str, selection: list[str], actor: Actor,
@@ -152,22 +152,22 @@ class Orchestrator:
                 audit.record(self.store, actor, audit_action, mode, "refused", reason=str(e))
             raise
         with self.store.db.transaction():
-            run = self.store.create_run(mode, selection, actor.principal, actor.source, options)
+            run = self.store.runs.create_run(mode, selection, actor.principal, actor.source, options)
             if audit_action:
                 audit.record(self.store, actor, audit_action, run.id, "ok", run_id=run.id,
                              mode=mode, selection=selection)
-        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
-        self.store.add_event("run.started", f"{mode} run {run.id} started by {actor.principal}",
+        self.store.leases.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
+        self.store.events.add_event("run.started", f"{mode} run {run.id} started by {actor.principal}",
                              run_id=run.id, data={"selection": selection, "mode": mode})
         return run
 
     def resumable_run(self, run_id: str | None = None) -> Run:
         if run_id:
-            run = self.store.get_run(run_id)
+            run = self.store.runs.get_run(run_id)
             if run is None:
                 raise NotFound(f"run {run_id} not found")
         else:
-            run = self.store.latest_run()
+            run = self.store.runs.latest_run()
             if run is None:
                 raise NotFound("there is no run to resume: start one with --deploy")
         if run.status == RunStatus.REJECTED:  # one kind from every path: CLI 4, API 409
@@ -189,15 +189,15 @@ class Orchestrator:
             audit.record(self.store, actor, "run.resume", run.id, "refused", run_id=run.id,
                          reason=str(e))
             raise
-        self.store.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
-        self.store.add_event("run.resumed", f"run {run.id} resumed", run_id=run.id)
+        self.store.leases.renew_lease(self.holder, LEASE_TTL, run_id=run.id)
+        self.store.events.add_event("run.resumed", f"run {run.id} resumed", run_id=run.id)
         self._resumed = True
-        return self.store.get_run(run.id)
+        return self.store.runs.get_run(run.id)
 
     def execute(self, run: Run) -> Run:
         """Run the run's remaining checkpoints; returns the run as recorded at the end."""
         run_id = self.ctx.run_id = run.id
-        self.ctx.cancelled = lambda: self.store.get_run(run_id).status == RunStatus.CANCELLED
+        self.ctx.cancelled = lambda: self.store.runs.get_run(run_id).status == RunStatus.CANCELLED
         total = len(run.selection)
         expected = run.options.get("expected_fingerprints") or {}
         for name in run.remaining:
@@ -216,18 +216,18 @@ class Orchestrator:
         return self.checkpoints[name]
 
     def _finish(self, run_id: str, status: RunStatus, checkpoint: str | None) -> Run:
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         stopped_at = checkpoint if status != RunStatus.SUCCEEDED else None
         if run.status == RunStatus.CANCELLED:
             pass
         elif status != run.status:
             transition(self.store, run_id, status, failed_checkpoint=stopped_at)
         else:  # already awaiting approval since the gate
-            self.store.update_run(run_id, failed_checkpoint=stopped_at)
-        run = self.store.get_run(run_id)
+            self.store.runs.update_run(run_id, failed_checkpoint=stopped_at)
+        run = self.store.runs.get_run(run_id)
         if run.status != RunStatus.AWAITING_APPROVAL:  # nobody waits at a gate of a run that ended
-            self.store.close_approval_requests(run_id)
-        self.store.add_event("run.finished", f"run {run_id} {run.status}", run_id=run_id,
+            self.store.approvals.close_approval_requests(run_id)
+        self.store.events.add_event("run.finished", f"run {run_id} {run.status}", run_id=run_id,
                              checkpoint=checkpoint, data={"status": str(run.status),
                                                           "error": run.error})
         if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
@@ -241,7 +241,7 @@ class Orchestrator:
         """``expected``: the fingerprint a saved plan (--plan-file) allows here."""
         ctx, name = self.ctx, checkpoint.name
         started = ctx.clock.monotonic()
-        self.store.update_result(run_id, name, status=Outcome.RUNNING,
+        self.store.runs.update_result(run_id, name, status=Outcome.RUNNING,
                                  started_at=ctx.clock.time(), error=None)
         self._event("checkpoint.started", name, f"{name} started", {"index": index, "total": total})
         ctx.reporter.checkpoint_started(name, index, total)
@@ -291,7 +291,7 @@ class Orchestrator:
         except DomainError as e:
             return self._record(run_id, name, Outcome.FAILED, started, plan, str(e))
         except Exception as e:  # a bug: keep the trace in the store, not on the user's screen
-            self.store.add_event("checkpoint.crash", traceback.format_exc(), run_id=run_id,
+            self.store.events.add_event("checkpoint.crash", traceback.format_exc(), run_id=run_id,
                                  checkpoint=name)
             return self._record(run_id, name, Outcome.FAILED, started, plan,
                                 f"{type(e).__name__}: {e}")
@@ -301,19 +301,19 @@ class Orchestrator:
         ctx = self.ctx
         verdict = approvals.evaluate(self.store, run_id, checkpoint.name, plan.fingerprint, gate)
         if verdict.state == "approved":
-            self.store.close_approval_requests(run_id, checkpoint.name)
+            self.store.approvals.close_approval_requests(run_id, checkpoint.name)
             self._event("approval.used", checkpoint.name,
                         f"{checkpoint.name}: approval {verdict.record.id} by "
                         f"{verdict.record.approver} applies", {"approval_id": verdict.record.id})
             return Outcome.SUCCEEDED
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         if verdict.state == "rejected":  # decided while this run was away (then resumed)
             approvals.end_rejected_run(self.store, verdict.record)
             return Outcome.REJECTED
-        request = self.store.open_approval_request(
+        request = self.store.approvals.open_approval_request(
             run_id, checkpoint.name, plan.fingerprint, plan.to_dict(), gate.destructive,
             list(gate.reasons), run.requester, breaking=gate.breaking)
-        self.store.update_result(run_id, checkpoint.name, status=Outcome.AWAITING_APPROVAL,
+        self.store.runs.update_result(run_id, checkpoint.name, status=Outcome.AWAITING_APPROVAL,
                                  plan=plan.to_dict(), fingerprint=plan.fingerprint)
         transition(self.store, run_id, RunStatus.AWAITING_APPROVAL)
         self._event("approval.required", checkpoint.name,
@@ -331,7 +331,7 @@ class Orchestrator:
             decision = self.gatekeeper(GateRequest(ctx, run, checkpoint, plan, gate, request,
                                                    verdict.why))
         if decision == "approved":
-            self.store.close_approval_requests(run_id, checkpoint.name)
+            self.store.approvals.close_approval_requests(run_id, checkpoint.name)
             transition(self.store, run_id, RunStatus.RUNNING)
             return Outcome.SUCCEEDED
         if decision == "rejected":  # approvals.decide ended the run as rejected, said by whom
@@ -345,15 +345,15 @@ class Orchestrator:
     def _record(self, run_id: str, name: str, outcome: Outcome, started: float,
                 plan: Plan | None, error: str | None = None) -> Outcome:
         seconds = self.ctx.clock.monotonic() - started
-        self.store.update_result(run_id, name, status=outcome, finished_at=self.ctx.clock.time(),
+        self.store.runs.update_result(run_id, name, status=outcome, finished_at=self.ctx.clock.time(),
                                  duration=round(seconds, 3),
                                  plan=plan.to_dict() if plan else None,
                                  fingerprint=plan.fingerprint if plan else None, error=error)
         if error and outcome == Outcome.FAILED:
-            self.store.update_run(run_id, error=f"{name} failed: {error}")
+            self.store.runs.update_run(run_id, error=f"{name} failed: {error}")
         detail = error or ""
         if outcome == Outcome.REJECTED:
-            detail = self.store.get_run(run_id).error or ""
+            detail = self.store.runs.get_run(run_id).error or ""
         self._event(f"checkpoint.{outcome}", name, f"{name} {outcome} in {seconds:.1f}s"
                     + (f": {detail}" if detail else ""),
                     {"seconds": round(seconds, 3), "detail": detail})
@@ -361,4 +361,4 @@ class Orchestrator:
         return outcome
 
     def _event(self, kind: str, checkpoint: str, message: str, data: dict | None = None) -> None:
-        self.store.add_event(kind, message, run_id=self.ctx.run_id, checkpoint=checkpoint, data=data)
+        self.store.events.add_event(kind, message, run_id=self.ctx.run_id, checkpoint=checkpoint, data=data)

@@ -39,7 +39,7 @@ class Step:
 def preview(ctx: Context, selection: tuple[str, ...] = ORDER) -> dict:
     with ctx.cluster.inventory.one_listing():  # every planner reads the same app listing
         steps = _plan_steps(ctx, selection)
-    last = ctx.store.kv_get(LAST_SUCCESS_KEY)
+    last = ctx.store.kv.get(LAST_SUCCESS_KEY)
     return {"generated_at": time.time(), "cluster_name": ctx.config.cluster_name,
             "platform": ctx.config.platform, "config": ctx.config.source,
             "last_success": {"run_id": last["run_id"], "at": last["at"]} if last else None,
@@ -94,7 +94,7 @@ def config_diff(before: dict, after: dict) -> list[dict]:
 
 
 def remember_success(ctx: Context, run_id: str) -> None:
-    ctx.store.kv_set(LAST_SUCCESS_KEY, {"run_id": run_id, "at": ctx.clock.time(),
+    ctx.store.kv.set(LAST_SUCCESS_KEY, {"run_id": run_id, "at": ctx.clock.time(),
                                         "config": effective_config(ctx.config)})
 
 

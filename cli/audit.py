@@ -35,8 +35,8 @@ def parse_since(value: str | None, now: float) -> float | None:
 def cmd_audit(args, store) -> int:
     if args.audit_command == "verify":
         return _verify(store, args.expect_head)
-    head = store.audit_head()  # the export ends here, and says so: anchor it elsewhere
-    events = store.audit_events(since=parse_since(args.since, time.time()), action=args.action,
+    head = store.audit_log.audit_head()  # the export ends here, and says so: anchor it elsewhere
+    events = store.audit_log.audit_events(since=parse_since(args.since, time.time()), action=args.action,
                                 up_to_seq=head["seq"] if head else 0)
     for event in events:
         say_audit_event(event, args.format)
@@ -54,7 +54,7 @@ def say_audit_head(head: dict | None, fmt: str = "text") -> None:
 
 
 def _verify(store, expect_head: str | None) -> int:
-    check = store.verify_audit(expect_head=checked_head(expect_head))
+    check = store.audit_log.verify_audit(expect_head=checked_head(expect_head))
     return report_verification(check.checked, check.problem, check.head, expect_head)
 
 

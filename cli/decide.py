@@ -19,7 +19,7 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
     (or the ones given with --run / --fingerprint), so a plan that took its place meanwhile
     (another run at the same gate, a changed plan) is refused, never decided on unseen."""
     decision = "approve" if args.command == "approve" else "reject"
-    request = ctx.store.open_request_for(args.name)
+    request = ctx.store.approvals.open_request_for(args.name)
     run_id = args.run or (request.run_id if request else None)
     fingerprint = args.fingerprint or (request.fingerprint if request else None)
     if request is not None:  # what is being decided, in full
@@ -39,12 +39,12 @@ def cmd_decide(args, ctx: Context, actor: Actor) -> int:
     by = record.approver + (f" (claimed: {record.claimed_by})" if record.claimed_by else "")
     say(f"{record.decision} {args.name} plan {record.plan_fingerprint} of run {record.run_id} "
         f"(record {record.id}) by {printable(by)}")
-    run = ctx.store.get_run(record.run_id) if record.run_id else None
+    run = ctx.store.runs.get_run(record.run_id) if record.run_id else None
     progress = gate_progress(ctx, request) if decision == "approve" and request else None
     if run is not None and run.status == RunStatus.REJECTED:
         say(f"run {run.id} ended as rejected")
     elif progress:
         say(f"{progress}: {args.name} needs more approvals (approvals.policy) before it applies")
-    elif decision == "approve" and ctx.store.current_lease() is None:
+    elif decision == "approve" and ctx.store.leases.current_lease() is None:
         say(f"continue with: {resume_command(args)}")
     return EXIT_OK

@@ -39,7 +39,7 @@ def gate_progress(ctx: Context, request) -> str | None:
 def cmd_status(args, ctx: Context) -> int:
     if args.format == "json":
         return _status_json(ctx)
-    run = ctx.store.latest_run()
+    run = ctx.store.runs.latest_run()
     if run is None:
         say("no runs yet")
     else:
@@ -49,10 +49,10 @@ def cmd_status(args, ctx: Context) -> int:
             took = f" ({r.duration:.2f}s)" if r.duration is not None else ""
             say(f"  {r.checkpoint:<16} {r.status}{took}"
                 + (f": {r.error.splitlines()[0]}" if r.error else ""))
-    lease = ctx.store.current_lease()
+    lease = ctx.store.leases.current_lease()
     if lease:
         say(f"lease held by {lease.holder} (run {lease.run_id})")
-    for req in ctx.store.approval_requests(open_only=True):
+    for req in ctx.store.approvals.approval_requests(open_only=True):
         progress = gate_progress(ctx, req)
         say(f"awaiting approval: {req.checkpoint} plan {req.fingerprint}"
             f"{' (BREAKING)' if req.breaking else ' (destructive)' if req.destructive else ''}"
@@ -72,7 +72,7 @@ def cmd_status(args, ctx: Context) -> int:
 def _status_json(ctx: Context) -> int:
     """--status --format json: the same as data (what tools that follow a deploy read, as
     seed 003's ray_cluster_info.json)."""
-    run = ctx.store.latest_run()
+    run = ctx.store.runs.latest_run()
     inventory = ctx.cluster.inventory
     nodes = inventory.nodes() if inventory.head_app() else []
     info = ctx.cluster.info() if nodes else {}

@@ -127,7 +127,7 @@ class NodeInventory:
         (the platform client's rate limit sets the pace), and remembered for the app's life."""
         unknown = [a for a in apps if a.id not in self._node_ips]
         if unknown and self.store is not None:
-            self._node_ips.update(_records(self.store.kv_get(NODE_IPS_KEY) or {}))  # others' reads
+            self._node_ips.update(_records(self.store.kv.get(NODE_IPS_KEY) or {}))  # others' reads
             unknown = [a for a in unknown if a.id not in self._node_ips]
         if unknown:
             def read(app: App) -> str | None:
@@ -141,7 +141,7 @@ class NodeInventory:
                       if raw}
             self._node_ips.update(learnt)
             if learnt and self.store is not None:
-                self.store.kv_set(NODE_IPS_KEY, {**(self.store.kv_get(NODE_IPS_KEY) or {}),
+                self.store.kv.set(NODE_IPS_KEY, {**(self.store.kv.get(NODE_IPS_KEY) or {}),
                                                  **learnt})
         return {a.id: self._node_ips.get(a.id) for a in apps}
 
@@ -149,7 +149,7 @@ class NodeInventory:
         """The cluster is gone: its apps' addresses with it."""
         self._node_ips.clear()
         if self.store is not None:
-            self.store.kv_delete(NODE_IPS_KEY)
+            self.store.kv.delete(NODE_IPS_KEY)
 
     def serve_port(self, apps: list[App] | None = None) -> int | None:
         """Where the Serve proxy listens on the head: the port the platform publishes the

@@ -72,7 +72,7 @@ def job_check(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False) 
     finally:
         _remove(client, job_id)
     if not check.ok:  # a pass of before stands no more
-        cluster.store.kv_delete(PROVEN_KEY)
+        cluster.store.kv.delete(PROVEN_KEY)
     return check
 
 
@@ -103,7 +103,7 @@ def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
                                        f"{', '.join(_names(cluster, silent))}")
     if result.get("secrets"):  # the launcher keeps them from every Ray process
         return Check("ray_job", False, f"the cluster's tasks hold {', '.join(result['secrets'])}")
-    cluster.store.kv_set(PROVEN_KEY, {"nodes": sorted(result["alive"]), "at": cluster.clock.time()})
+    cluster.store.kv.set(PROVEN_KEY, {"nodes": sorted(result["alive"]), "at": cluster.clock.time()})
     return Check("ray_job", True, f"a Ray job (entrypoint python, the cluster's token) ran a "
                                   f"task on each of the {len(result['alive'])} nodes")
 
@@ -111,7 +111,7 @@ def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
 def _still_proven(cluster, client) -> Check | None:
     """The last pass, if Ray's ALIVE nodes (as the job's driver saw them: the dashboard's
     list, no platform listing) are the same ones now."""
-    proven = cluster.store.kv_get(PROVEN_KEY)
+    proven = cluster.store.kv.get(PROVEN_KEY)
     if not proven:
         return None
     age = cluster.clock.time() - proven["at"]

@@ -73,7 +73,7 @@ class PortLayout:
         self.offset = (zlib.crc32(str(config.state_dir).encode()) % 50) * 100
 
     def current(self) -> Layout | None:
-        raw = self.store.kv_get(LAYOUT_KEY)
+        raw = self.store.kv.get(LAYOUT_KEY)
         return Layout(**{**raw, "worker_ports": tuple(raw["worker_ports"])}) if raw else None
 
     def ensure(self, head_alive: bool, apps: list[App]) -> Layout:
@@ -89,7 +89,7 @@ class PortLayout:
                             client_port=ray.client_port or RAY_DEFAULTS["client_port"],
                             agent_port=RAY_DEFAULTS["agent_port"],
                             worker_ports=RAY_DEFAULTS["worker_ports"])
-            self.store.kv_set(LAYOUT_KEY, asdict(layout))
+            self.store.kv.set(LAYOUT_KEY, asdict(layout))
             return layout
         taken = self.ports_in_use(apps)
 
@@ -103,11 +103,11 @@ class PortLayout:
                         autoscaler_metrics_port=pick_port(44217, taken, self.offset),
                         dashboard_metrics_port=pick_port(44227, taken, self.offset),
                         prometheus_port=pick(self.config.monitoring.port, 9090))
-        self.store.kv_set(LAYOUT_KEY, asdict(layout))
+        self.store.kv.set(LAYOUT_KEY, asdict(layout))
         return layout
 
     def forget(self) -> None:
-        self.store.kv_delete(LAYOUT_KEY)
+        self.store.kv.delete(LAYOUT_KEY)
 
     def busy_configured_ports(self) -> list[str]:
         """Configured (non-auto) ports that something else already holds (on the host the

@@ -64,12 +64,12 @@ class NodeLifecycle:
         """The cluster's Ray temp dir on this machine (one subdir per node). Made by mkdtemp
         (0700, a name nobody can guess and plant beforehand), recorded, and used while it is
         still ours. Short, under /tmp: Ray's socket paths must stay under ~107 bytes."""
-        recorded = self.store.kv_get(TEMP_KEY)
+        recorded = self.store.kv.get(TEMP_KEY)
         if recorded and _private_dir(recorded):
             return recorded
         prefix = f"rd-{zlib.crc32(str(self.config.state_dir).encode()):08x}-"
         path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-        self.store.kv_set(TEMP_KEY, path)
+        self.store.kv.set(TEMP_KEY, path)
         return path
 
     # -- head -----------------------------------------------------------------------------------
@@ -233,10 +233,10 @@ class NodeLifecycle:
             self.platform.delete_file(f"nodes/{app.name}.json")
         self.platform.delete_file("head_address")
         self.layout.forget()
-        recorded = self.store.kv_get(TEMP_KEY)
+        recorded = self.store.kv.get(TEMP_KEY)
         if self.platform.on_this_machine and recorded and _private_dir(recorded):
             shutil.rmtree(recorded, ignore_errors=True)
-        self.store.kv_delete(TEMP_KEY)
+        self.store.kv.delete(TEMP_KEY)
         self.inventory.forget_dashboard()
         self.inventory.forget_node_ips()
         return [a.name for a in ordered]

@@ -183,7 +183,7 @@ class JobsMixin:
             if self.run_status(record) in RUN_TERMINAL:
                 return self.run_api(record)  # already over: stopping changes nothing
             self._finish(record, "ENGINE_STOPPED")  # before the kill: not seen as "failed"
-        local = self.project(project_id).platform.store.job_run(record["local_id"])
+        local = self.project(project_id).platform.store.platform_records.run(record["local_id"])
         from cluster import processes
         if local and local.get("pid") and processes.is_ours(local["pid"], local["pid_start"]):
             processes.stop_session(local["pid"], grace_seconds=1)

@@ -7,12 +7,11 @@ layers above it.
 """
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from core.timing import SYSTEM_CLOCK, Clock
 from store.approvals import ApprovalRecords
-from store.db import Database, StoreUnavailable
+from store.db import Database, Repository, StoreUnavailable
 from store.events import AuditLog, EventLog
 from store.idempotency import IdempotencyKeys
 from store.leases import LeaseHeld, Leases
@@ -27,13 +26,26 @@ __all__ = ["Store", "LeaseHeld", "StoreOwned", "StoreUnavailable", "new_id"]
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+    return Repository.new_id(prefix)
 
 
-class Store(RunRecords, ApprovalRecords, EventLog, AuditLog, Leases, KeyValue, PlatformRecords,
-            IdempotencyKeys, MetricsQueries, DeliveryRecords):
+class Store:
     """Opens (or creates) ``state_dir/state.db`` in a state dir that must be the user's own
-    (see ``prepare_state_dir``: created 0700 when missing, never chmod-ed when it exists).
+    (see ``prepare_state_dir``: created 0700 when missing, never chmod-ed when it exists),
+    and holds one repository per kind of record, each on that file:
+
+        runs              runs and their checkpoint results
+        approvals         approval requests and decisions
+        events            run events (what a run did, for people and the event stream)
+        audit_log         the keyed audit trail
+        leases            the cluster lease
+        kv                small facts the cluster remembers (layout, addresses, proofs)
+        platform_records  the local platform's apps, jobs and job runs
+        idempotency       the API's Idempotency-Key answers
+        deliveries        notifications and their delivery
+        metrics           counts for /metrics (read only)
+
+    Each kind is written by its domain operations only (tests/test_architecture.py).
 
     ``owned``: this process is the store's one writer (a control plane): it takes the
     store's ownership (StoreOwned when another process has it) and keeps a rollback journal.
@@ -50,8 +62,18 @@ class Store(RunRecords, ApprovalRecords, EventLog, AuditLog, Leases, KeyValue, P
         else:
             Ownership(self.state_dir).refuse_if_owned()
         wal = not owned and not on_network_filesystem(self.state_dir)
-        self.db = Database(self.state_dir / "state.db", wal=wal, exclusive=owned,
-                           before_write=self.ownership.check if owned else lambda: None)
+        self.db = db = Database(self.state_dir / "state.db", wal=wal, exclusive=owned,
+                                before_write=self.ownership.check if owned else lambda: None)
+        self.runs = RunRecords(db, clock)
+        self.events = EventLog(db, clock)
+        self.approvals = ApprovalRecords(db, clock, self.events)
+        self.audit_log = AuditLog(db, clock, self.state_dir)
+        self.leases = Leases(db, clock)
+        self.kv = KeyValue(db, clock)
+        self.platform_records = PlatformRecords(db, clock)
+        self.idempotency = IdempotencyKeys(db, clock)
+        self.deliveries = DeliveryRecords(db, clock)
+        self.metrics = MetricsQueries(db, clock)
 
     def close(self) -> None:
         """Let go of the file (and of the store's ownership, if this process had it)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from core.facts import Decision
 from core.records import Approval, ApprovalRequest
-from store.db import dump, load_row
+from store.db import Repository, dump, load_row
 
 REQUEST_JSON = ("plan", "reasons")
 
@@ -23,7 +23,13 @@ def _approval(row) -> Approval | None:
     return Approval(**{**data, "decision": Decision(data["decision"])})
 
 
-class ApprovalRecords:
+class ApprovalRecords(Repository):
+    """Requests (a run waits at a gate) and decisions; a decision is a run event too."""
+
+    def __init__(self, db, clock, events):
+        super().__init__(db, clock)
+        self.events = events
+
     def open_approval_request(self, run_id: str, checkpoint: str, fingerprint: str, plan: dict,
                               destructive: bool, reasons: list[str], requester: str,
                               breaking: bool = False) -> ApprovalRequest:
@@ -88,7 +94,7 @@ class ApprovalRecords:
                        requester, reason, int(acknowledge_risks), source, now,
                        now + ttl_seconds if ttl_seconds else None, revokes, claimed_by,
                        int(acknowledge_breaking)))
-            self.add_event(f"approval.{decision}",
+            self.events.add_event(f"approval.{decision}",
                            f"{decision} {checkpoint} by {approver}" + (f": {reason}" if reason else ""),
                            run_id=run_id, checkpoint=checkpoint,
                            data={"approval_id": approval_id, "plan_fingerprint": plan_fingerprint,
@@ -99,7 +105,7 @@ class ApprovalRecords:
     def get_approval(self, approval_id: str) -> Approval | None:
         return _approval(self.db.query_one("SELECT * FROM approvals WHERE id=?", (approval_id,)))
 
-    def approvals(self, checkpoint: str | None = None,
+    def decisions(self, checkpoint: str | None = None,
                   fingerprint: str | None = None) -> list[Approval]:
         """Decision records, newest first."""
         sql, params = "SELECT * FROM approvals WHERE 1=1", []

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,14 @@ class Database:
 
 class StoreUnavailable(Unavailable):
     """The state store cannot be read or written (corrupted, read-only, disk full)."""
+
+
+class Repository:
+    """One kind of record in the store's database: its own methods, on the shared file."""
+
+    def __init__(self, db: Database, clock):
+        self.db, self.clock = db, clock
+
+    @staticmethod
+    def new_id(prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from core.records import AuditEvent, Event
-from store.db import dump, load_row
+from store.db import Repository, dump, load_row
 from store.keys import KeyFileError, audit_key, claim_keying, keyed_marker
 
 GENESIS = "0" * 64
@@ -66,7 +66,7 @@ def _audit(row) -> AuditEvent:
     return AuditEvent(**load_row(row, ("detail",)))
 
 
-class EventLog:
+class EventLog(Repository):
     def add_event(self, kind: str, message: str, run_id: str | None = None,
                   checkpoint: str | None = None, data: dict | None = None) -> int:
         with self.db.transaction() as c:
@@ -76,7 +76,7 @@ class EventLog:
                              dump(data) if data is not None else None, self.clock.time()))
             return cur.lastrowid
 
-    def events(self, run_id: str | None = None, after_id: int = 0, kind_prefix: str | None = None,
+    def read(self, run_id: str | None = None, after_id: int = 0, kind_prefix: str | None = None,
                limit: int = 1000) -> list[Event]:
         sql, params = "SELECT * FROM events WHERE id>?", [after_id]
         if run_id is not None:
@@ -88,8 +88,13 @@ class EventLog:
         return [_event(r) for r in self.db.query(sql + " ORDER BY id LIMIT ?", params + [limit])]
 
 
-class AuditLog:
-    _audit_key: bytes | None = None
+class AuditLog(Repository):
+    """The audit trail: a keyed hash chain, its head recorded and anchored outside."""
+
+    def __init__(self, db, clock, state_dir):
+        super().__init__(db, clock)
+        self.state_dir = state_dir
+        self._audit_key: bytes | None = None
 
     def audit_key(self) -> bytes:
         """The key this store's trail is chained with. The first time a state dir's trail

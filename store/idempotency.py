@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from store.db import Repository
+
 
 @dataclass(frozen=True)
 class IdempotentRequest:
@@ -12,8 +14,8 @@ class IdempotentRequest:
     response: str | None
 
 
-class IdempotencyKeys:
-    def claim_idempotency_key(self, principal: str, route: str, key: str,
+class IdempotencyKeys(Repository):
+    def claim(self, principal: str, route: str, key: str,
                               body_hash: str) -> IdempotentRequest | None:
         """None: the key is new and now claimed (answer, then ``answer_idempotency_key``);
         else the request that claimed it first."""
@@ -26,13 +28,13 @@ class IdempotencyKeys:
                       " VALUES (?,?,?,?,?)", (principal, route, key, body_hash, self.clock.time()))
         return None
 
-    def answer_idempotency_key(self, principal: str, route: str, key: str, status: int,
+    def answer(self, principal: str, route: str, key: str, status: int,
                                response: str) -> None:
         with self.db.transaction() as c:
             c.execute("UPDATE idempotency SET status=?, response=? WHERE principal=? AND route=?"
                       " AND key=?", (status, response, principal, route, key))
 
-    def release_idempotency_key(self, principal: str, route: str, key: str) -> None:
+    def release(self, principal: str, route: str, key: str) -> None:
         """The first request failed: the key may be used again."""
         with self.db.transaction() as c:
             c.execute("DELETE FROM idempotency WHERE principal=? AND route=? AND key=?",

@@ -7,6 +7,7 @@ import time
 
 from core.errors import Conflict
 from core.records import Lease
+from store.db import Repository
 
 
 class LeaseHeld(Conflict):
@@ -42,7 +43,7 @@ def _lease(row) -> Lease | None:
     return Lease(**dict(row)) if row is not None else None
 
 
-class Leases:
+class Leases(Repository):
     def acquire_lease(self, holder: str, run_id: str | None, ttl: float = 30.0,
                       name: str = "cluster") -> Lease | None:
         """Take the lease or raise LeaseHeld. Returns the previous holder's lease when it

@@ -1,8 +1,10 @@
 """Aggregates the control plane's /metrics reads at scrape time (one query each)."""
 from __future__ import annotations
 
+from store.db import Repository
 
-class MetricsQueries:
+
+class MetricsQueries(Repository):
     def run_counts(self) -> dict[str, int]:
         """Runs by status."""
         return {r["status"]: r["n"] for r in

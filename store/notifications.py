@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from core.records import Delivery
-from store.db import dump
+from store.db import Repository, dump
 
 
 def _delivery(row) -> Delivery:
@@ -15,7 +15,7 @@ def _delivery(row) -> Delivery:
                     payload=json.loads(row["payload"]))
 
 
-class DeliveryRecords:
+class DeliveryRecords(Repository):
     def add_delivery(self, event: str, target: str, payload: dict, run_id: str | None = None,
                      checkpoint: str | None = None) -> Delivery:
         now = self.clock.time()
@@ -44,7 +44,7 @@ class DeliveryRecords:
             "WHERE id=?))) LIMIT 1", (delivery.run_id, delivery.target, delivery.created_at,
                                       delivery.created_at, delivery.id)) is not None
 
-    def deliveries(self, limit: int = 50, status: str | None = None,
+    def recent(self, limit: int = 50, status: str | None = None,
                    event: str | None = None) -> list[Delivery]:
         """Newest first."""
         where, params = [], []

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from core.facts import FINISHED, Outcome, RunStatus
 from core.records import CheckpointResult, Run
-from store.db import dump, load_row
+from store.db import Repository, dump, load_row
 
 RESULT_FIELDS = frozenset({"status", "started_at", "finished_at", "duration", "plan",
                            "fingerprint", "error"})
@@ -18,7 +18,9 @@ def _result(row) -> CheckpointResult:
     return CheckpointResult(**data)
 
 
-class RunRecords:
+class RunRecords(Repository):
+    """Runs and their checkpoint results."""
+
     def create_run(self, mode: str, selection: list[str], requester: str, source: str,
                    options: dict | None = None,
                    status: RunStatus = RunStatus.RUNNING) -> Run:

@@ -278,7 +278,7 @@ def world(tmp_path, with_head=True, workers=None, apps=(CONFIGURED,), mgmt=False
     if with_head:
         head_app = platform.add_app("rd-head", 1, 1)
         head_node = ray.node(head_app, head=True)
-        ctx.store.kv_set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
+        ctx.store.kv.set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
                                       "client_port": 10001, "agent_port": 52365,
                                       "worker_ports": [26000, 26099]})
     return World(ctx, platform, ray, head_node)

@@ -42,7 +42,7 @@ def approval_check(ctx: Context, name: str) -> list[Check]:
     if not gate.required:
         detail = "nothing to do" if plan.empty else "plan needs no approval"
         return [Check(f"approval:{name}", True, f"{detail} (plan {plan.fingerprint})")]
-    request = ctx.store.open_request_for(name)
+    request = ctx.store.approvals.open_request_for(name)
     if request is None or request.fingerprint != plan.fingerprint:
         return [Check(f"approval:{name}", False,
                       f"plan {plan.fingerprint} needs {gate.risk} approval and no run awaits it")]

@@ -55,7 +55,7 @@ class JobCreation(Checkpoint):
     def plan(self, ctx: Context) -> Plan:
         existing = {j.name: j for j in ctx.platform.list_jobs()}
         actions, rerun = [], ctx.force or ctx.config.force_rebuild
-        seal_key = ctx.store.derived_key("plan-seal")
+        seal_key = ctx.store.audit_log.derived_key("plan-seal")
         for spec in desired_jobs(ctx):
             job = existing.get(spec.name)
             if job is None:

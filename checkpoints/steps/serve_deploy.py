@@ -78,8 +78,8 @@ class ServeDeploy(Checkpoint):
         desired = {app["name"]: app for app, _ in apps}
         paths = {app["name"]: path for app, path in apps}
         live = ctx.cluster.serve.deployed_configs(status)
-        managed = ctx.store.kv_get(MANAGED_KEY, [])
-        key = ctx.store.derived_key("plan-seal")
+        managed = ctx.store.kv.get(MANAGED_KEY, [])
+        key = ctx.store.audit_log.derived_key("plan-seal")
         actions = []
         for name, app in desired.items():
             current = live.get(name)
@@ -127,7 +127,7 @@ class ServeDeploy(Checkpoint):
             serve.apply(removes=[n for n in touched if n in desired])
         if upserts or removes:
             serve.apply(upserts=upserts, removes=removes)
-        ctx.store.kv_set(MANAGED_KEY, sorted(desired))
+        ctx.store.kv.set(MANAGED_KEY, sorted(desired))
         serve.wait_running(list(desired), SERVE_TIMEOUT, ctx.on_wait)
         serve.wait_answering([path for _, path in apps], SERVE_TIMEOUT, ctx.on_wait)
 

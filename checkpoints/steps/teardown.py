@@ -20,7 +20,7 @@ class Teardown(Checkpoint):
 
     def apply(self, ctx: Context, plan: Plan) -> None:
         names = ctx.cluster.lifecycle.teardown()
-        ctx.store.kv_delete(MANAGED_KEY)  # the Serve apps went with the head
+        ctx.store.kv.delete(MANAGED_KEY)  # the Serve apps went with the head
         ctx.reporter.message(f"stopped {len(names)} app(s): {', '.join(names)}")
 
     def verify(self, ctx: Context) -> list[str]:

@@ -89,7 +89,7 @@ class LocalPlatform(Platform):
 
     # -- project ----------------------------------------------------------------------------
     def find_project(self, name: str) -> Project | None:
-        record = self.store.kv_get(PROJECT_KEY)
+        record = self.store.kv.get(PROJECT_KEY)
         if record and record["name"] == name and self.files_dir.is_dir():
             return Project(id=record["id"], name=name)
         return None
@@ -98,7 +98,7 @@ class LocalPlatform(Platform):
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         record = {"id": new_id("proj"), "name": name, "source": str(self.project_dir)}
-        self.store.kv_set(PROJECT_KEY, record)
+        self.store.kv.set(PROJECT_KEY, record)
         crashpoints.wrote()
         return Project(id=record["id"], name=name)
 
@@ -106,7 +106,7 @@ class LocalPlatform(Platform):
     def project_id(self) -> str:
         if self._project_id:
             return self._project_id
-        record = self.store.kv_get(PROJECT_KEY)
+        record = self.store.kv.get(PROJECT_KEY)
         return record["id"] if record else "local"
 
     # -- project files ---------------------------------------------------------------------------
@@ -135,10 +135,10 @@ class LocalPlatform(Platform):
 
     # -- applications -----------------------------------------------------------------------------
     def list_apps(self) -> list[App]:
-        return [self._app(r) for r in self.store.platform_apps()]
+        return [self._app(r) for r in self.store.platform_records.apps()]
 
     def get_app(self, app_id: str) -> App:
-        record = self.store.platform_app(app_id)
+        record = self.store.platform_records.app(app_id)
         if record is None:
             raise NotFound(f"application {app_id} not found")
         return self._app(record)
@@ -146,7 +146,7 @@ class LocalPlatform(Platform):
     def create_app(self, spec: AppSpec) -> App:
         # the records as stored: their status (a /proc look-up each) is not needed here, and
         # hundreds of apps made at once would otherwise each look up every other one
-        existing = next((r for r in self.store.platform_apps() if r["name"] == spec.name), None)
+        existing = next((r for r in self.store.platform_records.apps() if r["name"] == spec.name), None)
         if existing is not None:
             return self._app(existing)
         if not (self.project_dir / spec.script).is_file():
@@ -154,23 +154,23 @@ class LocalPlatform(Platform):
                                 f"is not in the project directory {self.project_dir}")
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            taken = {r["spec"]["ip"] for r in self.store.platform_apps() if r["spec"].get("ip")}
+            taken = {r["spec"]["ip"] for r in self.store.platform_records.apps() if r["spec"].get("ip")}
             ip = self._place(spec.name, taken)
             record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
                       "spec": {**asdict(spec), "ip": ip}, "created_at": time.time()}
-            self.store.put_platform_app(record)  # recorded before the process exists
+            self.store.platform_records.put_app(record)  # recorded before the process exists
         env = {**self._environment(ip, spec.env), ADOPT_KEY: record["id"]}
         try:
             with open(self.logs_dir / f"{spec.name}.log", "ab") as log:
                 proc = self._start(spec.name, [sys.executable, spec.script], env, log)
         except (OSError, DomainError) as e:
             record["status"] = FAILED
-            self.store.put_platform_app(record)
+            self.store.platform_records.put_app(record)
             self._release(spec.name)
             raise PlatformError(f"could not start application {spec.name}: {e}") from None
         try:
             record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
-            self.store.put_platform_app(record)
+            self.store.platform_records.put_app(record)
         except BaseException:  # not recorded: nothing would ever find (and stop) the process
             processes.stop_session(proc.pid, grace_seconds=1)
             raise
@@ -179,7 +179,7 @@ class LocalPlatform(Platform):
         return self._app(record)
 
     def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None:
-        record = self.store.platform_app(app_id)
+        record = self.store.platform_records.app(app_id)
         if record is None:
             raise NotFound(f"application {app_id} not found")
         if record["pid"] and processes.session_alive(record["pid"]) and self._owned(record):
@@ -187,12 +187,12 @@ class LocalPlatform(Platform):
             calls.debug("local stop application %s -> pid %d stopped", record["name"], record["pid"])
         self._release(record["name"])
         record.update(status=STOPPED, stopped_at=time.time())
-        self.store.put_platform_app(record)
+        self.store.platform_records.put_app(record)
         crashpoints.wrote()
 
     def delete_app(self, app_id: str) -> None:
         self.stop_app(app_id)
-        self.store.delete_platform_app(app_id)
+        self.store.platform_records.delete_app(app_id)
 
     def app_log_tail(self, app: App, lines: int = 15) -> str:
         try:
@@ -215,7 +215,7 @@ class LocalPlatform(Platform):
             pid = processes.find_session_leader(ADOPT_KEY, record["id"])
             record.update(pid=pid, pid_start=processes.start_time(pid) if pid else None,
                           status=RUNNING if pid else FAILED)
-            self.store.put_platform_app(record)
+            self.store.platform_records.put_app(record)
             status = record["status"]
         if status in LIVE and record["pid"] and not processes.is_ours(record["pid"],
                                                                        record["pid_start"]):
@@ -252,22 +252,22 @@ class LocalPlatform(Platform):
     # -- jobs -------------------------------------------------------------------------------------
     def list_jobs(self) -> list[Job]:
         return [Job(id=r["id"], name=r["name"], spec=JobSpec(**r["spec"]))
-                for r in self.store.platform_jobs()]
+                for r in self.store.platform_records.jobs()]
 
     def create_job(self, spec: JobSpec, parent_id: str | None = None) -> Job:
         now = time.time()
         job = {"id": new_id("job"), "name": spec.name, "spec": asdict(spec), "created_at": now,
                "updated_at": now}
-        self.store.put_platform_job(job)
+        self.store.platform_records.put_job(job)
         crashpoints.wrote()
         return Job(id=job["id"], name=spec.name, spec=spec)
 
     def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None = None) -> Job:
-        current = next((j for j in self.store.platform_jobs() if j["id"] == job_id), None)
+        current = next((j for j in self.store.platform_records.jobs() if j["id"] == job_id), None)
         if current is None:
             raise NotFound(f"job {job_id} not found")
         current.update(spec=asdict(spec), updated_at=time.time())
-        self.store.put_platform_job(current)
+        self.store.platform_records.put_job(current)
         crashpoints.wrote()
         return Job(id=job_id, name=spec.name, spec=spec)
 
@@ -286,23 +286,23 @@ class LocalPlatform(Platform):
         record = {"id": run_id, "job_id": job_id, "spec_hash": spec_hash, "status": "running",
                   "pid": proc.pid, "pid_start": processes.start_time(proc.pid),
                   "log_path": str(run_dir / "output.log"), "created_at": time.time()}
-        self.store.put_job_run(record)
+        self.store.platform_records.put_run(record)
         calls.debug("local run job %s -> pid %d", spec.name, proc.pid)
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
         crashpoints.wrote()
         return self._job_run(record)
 
     def get_job_run(self, job_id: str, run_id: str) -> JobRun:
-        record = self.store.job_run(run_id)
+        record = self.store.platform_records.run(run_id)
         if record is None or record["job_id"] != job_id:
             raise NotFound(f"job run {run_id} of job {job_id} not found")
         return self._job_run(record)
 
     def job_runs(self, job_id: str) -> list[JobRun]:
-        return [self._job_run(r) for r in self.store.job_runs(job_id)]
+        return [self._job_run(r) for r in self.store.platform_records.runs(job_id)]
 
     def job_run_log(self, run_id: str) -> str:
-        record = self.store.job_run(run_id)
+        record = self.store.platform_records.run(run_id)
         try:
             return Path(record["log_path"]).read_text()[-4000:] if record else ""
         except OSError:
@@ -314,11 +314,11 @@ class LocalPlatform(Platform):
             if result.exists():  # written by cluster.job_runner as its last act
                 status, _, code = result.read_text().partition(" ")
                 record.update(status=status, exit_code=int(code), finished_at=time.time())
-                self.store.put_job_run(record)
+                self.store.platform_records.put_run(record)
                 self._release(record["id"])
             elif not processes.is_ours(record["pid"], record["pid_start"]):
                 record.update(status="failed", finished_at=time.time())  # died without a result
-                self.store.put_job_run(record)
+                self.store.platform_records.put_run(record)
                 self._release(record["id"])
         return JobRun(id=record["id"], job_id=record["job_id"], status=record["status"],
                       spec_hash=record["spec_hash"], exit_code=record.get("exit_code"),
@@ -330,6 +330,6 @@ def stop_recorded_apps(state_dir: Path) -> None:
     (ours only: no process it did not start)."""
     if not (Path(state_dir) / "state.db").exists():
         return
-    for app in Store(state_dir).platform_apps():  # the local platform's own rows (dicts)
+    for app in Store(state_dir).platform_records.apps():  # the local platform's own rows (dicts)
         if app["pid"] and processes.session_alive(app["pid"]):
             processes.stop_session(app["pid"], grace_seconds=1)

@@ -76,9 +76,9 @@ def store(app):
 
 def awaiting(store, checkpoint="worker_launch", fingerprint="fp1", destructive=True,
              requester="alice"):
-    run = store.create_run("deploy", [checkpoint], requester, "cli", status="awaiting_approval")
+    run = store.runs.create_run("deploy", [checkpoint], requester, "cli", status="awaiting_approval")
     plan = Plan(checkpoint, (Action(Kind.DELETE, "worker", "w-2", {"drain": True}),))
-    store.open_approval_request(run.id, checkpoint, fingerprint, plan.to_dict(), destructive,
+    store.approvals.open_approval_request(run.id, checkpoint, fingerprint, plan.to_dict(), destructive,
                                 ["destructive: delete worker"], requester)
     return run.id
 
@@ -86,5 +86,5 @@ def awaiting(store, checkpoint="worker_launch", fingerprint="fp1", destructive=T
 def shown(store, checkpoint="worker_launch") -> dict:
     """What an approver is shown of the gate at ``checkpoint`` and names in its decision:
     the run and plan awaiting approval there."""
-    request = store.open_request_for(checkpoint)
+    request = store.approvals.open_request_for(checkpoint)
     return {"run_id": request.run_id, "plan_fingerprint": request.fingerprint}

@@ -102,7 +102,7 @@ def test_approval_flow_through_the_api(client, store):
     error_shape(client.delete(f"/api/v1/approvals/{record['id']}"), 409)
     states = {a["id"]: a["state"] for a in client.get("/api/v1/approvals").get_json()["approvals"]}
     assert states[record["id"]] == "revoked"
-    assert len(store.approvals("worker_launch")) == 2  # nothing lost: append-only
+    assert len(store.approvals.decisions("worker_launch")) == 2  # nothing lost: append-only
 
 
 def test_rejection_through_the_api(client, store):
@@ -221,7 +221,7 @@ def test_nodes_and_apps_carry_the_seed_tools_fields(app, client):
     platform, ray = FakePlatform(svc.config), FakeRay()
     svc.cluster = make_context(svc.config, store=svc.store, platform=platform,
                                dashboard_factory=ray.client).cluster
-    svc.store.kv_set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
+    svc.store.kv.set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
                                   "client_port": 10001, "agent_port": 52365,
                                   "worker_ports": [26000, 26099]})
     head = platform.add_app("apitest-head")

@@ -105,5 +105,5 @@ def test_a_second_worker_of_a_control_plane_cannot_take_its_store(tmp_path):
     assert store.ownership is not None  # the control plane is the store's owner
     with pytest.raises(StoreOwned, match="owned by another control plane"):
         create_app(settings, config)
-    store.kv_set("still", "the first one's")
+    store.kv.set("still", "the first one's")
     store.close()

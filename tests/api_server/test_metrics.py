@@ -33,8 +33,8 @@ def app_for(tmp_path, **api):
 def test_metrics_report_store_records_and_request_latency(tmp_path):
     app = app_for(tmp_path)
     store = app.extensions["raydeploy"].store
-    run = store.create_run("deploy", ["prerequisites"], "alice", "cli", {})
-    store.update_run(run.id, status="succeeded")
+    run = store.runs.create_run("deploy", ["prerequisites"], "alice", "cli", {})
+    store.runs.update_run(run.id, status="succeeded")
     client = app.test_client()
     assert client.get("/health").status_code == 200
     response = client.get("/metrics")

@@ -96,7 +96,7 @@ def streams_then_health(app, store, run_id: str, streams: int) -> tuple[list[int
             await task
             return codes, health_code
         finally:
-            store.update_run(run_id, status="cancelled")  # every stream ends
+            store.runs.update_run(run_id, status="cancelled")  # every stream ends
             gone.set()
             await asyncio.wait_for(asyncio.gather(*(t for _, t in opened)), 60)
     return asyncio.run(scenario())

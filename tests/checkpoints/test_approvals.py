@@ -24,15 +24,15 @@ def store(tmp_path, clock):
 
 
 def awaiting(store, fingerprint="fp1", destructive=True, requester="alice", checkpoint="worker_launch"):
-    run = store.create_run("deploy", [checkpoint], requester, "cli")
-    store.open_approval_request(run.id, checkpoint, fingerprint, {"actions": []}, destructive,
+    run = store.runs.create_run("deploy", [checkpoint], requester, "cli")
+    store.approvals.open_approval_request(run.id, checkpoint, fingerprint, {"actions": []}, destructive,
                                 ["because"], requester)
     return run.id
 
 
 def shown(store, checkpoint="worker_launch") -> dict:
     """The run and plan a decider is shown: the request awaiting approval at ``checkpoint``."""
-    request = store.open_request_for(checkpoint)
+    request = store.approvals.open_request_for(checkpoint)
     return {"run_id": request.run_id if request else "run-none",
             "fingerprint": request.fingerprint if request else "none"}
 
@@ -107,7 +107,7 @@ def test_revoked_approval_stops_counting(store):
     record = approve(store)
     approvals.revoke(store, Actor("dave", "cli", frozenset({"approver"})), record.id)
     assert approvals.evaluate(store, run_id, "worker_launch", "fp1", DESTRUCTIVE).state == "missing"
-    assert len(store.approvals("worker_launch")) == 2  # append-only
+    assert len(store.approvals.decisions("worker_launch")) == 2  # append-only
 
 
 def test_self_approval_of_destructive_gate_can_be_forbidden(store):
@@ -152,14 +152,14 @@ def test_one_rejection_ends_a_multi_party_gate(store):
     approve(store, "carol", decision="reject", reason="not tonight", policy=TWO)
     verdict = approvals.evaluate(store, run_id, "worker_launch", "fp1", TWO_GATE)
     assert verdict.state == "rejected" and verdict.record.approver == "carol"
-    assert store.get_run(run_id).status == "rejected"
+    assert store.runs.get_run(run_id).status == "rejected"
 
 
 def test_approvals_of_another_plan_do_not_add_up(store):
     run_id = awaiting(store, fingerprint="fp1")
     approve(store, "bob", policy=TWO)
-    store.close_approval_requests(run_id)
-    store.open_approval_request(run_id, "worker_launch", "fp2", {"actions": []}, True, ["x"],
+    store.approvals.close_approval_requests(run_id)
+    store.approvals.open_approval_request(run_id, "worker_launch", "fp2", {"actions": []}, True, ["x"],
                                 "alice")
     approve(store, "carol", policy=TWO)
     verdict = approvals.evaluate(store, run_id, "worker_launch", "fp2", TWO_GATE)
@@ -178,7 +178,7 @@ def test_the_policy_roles_are_required_of_every_approver(store):
 def test_what_a_gate_still_requires_follows_the_rules_decide_enforces(store):
     policy = ApprovalPolicy(min_approvals=2, distinct=True, exclude_requester=True)
     awaiting(store, requester="alice")
-    request = store.open_request_for("worker_launch")
+    request = store.approvals.open_request_for("worker_launch")
     required = approvals.still_required(request, approvals.verdict_for(store, request, policy),
                                         policy)
     assert required == ["a decision on plan fp1 (2 approvals)",

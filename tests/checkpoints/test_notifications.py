@@ -69,13 +69,13 @@ class Sender:
 def test_a_failed_attempt_is_tried_again_with_backoff_and_recorded(tmp_path):
     from checkpoints.notifications import DeliveryError, Dispatcher
     config, store, clock = _world(tmp_path)
-    delivery = store.add_delivery("run.failed", "ops", {"event": "run.failed"}, run_id="run-1")
+    delivery = store.deliveries.add_delivery("run.failed", "ops", {"event": "run.failed"}, run_id="run-1")
     sender = Sender(clock, DeliveryError("HTTP 503", retry=True),
                     DeliveryError("no answer (ConnectionError)", retry=True))
     Dispatcher(clock=clock, send=sender).deliver(config, store, delivery, session=None)
     gaps = [b[1] - a[1] for a, b in itertools.pairwise(sender.calls)]
     assert gaps == [0.5, 1.0]  # 0.5 s, then doubled
-    done = store.get_delivery(delivery.id)
+    done = store.deliveries.get_delivery(delivery.id)
     assert (done.status, done.attempts) == ("delivered", 3)
     assert done.last_error == "no answer (ConnectionError)"  # the last failure stays on record
 
@@ -83,15 +83,16 @@ def test_a_failed_attempt_is_tried_again_with_backoff_and_recorded(tmp_path):
 def test_it_gives_up_after_max_attempts_or_at_once_when_retrying_cannot_help(tmp_path):
     from checkpoints.notifications import DeliveryError, Dispatcher
     config, store, clock = _world(tmp_path, max_attempts=3)
-    flaky = store.add_delivery("run.failed", "ops", {"event": "run.failed"})
+    flaky = store.deliveries.add_delivery("run.failed", "ops", {"event": "run.failed"})
     sender = Sender(clock, *[DeliveryError("HTTP 503", retry=True)] * 5)
     Dispatcher(clock=clock, send=sender).deliver(config, store, flaky, session=None)
     assert len(sender.calls) == 3 and clock.slept == 0.5 + 1.0
-    assert (store.get_delivery(flaky.id).status, store.get_delivery(flaky.id).attempts) == ("failed", 3)
-    refused = store.add_delivery("run.failed", "ops", {"event": "run.failed"})
+    given_up = store.deliveries.get_delivery(flaky.id)
+    assert (given_up.status, given_up.attempts) == ("failed", 3)
+    refused = store.deliveries.add_delivery("run.failed", "ops", {"event": "run.failed"})
     sender = Sender(clock, DeliveryError("HTTP 404", retry=False))
     Dispatcher(clock=clock, send=sender).deliver(config, store, refused, session=None)
-    assert len(sender.calls) == 1 and store.get_delivery(refused.id).last_error == "HTTP 404"
+    assert len(sender.calls) == 1 and store.deliveries.get_delivery(refused.id).last_error == "HTTP 404"
 
 
 def test_a_runs_deliveries_to_a_target_keep_their_order_across_emitters(tmp_path):
@@ -99,10 +100,10 @@ def test_a_runs_deliveries_to_a_target_keep_their_order_across_emitters(tmp_path
     for it (up to ORDER_WAIT_SECONDS), then goes anyway rather than never."""
     from checkpoints.notifications import ORDER_WAIT_SECONDS, Dispatcher
     config, store, clock = _world(tmp_path)
-    first = store.add_delivery("run.started", "ops", {"event": "run.started"}, run_id="run-1")
+    first = store.deliveries.add_delivery("run.started", "ops", {"event": "run.started"}, run_id="run-1")
     clock.advance(1)
-    second = store.add_delivery("run.failed", "ops", {"event": "run.failed"}, run_id="run-1")
-    other_run = store.add_delivery("run.failed", "ops", {"event": "run.failed"}, run_id="run-2")
+    second = store.deliveries.add_delivery("run.failed", "ops", {"event": "run.failed"}, run_id="run-1")
+    other_run = store.deliveries.add_delivery("run.failed", "ops", {"event": "run.failed"}, run_id="run-2")
     sender = Sender(clock)
     dispatcher = Dispatcher(clock=clock, send=sender)
     dispatcher.deliver(config, store, other_run, session=None)
@@ -111,7 +112,7 @@ def test_a_runs_deliveries_to_a_target_keep_their_order_across_emitters(tmp_path
     dispatcher.deliver(config, store, second, session=None)
     sent, at = sender.calls[-1]
     assert sent == second.id and at == pytest.approx(started + ORDER_WAIT_SECONDS, abs=0.2)
-    store.update_delivery(second.id, status="pending", attempts=1)  # as if not yet sent
+    store.deliveries.update_delivery(second.id, status="pending", attempts=1)  # as if not yet sent
     before = clock.monotonic()
     dispatcher.deliver(config, store, first, session=None)
     assert sender.calls[-1] == (first.id, before)  # the earliest waits for nothing

@@ -11,7 +11,7 @@ from tests.fakes import FakeClock, Scripted, run
 
 
 def decide(ctx, approver, decision="approve", source="cli", claimed=None, **kw):
-    request = ctx.store.open_request_for("b")  # what the decider is shown
+    request = ctx.store.approvals.open_request_for("b")  # what the decider is shown
     return approvals.decide(ctx.store, Actor(approver, source, claimed_name=claimed), "b",
                             approvals.Ballot(decision, request.run_id, request.fingerprint, **kw),
                             approvals.GateRules(ttl_seconds=60))
@@ -57,7 +57,7 @@ def test_destructive_gate_waits_then_resumes_with_approval(ctx):
     result = run(ctx, steps)
     assert result.status == "awaiting_approval" and result.failed_checkpoint == "b"
     assert steps[1].applied == 0
-    request = ctx.store.open_request_for("b")
+    request = ctx.store.approvals.open_request_for("b")
     assert request.destructive and request.run_id == result.id
     decide(ctx, "bob", source="cli", acknowledge_risks=True)
     resumed = run(ctx, steps, run_record=result)
@@ -72,7 +72,7 @@ def test_changed_plan_is_not_covered_by_the_earlier_approval(ctx):
     state["n"] = 2  # the live system changed: a different plan
     again = run(ctx, steps, run_record=first)
     assert again.status == "awaiting_approval" and steps[0].applied == 0
-    events = ctx.store.events(run_id=first.id, kind_prefix="approval.required")
+    events = ctx.store.events.read(run_id=first.id, kind_prefix="approval.required")
     assert "earlier plan" in events[-1].data["why_not"]
 
 
@@ -83,7 +83,7 @@ def test_an_expired_approval_is_not_applied(ctx, clock):
     clock.advance(61)
     again = run(ctx, steps, run_record=first)
     assert again.status == "awaiting_approval" and steps[0].applied == 0
-    events = ctx.store.events(run_id=first.id, kind_prefix="approval.required")
+    events = ctx.store.events.read(run_id=first.id, kind_prefix="approval.required")
     assert "expired" in events[-1].data["why_not"]
 
 
@@ -149,7 +149,7 @@ def test_gatekeeper_approval_is_recorded_and_applied(ctx):
         return "approved"
     result = run(ctx, steps, gatekeeper=auto)
     assert result.status == "succeeded"
-    assert ctx.store.approvals("b")[0].source == "auto"
+    assert ctx.store.approvals.decisions("b")[0].source == "auto"
 
 
 def test_timeout_fails_closed(ctx):
@@ -170,11 +170,11 @@ def test_one_run_at_a_time(ctx):
 
 
 def test_a_crashed_runs_status_becomes_interrupted(ctx):
-    stale = ctx.store.create_run("deploy", ["a"], "alice", "cli")  # 'running', no live holder
+    stale = ctx.store.runs.create_run("deploy", ["a"], "alice", "cli")  # 'running', no live holder
     orch = Orchestrator(ctx, lambda r: "pending")
     orch.acquire()
     orch.release()
-    assert ctx.store.get_run(stale.id).status == "interrupted"
+    assert ctx.store.runs.get_run(stale.id).status == "interrupted"
 
 
 def test_unexpected_errors_are_recorded_not_raised(ctx):
@@ -183,4 +183,4 @@ def test_unexpected_errors_are_recorded_not_raised(ctx):
             raise ZeroDivisionError("oops")
     result = run(ctx, [Buggy("a", {})])
     assert result.status == "failed" and "ZeroDivisionError" in result.error
-    assert ctx.store.events(kind_prefix="checkpoint.crash")
+    assert ctx.store.events.read(kind_prefix="checkpoint.crash")

@@ -165,7 +165,7 @@ def test_an_app_this_checkpoint_deployed_and_the_config_dropped_is_deleted(tmp_p
     w = world(tmp_path)
     w.ray.app("hello", "/hello", "examples.apps.hello:app")
     w.ray.app("old", "/old")
-    w.ctx.store.kv_set("serve.managed", ["hello", "old"])
+    w.ctx.store.kv.set("serve.managed", ["hello", "old"])
     assert summary(w.plan("serve_deploy")) == [("delete", "old")]
 
 
@@ -173,7 +173,7 @@ def test_an_app_deployed_through_the_api_is_kept(tmp_path):
     w = world(tmp_path)
     w.ray.app("hello", "/hello", "examples.apps.hello:app")
     w.ray.app("api-app", "/api-app")
-    w.ctx.store.kv_set("serve.managed", ["hello"])
+    w.ctx.store.kv.set("serve.managed", ["hello"])
     assert w.plan("serve_deploy").empty
 
 
@@ -330,7 +330,7 @@ def test_a_new_worker_never_gets_a_port_the_head_will_bind_later(tmp_path):
     w = world(tmp_path)
     layout = PortLayout(w.ctx.config, w.ctx.store)
     first_free = pick_port(0, set(), layout.offset)  # what a worker would be given first
-    w.ctx.store.kv_set(LAYOUT_KEY, {**w.ctx.store.kv_get(LAYOUT_KEY), "serve_port": first_free})
+    w.ctx.store.kv.set(LAYOUT_KEY, {**w.ctx.store.kv.get(LAYOUT_KEY), "serve_port": first_free})
     app = w.ctx.cluster.lifecycle.add_workers(1)[0]
     given = {v for k, v in ray_args(app).items() if k.endswith("port")}
     assert first_free not in given and not given & layout.current().head_ports

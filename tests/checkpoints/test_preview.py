@@ -50,7 +50,7 @@ def test_a_breaking_plan_needs_its_breaking_acknowledged(tmp_path):
     w = world(tmp_path)
     step = Fixed("b", [BREAKING])
     result = run(w.ctx, [step], lambda req: "pending")
-    request = w.ctx.store.open_request_for("b")
+    request = w.ctx.store.approvals.open_request_for("b")
     assert result.status == "awaiting_approval" and request.breaking and request.destructive
     shown = (request.run_id, request.fingerprint)
     with pytest.raises(Invalid) as info:
@@ -59,7 +59,7 @@ def test_a_breaking_plan_needs_its_breaking_acknowledged(tmp_path):
     assert info.value.field == "acknowledge_breaking" and "sentiment" in str(info.value)
     approvals.decide(w.ctx.store, ALICE, "b", approvals.Ballot(
         "approve", *shown, acknowledge_risks=True, acknowledge_breaking=True))
-    assert w.ctx.store.approvals("b")[0].acknowledge_breaking
+    assert w.ctx.store.approvals.decisions("b")[0].acknowledge_breaking
 
 
 def test_auto_approve_never_approves_a_breaking_plan_blind(tmp_path, capsys):
@@ -68,7 +68,7 @@ def test_auto_approve_never_approves_a_breaking_plan_blind(tmp_path, capsys):
                               config=None, state_dir=None)
     result = run(w.ctx, [Fixed("b", [BREAKING])], CliGatekeeper(args, ALICE))
     out = capsys.readouterr().out
-    assert result.status == "awaiting_approval" and w.ctx.store.approvals() == []
+    assert result.status == "awaiting_approval" and w.ctx.store.approvals.decisions() == []
     assert "does not approve a plan that breaks apps" in out
     assert "sentiment needs 2 x 1 CPU" in out and "--acknowledge-breaking" in out
     args.acknowledge_breaking = True  # said out loud: approved, and recorded as such

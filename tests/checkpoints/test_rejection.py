@@ -29,10 +29,10 @@ def rejected(store) -> str:
 def test_a_rejected_run_says_who_rejected_it_and_cannot_be_revoked_or_resumed(tmp_path):
     ctx = make_context(parse_config({"state_dir": str(tmp_path / "s")}, environ={}))
     run_id = rejected(ctx.store)
-    run = ctx.store.get_run(run_id)
+    run = ctx.store.runs.get_run(run_id)
     assert run.status == "rejected"
     assert run.error == "worker_launch rejected by carol (Carol C.): not tonight"
-    record = ctx.store.approvals("worker_launch")[0]
+    record = ctx.store.approvals.decisions("worker_launch")[0]
     with pytest.raises(Conflict, match="final"):
         approvals.revoke(ctx.store, Actor("bob", "cli"), record.id)
     with pytest.raises(RunRejected, match="final"):

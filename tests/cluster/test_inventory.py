@@ -41,7 +41,7 @@ def cluster(tmp_path, workers: int = 20, dashboard: bool = True):
         ray.node(platform.add_app(f"rd-worker-{n}"))
     ctx = make_context(cfg, platform=platform, dashboard_factory=ray.client)
     if dashboard:
-        ctx.store.kv_set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
+        ctx.store.kv.set(LAYOUT_KEY, {"port": 6379, "dashboard_port": 8265, "serve_port": 8000,
                                       "client_port": 10001, "agent_port": 52365,
                                       "worker_ports": [26000, 26099]})
     return cfg, platform, ray, ctx
@@ -72,4 +72,4 @@ def test_teardown_forgets_the_addresses(tmp_path):
     ctx.cluster.inventory.nodes()
     ctx.cluster.lifecycle.teardown()
     again = make_context(cfg, platform=platform, dashboard_factory=ray.client)
-    assert again.store.kv_get("cluster.node_ips") is None
+    assert again.store.kv.get("cluster.node_ips") is None

@@ -71,7 +71,7 @@ class Matrix:
             if self.config["platform"] == "local":
                 from cluster.platforms.local import PROJECT_KEY
                 from store import Store
-                Store(self.state_dir).kv_delete(PROJECT_KEY)
+                Store(self.state_dir).kv.delete(PROJECT_KEY)
         elif checkpoint == "job_creation":  # new job environments: each job updated and run
             self.jobs_case = self.case
         elif checkpoint == "head_launch":  # new head resources: the head (and all) restart
@@ -110,7 +110,7 @@ class Matrix:
     def assert_converged(self) -> None:
         from core.facts import RunStatus
         ctx = self.context()
-        assert ctx.store.latest_run().status == RunStatus.SUCCEEDED
+        assert ctx.store.runs.latest_run().status == RunStatus.SUCCEEDED
         inventory = ctx.cluster.inventory
         apps = inventory.apps()
         names = sorted(a.name for a in apps)

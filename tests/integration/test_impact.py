@@ -50,7 +50,7 @@ def test_a_plan_that_strands_an_apps_replicas_is_breaking_and_never_reported_a_s
         went_ahead = cluster.cli("--resume", workers=1, config=config)
         assert went_ahead.returncode == 1, went_ahead.stdout + went_ahead.stderr
         assert "pipeline no longer serves" in went_ahead.stderr
-        assert cluster.store().latest_run().status == "failed"
+        assert cluster.store().runs.latest_run().status == "failed"
     finally:
         removed = requests.delete(f"{server.url}/api/v1/applications/pipeline", timeout=60)
         if removed.status_code == 202:

@@ -50,8 +50,8 @@ def test_ray_token_is_private_and_never_printed(cluster):
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     token = token_file.read_text().strip()
     assert token not in cluster.deploy_output
-    events = json.dumps([e.message for e in cluster.store().events()]
-                        + [e.data for e in cluster.store().events()])
+    events = json.dumps([e.message for e in cluster.store().events.read()]
+                        + [e.data for e in cluster.store().events.read()])
     assert token not in events
     for log in (cluster.state_dir / "logs").glob("*.log"):
         assert token not in log.read_text(errors="replace")
@@ -61,22 +61,24 @@ def test_ray_token_is_private_and_never_printed(cluster):
 
 
 def test_redeploy_on_a_healthy_cluster_skips_everything_and_writes_nothing(cluster):
-    store = cluster.store()
-    before = (store.platform_apps(), [store.job_runs(j["id"]) for j in store.platform_jobs()])
+    records = cluster.store().platform_records
+
+    def recorded():
+        return records.apps(), [records.runs(j["id"]) for j in records.jobs()]
+    before = recorded()
     result = cluster.cli("--deploy")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert len(lines) == 8 and all("skipped (satisfied)" in line for line in lines[:7])
     assert "validation" in lines[7] and "done" in lines[7]  # it always checks, and says so
     assert "PASS  http:hello" in result.stdout
-    after = (store.platform_apps(), [store.job_runs(j["id"]) for j in store.platform_jobs()])
-    assert after == before
+    assert recorded() == before
 
 
 def test_a_second_run_is_refused_while_one_holds_the_lease(cluster):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from store import Store;"
-         f"Store({str(cluster.state_dir)!r}).acquire_lease('other-run', 'run-busy', 60);"
+         f"Store({str(cluster.state_dir)!r}).leases.acquire_lease('other-run', 'run-busy', 60);"
          "print('held', flush=True); time.sleep(60)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -95,18 +97,18 @@ def test_kill_during_worker_launch_then_resume_gives_exactly_the_workers(cluster
                      env=clean_env(RAY_NUM_WORKERS="3"), text=False)
     try:
         deadline = time.monotonic() + 60
-        while not any(a["name"].endswith("worker-3") and a["pid"] for a in store.platform_apps()):
+        while not any(a["name"].endswith("worker-3") and a["pid"] for a in store.platform_records.apps()):
             assert time.monotonic() < deadline
-            assert proc.poll() is None, (proc.stdout.read().decode(), store.platform_apps())
+            assert proc.poll() is None, (proc.stdout.read().decode(), store.platform_records.apps())
             time.sleep(0.05)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)  # the orchestrator only; its node apps live on
         proc.wait()
-    assert store.latest_run().status == "running"
+    assert store.runs.latest_run().status == "running"
     result = cluster.cli("--resume", workers=3)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert store.latest_run().status == "succeeded"
+    assert store.runs.latest_run().status == "succeeded"
     assert cluster.worker_names() == ["rdtest-worker-1", "rdtest-worker-2", "rdtest-worker-3"]
     assert len(cluster.alive_nodes()) == 4
     launchers = [c for c in our_ray_processes(cluster.state_dir) if " start --block" in c]
@@ -121,7 +123,7 @@ def test_lowering_workers_is_a_destructive_gate(cluster):
     # the least busy worker goes (the one without a Serve replica), whichever its number
     going = re.search(r"delete worker (rdtest-worker-\d)", result.stdout).group(1)
     staying = [n for n in cluster.worker_names() if n != going]
-    run_id = cluster.store().latest_run().id
+    run_id = cluster.store().runs.latest_run().id
     # a destructive approval needs the risks acknowledged
     result = cluster.cli("approve", "worker_launch", workers=1)
     assert result.returncode == 2 and "acknowledge" in result.stderr
@@ -145,7 +147,7 @@ def test_lowering_workers_is_a_destructive_gate(cluster):
     result = cluster.cli("--resume", workers=0)
     assert result.returncode == 4
     assert "bob" in result.stderr and "keep capacity" in result.stderr
-    run = cluster.store().get_run(run_id)
+    run = cluster.store().runs.get_run(run_id)
     assert run.status == "rejected" and "(bob): keep capacity" in run.error
     # a fresh run with an approval goes through: drain, then stop
     assert cluster.cli("--deploy", "--no-wait", workers=1).returncode == 3
@@ -217,7 +219,7 @@ def test_interactive_prompt_approves_when_the_name_is_typed(cluster):
         child.expect(pexpect.EOF)
         child.close()
         assert child.exitstatus == 0, child.before
-    record = cluster.store().approvals("worker_launch")[0]
+    record = cluster.store().approvals.decisions("worker_launch")[0]
     # the OS user approved; the --operator name is kept beside it, never instead of it
     assert (record.approver, record.claimed_by) == (os_user(), "erin")
     assert (record.source, record.acknowledge_risks) == ("cli", True)

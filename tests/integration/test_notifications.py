@@ -69,7 +69,7 @@ def test_a_gated_run_is_announced_signed_retried_and_in_order(tmp_path):
     assert all(verified(r) for r in receiver.requests)
     tampered = {**receiver.requests[0], "body": receiver.requests[0]["body"] + b" "}
     assert not verified(tampered) and not verified(receiver.requests[0], secret="wrong")
-    records = sorted(Store(tmp_path / "state").deliveries(), key=lambda d: d.created_at)
+    records = sorted(Store(tmp_path / "state").deliveries.recent(), key=lambda d: d.created_at)
     assert [(d.event, d.status) for d in records] == [
         ("approval.required", "delivered"), ("approval.granted", "delivered"),
         ("run.succeeded", "delivered")]
@@ -90,7 +90,7 @@ def test_a_receiver_that_never_answers_does_not_hold_a_run_up(tmp_path):
         slow.stop()
     assert result.returncode == 0, result.stdout + result.stderr
     assert took < 20, f"the run took {took:.0f}s with a receiver that never answers"
-    records = Store(tmp_path / "state").deliveries()
+    records = Store(tmp_path / "state").deliveries.recent()
     assert records and all(d.status == "failed" for d in records)
     assert all("exited" in d.last_error for d in records)  # recorded, not left pending
 

@@ -29,6 +29,6 @@ def test_teardown_is_gated_and_leaves_no_process(small_cluster):
     while our_ray_processes(small_cluster.state_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert our_ray_processes(small_cluster.state_dir) == []
-    assert small_cluster.store().platform_apps() == []
+    assert small_cluster.store().platform_records.apps() == []
     # and the audit trail shows the automatic approval
-    assert small_cluster.store().approvals("teardown")[0].source == "auto"
+    assert small_cluster.store().approvals.decisions("teardown")[0].source == "auto"

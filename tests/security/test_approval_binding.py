@@ -38,8 +38,8 @@ def test_the_cli_approves_the_plan_it_showed_not_the_one_that_replaced_it(tmp_pa
     output = child.before
     assert child.exitstatus == 1, output
     assert "fp-shown" in output and first in output and "fp-other" in output and second in output
-    assert store.approvals() == []  # neither plan was approved
-    assert [(e.result, e.run_id) for e in store.audit_events(action="approval")] == [
+    assert store.approvals.decisions() == []  # neither plan was approved
+    assert [(e.result, e.run_id) for e in store.audit_log.audit_events(action="approval")] == [
         ("refused", first)]
 
 
@@ -51,11 +51,11 @@ def test_the_cli_without_a_terminal_decides_on_what_it_printed_or_what_it_was_gi
     stale = cli("approve", "worker_launch", "--acknowledge-risks", "--run", first,
                 "--fingerprint", "fp1", config=config)
     assert stale.returncode == 1 and first in stale.stderr and second in stale.stderr
-    assert store.approvals() == []
+    assert store.approvals.decisions() == []
     done = cli("approve", "worker_launch", "--acknowledge-risks", config=config)
     assert done.returncode == 0, done.stderr
     assert f"run {second}" in done.stdout  # it printed the run it decided on
-    assert [(a.run_id, a.plan_fingerprint) for a in store.approvals()] == [(second, "fp1")]
+    assert [(a.run_id, a.plan_fingerprint) for a in store.approvals.decisions()] == [(second, "fp1")]
 
 
 def test_an_api_decision_must_name_the_run_and_plan_it_reviewed(secured):
@@ -65,7 +65,7 @@ def test_an_api_decision_must_name_the_run_and_plan_it_reviewed(secured):
                           headers=APPROVER)
     assert missing.status_code == 422
     assert set(missing.get_json()["errors"]["json"]) == {"run_id", "plan_fingerprint"}
-    assert store.approvals() == []
+    assert store.approvals.decisions() == []
 
 
 def test_an_api_decision_on_a_run_whose_request_was_replaced_is_a_409_naming_both(secured):
@@ -79,7 +79,7 @@ def test_an_api_decision_on_a_run_whose_request_was_replaced_is_a_409_naming_bot
         assert refused.status_code == 409
         message = refused.get_json()["message"]
         assert first in message and second in message and "fp2" in message
-    assert store.approvals() == []
+    assert store.approvals.decisions() == []
     approved = client.post("/api/v1/approvals", headers=APPROVER, json={
         "checkpoint": "worker_launch", "acknowledge_risks": True, **shown(store)})
     assert approved.status_code == 201 and approved.get_json()["run_id"] == second

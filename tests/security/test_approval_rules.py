@@ -14,8 +14,8 @@ def test_an_operator_cannot_approve_by_running_a_checkpoint(secured):
     response = client.post("/api/v1/checkpoints/worker_launch",
                            json={"approve": True, "acknowledge_risks": True}, headers=OPERATOR)
     assert response.status_code == 403 and "approver" in response.get_json()["message"]
-    assert store.list_runs() == []  # nothing started
-    assert store.approvals() == []
+    assert store.runs.list_runs() == []  # nothing started
+    assert store.approvals.decisions() == []
 
 
 def cli_config(tmp_path, roles: str | None, **extra):
@@ -40,8 +40,8 @@ def test_approving_on_the_cli_needs_the_approver_role(tmp_path):
     awaiting(store_of(tmp_path), requester="someone-else")
     result = cli("approve", "worker_launch", "--acknowledge-risks", config=config)
     assert result.returncode == 2 and "lacks the approver role" in result.stderr
-    assert store_of(tmp_path).approvals() == []
-    assert store_of(tmp_path).audit_events().__next__().result == "refused"
+    assert store_of(tmp_path).approvals.decisions() == []
+    assert store_of(tmp_path).audit_log.audit_events().__next__().result == "refused"
 
 
 def test_the_cli_may_not_approve_its_own_run_when_self_approval_is_forbidden(tmp_path):
@@ -50,7 +50,7 @@ def test_the_cli_may_not_approve_its_own_run_when_self_approval_is_forbidden(tmp
     result = cli("approve", "worker_launch", "--acknowledge-risks", "--operator", "somebody",
                  config=config)
     assert result.returncode == 2 and "may not approve" in result.stderr
-    assert store_of(tmp_path).approvals() == []
+    assert store_of(tmp_path).approvals.decisions() == []
 
 
 def test_the_cli_operator_flag_is_a_claimed_name_beside_the_os_user(tmp_path):
@@ -59,7 +59,7 @@ def test_the_cli_operator_flag_is_a_claimed_name_beside_the_os_user(tmp_path):
     result = cli("approve", "worker_launch", "--acknowledge-risks", "--operator", "mallory",
                  config=config)
     assert result.returncode == 0, result.stderr
-    record = store_of(tmp_path).approvals()[0]
+    record = store_of(tmp_path).approvals.decisions()[0]
     assert (record.approver, record.claimed_by) == (os_user(), "mallory")
 
 
@@ -71,7 +71,7 @@ def test_a_rejection_ends_its_run_at_once_and_cannot_be_undone(secured):
                            json={"decision": "reject", "reason": "no", **decided},
                            headers=APPROVER)
     assert rejected.status_code == 201
-    assert store.get_run(run_id).status == "rejected"  # nobody needs to be waiting
+    assert store.runs.get_run(run_id).status == "rejected"  # nobody needs to be waiting
     revoke = client.delete(f"/api/v1/approvals/{rejected.get_json()['id']}",
                            headers=bearer("alice-token-0123456789"))
     assert revoke.status_code == 409 and "final" in revoke.get_json()["message"]
@@ -79,7 +79,7 @@ def test_a_rejection_ends_its_run_at_once_and_cannot_be_undone(secured):
                           json={"acknowledge_risks": True, **decided},
                           headers=bearer("alice-token-0123456789"))
     assert approve.status_code == 404  # nothing awaits approval any more
-    assert store.get_run(run_id).status == "rejected"
+    assert store.runs.get_run(run_id).status == "rejected"
     resume = client.post("/api/v1/deployments", json={"resume": True, "run_id": run_id},
                          headers=bearer("admin-token-0123456789"))
     assert resume.status_code == 409 and "rejected" in resume.get_json()["message"]  # final: a Conflict
@@ -106,7 +106,7 @@ def test_concurrent_revocations_make_exactly_one_record(tmp_path):
     for t in threads:
         t.join()
     assert sorted(codes) == [200] + [409] * 7
-    assert [a.revokes for a in store.approvals() if a.revokes] == [approval_id]
+    assert [a.revokes for a in store.approvals.decisions() if a.revokes] == [approval_id]
 
 
 def test_an_idempotency_key_is_scoped_to_caller_route_and_body(secured):
@@ -127,7 +127,7 @@ def test_an_idempotency_key_is_scoped_to_caller_route_and_body(secured):
     replay = client.post("/api/v1/approvals/worker_launch", json={"decision": "approve", **decided},
                          headers={**APPROVER, **key})
     assert replay.status_code == 200 and replay.get_json()["id"] == first.get_json()["id"]
-    assert len(store.approvals()) == 1
+    assert len(store.approvals.decisions()) == 1
 
 
 def test_an_idempotency_key_is_scoped_to_the_concrete_path_not_the_route_template(secured):
@@ -144,8 +144,8 @@ def test_an_idempotency_key_is_scoped_to_the_concrete_path_not_the_route_templat
     assert second.status_code == 201, second.get_json()
     assert second.headers.get("Idempotent-Replayed") is None
     assert second.get_json()["checkpoint"] == "teardown"
-    assert store.get_run(teardown_run).status == "rejected"
-    assert sorted(a.checkpoint for a in store.approvals()) == ["teardown", "worker_launch"]
+    assert store.runs.get_run(teardown_run).status == "rejected"
+    assert sorted(a.checkpoint for a in store.approvals.decisions()) == ["teardown", "worker_launch"]
 
 
 def test_the_decider_is_the_token_principal_never_a_body_field(secured):

@@ -27,7 +27,7 @@ def test_every_mutation_is_one_audit_event_with_who_and_from_where(tmp_path):
     client.post(f"/api/v1/deployments/{run_id}/cancel", json={"reason": "not now"},
                 headers=OPERATOR)
     client.post("/api/v1/resources/nodes/add", json={}, headers=OPERATOR)  # refused: no head
-    events = list(store.audit_events())
+    events = list(store.audit_log.audit_events())
     assert [(e.action, e.principal, e.result) for e in events] == [
         ("approval.approve", "bob", "ok"), ("approval.approve", "bob", "refused"),
         ("run.cancel", "olga", "ok"), ("node.add", "olga", "refused")]
@@ -70,7 +70,7 @@ def trail(tmp_path, n=5):
     config = write_config(tmp_path / "c.yaml", {"state_dir": str(tmp_path / "state")})
     store = Store(tmp_path / "state")
     for i in range(n):
-        store.audit(principal="alice", source="cli", action="run.start", target=f"run-{i}",
+        store.audit_log.audit(principal="alice", source="cli", action="run.start", target=f"run-{i}",
                     result="ok")
     return config, store
 
@@ -114,8 +114,8 @@ def test_a_keeper_with_the_key_is_caught_by_a_head_kept_elsewhere(tmp_path):
     config, store = trail(tmp_path)
     exported = cli("audit", "--format", "jsonl", config=config)
     anchored = json.loads(exported.stdout.splitlines()[-1])["audit_head"]
-    assert anchored == store.audit_head() and anchored["seq"] == 5
-    key = store.audit_key()
+    assert anchored == store.audit_log.audit_head() and anchored["seq"] == 5
+    key = store.audit_log.audit_key()
     with sqlite3.connect(tmp_path / "state" / "state.db") as db:  # the keeper cuts 4 and 5
         db.execute("DELETE FROM audit WHERE seq>3")
         db.execute("UPDATE sqlite_sequence SET seq=3 WHERE name='audit'")
@@ -130,8 +130,8 @@ def test_a_keeper_with_the_key_is_caught_by_a_head_kept_elsewhere(tmp_path):
     assert answer.get_json()["intact"] is False and "does not reach" in answer.get_json()["problem"]
     # an intact trail that grew past the kept head still reaches it
     fresh_config, fresh = trail(tmp_path / "fresh", n=2)
-    kept = fresh.audit_head()["hash"]
-    fresh.audit(principal="bob", source="cli", action="run.start", target="later", result="ok")
+    kept = fresh.audit_log.audit_head()["hash"]
+    fresh.audit_log.audit(principal="bob", source="cli", action="run.start", target="later", result="ok")
     grown = cli("audit", "verify", "--expect-head", kept, config=fresh_config)
     assert grown.returncode == 0 and "continues past it" in grown.stdout
     assert cli("audit", "verify", "--expect-head", "nothex", config=fresh_config).returncode == 2
@@ -165,8 +165,8 @@ def test_notifications_carry_the_audit_head(tmp_path):
             notifier.flush(10)
         finally:
             del os.environ["RD_TEST_HOOK"]
-        (delivery,) = store.deliveries()
-        assert delivery.payload["audit_head"] == store.audit_head()
+        (delivery,) = store.deliveries.recent()
+        assert delivery.payload["audit_head"] == store.audit_log.audit_head()
         assert delivery.payload["audit_head"]["seq"] == 2
     finally:
         receiver.stop()
@@ -196,7 +196,7 @@ def test_a_store_of_the_previous_version_is_chained_with_the_key_once(tmp_path):
     assert "4 event(s)" in verified.stdout
     store = Store(state)
     assert store.db.schema_version() == 4
-    *events, rekey = store.audit_events()
+    *events, rekey = store.audit_log.audit_events()
     assert [e.target for e in events] == ["run-1", "run-2", "run-3"]
     assert (rekey.action, rekey.result, rekey.detail["plain_head"]) == ("audit.rekey", "ok",
                                                                           plain_head)
@@ -231,7 +231,7 @@ def test_approvals_refused_at_the_role_check_are_audited_without_the_token(tmp_p
                     json={"approve": True, "acknowledge_risks": True}, headers=operator),
     ]
     assert [r.status_code for r in attempts] == [403] * 5
-    events = list(store.audit_events())
+    events = list(store.audit_log.audit_events())
     assert [(e.action, e.principal, e.target, e.result) for e in events] == [
         ("approval.approve", "vera", "worker_launch", "refused"),
         ("approval.reject", "olga", "worker_launch", "refused"),
@@ -243,7 +243,7 @@ def test_approvals_refused_at_the_role_check_are_audited_without_the_token(tmp_p
                for e in events)
     trail = json.dumps([e.__dict__ for e in events])
     assert "viewer-token" not in trail and "operator-token" not in trail
-    assert store.approvals() == [] and store.list_runs()[0].status == "awaiting_approval"
+    assert store.approvals.decisions() == [] and store.runs.list_runs()[0].status == "awaiting_approval"
     # a refusal that is no decision (a viewer starting a run) is not an approval event
     assert client.post("/api/v1/deployments", json={}, headers=viewer).status_code == 403
-    assert len(list(store.audit_events())) == 5
+    assert len(list(store.audit_log.audit_events())) == 5

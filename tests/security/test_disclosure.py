@@ -74,7 +74,7 @@ def test_no_answer_shows_an_operations_secret_parameters(tmp_path):
                           "runtime_env": {"env_vars": {"APP_KEY": SECRET}}},
                    overrides={"ray_actor_options": {"runtime_env": {"env_vars": {
                        "APP_KEY": SECRET}}}})
-    run = store.create_run("operation", ["app_deploy"], "olga", "api", op.options())
+    run = store.runs.create_run("operation", ["app_deploy"], "olga", "api", op.options())
     client = app.test_client()
     for path in ("/api/v1/deployments", f"/api/v1/deployments/{run.id}"):
         response = client.get(path, headers=VIEWER)
@@ -83,15 +83,15 @@ def test_no_answer_shows_an_operations_secret_parameters(tmp_path):
         "options"]["operation"]["params"]
     assert params["entry"]["runtime_env"]["env_vars"] == {"APP_KEY": "(redacted)"}
     assert params["entry"]["import_path"] == "examples.apps.hello:build"  # the rest stays
-    assert store.get_run(run.id).options == op.options()  # the record keeps them (to resume)
+    assert store.runs.get_run(run.id).options == op.options()  # the record keeps them (to resume)
 
 
 def test_a_viewer_is_not_told_where_the_config_and_state_are(tmp_path):
     app, source = app_with_config_file(tmp_path)
     svc = app.extensions["raydeploy"]
-    svc.store.kv_set(LAST_SUCCESS_KEY, {"run_id": "run-1", "at": 1.0, "config": {
+    svc.store.kv.set(LAST_SUCCESS_KEY, {"run_id": "run-1", "at": 1.0, "config": {
         "state_dir": "/old/state", "serve_apps.0.runtime_env.env_vars.APP_KEY": SECRET}})
-    svc.store.add_delivery("approval.required", "ops", {
+    svc.store.deliveries.add_delivery("approval.required", "ops", {
         "event": "approval.required", "approve_command":
             f"python deploy_master.py --config {source} approve teardown"})
     client = app.test_client()
@@ -166,7 +166,7 @@ def test_behind_a_trusted_proxy_the_client_address_is_the_one_it_forwarded(tmp_p
     store = app.extensions["raydeploy"].store
     client.post("/api/v1/approvals/worker_launch", json={}, environ_base=proxy,
                 headers={**VIEWER, "X-Forwarded-For": "10.0.0.3"})
-    assert [e.client_address for e in store.audit_events()] == ["10.0.0.3"]
+    assert [e.client_address for e in store.audit_log.audit_events()] == ["10.0.0.3"]
 
 
 def test_a_trusted_proxy_must_be_an_address_or_a_network():

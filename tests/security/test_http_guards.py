@@ -22,7 +22,7 @@ def test_a_form_encoded_cross_site_post_starts_nothing(tmp_path):
     response = client.post("/api/v1/deployments", data='{"force": true}',
                            content_type="text/plain")
     assert response.status_code == 415
-    assert app.extensions["raydeploy"].store.list_runs() == []
+    assert app.extensions["raydeploy"].store.runs.list_runs() == []
 
 
 def test_a_host_the_api_does_not_serve_is_refused(tmp_path):
@@ -73,7 +73,7 @@ def test_a_chunked_body_is_guarded_like_any_other(tmp_path):
                    "application/x-www-form-urlencoded").status_code == 415
     big = b'{"reason": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     assert chunked(client, "/api/v1/approvals/worker_launch", big).status_code == 413
-    assert app.extensions["raydeploy"].store.list_runs() == []
+    assert app.extensions["raydeploy"].store.runs.list_runs() == []
 
 
 @pytest.mark.integration
@@ -111,7 +111,7 @@ def test_an_operation_without_a_body_takes_a_post_without_one(tmp_path):
     # operations that take a body still need it as JSON, even an empty one: a cross-site
     # fetch without a body must not start a run
     assert client.post("/api/v1/deployments").status_code == 415
-    assert app.extensions["raydeploy"].store.list_runs() == []
+    assert app.extensions["raydeploy"].store.runs.list_runs() == []
 
 
 def test_a_405_says_which_methods_are_allowed(tmp_path):

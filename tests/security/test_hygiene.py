@@ -31,7 +31,7 @@ def test_node_processes_do_not_inherit_the_deployers_secrets(tmp_path, monkeypat
     app = platform.create_app(AppSpec(name="n", script="sleeper.py", cpu=1, memory=1,
                                       env={"RAYDEPLOY_ROLE": "worker"}))
     try:
-        pid = platform.store.platform_app(app.id)["pid"]
+        pid = platform.store.platform_records.app(app.id)["pid"]
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
         assert "RAYDEPLOY_ROLE" in names and "PATH" in names

@@ -38,7 +38,7 @@ def test_without_tokens_one_person_cannot_be_two_distinct_approvers(tmp_path):
     assert "Traceback" not in approve.stderr
     run = cli("--checkpoint", "project_setup", config=config)
     assert run.returncode == 2 and "nothing was started" in run.stderr
-    assert store.approvals() == [] and len(store.list_runs()) == 1  # only the fixture's
+    assert store.approvals.decisions() == [] and len(store.runs.list_runs()) == 1  # only the fixture's
     with pytest.raises(AccessConfigError, match="one identity"):  # nor does the API start
         (tmp_path / "api").mkdir()
         make_app(tmp_path / "api", approvals=TWO)
@@ -67,7 +67,7 @@ def test_the_cli_takes_no_roles_from_its_callers_environment(tmp_path):
     forged = clean_env(RAYDEPLOY_API_TOKENS=f"{os_user()}:approver:{'x' * 16}")
     result = cli("approve", "worker_launch", "--acknowledge-risks", config=config, env=forged)
     assert result.returncode == 2 and "lacks the approver role" in result.stderr
-    assert store.approvals() == []
+    assert store.approvals.decisions() == []
 
 
 def test_environment_tokens_alone_give_the_cli_no_roles(tmp_path):
@@ -77,7 +77,7 @@ def test_environment_tokens_alone_give_the_cli_no_roles(tmp_path):
     forged = clean_env(RAYDEPLOY_API_TOKENS=f"{os_user()}:admin:{'x' * 16}")
     result = cli("approve", "worker_launch", "--acknowledge-risks", config=config, env=forged)
     assert result.returncode == 2 and "never from RAYDEPLOY_API_TOKENS" in result.stderr
-    assert store.approvals() == []
+    assert store.approvals.decisions() == []
     unset = cli("approve", "worker_launch", "--acknowledge-risks", config=config)
     assert unset.returncode == 0, unset.stderr  # no principals anywhere: single user
 

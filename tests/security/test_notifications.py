@@ -53,7 +53,7 @@ def test_a_webhook_redirect_is_a_failed_delivery_not_followed_nor_retried(tmp_pa
         notifier = notifications.Notifier(config, store)
         sent = notifier.emit("test", message="hello")
         assert notifier.flush(30)
-        delivery = store.get_delivery(sent[0].id)
+        delivery = store.deliveries.get_delivery(sent[0].id)
         assert (delivery.status, delivery.attempts) == ("failed", 1), delivery
         assert "307" in delivery.last_error and "redirect" in delivery.last_error
         assert redirector.attempts == 1 and elsewhere.attempts == 0

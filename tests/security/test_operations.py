@@ -44,7 +44,7 @@ def test_removing_a_node_waits_for_an_approval_bound_to_its_plan(with_worker):
     assert pending["approve_with"]["cli"] == (f"python deploy_master.py --config {config} "
                                               f"approve node_remove --acknowledge-risks")
     assert svc.ctx.platform.get_app(worker.id).status == "running"  # nothing removed yet
-    assert svc.store.get_run(body["run_id"]).status == "awaiting_approval"
+    assert svc.store.runs.get_run(body["run_id"]).status == "awaiting_approval"
     # the operator cannot approve it; an approver can, for this plan only
     assert client.post("/api/v1/approvals/node_remove", json={
         "acknowledge_risks": True, "run_id": pending["run_id"],
@@ -54,11 +54,11 @@ def test_removing_a_node_waits_for_an_approval_bound_to_its_plan(with_worker):
         "plan_fingerprint": pending["plan_fingerprint"]})
     assert approved.status_code == 201
     deadline = time.monotonic() + 30
-    while svc.store.get_run(body["run_id"]).status != "succeeded":
-        assert time.monotonic() < deadline, svc.store.get_run(body["run_id"])
+    while svc.store.runs.get_run(body["run_id"]).status != "succeeded":
+        assert time.monotonic() < deadline, svc.store.runs.get_run(body["run_id"])
         time.sleep(0.1)
     assert [a.id for a in svc.ctx.platform.list_apps()] == []
-    actions = [(e.action, e.principal, e.result) for e in svc.store.audit_events()]
+    actions = [(e.action, e.principal, e.result) for e in svc.store.audit_log.audit_events()]
     assert ("node.remove", "olga", "pending") in actions
     assert ("approval.approve", "bob", "ok") in actions
 
@@ -75,7 +75,7 @@ def test_the_operations_policy_can_lift_the_gate(tmp_path):
                                             headers=OPERATOR)
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["app_name"] == "apitest-worker-1"
-        assert svc.store.get_run(response.get_json()["run_id"]).mode == "operation"
+        assert svc.store.runs.get_run(response.get_json()["run_id"]).mode == "operation"
     finally:
         for leftover in svc.ctx.platform.list_apps():
             svc.ctx.platform.delete_app(leftover.id)
@@ -117,8 +117,8 @@ def test_an_app_inside_the_management_apis_routes_is_refused(tmp_path, prefix):
     assert response.status_code == 422, response.get_json()
     assert "management API" in response.get_json()["errors"]["json"]["route_prefix"][0]
     store = app.extensions["raydeploy"].store
-    assert store.list_runs() == []
-    assert [(e.action, e.result) for e in store.audit_events()] == [("app.deploy", "refused")]
+    assert store.runs.list_runs() == []
+    assert [(e.action, e.result) for e in store.audit_log.audit_events()] == [("app.deploy", "refused")]
 
 
 @pytest.mark.parametrize("mgmt,prefix,code", [

@@ -68,7 +68,7 @@ def inventory(tmp_path, address: str, own_dashboard_port: int = 1, resolver=None
     platform.add_app("own-head", ip="127.0.0.1")
     ctx = make_context(config, platform=platform, ray_address=RayAddress.parse(
         address, token=env.get("RAY_AUTH_TOKEN")))
-    ctx.store.kv_set(LAYOUT_KEY, {"port": 6379, "dashboard_port": own_dashboard_port,
+    ctx.store.kv.set(LAYOUT_KEY, {"port": 6379, "dashboard_port": own_dashboard_port,
                                   "serve_port": 8000, "client_port": 10001,
                                   "agent_port": 52365, "worker_ports": [26000, 26099]})
     inv = ctx.cluster.inventory

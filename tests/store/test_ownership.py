@@ -22,8 +22,8 @@ def test_a_second_owner_is_refused_with_who_owns_the_store(tmp_path):
         Store(tmp_path / "state", owned=True)
     message = str(refused.value)
     assert "owned by another control plane" in message and "pid" in message
-    first.kv_set("still", "writable")
-    assert first.kv_get("still") == "writable"
+    first.kv.set("still", "writable")
+    assert first.kv.get("still") == "writable"
     first.close()
     Store(tmp_path / "state", owned=True).close()  # free again
 
@@ -35,12 +35,12 @@ def test_a_store_its_control_plane_owns_is_refused_to_others_at_once(tmp_path):
         Store(tmp_path / "state")  # the CLI in embedded mode, say
     assert time.monotonic() - started < 1  # not after a lock's timeout
     owner.close()
-    Store(tmp_path / "state").kv_set("free", True)  # no owner: usable as before
+    Store(tmp_path / "state").kv.set("free", True)  # no owner: usable as before
 
 
 def test_an_owned_store_keeps_a_rollback_journal(tmp_path):
     store = Store(tmp_path / "state", owned=True)
-    store.kv_set("k", 1)
+    store.kv.set("k", 1)
     mode = store.db.query_one("PRAGMA journal_mode")[0]
     assert mode == "truncate"
     assert not (tmp_path / "state" / "state.db-wal").exists()
@@ -55,11 +55,11 @@ def test_a_claim_nobody_renewed_is_taken_over_and_its_old_owner_stops_writing(tm
     old.ownership.path.write_text(json.dumps(record))
     old.db.close()  # its process died: its lock on the file went with it
     new = Store(tmp_path / "state", owned=True)  # the dead owner's claim: taken over
-    new.kv_set("who", "new")
+    new.kv.set("who", "new")
     assert old.ownership.renew() is False  # its next renewal finds the claim gone
     with pytest.raises(StoreOwned, match="took the store"):
-        old.kv_set("who", "old")
-    assert new.kv_get("who") == "new"
+        old.kv.set("who", "old")
+    assert new.kv.get("who") == "new"
     new.close()
 
 
@@ -71,7 +71,7 @@ def test_the_filesystem_type_of_a_path():
 def test_on_a_network_filesystem_even_a_store_nobody_owns_keeps_a_rollback_journal(tmp_path,
                                                                                     on_nfs):
     cli = Store(tmp_path / "state")  # the CLI in embedded mode: WAL on a local disk
-    cli.kv_set("k", 1)
+    cli.kv.set("k", 1)
     assert cli.db.query_one("PRAGMA journal_mode")[0] == "delete"
     assert not (tmp_path / "state" / "state.db-wal").exists()
     cli.close()
@@ -80,7 +80,7 @@ def test_on_a_network_filesystem_even_a_store_nobody_owns_keeps_a_rollback_journ
 def test_an_owned_store_on_a_network_filesystem_holds_its_lock_and_refuses_a_second_writer(
         tmp_path, on_nfs):
     owner = Store(tmp_path / "state", owned=True)
-    owner.kv_set("k", 1)
+    owner.kv.set("k", 1)
     assert owner.db.query_one("PRAGMA journal_mode")[0] != "wal"
     assert owner.db.query_one("PRAGMA locking_mode")[0] == "exclusive"
     # a writer that bypasses the owner record (sqlite itself) finds the file locked at once
@@ -90,5 +90,5 @@ def test_an_owned_store_on_a_network_filesystem_holds_its_lock_and_refuses_a_sec
     other.close()
     with pytest.raises(StoreOwned, match="one process writes a store"):
         Store(tmp_path / "state", owned=True)
-    assert owner.kv_get("k") == 1
+    assert owner.kv.get("k") == 1
     owner.close()

@@ -20,11 +20,11 @@ def test_file_is_private_and_versioned(tmp_path):
 
 def test_run_and_results_roundtrip(tmp_path):
     store = Store(tmp_path)
-    run = store.create_run("deploy", ["a", "b"], "alice", "cli", {"force": True})
+    run = store.runs.create_run("deploy", ["a", "b"], "alice", "cli", {"force": True})
     assert [r.checkpoint for r in run.checkpoints] == ["a", "b"]
-    store.update_result(run.id, "a", status="succeeded", duration=1.5, plan={"x": 1})
-    store.update_run(run.id, status="failed", error="boom")
-    again = store.get_run(run.id)
+    store.runs.update_result(run.id, "a", status="succeeded", duration=1.5, plan={"x": 1})
+    store.runs.update_run(run.id, status="failed", error="boom")
+    again = store.runs.get_run(run.id)
     assert again.status == "failed" and again.finished_at is not None
     assert again.checkpoints[0].plan == {"x": 1} and again.remaining == ["b"]
     assert again.options == {"force": True}
@@ -32,57 +32,57 @@ def test_run_and_results_roundtrip(tmp_path):
 
 def test_only_json_columns_are_decoded(tmp_path):
     store = Store(tmp_path)
-    run = store.create_run("deploy", ["a"], "alice", "cli")
-    store.update_run(run.id, status="failed", error='{"looks": "like json"}')
-    store.add_event("x", '["also", "json-looking"]')
-    assert store.get_run(run.id).error == '{"looks": "like json"}'
-    assert store.events()[-1].message == '["also", "json-looking"]'
+    run = store.runs.create_run("deploy", ["a"], "alice", "cli")
+    store.runs.update_run(run.id, status="failed", error='{"looks": "like json"}')
+    store.events.add_event("x", '["also", "json-looking"]')
+    assert store.runs.get_run(run.id).error == '{"looks": "like json"}'
+    assert store.events.read()[-1].message == '["also", "json-looking"]'
 
 
 def test_approvals_are_append_only(tmp_path):
     store = Store(tmp_path)
-    first = store.add_approval(checkpoint="c", plan_fingerprint="f", decision="approved",
+    first = store.approvals.add_approval(checkpoint="c", plan_fingerprint="f", decision="approved",
                                approver="bob", source="api")
-    store.add_approval(checkpoint="c", plan_fingerprint="f", decision="revoked", approver="eve",
+    store.approvals.add_approval(checkpoint="c", plan_fingerprint="f", decision="revoked", approver="eve",
                        source="api", revokes=first.id)
-    assert len(store.approvals("c")) == 2 and store.revoked_ids() == {first.id}
-    assert [e.kind for e in store.events()] == ["approval.approved", "approval.revoked"]
+    assert len(store.approvals.decisions("c")) == 2 and store.approvals.revoked_ids() == {first.id}
+    assert [e.kind for e in store.events.read()] == ["approval.approved", "approval.revoked"]
 
 
 def test_idempotency_keys_are_scoped_to_caller_route_and_body(tmp_path):
     store = Store(tmp_path)
-    assert store.claim_idempotency_key("alice", "POST /a", "k", "body1") is None
-    again = store.claim_idempotency_key("alice", "POST /a", "k", "body1")
+    assert store.idempotency.claim("alice", "POST /a", "k", "body1") is None
+    again = store.idempotency.claim("alice", "POST /a", "k", "body1")
     assert again.body_hash == "body1" and again.status is None  # still being answered
-    store.answer_idempotency_key("alice", "POST /a", "k", 201, '{"id": 1}')
-    assert store.claim_idempotency_key("alice", "POST /a", "k", "body2").body_hash == "body1"
+    store.idempotency.answer("alice", "POST /a", "k", 201, '{"id": 1}')
+    assert store.idempotency.claim("alice", "POST /a", "k", "body2").body_hash == "body1"
     # another caller, or another route, with the same key: a new request
-    assert store.claim_idempotency_key("bob", "POST /a", "k", "body1") is None
-    assert store.claim_idempotency_key("alice", "POST /b", "k", "body1") is None
+    assert store.idempotency.claim("bob", "POST /a", "k", "body1") is None
+    assert store.idempotency.claim("alice", "POST /b", "k", "body1") is None
 
 
 def test_audit_events_are_chained_and_a_change_is_found(tmp_path):
     store = Store(tmp_path)
     for n in range(4):
-        store.audit(principal="alice", source="cli", action="run.start", target=f"run-{n}",
+        store.audit_log.audit(principal="alice", source="cli", action="run.start", target=f"run-{n}",
                     result="ok", detail={"n": n})
-    assert store.verify_audit()[:2] == (4, None)
-    assert [e.target for e in store.audit_events(after_seq=2)] == ["run-2", "run-3"]
+    assert store.audit_log.verify_audit()[:2] == (4, None)
+    assert [e.target for e in store.audit_log.audit_events(after_seq=2)] == ["run-2", "run-3"]
     conn = store.db.connection()
     conn.execute("UPDATE audit SET principal='mallory' WHERE seq=2")
-    checked, problem, _ = store.verify_audit()
+    checked, problem, _ = store.audit_log.verify_audit()
     assert checked == 1 and "event 2 was altered" in problem
     conn.execute("UPDATE audit SET principal='alice' WHERE seq=2")
     conn.execute("DELETE FROM audit WHERE seq=3")
-    assert "event 3 is missing" in store.verify_audit()[1]
+    assert "event 3 is missing" in store.audit_log.verify_audit()[1]
 
 
 def test_a_removed_last_audit_event_is_found(tmp_path):
     store = Store(tmp_path)
     for n in range(3):
-        store.audit(principal="a", source="cli", action="x", target=str(n), result="ok")
+        store.audit_log.audit(principal="a", source="cli", action="x", target=str(n), result="ok")
     store.db.connection().execute("DELETE FROM audit WHERE seq=3")
-    checked, problem, _ = store.verify_audit()
+    checked, problem, _ = store.audit_log.verify_audit()
     assert checked == 2 and "removed from the end" in problem
 
 
@@ -91,37 +91,37 @@ def test_lease_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c",
                                "import sys, time; sys.path.insert(0, '.');"
                                "from store import Store;"
-                               f"Store({str(tmp_path)!r}).acquire_lease('other', 'run-x', 60);"
+                               f"Store({str(tmp_path)!r}).leases.acquire_lease('other', 'run-x', 60);"
                                "print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LeaseHeld) as info:
-            store.acquire_lease("me", None)
+            store.leases.acquire_lease("me", None)
         assert "run-x" in str(info.value)
     finally:
         holder.kill()
         holder.wait()
-    previous = store.acquire_lease("me", None)  # the holder died: no need to wait for expiry
+    previous = store.leases.acquire_lease("me", None)  # the holder died: no need to wait for expiry
     assert previous.holder == "other"
 
 
 def test_lease_expires(tmp_path):
     clock = FakeClock()
     store = Store(tmp_path, clock=clock)
-    store.acquire_lease("a", None, ttl=10)
+    store.leases.acquire_lease("a", None, ttl=10)
     store.db.connection().execute("UPDATE leases SET host='elsewhere'")  # can't check its pid
     with pytest.raises(LeaseHeld):
-        store.acquire_lease("b", None)
+        store.leases.acquire_lease("b", None)
     clock.advance(11)
-    assert store.acquire_lease("b", None).holder == "a"
+    assert store.leases.acquire_lease("b", None).holder == "a"
 
 
 def _writer(path, n, tag):
     store = Store(path)
     for i in range(n):
-        store.add_event("test", f"{tag}-{i}")
-        store.add_approval(checkpoint="c", plan_fingerprint=tag, decision="approved",
+        store.events.add_event("test", f"{tag}-{i}")
+        store.approvals.add_approval(checkpoint="c", plan_fingerprint=tag, decision="approved",
                            approver=tag, source="api")
 
 
@@ -135,6 +135,6 @@ def test_two_processes_write_at_once_without_losing_a_write(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     store = Store(tmp_path)
-    messages = [e.message for e in store.events(kind_prefix="test")]
+    messages = [e.message for e in store.events.read(kind_prefix="test")]
     assert len(messages) == 300 and len(set(messages)) == 300
-    assert len(store.approvals("c")) == 300
+    assert len(store.approvals.decisions("c")) == 300

@@ -143,7 +143,7 @@ def test_a_destructive_plan_is_approved_only_after_its_name_is_typed(page, serve
     assert approve.is_enabled()
     approve.click()
     page.wait_for_selector("article.gate .result:has-text('approved by bob')")
-    record = store.approvals()[0]
+    record = store.approvals.decisions()[0]
     assert record.approver == "bob" and record.acknowledge_risks and record.source == "api"
 
 
@@ -166,20 +166,20 @@ def test_the_inbox_decides_only_on_the_run_and_plan_it_shows(page, server):
     refused = card.locator(".result.error")
     refused.wait_for()
     assert first in refused.inner_text() and second in refused.inner_text()
-    assert store.approvals() == []
-    assert [e.result for e in store.audit_events(action="approval")] == ["refused"]
+    assert store.approvals.decisions() == []
+    assert [e.result for e in store.audit_log.audit_events(action="approval")] == ["refused"]
 
 
 def test_the_inbox_shows_what_a_plan_changes_a_setting_a_line(page, server):
     from checkpoints.plan import Action, Kind, Plan
     from store import Store
     store = Store(api_state(server))
-    run = store.create_run("deploy", ["serve_deploy"], "olga", "cli", status="awaiting_approval")
+    run = store.runs.create_run("deploy", ["serve_deploy"], "olga", "cli", status="awaiting_approval")
     plan = Plan("serve_deploy", (Action(Kind.UPDATE, "app", "hello", {
         "import_path": "examples.apps.hello:app", "route_prefix": "/hello",
         "changes": {"args.greeting": '"hi" -> "hello"',
                     "runtime_env.env_vars.API_TOKEN": "changed"}}),))
-    store.open_approval_request(run.id, "serve_deploy", plan.fingerprint, plan.to_dict(), False,
+    store.approvals.open_approval_request(run.id, "serve_deploy", plan.fingerprint, plan.to_dict(), False,
                                 ["approvals.required lists this checkpoint"], "olga")
     api, _ = server
     sign_in(page, api, BOB)

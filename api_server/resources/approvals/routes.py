@@ -51,7 +51,7 @@ def record_decision(checkpoint: str, body: dict) -> dict:
     # without tokens nobody is known, so "the requester" cannot be told apart
     record = approvals.decide(svc.store, actor(body.get("approved_by")), checkpoint, ballot,
                               approvals.GateRules.of(svc.ctx, checkpoint, auth_enabled()))
-    return as_item(record, svc.store.revoked_ids(), svc.store.clock.time())
+    return as_item(record, svc.store.approvals.revoked_ids(), svc.store.clock.time())
 
 
 @blp.route("")
@@ -64,10 +64,10 @@ class Approvals(MethodView):
         state = query.get("state")
         items = []
         if state in (None, "pending"):
-            items += [pending_item(r) for r in store.approval_requests(open_only=True)]
+            items += [pending_item(r) for r in store.approvals.approval_requests(open_only=True)]
         if state != "pending":
-            revoked, now = store.revoked_ids(), store.clock.time()
-            items += [i for i in (as_item(r, revoked, now) for r in store.approvals())
+            revoked, now = store.approvals.revoked_ids(), store.clock.time()
+            items += [i for i in (as_item(r, revoked, now) for r in store.approvals.decisions())
                       if state is None or i["state"] == state]
         return {"approvals": items, "total": len(items)}
 
@@ -97,7 +97,7 @@ class CheckpointApproval(MethodView):
         valid approval exists, and what is still required"""
         name = checkpoint_or_404(key)
         svc = services()
-        req = svc.store.open_request_for(name)
+        req = svc.store.approvals.open_request_for(name)
         if req is not None:
             plan, fingerprint = req.plan, req.fingerprint
             policy = policy_for(svc.config, name)
@@ -113,11 +113,11 @@ class CheckpointApproval(MethodView):
         return {"checkpoint": name, "awaiting": req is not None,
                 "run_id": req.run_id if req else None, "plan": plan,
                 "plan_fingerprint": fingerprint, "gate": gate_dict, "approved": approved,
-                "approval": as_item(verdict.record, svc.store.revoked_ids(), svc.store.clock.time())
+                "approval": as_item(verdict.record, svc.store.approvals.revoked_ids(), svc.store.clock.time())
                 if verdict and verdict.record else None,
                 "required": required, "plan_error": error,
                 "min_approvals": policy.min_approvals,
-                "approvals": [as_item(r, svc.store.revoked_ids(), svc.store.clock.time())
+                "approvals": [as_item(r, svc.store.approvals.revoked_ids(), svc.store.clock.time())
                               for r in (verdict.approvals if verdict else ())]}
 
     @idempotent
@@ -141,4 +141,4 @@ class CheckpointApproval(MethodView):
         """Revoke an approval by id (a new record; the original stays in the audit trail)"""
         svc = services()
         revocation = approvals.revoke(svc.store, actor(), key, reason=query.get("reason"))
-        return as_item(revocation, svc.store.revoked_ids(), svc.store.clock.time())
+        return as_item(revocation, svc.store.approvals.revoked_ids(), svc.store.clock.time())

@@ -31,8 +31,8 @@ class Audit(MethodView):
         them, one per line, and ends with a line {"audit_head": {seq, hash}})"""
         fmt = query.pop("format")
         store = services().store
-        head = store.audit_head()
-        events = store.audit_events(**query, up_to_seq=head["seq"] if head else 0)
+        head = store.audit_log.audit_head()
+        events = store.audit_log.audit_events(**query, up_to_seq=head["seq"] if head else 0)
         if fmt == "ndjson":
             def lines():
                 for event in events:
@@ -50,6 +50,6 @@ class AuditVerify(MethodView):
     def get(self, query):
         """Walk the keyed hash chain: is every event intact, none missing, and (expect_head)
         does the trail still reach a head kept from earlier?"""
-        check = services().store.verify_audit(expect_head=query.get("expect_head"))
+        check = services().store.audit_log.verify_audit(expect_head=query.get("expect_head"))
         return {"intact": check.problem is None, "checked": check.checked,
                 "problem": check.problem, "head": check.head}

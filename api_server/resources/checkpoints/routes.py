@@ -21,7 +21,7 @@ def describe(checkpoint) -> dict:
     return {"order": ORDER.index(checkpoint.name) + 1, "name": checkpoint.name,
             "description": checkpoint.description, "gate_policy": checkpoint.gate_policy,
             "destructive": checkpoint.may_be_destructive,
-            "last_result": services().store.last_result(checkpoint.name)}
+            "last_result": services().store.runs.last_result(checkpoint.name)}
 
 
 def current_plan(name: str) -> tuple[dict | None, dict | None, str | None]:

@@ -27,7 +27,7 @@ blp = Blueprint("deployments", __name__, url_prefix="/api/v1/deployments",
 
 
 def get_run_or_404(run_id: str) -> Run:
-    run = services().store.get_run(run_id)
+    run = services().store.runs.get_run(run_id)
     if run is None:
         raise NotFound(f"run {run_id} not found")
     return run
@@ -39,7 +39,7 @@ class Runs(MethodView):
     @blp.response(200, RunListSchema)
     def get(self, query):
         """List runs, newest first"""
-        runs = services().store.list_runs(limit=query["limit"],
+        runs = services().store.runs.list_runs(limit=query["limit"],
                                           statuses=[query["status"]] if "status" in query else None)
         return {"deployments": runs, "total": len(runs)}
 
@@ -121,8 +121,8 @@ class RunEvents(MethodView):
             started = quiet_since = SYSTEM_CLOCK.monotonic()
             yield "retry: 2000\n\n"  # how long EventSource waits before reconnecting
             while True:
-                status = store.get_run(run_id).status
-                for event in store.events(run_id=run_id, after_id=after):
+                status = store.runs.get_run(run_id).status
+                for event in store.events.read(run_id=run_id, after_id=after):
                     after = event.id
                     data = {"kind": event.kind, "checkpoint": event.checkpoint,
                             "message": event.message, "data": event.data,

@@ -33,7 +33,7 @@ class Deliveries(MethodView):
     @blp.response(200, DeliveryListSchema)
     def get(self, query):
         """Deliveries, newest first (filter by status and event)"""
-        return listing(services().store.deliveries(**query))
+        return listing(services().store.deliveries.recent(**query))
 
 
 @blp.route("/test")
@@ -47,4 +47,4 @@ class TestDelivery(MethodView):
         audit.record(svc.store, actor(), "notification.test", "notifications", "ok",
                      deliveries=[d.id for d in sent])
         svc.ctx.notifier.flush(TEST_WAIT_SECONDS)
-        return listing([svc.store.get_delivery(d.id) for d in sent])
+        return listing([svc.store.deliveries.get_delivery(d.id) for d in sent])

@@ -28,7 +28,7 @@ def test_apps_get_their_own_loopback_address_and_a_later_process_can_stop_them(t
         assert {x.name: x.status for x in later.list_apps()} == {"a": RUNNING, "b": RUNNING}
         later.stop_app(a.id, grace_seconds=1)
         assert later.get_app(a.id).status == STOPPED
-        pid = p.store.platform_app(a.id)["pid"]
+        pid = p.store.platform_records.app(a.id)["pid"]
         assert not processes.session_alive(pid)
     finally:
         for app in p.list_apps():
@@ -46,13 +46,13 @@ def test_an_app_that_exits_is_failed(tmp_path):
 def test_an_app_whose_pid_was_never_recorded_is_adopted(tmp_path):
     p = platform(tmp_path)
     app = p.create_app(AppSpec(name="lost", script="sleeper.py", cpu=1, memory=1))
-    record = p.store.platform_app(app.id)
+    record = p.store.platform_records.app(app.id)
     pid = record["pid"]
     try:
         record.update(pid=None, pid_start=None, status="starting", created_at=time.time() - 10)
-        p.store.put_platform_app(record)  # as if the starter was killed before recording it
+        p.store.platform_records.put_app(record)  # as if the starter was killed before recording it
         assert p.get_app(app.id).status == RUNNING
-        assert p.store.platform_app(app.id)["pid"] == pid
+        assert p.store.platform_records.app(app.id)["pid"] == pid
     finally:
         p.delete_app(app.id)
     assert not processes.session_alive(pid)
