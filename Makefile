@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 # pytest's "no tests collected" (exit 5) is not a failure
 PYTEST  = $(BIN)/python -m pytest $(1); code=$$?; if [ $$code -eq 5 ]; then code=0; fi
 
-.PHONY: deploy test test-fast test-lab lint status teardown prometheus browser
+.PHONY: deploy test test-fast test-lab lint status teardown prometheus browser sshd
 deploy: $(VENV)/.installed
 	$(BIN)/python deploy_master.py --deploy --auto-approve
 
 # everything: lint, unit tests, then integration tests on real clusters and servers (CI runs this)
-test: lint prometheus browser
+test: lint prometheus browser sshd
 	@start=$$(date +%s); $(call PYTEST,); \
 	  echo "make test: $$(( $$(date +%s) - start ))s"; exit $$code
 
@@ -19,7 +19,7 @@ test-fast: lint
 	@$(call PYTEST,-m unit -q); exit $$code
 
 # the multi-host lab's tests (network namespaces as hosts: needs root, else they skip)
-test-lab: $(VENV)/.installed
+test-lab: $(VENV)/.installed sshd
 	@$(call PYTEST,-m lab -q); exit $$code
 
 lint: $(VENV)/.installed
@@ -56,3 +56,16 @@ prometheus:
 # Chromium for the web inbox's browser tests (Playwright drives it; no browser download).
 browser:
 	$(call DEBIAN_PACKAGE,chromium,browser)
+
+# OpenSSH's server, for the lab's SSH hosts (each runs its own sshd, on its lab address only).
+# Installed with service starts refused (a policy-rc.d for the time of the install): no sshd
+# is started on this machine.
+sshd:
+	@test -x /usr/sbin/sshd || { \
+	  echo "sshd missing: installing Debian's openssh-server (no service started)"; \
+	  guard=/usr/sbin/policy-rc.d; made=; \
+	  if [ ! -e $$guard ]; then printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee $$guard >/dev/null \
+	    && $(SUDO) chmod 755 $$guard && made=1; fi; \
+	  $(call APT,openssh-server) || { $(SUDO) apt-get update -q && $(call APT,openssh-server); } \
+	    || echo "could not install openssh-server: the ssh platform's lab tests will fail"; \
+	  if [ -n "$$made" ]; then $(SUDO) rm -f $$guard; fi; }

@@ -1,0 +1,207 @@
+"""Commands and long-lived processes on a host reached over SSH: the ssh platform's command
+runner (the seam's "run a command or a long-lived process on a node").
+
+The OpenSSH client, not a Python SSH library: it is what operators already configure and
+trust (``~/.ssh/config``, agents, ProxyJump), it checks host keys the way they expect, and
+its connection sharing (``ControlMaster``, as Ray's own command runner uses) makes every
+command after the first a round trip on an open connection. Host keys are checked strictly
+against the ``known_hosts`` file the config names: an unknown or changed key stops the
+command, naming the host (never ``StrictHostKeyChecking=no``).
+
+What runs on the host is Python (the nodes need it anyway): a small script sent on stdin
+(``REMOTE``) starts a process in a session of its own, detached from the SSH session, and
+answers with its pid and kernel start time; a process is stopped only through that record
+(the pid still being the process it started), never by name.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import Unavailable
+
+# the helper run on the host, by ``python3 -`` (its commands: start, alive, stop)
+REMOTE = r'''
+import json, os, signal, subprocess, sys, time
+request = json.loads(sys.argv[1])
+
+def started(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+def ours(record):
+    return record.get("pid") and started(record["pid"]) == record.get("start")
+
+if request["do"] == "start":
+    log = open(os.path.expanduser(request["log"]), "ab")
+    proc = subprocess.Popen(request["argv"], cwd=os.path.expanduser(request.get("cwd") or "~"),
+                            env={**os.environ, **request.get("env", {})}, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    print(json.dumps({"pid": proc.pid, "start": started(proc.pid)}))
+elif request["do"] == "alive":
+    print(json.dumps({"alive": bool(ours(request["record"]))}))
+elif request["do"] == "stop":
+    record = request["record"]
+    if not ours(record):
+        print(json.dumps({"stopped": False, "why": "not running (or not the process it started)"}))
+        sys.exit(0)
+    pgid = record["pid"]
+    os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + request.get("grace", 5)
+    while ours(record) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if ours(record):
+        os.killpg(pgid, signal.SIGKILL)
+    print(json.dumps({"stopped": True}))
+'''
+
+
+class SSHError(Unavailable):
+    """A host could not be reached or did not do what was asked; the message names it."""
+
+
+class HostKeyMismatch(SSHError):
+    """The host's key is not the one ``known_hosts`` holds for it (changed, or unknown)."""
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str  # how people call it (the inventory's name)
+    address: str
+    user: str = "root"
+    port: int = 22
+
+
+@dataclass(frozen=True)
+class Process:
+    """A long-lived process this tool started on a host: found and stopped only by this."""
+    host: str
+    pid: int
+    start: str  # the kernel's start time of ``pid`` (clock ticks since boot)
+
+
+class SSHRunner:
+    """Runs commands on hosts with the OpenSSH client, one shared connection per host."""
+
+    def __init__(self, known_hosts: Path | str, identity_file: Path | str | None = None,
+                 connect_timeout: float = 10.0, config_file: Path | str | None = None):
+        self.known_hosts = str(known_hosts)
+        self.identity_file = str(identity_file) if identity_file else None
+        self.connect_timeout = connect_timeout
+        self.config_file = str(config_file) if config_file else None
+        # connection sockets: a short private path (a socket path has ~100 characters)
+        self._sockets = tempfile.mkdtemp(prefix="rd-ssh-")
+        self._connected: set[str] = set()
+
+    def _argv(self, host: Host, *extra: str) -> list[str]:
+        options = {"BatchMode": "yes", "StrictHostKeyChecking": "yes",
+                   "UserKnownHostsFile": self.known_hosts, "GlobalKnownHostsFile": "/dev/null",
+                   "ConnectTimeout": str(int(self.connect_timeout)),
+                   "ControlPath": f"{self._sockets}/%C", "ServerAliveInterval": "15",
+                   "LogLevel": "ERROR"}
+        if self.identity_file:
+            options.update(IdentityFile=self.identity_file, IdentitiesOnly="yes")
+        argv = ["ssh", "-F", self.config_file or "none", "-p", str(host.port)]
+        for key, value in options.items():
+            argv += ["-o", f"{key}={value}"]
+        return argv + list(extra) + [f"{host.user}@{host.address}"]
+
+    def connect(self, host: Host) -> None:
+        """Open the host's shared connection (a master in the background, for 60 s after
+        its last use), or say why it cannot be opened. Its output goes to a file, never to
+        a pipe of ours: a backgrounded master would hold a pipe open for its lifetime."""
+        if host.name in self._connected:
+            return
+        with tempfile.TemporaryFile("w+") as errors:
+            done = subprocess.run(self._argv(host, "-M", "-N", "-f", "-o", "ControlMaster=yes",
+                                             "-o", "ControlPersist=60"),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=errors, timeout=self.connect_timeout + 30)
+            errors.seek(0)
+            if done.returncode != 0:
+                raise self._failure(host, errors.read())
+        self._connected.add(host.name)
+
+    def run(self, host: Host, command: list[str], timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        """``command`` on ``host`` (quoted for its shell); its exit status is the answer's.
+        SSHError when the host cannot be reached or its key is not the known one."""
+        self.connect(host)
+        try:
+            done = subprocess.run(self._argv(host, "-o", "ControlMaster=no") + ["--", shlex.join(command)],
+                                  input=input, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SSHError(f"{host.name} ({host.address}): {shlex.join(command)[:60]} did not "
+                           f"finish within {timeout:.0f}s") from None
+        if done.returncode == 255:  # ssh's own failure, not the command's
+            raise self._failure(host, done.stderr)
+        return done
+
+    def _failure(self, host: Host, stderr: str) -> SSHError:
+        where = f"{host.name} ({host.user}@{host.address}:{host.port})"
+        text = stderr.strip()
+        if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "Host key verification failed" in text:
+            return HostKeyMismatch(
+                f"{where}: its host key is not the one {self.known_hosts} holds for it (changed, "
+                f"or not there): nothing was run; if the host was rebuilt, check the new key "
+                f"out of band and replace its line")
+        if "Permission denied" in text:
+            return SSHError(f"{where}: the key was refused (Permission denied): check the "
+                            f"identity file and the host's authorized_keys")
+        last = text.splitlines()[-1] if text else "no answer"
+        return SSHError(f"{where} cannot be reached: {last}")
+
+    def python(self, host: Host, request: dict, timeout: float = 60) -> dict:
+        """The REMOTE helper on ``host`` (python3 there), its JSON answer."""
+        done = self.run(host, ["python3", "-", json.dumps(request)], timeout=timeout,
+                        input=REMOTE)
+        if done.returncode == 127 or "python3: not found" in done.stderr \
+                or "python3: command not found" in done.stderr:
+            raise SSHError(f"{host.name} ({host.address}) has no python3: install Python there "
+                           f"(the nodes run on it)")
+        if done.returncode != 0:
+            raise SSHError(f"{host.name} ({host.address}): {request['do']} failed: "
+                           f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def start(self, host: Host, argv: list[str], log: str, env: dict | None = None,
+              cwd: str | None = None) -> Process:
+        """Start ``argv`` on ``host`` in a session of its own (it outlives this SSH session),
+        its output appended to ``log`` there; the record that finds and stops it."""
+        answer = self.python(host, {"do": "start", "argv": argv, "log": log, "env": env or {},
+                                    "cwd": cwd})
+        return Process(host.name, int(answer["pid"]), answer["start"])
+
+    def alive(self, host: Host, process: Process) -> bool:
+        """Whether the process it started still runs (the pid not reused by another)."""
+        return self.python(host, {"do": "alive", "record": _record(process)})["alive"]
+
+    def stop(self, host: Host, process: Process, grace_seconds: float = 5) -> bool:
+        """Stop its session (TERM, then KILL after ``grace_seconds``), only if the pid is
+        still the process it started; False when it was not running."""
+        answer = self.python(host, {"do": "stop", "record": _record(process),
+                                    "grace": grace_seconds}, timeout=grace_seconds + 60)
+        return answer["stopped"]
+
+    def close(self) -> None:
+        """End the shared connections (``ssh -O exit``), and remove their sockets."""
+        for socket in Path(self._sockets).glob("*"):
+            subprocess.run(["ssh", "-F", "none", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=10)
+        self._connected.clear()
+        try:
+            Path(self._sockets).rmdir()
+        except OSError:
+            pass
+
+
+def _record(process: Process) -> dict:
+    return {"pid": process.pid, "start": process.start}
