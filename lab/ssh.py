@@ -67,9 +67,10 @@ class SSHKeys:
 
 
 def add_ssh_host(lab: Lab, name: str, keys: SSHKeys, networks=("ws",),
-                 authorized: Path | None = None) -> Host:
+                 authorized: Path | None = None, without_python: bool = False) -> Host:
     """A lab host running its own sshd; its key goes into ``keys.known_hosts`` under its
-    address. ``authorized``: the public key it accepts (default: the lab's client key)."""
+    address. ``authorized``: the public key it accepts (default: the lab's client key);
+    ``without_python``: the system's python3 is not there (an empty file over it)."""
     if not Path(SSHD).exists():
         raise LabError("sshd is not installed (make sshd: Debian's openssh-server)")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
@@ -79,7 +80,11 @@ def add_ssh_host(lab: Lab, name: str, keys: SSHKeys, networks=("ws",),
     accepted = (authorized or keys.identity.with_suffix(".pub")).read_text()
     (here / "authorized_keys").write_text(accepted)
     (here / "authorized_keys").chmod(0o600)
-    host = lab.add_host(name, list(networks), dirs={INSIDE: str(here)})
+    dirs = {INSIDE: str(here)}
+    if without_python:
+        (here / "no-python").write_text("")
+        dirs[str(Path("/usr/bin/python3").resolve())] = str(here / "no-python")
+    host = lab.add_host(name, list(networks), dirs=dirs)
     (here / "sshd_config").write_text(CONFIG.format(address=host.address, inside=INSIDE))
     with keys.known_hosts.open("a") as f:
         f.write(f"{host.address} {' '.join(host_key.split()[:2])}\n")

@@ -63,6 +63,11 @@ elif request["do"] == "stop":
 '''
 
 
+# the helper runs with the host's python3; its absence is said apart from a failure in it
+NO_PYTHON = 127
+WITH_PYTHON = f'python3 -c "" >/dev/null 2>&1 || exit {NO_PYTHON}; exec python3 - "$1"'
+
+
 class SSHError(Unavailable):
     """A host could not be reached or did not do what was asked; the message names it."""
 
@@ -160,12 +165,11 @@ class SSHRunner:
 
     def python(self, host: Host, request: dict, timeout: float = 60) -> dict:
         """The REMOTE helper on ``host`` (python3 there), its JSON answer."""
-        done = self.run(host, ["python3", "-", json.dumps(request)], timeout=timeout,
-                        input=REMOTE)
-        if done.returncode == 127 or "python3: not found" in done.stderr \
-                or "python3: command not found" in done.stderr:
-            raise SSHError(f"{host.name} ({host.address}) has no python3: install Python there "
-                           f"(the nodes run on it)")
+        done = self.run(host, ["sh", "-c", WITH_PYTHON, "sh", json.dumps(request)],
+                        timeout=timeout, input=REMOTE)
+        if done.returncode == NO_PYTHON:
+            raise SSHError(f"{host.name} ({host.address}) has no python3 that runs: install "
+                           f"Python there (the nodes run on it)")
         if done.returncode != 0:
             raise SSHError(f"{host.name} ({host.address}): {request['do']} failed: "
                            f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")

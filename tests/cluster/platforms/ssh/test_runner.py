@@ -49,6 +49,7 @@ def ssh_lab(tmp_path_factory, lab_ready):
     try:
         lab.add_network("ws", "198.18.0.0/24")
         hosts = {name: add_ssh_host(lab, name, keys) for name in ("h1", "h2")}
+        hosts["bare"] = add_ssh_host(lab, "bare", keys, without_python=True)
         lab.add_host("deployer", ["ws"], dirs={str(keys.directory): str(keys.directory)},
                      keep=tuple(image_in_tmp()))
         yield lab, keys, hosts
@@ -69,7 +70,8 @@ def ask(ssh_lab, host: str, identity=None, **request) -> dict:
 
 def test_a_command_runs_on_the_host_it_names(ssh_lab):
     lab, _, hosts = ssh_lab
-    for name, host in hosts.items():
+    for name in ("h1", "h2"):
+        host = hosts[name]
         answer = ask(ssh_lab, name, do="run", argv=["hostname", "-I"])
         assert answer["code"] == 0 and host.address in answer["out"]
     failed = ask(ssh_lab, "h1", do="run", argv=["sh", "-c", "exit 3"])
@@ -109,5 +111,9 @@ def test_each_way_a_host_fails_is_one_line_naming_it(ssh_lab, tmp_path):
     changed = ask(ssh_lab, "h2", do="run", argv=["true"])
     assert changed["kind"] == "HostKeyMismatch" and "h2 (root@" in changed["error"]
     assert "nothing was run" in changed["error"]
-    for answer in (gone, refused, changed):
+    # a host without Python (the nodes and the runner's helper need it)
+    bare = ask(ssh_lab, "bare", do="start", argv=["sleep", "1"], log="/tmp/x.log")
+    assert bare["error"] == f"bare ({ssh_lab[2]['bare'].address}) has no python3 that runs: " \
+                            f"install Python there (the nodes run on it)"
+    for answer in (gone, refused, changed, bare):
         assert "\n" not in answer["error"]
