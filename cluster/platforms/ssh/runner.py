@@ -47,6 +47,40 @@ if request["do"] == "start":
     print(json.dumps({"pid": proc.pid, "start": started(proc.pid)}))
 elif request["do"] == "alive":
     print(json.dumps({"alive": bool(ours(request["record"]))}))
+elif request["do"] == "survey":
+    # Ray's processes on the host's network (whoever started them; a container's own
+    # network is another host) and which of the ports are taken
+    mine, network = {os.getpid(), os.getppid()}, os.stat("/proc/self/ns/net").st_ino
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in mine:
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino != network:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        text = " ".join(argv)
+        if argv and (os.path.basename(argv[0]) in ("raylet", "gcs_server", "plasma_store")
+                     or "ray.scripts.scripts" in text or text.startswith("ray::")
+                     or any(os.path.basename(a) == "ray" for a in argv[:2])):
+            found.append({"pid": int(entry), "start": started(entry), "command": text[:200]})
+    taken = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A":  # LISTEN
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                if port in request["ports"] and port not in taken:
+                    taken.append(port)
+    print(json.dumps({"ray": found, "taken": sorted(taken)}))
 elif request["do"] == "stop":
     record = request["record"]
     if not ours(record):
@@ -86,10 +120,12 @@ class Host:
 
 @dataclass(frozen=True)
 class Process:
-    """A long-lived process this tool started on a host: found and stopped only by this."""
+    """A long-lived process on a host, as recorded when it was started (or seen): found and
+    stopped only by this."""
     host: str
     pid: int
     start: str  # the kernel's start time of ``pid`` (clock ticks since boot)
+    command: str = ""
 
 
 class SSHRunner:
@@ -193,6 +229,13 @@ class SSHRunner:
         answer = self.python(host, {"do": "stop", "record": _record(process),
                                     "grace": grace_seconds}, timeout=grace_seconds + 60)
         return answer["stopped"]
+
+    def survey(self, host: Host, ports: list[int] = ()) -> dict:
+        """What is on ``host`` already: Ray's processes, whoever started them (``ray``: pid,
+        start, command), and which of ``ports`` something listens on (``taken``)."""
+        answer = self.python(host, {"do": "survey", "ports": list(ports)})
+        return {"ray": [Process(host.name, r["pid"], r["start"], r["command"])
+                        for r in answer["ray"]], "taken": answer["taken"]}
 
     def close(self) -> None:
         """End the shared connections (``ssh -O exit``), and remove their sockets."""

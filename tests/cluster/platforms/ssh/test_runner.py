@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -35,6 +36,10 @@ try:
     elif request["do"] in ("alive", "stop"):
         process = Process(host.name, **request["process"])
         print(json.dumps({request["do"]: getattr(runner, request["do"])(host, process)}))
+    elif request["do"] == "survey":
+        found = runner.survey(host, request["ports"])
+        print(json.dumps({"ray": [[p.pid, p.command] for p in found["ray"]],
+                          "taken": found["taken"]}))
 except SSHError as e:
     print(json.dumps({"error": str(e), "kind": type(e).__name__}))
 finally:
@@ -93,6 +98,29 @@ def test_a_process_outlives_the_session_that_started_it_and_stops_only_by_its_re
     assert ask(ssh_lab, "h1", do="stop", process=record) == {"stop": True}
     assert ask(ssh_lab, "h1", do="alive", process=record) == {"alive": False}
     assert lab.run("h1", ["kill", "-0", str(record["pid"])]).returncode != 0
+
+
+def test_what_is_on_a_host_already_is_seen_with_its_pid_and_command(ssh_lab):
+    """Ray processes this tool did not start (and ports taken) are what prerequisites show
+    before anything is started there: found, never stopped."""
+    lab, _, hosts = ssh_lab
+    clean = ask(ssh_lab, "h1", do="survey", ports=[6379, 8265])
+    assert clean == {"ray": [], "taken": []}
+    # someone's Ray on h1: a raylet (a stand-in named so), and the GCS port taken
+    raylet = lab.spawn("h1", ["bash", "-c", "exec -a raylet sleep 600"], note="someone's raylet")
+    gcs = lab.spawn("h1", [PY, "-c", f"import socket,time; s=socket.socket(); "
+                                     f"s.bind(('{hosts['h1'].address}', 6379)); s.listen(); "
+                                     f"time.sleep(600)"], note="someone's gcs port")
+    try:
+        deadline = time.monotonic() + 10
+        while (seen := ask(ssh_lab, "h1", do="survey", ports=[6379, 8265]))["taken"] != [6379]:
+            assert time.monotonic() < deadline, seen
+        assert seen["ray"] == [[raylet.pid, "raylet 600"]]
+        assert ask(ssh_lab, "h2", do="survey", ports=[6379]) == clean  # another host's own
+    finally:
+        for process in (raylet, gcs):
+            process.kill()
+            process.wait()
 
 
 def test_each_way_a_host_fails_is_one_line_naming_it(ssh_lab, tmp_path):
