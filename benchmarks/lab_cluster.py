@@ -46,6 +46,7 @@ wait(f"/projects/{pid}", "creation_status", "success")
 with open(probe_file, "rb") as f:
     cml.request("POST", f"/projects/{pid}/files", "up", files={"probe.py": ("probe.py", f.read())})
 env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "bench-ray-token-0123456789",
+       "RAYDEPLOY_NODE_ADDRESS_FROM": "CDSW_IP_ADDRESS",  # as the CML platform sets it
        "RAYDEPLOY_RAY_ARGS": json.dumps({"num_cpus": 1, "memory": 10**9,
                                          "object_store_memory": 10**8})}
 def app(name, script, **extra):

@@ -206,7 +206,8 @@ pid = project["id"]
 wait(f"/projects/{pid}", "creation_status", "success", "clone")
 with open(sys.argv[4] + "/probe.py", "rb") as f:
     cml.request("POST", f"/projects/{pid}/files", "upload", files={"probe.py": ("probe.py", f.read())})
-env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": sys.argv[5], "RAYDEPLOY_RAY_ARGS": sys.argv[6]}
+env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": sys.argv[5], "RAYDEPLOY_RAY_ARGS": sys.argv[6],
+       "RAYDEPLOY_NODE_ADDRESS_FROM": "CDSW_IP_ADDRESS"}  # as the CML platform sets it
 def app(name, script, **extra):
     made = cml.request("POST", f"/projects/{pid}/applications", name, json={
         "name": name, "subdomain": name, "script": script, "cpu": 1, "memory": 1,
