@@ -30,11 +30,13 @@ import json, os, signal, subprocess, sys, time
 request = json.loads(sys.argv[1])
 
 def started(pid):
+    """The kernel's start time of a live process (None: gone, or a zombie nobody reaped)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
+    return None if fields[0] == "Z" else fields[19]
 
 def ours(record):
     return record.get("pid") and started(record["pid"]) == record.get("start")
