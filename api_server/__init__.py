@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None,
     """The API. ``principals`` default to the config's tokens and RAYDEPLOY_API_TOKENS (the
     Serve replica passes the token digests it was given). ``listen_host``: where it will
     listen, so a non-loopback listener without tokens refuses to start (a port the platform
-    publishes, ``settings.published``, is public whatever it binds). As the control plane
+    publishes, ``settings.published_by``, is public whatever it binds). As the control plane
     (``settings.control_plane``) it owns the store and continues the run it was running."""
     settings = settings or Settings.from_env()
     if config is None:

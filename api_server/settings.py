@@ -30,8 +30,7 @@ class Settings:
     # store, runs the runs, and continues the one it ran when it (re)starts
     control_plane: bool = False
     # the port is one a platform publishes (inside one of its apps: Platform.published_port),
-    # so even a loopback bind is public: tokens are required. What said so, for messages.
-    published: bool = False
+    # so even a loopback bind is public: tokens are required. The variable that said so.
     published_by: str | None = None
     # where this server answers, as the cluster reaches it (RAYDEPLOY_PUBLIC_URL; the dev
     # server and gunicorn set it from their bind): the cluster's management API forwards there
@@ -54,6 +53,5 @@ class Settings:
                    ray_address=env.get("RAY_ADDRESS") or None,
                    ray_auth_token=env.get("RAY_AUTH_TOKEN") or None,
                    control_plane=env.get("RAYDEPLOY_CONTROL_PLANE") == "1",
-                   published=published is not None,
                    published_by=published[1] if published else None,
                    public_url=env.get("RAYDEPLOY_PUBLIC_URL") or None, environ=env)

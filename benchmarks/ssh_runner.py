@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lab import Lab, available  # noqa: E402
+from lab.machine import image_in_tmp  # noqa: E402
 from lab.ssh import SSHKeys, add_ssh_host  # noqa: E402
 
 DRIVER = '''
@@ -67,10 +68,8 @@ def main() -> int:
     try:
         lab.add_network("ws", "198.18.0.0/24")
         host = add_ssh_host(lab, "h1", keys)
-        keep = tuple(sorted({Path(p).relative_to("/tmp").parts[0] for p in (ROOT, sys.prefix)
-                             if Path(p).is_relative_to("/tmp")}))
         lab.add_host("deployer", ["ws"], dirs={str(keys.directory): str(keys.directory)},
-                     keep=keep)
+                     keep=tuple(image_in_tmp()))
         done = lab.run("deployer", [sys.executable, "-c", DRIVER, str(keys.known_hosts),
                                     str(keys.identity), host.address, str(args.times)],
                        cwd=str(ROOT), timeout=600)

@@ -182,7 +182,8 @@ class AppDeploy(Operation):
             self._clear_of_management_api(mgmt.route_prefix)
         if ctx.cluster.inventory.head_app() is None:
             raise NoHead("cannot deploy an application")
-        for name, app in ctx.cluster.serve.deployed_configs().items():
+        deployed = ctx.cluster.serve.deployed_configs()
+        for name, app in deployed.items():
             if app.get("import_path") == MANAGEMENT_IMPORT_PATH and name != entry["name"]:
                 self._clear_of_management_api(app.get("route_prefix") or "/")  # as it runs
             if name != entry["name"] and normalized(app.get("route_prefix") or "/") == \
@@ -190,7 +191,7 @@ class AppDeploy(Operation):
                 raise RoutePrefixTaken(f"route prefix {entry['route_prefix']!r} of "
                                        f"{entry['name']!r} is already used by application {name!r}",
                                        field="route_prefix")
-        self._refuse_what_cannot_fit(ctx)
+        self._refuse_what_cannot_fit(ctx, deployed.get(entry["name"]))
 
     def _clear_of_management_api(self, management_prefix: str) -> None:
         """An app inside the management API's routes would answer its requests (approvers'
@@ -242,15 +243,15 @@ class AppDeploy(Operation):
                            "ask for other resources")
         return replica_demands(name, overrides.get("num_replicas") or 1, options), assumed
 
-    def _refuse_what_cannot_fit(self, ctx: Context) -> None:
+    def _refuse_what_cannot_fit(self, ctx: Context, live: dict | None) -> None:
         """Replicas whose resources the request states and that fit on no node now would
-        sit unscheduled: refused before anything is submitted, naming what is free."""
+        sit unscheduled: refused before anything is submitted, naming what is free.
+        ``live``: the app's running config, if it runs."""
         overrides = self.params.get("overrides") or {}
         if "ray_actor_options" not in overrides and "num_replicas" not in overrides:
             return
         loads = impact.loads_or_none(ctx)
-        asked = self._replicas(loads, ctx.cluster.serve.deployed_configs().get(
-            self.params["entry"]["name"]))
+        asked = self._replicas(loads, live)
         if loads is None or asked is None:
             return
         _, missing = additions(loads, asked[0], replacing=self.params["entry"]["name"])

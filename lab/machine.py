@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 PREFIX = "rdlab-"
+ROOT = Path(__file__).resolve().parents[1]  # the checkout (the image every host shares)
 # Every lab's record lives here, whatever TMPDIR says: stale labs are found by looking here.
 LAB_ROOT = Path("/tmp")
 
@@ -25,3 +27,11 @@ def available() -> str | None:
         return f"network namespaces cannot be made here: {made.stderr.strip()}"
     subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return None
+
+
+def image_in_tmp() -> list[str]:
+    """What a host's private /tmp holds: nothing but the shared image (the checkout and the
+    interpreter stay visible to every host), when it lives under /tmp (a checkout there).
+    Give it as ``add_host(..., keep=...)`` to a host that runs the checkout's code."""
+    return sorted({Path(p).relative_to("/tmp").parts[0] for p in (ROOT, sys.prefix)
+                   if Path(p).is_relative_to("/tmp")})

@@ -88,14 +88,7 @@ def add_ssh_host(lab: Lab, name: str, keys: SSHKeys, networks=("ws",),
     (here / "sshd_config").write_text(CONFIG.format(address=host.address, inside=INSIDE))
     with keys.known_hosts.open("a") as f:
         f.write(f"{host.address} {' '.join(host_key.split()[:2])}\n")
-    lab.spawn(name, [SSHD, "-D", "-e", "-f", f"{INSIDE}/sshd_config"], note=f"sshd of {name}",
-              stdout=(here / "sshd.log").open("ab"))
-    deadline = time.monotonic() + 10
-    while not _listening(lab, name):
-        if time.monotonic() > deadline:
-            raise LabError(f"sshd of {name} is not listening after 10s: "
-                           f"{(here / 'sshd.log').read_text()[-500:]}")
-        time.sleep(0.1)
+    _start_sshd(lab, name, here)
     return host
 
 
@@ -109,12 +102,19 @@ def replace_host_key(lab: Lab, name: str, keys: SSHKeys) -> None:
     for process in lab.processes(name):
         if process["note"] == f"sshd of {name}":
             processes.stop_session(process["pid"], 2)
-    lab.spawn(name, [SSHD, "-D", "-e", "-f", f"{INSIDE}/sshd_config"], note=f"sshd of {name}",
-              stdout=(here / "sshd.log").open("ab"))
+    _start_sshd(lab, name, here)
+
+
+def _start_sshd(lab: Lab, name: str, here: Path) -> None:
+    """The host's sshd (its log in ``here/sshd.log``), once it listens on port 22."""
+    with (here / "sshd.log").open("ab") as log:
+        lab.spawn(name, [SSHD, "-D", "-e", "-f", f"{INSIDE}/sshd_config"],
+                  note=f"sshd of {name}", stdout=log)
     deadline = time.monotonic() + 10
     while not _listening(lab, name):
         if time.monotonic() > deadline:
-            raise LabError(f"sshd of {name} did not start again")
+            raise LabError(f"sshd of {name} is not listening after 10s: "
+                           f"{(here / 'sshd.log').read_text()[-500:]}")
         time.sleep(0.1)
 
 

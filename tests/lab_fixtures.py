@@ -5,20 +5,10 @@ run as root) they fail instead, so the lab's proofs cannot silently go missing."
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
 from lab import Lab, available, cleanup_stale
-from tests.conftest import ROOT
-
-
-def image_in_tmp() -> list[str]:
-    """What a host's private /tmp holds: nothing but the shared image (the checkout and the
-    interpreter stay visible to every host), when it lives under /tmp (a checkout there)."""
-    return sorted({Path(p).relative_to("/tmp").parts[0] for p in (ROOT, sys.prefix)
-                   if Path(p).is_relative_to("/tmp")})
 
 
 @pytest.fixture(scope="session")

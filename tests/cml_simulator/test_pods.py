@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cml_simulator.running import LabWorkspace
+from lab.machine import image_in_tmp
 from tests.conftest import ROOT
-from tests.lab_fixtures import image_in_tmp
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 

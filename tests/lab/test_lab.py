@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lab import PREFIX, Lab, cleanup_stale, list_labs
+from lab.machine import image_in_tmp
 from tests.conftest import ROOT, wait_until
-from tests.lab_fixtures import image_in_tmp
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 

@@ -82,20 +82,33 @@ class Local:
         return int(path.read_text())
 
     def create_elsewhere(self, name: str) -> str:
-        """The app created by another process, which then exits."""
-        code = (f"from store import Store; from cluster.platforms.local import LocalPlatform; "
-                f"from tests.platform_contract.test_contract import spec; "
-                f"p = LocalPlatform(Store({str(self.state)!r}), {str(self.project)!r}, "
-                f"{str(self.state)!r}); print(p.create_app(spec({name!r})).id)")
-        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                              text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
+        return elsewhere("import sys; from store import Store; "
+                         "from cluster.platforms.local import LocalPlatform; "
+                         "from tests.platform_contract.test_contract import spec; "
+                         "state, project, name = sys.argv[1:4]; "
+                         "p = LocalPlatform(Store(state), project, state); "
+                         "print(p.create_app(spec(name)).id)",
+                         str(self.state), str(self.project), name)
 
     def stop(self):
         for platform in (self.platform, self.other):
             for app in platform.list_apps():
                 platform.delete_app(app.id)
+
+
+def cml_config(url: str, key: str, runtime: str, project: str):
+    return parse_config({"platform": "cml", "cluster_name": "contract",
+                         "cml": {"host": url, "api_key": key, "project_name": project,
+                                 "shared_host_network": True, "runtime_identifier": runtime}},
+                        environ={})
+
+
+def elsewhere(code: str, *args: str) -> str:
+    """What ``code`` prints, run by another process (a CLI run, say), which then exits."""
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 class CML:
@@ -107,13 +120,9 @@ class CML:
         from tests.cml_simulator.helpers import KEY, Simulator, runtime_of, write_script
         self.tmp, self.sim = tmp_path, Simulator(tmp_path / "sim")
         self.key, self.runtime = KEY, runtime_of(self.sim)
-        runtime = self.runtime
 
         def make(project: str):
-            config = parse_config({"platform": "cml", "cluster_name": "contract",
-                                   "cml": {"host": self.sim.url, "api_key": KEY,
-                                           "project_name": project, "shared_host_network": True,
-                                           "runtime_identifier": runtime}}, environ={})
+            config = cml_config(self.sim.url, KEY, self.runtime, project)
             platform = CMLPlatform(config, CMLClient(self.sim.url, KEY, backoff=0.02))
             made = platform.create_project(project)
             poll_until(lambda: platform.find_project(project).status == "success", 60,
@@ -132,20 +141,12 @@ class CML:
         return int(path.read_text())
 
     def create_elsewhere(self, name: str) -> str:
-        """The app created by another process (a CLI run, say), which then exits."""
-        code = ("import sys; from cluster.config import parse_config; "
-                "from cluster.platforms.cml.platform import CMLPlatform; "
-                "from tests.platform_contract.test_contract import spec; "
-                "url, key, runtime, name = sys.argv[1:5]; "
-                "config = parse_config({'platform': 'cml', 'cluster_name': 'contract', 'cml': {"
-                "'host': url, 'api_key': key, 'project_name': 'contract', "
-                "'shared_host_network': True, 'runtime_identifier': runtime}}, environ={}); "
-                "print(CMLPlatform(config).create_app(spec(name)).id)")
-        done = subprocess.run([sys.executable, "-c", code, self.sim.url, self.key,
-                               self.runtime, name], cwd=ROOT, capture_output=True, text=True,
-                              timeout=60)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
+        return elsewhere("import sys; from cluster.platforms.cml.platform import CMLPlatform; "
+                         "from tests.platform_contract.test_contract import cml_config, spec; "
+                         "url, key, runtime, name = sys.argv[1:5]; "
+                         "config = cml_config(url, key, runtime, 'contract'); "
+                         "print(CMLPlatform(config).create_app(spec(name)).id)",
+                         self.sim.url, self.key, self.runtime, name)
 
     def stop(self):
         self.sim.stop()

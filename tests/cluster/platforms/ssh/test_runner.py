@@ -12,9 +12,9 @@ import time
 import pytest
 
 from lab import Lab
+from lab.machine import image_in_tmp
 from lab.ssh import SSHKeys, add_ssh_host, keygen, replace_host_key
 from tests.conftest import ROOT
-from tests.lab_fixtures import image_in_tmp
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
