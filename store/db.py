@@ -21,7 +21,7 @@ from typing import Any
 
 from core.errors import Unavailable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE TABLE IF NOT EXISTS platform_apps (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, pid INTEGER,
-    pid_start TEXT, status TEXT NOT NULL, created_at REAL NOT NULL, stopped_at REAL
+    pid_start TEXT, status TEXT NOT NULL, created_at REAL NOT NULL, stopped_at REAL,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS platform_jobs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, created_at REAL NOT NULL,
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS platform_jobs (
 CREATE TABLE IF NOT EXISTS platform_job_runs (
     id TEXT PRIMARY KEY, job_id TEXT NOT NULL, spec_hash TEXT NOT NULL, status TEXT NOT NULL,
     pid INTEGER, pid_start TEXT, exit_code INTEGER, log_path TEXT, created_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL, hosts TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, event TEXT NOT NULL, target TEXT NOT NULL, run_id TEXT,
@@ -99,9 +100,21 @@ MIGRATIONS = {
     # chained again with the key the first time it is keyed (store.events.AuditLog), and a
     # tool of version 3 refuses this store instead of appending plainly hashed events to it
     4: [],
+    # the ssh platform's records: the host an app runs on, the hosts of a job run (JSON)
+    5: ["ALTER TABLE platform_apps ADD COLUMN host TEXT",
+        "ALTER TABLE platform_job_runs ADD COLUMN hosts TEXT"],
 }
 # (stores made before 2026-12 keep an approvals.idempotency_key column nobody writes: SQLite
 # cannot drop a UNIQUE column, and rebuilding the table for it is not worth a migration)
+
+
+def _migrate(conn: sqlite3.Connection, statement: str) -> None:
+    """One migration statement; a column it adds that is there already counts as added."""
+    try:
+        conn.execute(statement)
+    except sqlite3.OperationalError as e:
+        if "duplicate column name" not in str(e):
+            raise
 
 
 def dump(value: Any) -> str:
@@ -175,7 +188,7 @@ class Database:
                 if version is not None:
                     for target in range(version + 1, SCHEMA_VERSION + 1):
                         for statement in MIGRATIONS.get(target, []):
-                            conn.execute(statement)
+                            _migrate(conn, statement)
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
         for suffix in ("-wal", "-shm"):

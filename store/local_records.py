@@ -1,5 +1,5 @@
-"""Small keyed records (cluster layout, Serve app ownership) and the local platform's own
-records of the processes it started (apps, jobs, job runs)."""
+"""Small keyed records (cluster layout, Serve app ownership) and the records of the processes
+the local and ssh platforms started (apps, jobs, job runs; on ssh with their hosts)."""
 from __future__ import annotations
 
 import json
@@ -24,13 +24,16 @@ class KeyValue(Repository):
 
 
 class PlatformRecords(Repository):
-    """Rows of the local platform (plain dicts: they never leave cluster/platforms/local)."""
+    """Rows of the platforms that keep their own records (plain dicts: they never leave
+    cluster/platforms/)."""
 
     def put_app(self, app: dict) -> None:
         with self.db.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO platform_apps VALUES (?,?,?,?,?,?,?,?)",
+            c.execute("INSERT OR REPLACE INTO platform_apps (id, name, spec, pid, pid_start, "
+                      "status, created_at, stopped_at, host) VALUES (?,?,?,?,?,?,?,?,?)",
                       (app["id"], app["name"], dump(app["spec"]), app.get("pid"),
-                       app.get("pid_start"), app["status"], app["created_at"], app.get("stopped_at")))
+                       app.get("pid_start"), app["status"], app["created_at"], app.get("stopped_at"),
+                       app.get("host")))
 
     def apps(self) -> list[dict]:
         return [load_row(r, ("spec",)) for r in
@@ -56,15 +59,19 @@ class PlatformRecords(Repository):
 
     def put_run(self, run: dict) -> None:
         with self.db.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO platform_job_runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+            c.execute("INSERT OR REPLACE INTO platform_job_runs (id, job_id, spec_hash, status, "
+                      "pid, pid_start, exit_code, log_path, created_at, finished_at, hosts) "
+                      "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                       (run["id"], run["job_id"], run["spec_hash"], run["status"], run.get("pid"),
                        run.get("pid_start"), run.get("exit_code"), run.get("log_path"),
-                       run["created_at"], run.get("finished_at")))
+                       run["created_at"], run.get("finished_at"),
+                       dump(run["hosts"]) if run.get("hosts") is not None else None))
 
     def runs(self, job_id: str) -> list[dict]:
-        return [load_row(r) for r in self.db.query(
+        return [load_row(r, ("hosts",)) for r in self.db.query(
             "SELECT * FROM platform_job_runs WHERE job_id=? ORDER BY created_at DESC, rowid DESC",
             (job_id,))]
 
     def run(self, run_id: str) -> dict | None:
-        return load_row(self.db.query_one("SELECT * FROM platform_job_runs WHERE id=?", (run_id,)))
+        return load_row(self.db.query_one("SELECT * FROM platform_job_runs WHERE id=?", (run_id,)),
+                        ("hosts",))

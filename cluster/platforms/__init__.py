@@ -7,8 +7,9 @@ from __future__ import annotations
 from cluster.platforms.base import Platform
 from cluster.platforms.cml import CMLPlatform
 from cluster.platforms.local import LocalPlatform
+from cluster.platforms.ssh.platform import SSHPlatform
 
-REGISTRY: dict[str, type[Platform]] = {p.name: p for p in (LocalPlatform, CMLPlatform)}
+REGISTRY: dict[str, type[Platform]] = {p.name: p for p in (LocalPlatform, CMLPlatform, SSHPlatform)}
 DEFAULT = LocalPlatform.name  # what a config without ``platform:`` runs on
 
 

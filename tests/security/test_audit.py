@@ -10,6 +10,7 @@ import os
 import sqlite3
 
 from store import Store
+from store.db import SCHEMA_VERSION
 from tests.conftest import clean_env, cli, os_user, write_config
 from tests.security.conftest import APPROVER, OPERATOR, TOKENS, awaiting, bearer, make_app, shown
 
@@ -195,7 +196,7 @@ def test_a_store_of_the_previous_version_is_chained_with_the_key_once(tmp_path):
     assert verified.returncode == 0, verified.stderr
     assert "4 event(s)" in verified.stdout
     store = Store(state)
-    assert store.db.schema_version() == 4
+    assert store.db.schema_version() == SCHEMA_VERSION
     *events, rekey = store.audit_log.audit_events()
     assert [e.target for e in events] == ["run-1", "run-2", "run-3"]
     assert (rekey.action, rekey.result, rekey.detail["plain_head"]) == ("audit.rekey", "ok",

@@ -19,6 +19,7 @@ import json
 import shlex
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,17 +39,70 @@ def started(pid):
         return None
     return None if fields[0] == "Z" else fields[19]
 
-def ours(record):
-    return record.get("pid") and started(record["pid"]) == record.get("start")
+def owned(record):
+    """The session it started still runs: its leader is the process recorded, or the
+    leader is gone and members of its session are left (the pid names the session)."""
+    if not record.get("pid"):
+        return False
+    now = started(record["pid"])
+    return (now == record.get("start") or now is None) and bool(members(record["pid"]))
+
+def members(sid):
+    """Every live process of session ``sid`` (Ray's workers sit in groups of their own,
+    but stay in the node's session)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[3]) == sid:
+                found.append(int(entry))
+    return found
+
+def signal_session(sid, sig):
+    for pid in members(sid):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
 
 if request["do"] == "start":
+    os.makedirs(os.path.dirname(os.path.expanduser(request["log"])) or ".", exist_ok=True)
     log = open(os.path.expanduser(request["log"]), "ab")
     proc = subprocess.Popen(request["argv"], cwd=os.path.expanduser(request.get("cwd") or "~"),
                             env={**os.environ, **request.get("env", {})}, stdin=subprocess.DEVNULL,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     print(json.dumps({"pid": proc.pid, "start": started(proc.pid)}))
 elif request["do"] == "alive":
-    print(json.dumps({"alive": bool(ours(request["record"]))}))
+    print(json.dumps({"alive": [owned(r) for r in request["records"]]}))
+elif request["do"] == "find":
+    # the session leader whose environment holds key=value (its starter died before it
+    # recorded the pid)
+    needle, found = f"{request['key']}={request['value']}".encode(), None
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.getsid(int(entry)) == int(entry):
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        found = {"pid": int(entry), "start": started(entry)}
+                        break
+        except OSError:
+            continue
+    print(json.dumps({"found": found}))
+elif request["do"] == "results":
+    # how each job run ended (cluster/job_runner.py writes RUN_DIR/result last), or None
+    # and whether it still runs
+    answers = []
+    for run in request["runs"]:
+        try:
+            with open(os.path.join(os.path.expanduser(run["dir"]), "result")) as f:
+                answers.append({"result": f.read().strip()})
+        except OSError:
+            answers.append({"result": None, "alive": owned(run["record"])})
+    print(json.dumps({"runs": answers}))
 elif request["do"] == "survey":
     # Ray's processes on the host's network (whoever started them; a container's own
     # network is another host) and which of the ports are taken
@@ -68,7 +122,8 @@ elif request["do"] == "survey":
         if argv and (os.path.basename(argv[0]) in ("raylet", "gcs_server", "plasma_store")
                      or "ray.scripts.scripts" in text or text.startswith("ray::")
                      or any(os.path.basename(a) == "ray" for a in argv[:2])):
-            found.append({"pid": int(entry), "start": started(entry), "command": text[:200]})
+            found.append({"pid": int(entry), "start": started(entry), "command": text[:200],
+                          "sid": os.getsid(int(entry))})
     taken = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -85,16 +140,18 @@ elif request["do"] == "survey":
     print(json.dumps({"ray": found, "taken": sorted(taken)}))
 elif request["do"] == "stop":
     record = request["record"]
-    if not ours(record):
+    if not owned(record):
         print(json.dumps({"stopped": False, "why": "not running (or not the process it started)"}))
         sys.exit(0)
-    pgid = record["pid"]
-    os.killpg(pgid, signal.SIGTERM)
+    sid = record["pid"]
+    signal_session(sid, signal.SIGTERM)
     deadline = time.monotonic() + request.get("grace", 5)
-    while ours(record) and time.monotonic() < deadline:
+    while members(sid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if ours(record):
-        os.killpg(pgid, signal.SIGKILL)
+    signal_session(sid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while members(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     print(json.dumps({"stopped": True}))
 '''
 
@@ -118,6 +175,7 @@ class Host:
     address: str
     user: str = "root"
     port: int = 22
+    identity_file: str | None = None  # None: the runner's
 
 
 @dataclass(frozen=True)
@@ -128,6 +186,7 @@ class Process:
     pid: int
     start: str  # the kernel's start time of ``pid`` (clock ticks since boot)
     command: str = ""
+    session: int | None = None  # its session id, where seen (a node's: the node's pid)
 
 
 class SSHRunner:
@@ -142,6 +201,8 @@ class SSHRunner:
         # connection sockets: a short private path (a socket path has ~100 characters)
         self._sockets = tempfile.mkdtemp(prefix="rd-ssh-")
         self._connected: set[str] = set()
+        self._locks: dict[str, threading.Lock] = {}  # one master per host, whatever the threads
+        self._lock = threading.Lock()
 
     def _argv(self, host: Host, *extra: str) -> list[str]:
         options = {"BatchMode": "yes", "StrictHostKeyChecking": "yes",
@@ -149,8 +210,9 @@ class SSHRunner:
                    "ConnectTimeout": str(int(self.connect_timeout)),
                    "ControlPath": f"{self._sockets}/%C", "ServerAliveInterval": "15",
                    "LogLevel": "ERROR"}
-        if self.identity_file:
-            options.update(IdentityFile=self.identity_file, IdentitiesOnly="yes")
+        if host.identity_file or self.identity_file:
+            options.update(IdentityFile=host.identity_file or self.identity_file,
+                           IdentitiesOnly="yes")
         argv = ["ssh", "-F", self.config_file or "none", "-p", str(host.port)]
         for key, value in options.items():
             argv += ["-o", f"{key}={value}"]
@@ -160,8 +222,13 @@ class SSHRunner:
         """Open the host's shared connection (a master in the background, for 60 s after
         its last use), or say why it cannot be opened. Its output goes to a file, never to
         a pipe of ours: a backgrounded master would hold a pipe open for its lifetime."""
-        if host.name in self._connected:
-            return
+        with self._lock:
+            lock = self._locks.setdefault(host.name, threading.Lock())
+        with lock:
+            if host.name not in self._connected:
+                self._connect(host)
+
+    def _connect(self, host: Host) -> None:
         with tempfile.TemporaryFile("w+") as errors:
             done = subprocess.run(self._argv(host, "-M", "-N", "-f", "-o", "ControlMaster=yes",
                                              "-o", "ControlPersist=60"),
@@ -173,18 +240,22 @@ class SSHRunner:
         self._connected.add(host.name)
 
     def run(self, host: Host, command: list[str], timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess:
+            input: str | bytes | None = None) -> subprocess.CompletedProcess:
         """``command`` on ``host`` (quoted for its shell); its exit status is the answer's.
-        SSHError when the host cannot be reached or its key is not the known one."""
+        SSHError when the host cannot be reached or its key is not the known one. ``input``
+        as bytes: its output is bytes too."""
         self.connect(host)
         try:
             done = subprocess.run(self._argv(host, "-o", "ControlMaster=no") + ["--", shlex.join(command)],
-                                  input=input, capture_output=True, text=True, timeout=timeout)
+                                  input=input, capture_output=True,
+                                  text=not isinstance(input, bytes), timeout=timeout)
         except subprocess.TimeoutExpired:
             raise SSHError(f"{host.name} ({host.address}): {shlex.join(command)[:60]} did not "
                            f"finish within {timeout:.0f}s") from None
         if done.returncode == 255:  # ssh's own failure, not the command's
-            raise self._failure(host, done.stderr)
+            stderr = done.stderr
+            raise self._failure(host, stderr if isinstance(stderr, str) else stderr.decode(
+                errors="replace"))
         return done
 
     def _failure(self, host: Host, stderr: str) -> SSHError:
@@ -222,8 +293,32 @@ class SSHRunner:
         return Process(host.name, int(answer["pid"]), answer["start"])
 
     def alive(self, host: Host, process: Process) -> bool:
-        """Whether the process it started still runs (the pid not reused by another)."""
-        return self.python(host, {"do": "alive", "record": _record(process)})["alive"]
+        """Whether the session it started still runs (the pid not reused by another)."""
+        return self.alive_all(host, [process])[0]
+
+    def alive_all(self, host: Host, started: list[Process]) -> list[bool]:
+        """``alive`` of each, in one round trip."""
+        return self.python(host, {"do": "alive", "records": [_record(p) for p in started]})["alive"]
+
+    def find(self, host: Host, key: str, value: str) -> Process | None:
+        """The session leader on ``host`` whose environment has ``key=value``: a process
+        started with it whose record was lost (its starter died first)."""
+        found = self.python(host, {"do": "find", "key": key, "value": value})["found"]
+        return Process(host.name, found["pid"], found["start"]) if found else None
+
+    def results(self, host: Host, runs: list[tuple[str, Process]]) -> list[dict]:
+        """How each (run directory, process) of cluster/job_runner.py ended: ``result``
+        ("succeeded 0", "failed 1", ...), or None with ``alive``: whether it still runs."""
+        return self.python(host, {"do": "results", "runs": [
+            {"dir": d, "record": _record(p)} for d, p in runs]})["runs"]
+
+    def put(self, host: Host, archive: bytes, directory: str, timeout: float = 300) -> None:
+        """Unpack a gzipped tar ``archive`` into ``directory`` on ``host`` (made first)."""
+        done = self.run(host, ["sh", "-c", 'mkdir -p "$1" && tar -xzf - -C "$1"', "sh",
+                               directory], input=archive, timeout=timeout)
+        if done.returncode != 0:
+            raise SSHError(f"{host.name} ({host.address}): could not unpack into {directory}: "
+                           f"{done.stderr.decode(errors='replace').strip()[-200:]}")
 
     def stop(self, host: Host, process: Process, grace_seconds: float = 5) -> bool:
         """Stop its session (TERM, then KILL after ``grace_seconds``), only if the pid is
@@ -236,7 +331,7 @@ class SSHRunner:
         """What is on ``host`` already: Ray's processes, whoever started them (``ray``: pid,
         start, command), and which of ``ports`` something listens on (``taken``)."""
         answer = self.python(host, {"do": "survey", "ports": list(ports)})
-        return {"ray": [Process(host.name, r["pid"], r["start"], r["command"])
+        return {"ray": [Process(host.name, r["pid"], r["start"], r["command"], r["sid"])
                         for r in answer["ray"]], "taken": answer["taken"]}
 
     def close(self) -> None:
