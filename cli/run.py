@@ -60,7 +60,10 @@ def cmd_run(args, ctx: Context, actor: Actor) -> int:
     elif status == RunStatus.REJECTED:
         say(f"run {run.id} rejected: {printable(run.error)}", err=True)
     else:
-        say(f"run {run.id} {status}: {run.error}\n"
+        error = run.error or ""
+        if "\n" in error:  # its lines were shown with the checkpoint, above
+            error = error.splitlines()[0] + " (above)"
+        say(f"run {run.id} {status}: {error}\n"
             f"fix the cause and continue with: {resume_command(args)}", err=True)
     return RUN_EXIT[status]
 

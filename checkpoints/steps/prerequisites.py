@@ -25,8 +25,10 @@ class Prerequisites(Checkpoint):
 
     def plan(self, ctx: Context) -> Plan:
         problems = self.problems(ctx)
-        if problems:
-            raise CheckpointFailed("; ".join(problems))
+        if len(problems) == 1:
+            raise CheckpointFailed(problems[0])
+        if problems:  # one line each: every host, port and setting is said apart
+            raise CheckpointFailed(f"{len(problems)} problems:\n" + "\n".join(problems))
         return Plan(self.name, notes=("all prerequisites hold",))
 
     def apply(self, ctx: Context, plan: Plan) -> None:

@@ -126,13 +126,21 @@ class SSHPlatform(SSHJobs, Platform):
                                            and not head_recorded else [])
             except SSHError as e:
                 return [str(e)]
-            said = [f"{host.name}: port {p} is taken (the head listens there): free it, or "
-                    f"set another in ray.*port" for p in found["taken"]]
+            said = []
+            if found["taken"]:
+                ports = ", ".join(str(p) for p in found["taken"])
+                said.append(f"{host.name}: port(s) {ports} taken (the head listens there): free "
+                            f"them, or set other ports in ray.*port")
+            sessions: dict[int, list] = {}
             for process in found["ray"]:
                 if (host.name, process.session) not in ours:
-                    said.append(f"{host.name}: a Ray process this tool did not start runs there "
-                                f"(pid {process.pid}: {process.command[:120]}): stop it, or "
-                                f"take the host out of the inventory")
+                    sessions.setdefault(process.session, []).append(process)
+            for session, members in sorted(sessions.items()):
+                first = min(members, key=lambda p: p.pid)
+                said.append(f"{host.name}: a Ray this tool did not start runs there (pid "
+                            f"{first.pid}: {first.command[:100]}; {len(members)} Ray process(es) "
+                            f"in its session {session}): stop it, or take the host out of the "
+                            f"inventory")
             return said
         for said in self._each(look):
             problems += said

@@ -1,0 +1,143 @@
+"""The ssh platform, proven in the lab: four hosts that each run their own sshd (key auth,
+host keys made for the lab and checked strictly) and ops, the host the deployer runs on.
+
+A deploy to 1 head + 3 worker hosts passes every checkpoint and validation, the Serve app
+answers, each node runs on its own host; scale-in is gated with its impact and drains; a
+second cluster aimed at a host that already runs Ray is stopped by prerequisites naming the
+host, the pid and the command, before anything is made; teardown leaves no process on any
+host. Each way a host fails (no answer, a refused key, a changed host key, no Python) is one
+line naming the host, with nothing started or recorded."""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import yaml
+
+from lab import Lab
+from lab.ssh import keygen, replace_host_key
+from tests.ssh_lab import SSHLab
+
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
+
+HOSTS = ["head", "w1", "w2", "w3"]
+
+
+@pytest.fixture(scope="module")
+def onprem(tmp_path_factory, lab_ready):
+    """The lab with the cluster deployed on it (the deploy's output kept as ``deployed``)."""
+    lab = Lab.create(owner_pid=os.getpid())
+    try:
+        ssh = SSHLab(lab, tmp_path_factory.mktemp("ssh-platform"))
+        for name in HOSTS:
+            ssh.add(name)
+        config = ssh.write(ssh.config("onprem", HOSTS))
+        ssh.deployed = ssh.cli("--deploy", "--auto-approve", config=config)
+        ssh.config_path = config
+        yield ssh
+    finally:
+        lab.down()
+
+
+def test_a_deploy_to_four_hosts_passes_every_checkpoint_and_serves(onprem):
+    out = onprem.deployed.stdout
+    assert onprem.deployed.returncode == 0, out + onprem.deployed.stderr
+    assert "[8/8] validation" in out and "FAIL" not in out
+    assert "PASS  nodes_alive            4 of 4 nodes ALIVE" in out
+    assert "PASS  ray_job" in out
+    facts = onprem.facts(onprem.config_path)
+    assert facts["run"] == "succeeded"
+    placed = {name: app["host"] for name, app in facts["apps"].items()}
+    assert placed == {"onprem-head": "head", "onprem-worker-1": "w1", "onprem-worker-2": "w2",
+                      "onprem-worker-3": "w3"}
+    assert facts["alive"] == sorted(onprem.address(h) for h in HOSTS)
+    # each host runs its own node: Ray's processes in one session, the one recorded
+    for host in HOSTS:
+        sessions = {s for _, s, _ in onprem.processes(host)}
+        assert len(sessions) == 1, onprem.processes(host)
+    answer = onprem.python("import requests, sys; r = requests.get(sys.argv[1], timeout=10); "
+                           "print(r.status_code, r.text)",
+                           f"http://{onprem.address('head')}:8000/hello")
+    assert answer.stdout.startswith("200"), answer.stdout + answer.stderr
+
+
+def test_another_clusters_deploy_to_a_host_running_ray_is_stopped_before_anything_is_made(
+        onprem):
+    """Prerequisites name the host, the pid and the command of the Ray it did not start."""
+    other = onprem.write(onprem.config("other", ["head"], workers=0))
+    stopped = onprem.cli("--deploy", "--auto-approve", config=other, timeout=120)
+    assert stopped.returncode != 0
+    said = [line.strip() for line in stopped.stdout.splitlines()
+            if "a Ray this tool did not start" in line]
+    head = [p for p in onprem.processes("head") if "ray.scripts.scripts start" in p[2]]
+    assert len(said) == 1 and said[0].startswith(f"head: a Ray this tool did not start runs "
+                                                 f"there (pid {head[0][0]}: "), said
+    assert "ray.scripts.scripts start --block" in said[0]
+    assert "head: port(s) 6379, 8000, 8265, 10001 taken" in stopped.stdout
+    assert onprem.facts(other)["apps"] == {}  # nothing made, nothing recorded
+
+
+def test_scale_in_is_gated_with_its_impact_then_drains_the_node_and_leaves_its_host_empty(
+        onprem):
+    config = yaml.safe_load(onprem.config_path.read_text())
+    config["workers"]["count"] = 2
+    onprem.write(config)
+    planned = onprem.cli("--deploy", "--no-wait", config=onprem.config_path)
+    assert planned.returncode == 3, planned.stdout + planned.stderr
+    assert "worker_launch needs DESTRUCTIVE approval" in planned.stdout
+    removed = re.search(r"delete worker onprem-worker-(\d) \(drain=True\)", planned.stdout)
+    assert removed and "displaces" in planned.stdout, planned.stdout  # which node, what it breaks
+    gone = f"w{removed.group(1)}"
+    approved = onprem.cli("approve", "worker_launch", "--acknowledge-risks",
+                          config=onprem.config_path)
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    resumed = onprem.cli("--resume", config=onprem.config_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    facts = onprem.facts(onprem.config_path)
+    kept = [h for h in HOSTS if h != gone]
+    assert sorted(a["host"] for a in facts["apps"].values()) == sorted(kept)
+    assert facts["alive"] == sorted(onprem.address(h) for h in kept)
+    assert onprem.processes(gone) == []
+
+
+def test_teardown_leaves_no_process_on_any_host(onprem):
+    down = onprem.cli("--teardown", "--auto-approve", config=onprem.config_path)
+    assert down.returncode == 0, down.stdout + down.stderr
+    for host in HOSTS:
+        assert onprem.processes(host) == [], host
+    assert onprem.facts(onprem.config_path)["apps"] == {}
+
+
+def test_each_way_a_host_fails_is_one_line_naming_it_and_nothing_is_started(
+        tmp_path_factory, lab_ready):
+    lab = Lab.create(owner_pid=os.getpid())
+    try:
+        ssh = SSHLab(lab, tmp_path_factory.mktemp("ssh-failures"))
+        ssh.add("good")
+        stranger = ssh.work / "stranger"
+        keygen(stranger)
+        ssh.add("refuses", authorized=stranger.with_suffix(".pub"))
+        ssh.add("rebuilt")
+        replace_host_key(lab, "rebuilt", ssh.keys)
+        ssh.add("bare", without_python=True)
+        config = ssh.write(ssh.config("broken", ["good", "198.18.0.250", "refuses", "rebuilt",
+                                                 "bare"]))
+        failed = ssh.cli("--deploy", "--auto-approve", config=config, timeout=180)
+        assert failed.returncode != 0
+        text = failed.stdout + failed.stderr
+        lines = {host: [line for line in failed.stdout.splitlines() if f"{host} (" in line]
+                 for host in ("198.18.0.250", "refuses", "rebuilt", "bare")}
+        assert all(len(found) == 1 for found in lines.values()), text  # one line each
+        assert "cannot be reached" in lines["198.18.0.250"][0]
+        assert "the key was refused" in lines["refuses"][0]
+        assert "host key is not the one" in lines["rebuilt"][0]
+        assert "nothing was run" in lines["rebuilt"][0]
+        assert "has no python3" in lines["bare"][0]
+        assert "Traceback" not in text
+        assert ssh.facts(config)["apps"] == {}
+        for host in ("good", "refuses", "rebuilt", "bare"):
+            assert ssh.processes(host) == [], host
+    finally:
+        lab.down()
+
