@@ -1,14 +1,18 @@
 """What every platform promises, proven by the same tests on each (marker ``platform_contract``):
-the in-memory fake, the local platform (processes of this machine) and CML (through the
-simulator). A platform is done when it passes this suite (docs/architecture.md).
+the in-memory fake, the local platform (processes of this machine), CML (through the
+simulator) and ssh (hosts of the lab). A platform is done when it passes this suite
+(docs/architecture.md).
 
     - creating an app is idempotent by its name (a retry after a lost answer finds it);
     - listing sees what this platform's project holds, and nothing of another's;
     - deleting is final: the app's process ends, and nothing else ends with it;
     - an app's process outlives the command that created it: a later process finds it.
+
+The ssh platform's harness runs on lab hosts with their own sshd (tests/ssh_lab.py).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +22,7 @@ import pytest
 
 from cluster import processes
 from cluster.config import parse_config
-from cluster.platforms.base import LIVE, AppSpec
+from cluster.platforms.base import LIVE, App, AppSpec
 from cluster.platforms.local import LocalPlatform
 from core.errors import NotFound
 from core.timing import poll_until
@@ -152,7 +156,110 @@ class CML:
         self.sim.stop()
 
 
-HARNESSES = {"fake": Fake, "local": Local, "cml": CML}
+# run in the lab's ops host: one call of the ssh platform of a config, its answer as JSON
+SSH_CALL = """
+import dataclasses, json, sys
+from cluster.config import load_config
+from cluster.platforms import make_platform
+from core.errors import NotFound
+from store import Store
+from tests.platform_contract.test_contract import spec
+config = load_config(sys.argv[1])
+platform = make_platform(config, Store(config.state_dir))
+if platform.find_project(config.cluster_name) is None:
+    platform.create_project(config.cluster_name)
+method, argument = sys.argv[2], sys.argv[3]
+try:
+    if method == "create_app":
+        answer = platform.create_app(spec(argument))
+    elif method == "list_apps":
+        answer = platform.list_apps()
+    else:
+        answer = getattr(platform, method)(argument)
+except NotFound as e:
+    answer = {"not_found": str(e)}
+print(json.dumps(answer, default=dataclasses.asdict))
+"""
+
+
+class SSHPlatformIn:
+    """The ssh platform of a config, each call made by a process of the lab's ops host (the
+    hosts are reachable from there only): every call is "a later process"."""
+
+    def __init__(self, ssh, config):
+        self.ssh, self.config = ssh, config
+
+    def _call(self, method: str, argument: str = ""):
+        done = self.ssh.python(SSH_CALL, str(self.config), method, argument)
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        if isinstance(answer, dict) and "not_found" in answer:
+            raise NotFound(answer["not_found"])
+        return answer
+
+    @staticmethod
+    def _app(raw: dict) -> App:
+        return App(**{**raw, "spec": AppSpec(**raw["spec"])})
+
+    def create_app(self, app_spec: AppSpec) -> App:
+        return self._app(self._call("create_app", app_spec.name))
+
+    def list_apps(self) -> list[App]:
+        return [self._app(a) for a in self._call("list_apps")]
+
+    def get_app(self, app_id: str) -> App:
+        return self._app(self._call("get_app", app_id))
+
+    def delete_app(self, app_id: str) -> None:
+        self._call("delete_app", app_id)
+
+
+class SSH:
+    """Two lab hosts with their own sshd; the apps on the head host of each config."""
+    runs_processes = True
+
+    def __init__(self, tmp_path):
+        from lab import Lab, available
+        from tests.ssh_lab import SSHLab
+        if available():  # as the lab's own fixture: a failure in CI, else a skip
+            (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(
+                f"no lab: {available()}")
+        self.lab = Lab.create(owner_pid=os.getpid())
+        self.ssh = ssh = SSHLab(self.lab, tmp_path)
+        for host in ("h1", "h2"):
+            ssh.add(host)
+        project = tmp_path / "project"
+        project.mkdir()
+        (project / "contract_app.py").write_text(APP)
+
+        def config(name: str):
+            made = ssh.config(name, ["h1", "h2"])
+            return ssh.write({**made, "project_dir": str(project)})
+        self.platform = SSHPlatformIn(ssh, config("contract"))
+        self.other = SSHPlatformIn(ssh, config("elsewhere"))
+
+    def later(self):
+        return SSHPlatformIn(self.ssh, self.platform.config)
+
+    def pid(self, name: str) -> int:
+        path = f"/root/.raydeploy/contract/project/contract/{name}"
+        poll_until(lambda: self.lab.run("h1", ["test", "-s", path]).returncode == 0, 30,
+                   f"{name} to say its pid", interval=0.2)
+        return int(self.lab.run("h1", ["cat", path]).stdout)
+
+    def create_elsewhere(self, name: str) -> str:
+        return self.platform.create_app(spec(name)).id
+
+    def stop(self):
+        try:
+            for platform in (self.platform, self.other):
+                for app in platform.list_apps():
+                    platform.delete_app(app.id)
+        finally:
+            self.lab.down()
+
+
+HARNESSES = {"fake": Fake, "local": Local, "cml": CML, "ssh": SSH}
 
 
 @pytest.fixture(params=sorted(HARNESSES))
