@@ -67,10 +67,13 @@ class Matrix:
 
     def change_for(self, checkpoint: str) -> None:
         self.case += 1
-        if checkpoint == "project_setup":  # the platform lost the project (local: its record)
+        if checkpoint == "project_setup":  # the platform lost the project (local, ssh: its record)
+            from store import Store
             if self.config["platform"] == "local":
                 from cluster.platforms.local import PROJECT_KEY
-                from store import Store
+                Store(self.state_dir).kv.delete(PROJECT_KEY)
+            elif self.config["platform"] == "ssh":
+                from cluster.platforms.ssh.platform import PROJECT_KEY
                 Store(self.state_dir).kv.delete(PROJECT_KEY)
         elif checkpoint == "job_creation":  # new job environments: each job updated and run
             self.jobs_case = self.case
@@ -91,13 +94,16 @@ class Matrix:
         from cluster.config import load_config
         return make_context(load_config(self.path, environ=self.env))
 
+    def cli(self, *args: str, env: dict):
+        return cli(*args, config=self.path, env=env, timeout=600)
+
     def crash_and_resume(self, checkpoint: str, phase: str) -> str:
         self.change_for(checkpoint)
-        crashed = cli("--deploy", "--auto-approve", config=self.path,
-                      env=crash_env(checkpoint, phase, **self.extra_env()), timeout=600)
+        crashed = self.cli("--deploy", "--auto-approve",
+                           env=crash_env(checkpoint, phase, **self.extra_env()))
         assert crashed.returncode == EXIT_CODE, (
             f"no crash at {checkpoint}:{phase}\n{crashed.stdout}{crashed.stderr}")
-        resumed = cli("--resume", "--auto-approve", config=self.path, env=self.env, timeout=600)
+        resumed = self.cli("--resume", "--auto-approve", env=self.env)
         output = resumed.stdout + resumed.stderr
         assert resumed.returncode == 0, f"resume after {checkpoint}:{phase} failed\n{output}"
         assert f"at {checkpoint}:" in output and "found:" in output, output
@@ -207,3 +213,77 @@ def cml_matrix(tmp_path_factory):
 def test_resume_converges_after_a_crash_on_cml(cml_matrix, checkpoint, phase):
     cml_matrix.crash_and_resume(checkpoint, phase)
     cml_matrix.assert_converged()
+
+
+SSH_CASES = CML_CASES  # apply-mid of every checkpoint with work (monitoring: locally covered)
+
+
+class SSHMatrix(Matrix):
+    """The deployer runs in the lab's ops host; the nodes on hosts with their own sshd."""
+
+    def __init__(self, root: Path, ssh, hosts: list[str]):
+        from tests.ssh_lab import ENV
+        self.ssh, self.hosts = ssh, hosts
+        config = ssh.config("raycrash", hosts, workers=1, approvals={"required": ORDER})
+        super().__init__(root, {**config, "state_dir": str(root / "state")}, dict(ENV))
+
+    def cli(self, *args: str, env: dict):
+        # ops has an environment of its own: of the test's, the crash hook's variables only
+        hooks = {k: v for k, v in env.items() if k.startswith("RAYDEPLOY_")}
+        return self.ssh.cli(*args, config=self.path, env=hooks)
+
+    def assert_converged(self) -> None:
+        facts = self.ssh.facts(self.path)
+        assert facts["run"] == "succeeded", facts
+        workers = self.config["workers"]["count"]
+        names = sorted(facts["apps"])
+        assert names == ["raycrash-head"] + [f"raycrash-worker-{i}" for i in
+                                             sorted(int(n.rsplit("-", 1)[1]) for n in names
+                                                    if "worker" in n)], names
+        assert len(names) == 1 + workers, names  # no duplicate, no leftover
+        assert facts["alive"] == sorted(a["ip"] for a in facts["apps"].values()), facts
+        for name, runs in facts["jobs"].items():
+            assert all(finished for _, _, finished in runs), f"job {name}: a run still going"
+            keys = [key for key, status, _ in runs if status == "succeeded"]
+            assert len(keys) == len(set(keys)), f"job {name} ran twice for one spec"
+        used = {a["host"] for a in facts["apps"].values()}
+        for host in self.hosts:  # one session per node's host, nothing on the others
+            sessions = wait_for(lambda h=host: {s for _, s, _ in self.ssh.processes(h)},
+                                1 if host in used else 0)
+            assert len(sessions) == (1 if host in used else 0), (host, self.ssh.processes(host))
+
+
+def wait_for(sessions_of, want: int, timeout: float = 20) -> set:
+    deadline = time.monotonic() + timeout
+    while True:
+        sessions = sessions_of()
+        if len(sessions) == want or time.monotonic() > deadline:
+            return sessions
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def ssh_matrix(tmp_path_factory, lab_ready):
+    from lab import Lab
+    from tests.ssh_lab import SSHLab
+    root = tmp_path_factory.mktemp("crash-ssh")
+    lab = Lab.create(owner_pid=os.getpid())
+    started = time.monotonic()
+    try:
+        ssh = SSHLab(lab, root)
+        hosts = ["head", "w1", "w2"]
+        for host in hosts:
+            ssh.add(host)
+        matrix = SSHMatrix(root, ssh, hosts)
+        yield matrix
+        matrix.cli("--teardown", "--auto-approve", env=matrix.env)
+    finally:
+        report(f"crash matrix (ssh, {len(SSH_CASES)} cases): {time.monotonic() - started:.0f}s")
+        lab.down()
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("checkpoint,phase", SSH_CASES, ids=[f"{c}:{p}" for c, p in SSH_CASES])
+def test_resume_converges_after_a_crash_on_ssh_hosts(ssh_matrix, checkpoint, phase):
+    ssh_matrix.crash_and_resume(checkpoint, phase)
+    ssh_matrix.assert_converged()
