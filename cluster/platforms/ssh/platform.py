@@ -13,7 +13,6 @@ did not start, and ports taken, are problems ``check`` names (host, pid, command
 """
 from __future__ import annotations
 
-import atexit
 import json
 import threading
 import time
@@ -68,7 +67,6 @@ class SSHPlatform(SSHJobs, Platform):
         self.runner = runner or SSHRunner(_local(s.known_hosts, base),
                                           _local(s.identity_file, base) if s.identity_file else None,
                                           connect_timeout=s.connect_timeout_seconds)
-        atexit.register(self.runner.close)
         self._remote: dict[str, Remote] = {}  # host name -> its directories (its home read once)
         self._pushed: dict[str, str] = {}  # host name -> the project digest it has
         self._lock = threading.Lock()

@@ -4,7 +4,8 @@ runner (the seam's "run a command or a long-lived process on a node").
 The OpenSSH client, not a Python SSH library: it is what operators already configure and
 trust (``~/.ssh/config``, agents, ProxyJump), it checks host keys the way they expect, and
 its connection sharing (``ControlMaster``, as Ray's own command runner uses) makes every
-command after the first a round trip on an open connection. Host keys are checked strictly
+command after the first a round trip on an open connection, in this process and in the
+next ones for PERSIST seconds (the next CLI command reuses it). Host keys are checked strictly
 against the ``known_hosts`` file the config names: an unknown or changed key stops the
 command, naming the host (never ``StrictHostKeyChecking=no``).
 
@@ -15,8 +16,11 @@ answers with its pid and kernel start time; a process is stopped only through th
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shlex
+import stat
 import subprocess
 import tempfile
 import threading
@@ -161,6 +165,28 @@ NO_PYTHON = 127
 WITH_PYTHON = f'python3 -c "" >/dev/null 2>&1 || exit {NO_PYTHON}; exec python3 - "$1"'
 
 
+PERSIST = 60  # seconds a shared connection outlives its last use (the next command reuses it)
+
+
+def sockets_dir(*identity: str | None) -> str:
+    """Where the shared connections' sockets are: a directory of this user's (0700, short:
+    a socket path has ~100 characters), one per known_hosts + key + ssh config, so a later
+    process with the same ones reuses the connections and one with others never does. A
+    directory someone else made or can write is not used (a private one is made instead)."""
+    digest = hashlib.sha256("\0".join(i or "" for i in identity).encode()).hexdigest()[:10]
+    path = Path(tempfile.gettempdir()) / f"rd-ssh-{os.getuid()}-{digest}"
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return tempfile.mkdtemp(prefix="rd-ssh-")
+    info = os.lstat(path)
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+        return str(path)
+    return tempfile.mkdtemp(prefix="rd-ssh-")
+
+
 class SSHError(Unavailable):
     """A host could not be reached or did not do what was asked; the message names it."""
 
@@ -198,8 +224,7 @@ class SSHRunner:
         self.identity_file = str(identity_file) if identity_file else None
         self.connect_timeout = connect_timeout
         self.config_file = str(config_file) if config_file else None
-        # connection sockets: a short private path (a socket path has ~100 characters)
-        self._sockets = tempfile.mkdtemp(prefix="rd-ssh-")
+        self._sockets = sockets_dir(self.known_hosts, self.identity_file, self.config_file)
         self._connected: set[str] = set()
         self._locks: dict[str, threading.Lock] = {}  # one master per host, whatever the threads
         self._lock = threading.Lock()
@@ -219,9 +244,9 @@ class SSHRunner:
         return argv + list(extra) + [f"{host.user}@{host.address}"]
 
     def connect(self, host: Host) -> None:
-        """Open the host's shared connection (a master in the background, for 60 s after
-        its last use), or say why it cannot be opened. Its output goes to a file, never to
-        a pipe of ours: a backgrounded master would hold a pipe open for its lifetime."""
+        """Open the host's shared connection, or find the one an earlier process opened (a
+        master lives in the background for PERSIST seconds after its last use), or say why
+        it cannot be opened."""
         with self._lock:
             lock = self._locks.setdefault(host.name, threading.Lock())
         with lock:
@@ -229,9 +254,17 @@ class SSHRunner:
                 self._connect(host)
 
     def _connect(self, host: Host) -> None:
+        # a master of an earlier command (the same user, host, known_hosts and key) serves
+        alive = subprocess.run(self._argv(host, "-O", "check"), stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=10)
+        if alive.returncode == 0:
+            self._connected.add(host.name)
+            return
+        # its output goes to a file, never to a pipe of ours: a backgrounded master would
+        # hold the pipe open for its lifetime
         with tempfile.TemporaryFile("w+") as errors:
             done = subprocess.run(self._argv(host, "-M", "-N", "-f", "-o", "ControlMaster=yes",
-                                             "-o", "ControlPersist=60"),
+                                             "-o", f"ControlPersist={PERSIST}"),
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=errors, timeout=self.connect_timeout + 30)
             errors.seek(0)
