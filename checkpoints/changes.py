@@ -57,6 +57,13 @@ def flatten(value, path: tuple = ()) -> dict[tuple, object]:
             out.update(flatten({k: v for k, v in item.items() if k != "name"},
                                (*path, item["name"])))
         return out
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        # other lists holding settings: by position, so a secret inside one is found
+        out = {}
+        for index, item in enumerate(value):
+            out.update(flatten(item, (*path, index)) if isinstance(item, (dict, list))
+                       else {(*path, index): item})
+        return out
     return {path: value}
 
 

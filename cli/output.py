@@ -101,7 +101,7 @@ class LineReporter:
         outcome = Outcome(outcome)
         line = f"{self.prefix:<32} {outcome.label} ({seconds:.2f}s)"
         if detail and outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.CANCELLED):
-            line += f"\n    {detail}".replace("\n", "\n    ")
+            line += "".join(f"\n    {part}" for part in detail.splitlines())
         say(line)
         self.last_output = time.monotonic()
 

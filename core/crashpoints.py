@@ -24,7 +24,8 @@ def _target() -> tuple[str, str, int] | None:
         return None
     spec = os.environ.get("RAYDEPLOY_CRASH_AT") or ""
     parts = spec.split(":")
-    if len(parts) not in (2, 3) or parts[1] not in PHASES:
+    if len(parts) not in (2, 3) or parts[1] not in PHASES or (
+            len(parts) == 3 and not parts[2].isdigit()):
         return None
     return parts[0], parts[1], int(parts[2]) if len(parts) == 3 else 1
 
