@@ -9,8 +9,9 @@ each with its own sshd; the deployer and the baseline run on the lab's ops host)
     have nothing (the environment jobs build the venv on every host);
 (c) the same after a teardown: the hosts keep the venv the jobs built (as (a)'s hosts
     have Ray installed), so it compares like with like;
-(d) ``deploy_master.py plan`` (all eight checkpoints) on the healthy cluster of (c);
-(e) ``plan`` on a healthy cluster of ``--plan-hosts`` hosts (a head and a worker on each
+(d) ``deploy_master.py plan`` (all eight checkpoints) on the healthy cluster of (c), with
+    the SSH connections of the command before it (they live 60 s) and cold (none open);
+(e) the same on a healthy cluster of ``--plan-hosts`` hosts (a head and a worker on each
     other host).
 
 Prints seconds and the ratios b/a and c/a (goal <= 1.15), d and e (goal <= 1 s).
@@ -88,9 +89,16 @@ print(json.dumps({"seconds": time.monotonic() - start}))
 '''
 
 
-def timed(ssh: SSHLab, *args: str, config: Path) -> float:
+def timed(ssh: SSHLab, *args: str, config: Path, cold: bool = False) -> float:
+    """Seconds of a deploy_master command in ops (``cold``: with no SSH connection to reuse:
+    a temp dir of its own, where the connections' sockets are)."""
+    env = {}
+    if cold:
+        fresh = ssh.work / f"tmp-{time.monotonic_ns()}"
+        fresh.mkdir()
+        env["TMPDIR"] = str(fresh)
     start = time.monotonic()
-    done = ssh.cli(*args, config=config, timeout=1200)
+    done = ssh.cli(*args, config=config, timeout=1200, env=env)
     if done.returncode != 0:
         raise SystemExit(f"deploy_master {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return time.monotonic() - start
@@ -134,11 +142,15 @@ def main() -> None:
             figures["c"] = timed(ssh, "--deploy", "--auto-approve", config=config)
             figures["d"] = statistics.median(timed(ssh, "plan", config=config)
                                              for _ in range(args.plans))
+            figures["d_cold"] = statistics.median(timed(ssh, "plan", config=config, cold=True)
+                                                  for _ in range(args.plans))
             timed(ssh, "--teardown", "--auto-approve", config=config)
             wide = ssh.write(ssh.config("wide", names[:args.plan_hosts]))
             timed(ssh, "--deploy", "--auto-approve", config=wide)
             figures["e"] = statistics.median(timed(ssh, "plan", config=wide)
                                              for _ in range(args.plans))
+            figures["e_cold"] = statistics.median(timed(ssh, "plan", config=wide, cold=True)
+                                                  for _ in range(args.plans))
             timed(ssh, "--teardown", "--auto-approve", config=wide)
     finally:
         lab.down()
@@ -146,8 +158,10 @@ def main() -> None:
     print(f"(a) by hand: ssh ray start + Serve REST ({args.hosts} hosts)  : {a:6.2f} s")
     print(f"(b) deploy_master, hosts with nothing (venv built)  : {b:6.2f} s")
     print(f"(c) deploy_master, hosts with the venv (as in (a))  : {c:6.2f} s")
-    print(f"(d) plan, healthy cluster of {args.hosts} hosts              : {d:6.2f} s")
-    print(f"(e) plan, healthy cluster of {args.plan_hosts} hosts              : {e:6.2f} s")
+    print(f"(d) plan, healthy cluster of {args.hosts} hosts              : {d:6.2f} s  "
+          f"(cold: {figures['d_cold']:.2f} s)")
+    print(f"(e) plan, healthy cluster of {args.plan_hosts} hosts              : {e:6.2f} s  "
+          f"(cold: {figures['e_cold']:.2f} s)")
     print(f"b/a = {b / a:.2f}   c/a = {c / a:.2f} (goal <= 1.15)   d = {d:.2f} s   "
           f"e = {e:.2f} s (goal <= 1 s)")
     print(json.dumps({**figures, "ratio_b_a": b / a, "ratio_c_a": c / a,
