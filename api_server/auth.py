@@ -19,6 +19,8 @@ def required_role(method: str, path: str) -> str | None:
         return None
     if path == "/ui" or path.startswith("/ui/"):  # the web inbox's own files: no data in them
         return None
+    if path.startswith("/api/v1/hosts/") and method != "OPTIONS":
+        return "operator"  # other people's processes and their command lines
     if method in ("GET", "HEAD", "OPTIONS"):
         return "viewer"
     if path.startswith("/api/v1/approvals"):

@@ -14,7 +14,8 @@ class Settings:
     base_dir: str | None = None  # what relative config paths are relative to (default: cwd)
     host: str | None = None  # default: the config's api.host (127.0.0.1)
     port: int | None = None  # default: the config's api.port (8080)
-    tokens: str | None = None  # "principal:role[+role]:token,..." (or api.tokens_file)
+    # "principal:role[+role]:token,..." (or api.tokens_file): never in a repr
+    tokens: str | None = field(default=None, repr=False)
     status_cache_seconds: float = 1.0  # how stale live cluster answers may be
     # how stale a checkpoint's plan (and the whole run's) may be for readers: planning asks
     # the platform (on CML: within its rate limit), so readers never plan on every GET

@@ -42,6 +42,8 @@ OPERATION_IDS = {
     ("POST", "/api/v1/applications"): "deployApplication",
     ("GET", "/api/v1/applications/{name}"): "getApplication",
     ("DELETE", "/api/v1/applications/{name}"): "deleteApplication",
+    ("GET", "/api/v1/hosts/foreign-ray"): "listForeignRay",
+    ("POST", "/api/v1/hosts/cleanup"): "cleanupHosts",
     ("GET", "/api/v1/audit"): "listAuditEvents",
     ("GET", "/api/v1/audit/verify"): "verifyAuditTrail",
     ("GET", "/api/v1/notifications"): "listNotificationDeliveries",

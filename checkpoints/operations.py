@@ -1,16 +1,18 @@
 """Operations: the changes the API makes on request (add or remove a node, deploy or delete
-a Serve app), each run as a one-step run through the same engine as the checkpoints: plan
-(from the live cluster), gate (by ``approvals.operations``), apply, verify, record, with
-run events and an audit event. No side door: the API never calls the cluster to mutate it.
+a Serve app, stop Ray that this tool did not start on the hosts), each run as a one-step run
+through the same engine as the checkpoints: plan (from the live cluster), gate (by
+``approvals.operations``), apply, verify, record, with run events and an audit event. No side
+door: the API never calls the cluster to mutate it.
 
-Parameters are kept in the run's options, so an operation run resumes like any other."""
+Parameters are kept in the run's options, so an operation run resumes like any other. The
+base class is ``checkpoints.operation.Operation``."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 from checkpoints import impact
-from checkpoints.base import Checkpoint, Context, serving_problems
-from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, breaking_reasons, policy_for
+from checkpoints.base import Context, serving_problems
+from checkpoints.host_cleanup import HostCleanup
+from checkpoints.operation import Operation
+from checkpoints.plan import Action, Kind, Plan
 from checkpoints.steps.serve_deploy import app_action
 from cluster.config import NodeResources
 from cluster.health import stuck_replicas
@@ -24,41 +26,6 @@ from core.errors import Conflict, Invalid, NotFound
 from core.timing import TimedOut
 
 NODE_TIMEOUT = 180
-
-
-class Operation(Checkpoint):
-    action: ClassVar[str] = ""  # what the audit trail calls it, e.g. "node.remove"
-
-    def __init__(self, **params):
-        self.params = params
-        self.result: dict = {}  # what the apply produced, for the API's answer
-
-    @property
-    def target(self) -> str:
-        raise NotImplementedError
-
-    def options(self) -> dict:
-        return {"operation": {"name": self.name, "params": self.params}}
-
-    def precheck(self, ctx: Context) -> None:
-        """Refuse (NotFound, Conflict, Invalid) before any run is recorded."""
-
-    def policy_key(self, plan: Plan) -> str:
-        return self.name
-
-    def gate(self, plan: Plan, config) -> Gate:
-        if plan.empty:
-            return NO_GATE
-        key = self.policy_key(plan)
-        if config.approvals.operations.get(key, "approval") == "none":
-            return NO_GATE
-        reasons = [f"approvals.operations.{key} is 'approval'"]
-        destructive = [a.describe() for a in plan.actions if a.destructive]
-        if destructive:
-            reasons.append("destructive: " + "; ".join(destructive))
-        reasons += breaking_reasons(plan)
-        return Gate(required=True, destructive=bool(destructive), reasons=tuple(reasons),
-                    breaking=plan.breaking, policy=policy_for(config, self.name))
 
 
 # -- nodes -------------------------------------------------------------------------------------
@@ -339,7 +306,7 @@ class AppDelete(Operation):
 
 
 OPERATIONS: dict[str, type[Operation]] = {
-    op.name: op for op in (NodeAdd, NodeRemove, AppDeploy, AppDelete)}
+    op.name: op for op in (NodeAdd, NodeRemove, AppDeploy, AppDelete, HostCleanup)}
 
 
 def gate_names() -> tuple[str, ...]:

@@ -20,6 +20,7 @@ MANAGEMENT_ROUTES = (
     "/api/v1/cluster/health", "/api/v1/cluster/info", "/api/v1/cluster/status",
     "/api/v1/deployments", "/api/v1/deployments/<run_id>",
     "/api/v1/deployments/<run_id>/cancel", "/api/v1/deployments/<run_id>/events",
+    "/api/v1/hosts/cleanup", "/api/v1/hosts/foreign-ray",
     "/api/v1/nodes",
     "/api/v1/notifications", "/api/v1/notifications/test",
     "/api/v1/plan",

@@ -20,7 +20,7 @@ REQUIREMENTS = Path("requirements.txt")
 def pinned(lines):
     for line in lines:
         line = line.split("#", 1)[0].strip()
-        match = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([^;\s]+)", line)
+        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*===?\s*([^;\s=]+)", line)
         if match:
             yield match.group(1), match.group(3)
 

@@ -40,7 +40,10 @@ class DesiredStateInvalid(Invalid):
 def desired_state(config: Config) -> dict:
     """What a client sends for ``config`` (a dict of plain data, no secret in it)."""
     doc = config.document
-    sections = {k: copy.deepcopy(doc[k]) for k in DESIRED_SECTIONS if doc.get(k) is not None}
+    # every section, a left-out one as empty: the client's defaults are what it asks for,
+    # not the control plane's own values for them
+    sections = {k: copy.deepcopy(doc[k]) if doc.get(k) is not None else
+                (False if k == "force_rebuild" else {}) for k in DESIRED_SECTIONS}
     try:
         jobs = yaml.safe_load(Path(config.jobs_config).read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:

@@ -37,7 +37,7 @@ def map_legacy(doc: dict, warnings: list[str] | None = None) -> dict:
             raise ConfigShapeError(unknown)
         for old, (section, key) in RAY_CLUSTER_FIELDS.items():
             if old in rc:
-                doc.setdefault(section, {})[key] = rc[old]
+                _section(doc, section)[key] = rc[old]
     return doc
 
 
@@ -58,8 +58,10 @@ def apply_env(doc: dict, environ) -> dict[str, str]:
         value = environ.get(var)
         if value is None or value == "":
             continue
-        target = doc if section is None else doc.setdefault(section, {})
-        if not isinstance(target, dict):
+        if section is not None and doc.get(section) is None:  # absent, or empty (`workers:`)
+            doc[section] = {}
+        target = doc if section is None else doc[section]
+        if not isinstance(target, dict):  # the schema says what is wrong with it
             continue
         target[key] = value
         origins[f"{section}.{key}" if section else key] = var
@@ -73,3 +75,13 @@ def apply_env(doc: dict, environ) -> dict[str, str]:
             doc[section] = target
             origins.update({f"{section}.{key}": var for key, var in filled.items()})
     return origins
+
+
+def _section(doc: dict, name: str) -> dict:
+    """The section ``name`` of ``doc`` to fill in: made when absent or empty (``workers:``
+    with nothing under it); ConfigShapeError when it is not a mapping."""
+    if doc.get(name) is None:
+        doc[name] = {}
+    if not isinstance(doc[name], dict):
+        raise ConfigShapeError({name: ["Must be a mapping."]})
+    return doc[name]

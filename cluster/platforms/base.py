@@ -112,6 +112,19 @@ class JobRun:
         return self.status in RUN_TERMINAL
 
 
+@dataclass(frozen=True)
+class ForeignRay:
+    """Ray running on one of the platform's hosts that this tool did not start: the
+    processes of one session there (pid, kernel start time, command), as seen."""
+    host: str
+    session: int
+    processes: tuple  # ((pid, start, command), ...), by pid
+
+    @property
+    def first(self) -> tuple:
+        return self.processes[0]
+
+
 class Platform:
     """The interface, with the defaults a platform overrides where it differs."""
 
@@ -218,6 +231,20 @@ class Platform:
     def job_run_log(self, run_id: str) -> str:
         """The end of a job run's output ("" where it is not at hand)."""
         return ""
+
+    # -- hosts of your own (what else runs there) --------------------------------------------
+    # The platform's hosts are machines other work may run on (not pods or processes of its
+    # own making): Ray there that this tool did not start is seen, and stopped only through
+    # the gated host_cleanup operation.
+    has_own_hosts: bool = False
+
+    def foreign_ray(self, host: str | None = None) -> list[ForeignRay]:
+        """Ray on its hosts (or on ``host``) that this tool did not start."""
+        return []
+
+    def stop_foreign(self, found: ForeignRay, grace_seconds: float = 5.0) -> list[int]:
+        """Stop exactly the processes of ``found`` that are still the ones seen; their pids."""
+        raise PlatformError(f"the {self.name} platform stops no process it did not start")
 
     # -- operations every platform implements --------------------------------------------------
     def find_project(self, name: str) -> Project | None: raise NotImplementedError

@@ -9,12 +9,15 @@ host. Each way a host fails (no answer, a refused key, a changed host key, no Py
 line naming the host, with nothing started or recorded."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
 
 import pytest
 import yaml
 
+from cluster import processes
 from lab import Lab
 from lab.ssh import keygen, replace_host_key
 from tests.ssh_lab import SSHLab
@@ -100,6 +103,62 @@ def test_scale_in_is_gated_with_its_impact_then_drains_the_node_and_leaves_its_h
     assert facts["alive"] == sorted(onprem.address(h) for h in kept)
     assert onprem.processes(gone) == []
 
+
+
+# in ops: the API (in-process) asked to stop the Ray found on a host, then approved
+CLEANUP = """
+import json, sys, time
+from api_server import create_app
+from api_server.settings import Settings
+from cluster.config import load_config
+client = create_app(Settings(status_cache_seconds=0), load_config(sys.argv[1])).test_client()
+seen = client.get("/api/v1/hosts/foreign-ray").get_json()
+started = client.post("/api/v1/hosts/cleanup", json={"host": sys.argv[2]})
+pending = started.get_json()["pending"]
+approved = client.post("/api/v1/approvals/host_cleanup", json={
+    "acknowledge_risks": True, "run_id": pending["run_id"],
+    "plan_fingerprint": pending["plan_fingerprint"]})
+deadline = time.monotonic() + 60
+while (run := client.get(f"/api/v1/deployments/{pending['run_id']}").get_json())["status"] \
+        not in ("succeeded", "failed") and time.monotonic() < deadline:
+    time.sleep(0.3)
+audit = [e["action"] + " " + e["result"] for e in client.get("/api/v1/audit").get_json()["events"]]
+print(json.dumps({"seen": seen, "status": started.status_code, "pending": pending,
+                  "approved": approved.status_code, "run": run["status"], "audit": audit}))
+"""
+
+
+def test_ray_this_tool_did_not_start_is_stopped_only_with_an_approval_and_only_what_was_shown(
+        onprem):
+    """Someone's session on w1: a shell, a Ray process in it, and another process. The
+    cleanup plan shows the Ray process (host, pid, command); approved, it stops that one
+    process: the shell and the other process of the session, and the cluster, stay."""
+    someone = onprem.lab.spawn("w1", ["bash", "-c", "(exec -a raylet sleep 600) & sleep 600 & wait"],
+                               note="someone's session with a Ray process")
+    try:
+        deadline = time.monotonic() + 10
+        while len(members := [p for p in onprem.processes("w1") if p[1] == someone.pid]) < 3:
+            assert time.monotonic() < deadline, onprem.processes("w1")
+            time.sleep(0.1)
+        raylet = next(pid for pid, _, command in members if command.startswith("raylet"))
+        done = onprem.python(CLEANUP, str(onprem.config_path), "w1", timeout=180)
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        assert answer["seen"]["foreign_ray"] == [{"host": "w1", "session": someone.pid, "processes": [
+            {"pid": raylet, "command": "raylet 600"}]}]
+        assert answer["status"] == 202 and answer["pending"]["gate"]["destructive"]
+        [action] = answer["pending"]["plan"]["actions"]
+        assert action["details"]["host"] == "w1" and action["details"]["processes"][0][0] == raylet
+        assert (answer["approved"], answer["run"]) == (201, "succeeded")
+        assert "host.cleanup pending" in answer["audit"]
+        left = {pid for pid, session, _ in onprem.processes("w1") if session == someone.pid}
+        assert raylet not in left and len(left) == 2  # the shell and its other process
+        facts = onprem.facts(onprem.config_path)  # the cluster untouched: its 3 nodes ALIVE
+        assert len(facts["alive"]) == 3 and facts["alive"] == sorted(
+            a["ip"] for a in facts["apps"].values())
+    finally:
+        processes.stop_session(someone.pid, grace_seconds=1)
+        someone.wait()
 
 def test_teardown_leaves_no_process_on_any_host(onprem):
     down = onprem.cli("--teardown", "--auto-approve", config=onprem.config_path)

@@ -29,6 +29,7 @@ from cluster.platforms.base import (
     STOPPED,
     App,
     AppSpec,
+    ForeignRay,
     Platform,
     PlatformError,
     Project,
@@ -48,6 +49,7 @@ ADOPT_AFTER = 5.0  # seconds a record may stay without a pid before its host is 
 
 class SSHPlatform(SSHJobs, Platform):
     name = "ssh"
+    has_own_hosts = True  # other work runs there: Ray it did not start is seen (host_cleanup)
     settings_section = "ssh"
     settings_schema = settings.SSHSchema
     required_when_selected = staticmethod(settings.required_when_selected)
@@ -81,7 +83,7 @@ class SSHPlatform(SSHJobs, Platform):
     def host(self, name: str) -> inventory.SSHHost:
         found = next((h for h in self.hosts if h.name == name), None)
         if found is None:
-            raise PlatformError(f"host {name} is not in the inventory any more")
+            raise NotFound(f"host {name} is not in the inventory")
         return found
 
     def remote(self, host: inventory.SSHHost) -> Remote:
@@ -111,7 +113,6 @@ class SSHPlatform(SSHJobs, Platform):
         if self.config.workers.count > len(workers):
             problems.append(f"workers.count is {self.config.workers.count} but the inventory "
                             f"has {len(workers)} worker host(s): one node per host")
-        ours = {(r["host"], r["pid"]) for r in self.store.platform_records.apps() if r.get("pid")}
         head_recorded = any(r["host"] == self.head.name for r in self.store.platform_records.apps())
         ray = self.config.ray
         head_ports = [ray.port or RAY_DEFAULTS["port"], ray.dashboard_port or
@@ -120,29 +121,55 @@ class SSHPlatform(SSHJobs, Platform):
 
         def look(host: inventory.SSHHost) -> list[str]:
             try:
-                found = self.runner.survey(self.login(host), head_ports if host.role == "head"
-                                           and not head_recorded else [])
+                taken, foreign = self._survey(host, head_ports if host.role == "head"
+                                              and not head_recorded else [])
             except SSHError as e:
                 return [str(e)]
             said = []
-            if found["taken"]:
-                ports = ", ".join(str(p) for p in found["taken"])
-                said.append(f"{host.name}: port(s) {ports} taken (the head listens there): free "
-                            f"them, or set other ports in ray.*port")
-            sessions: dict[int, list] = {}
-            for process in found["ray"]:
-                if (host.name, process.session) not in ours:
-                    sessions.setdefault(process.session, []).append(process)
-            for session, members in sorted(sessions.items()):
-                first = min(members, key=lambda p: p.pid)
-                said.append(f"{host.name}: a Ray this tool did not start runs there (pid "
-                            f"{first.pid}: {first.command[:100]}; {len(members)} Ray process(es) "
-                            f"in its session {session}): stop it, or take the host out of the "
-                            f"inventory")
+            if taken:
+                said.append(f"{host.name}: port(s) {', '.join(map(str, taken))} taken (the head "
+                            f"listens there): free them, or set other ports in ray.*port")
+            for found in foreign:
+                pid, _, command = found.first
+                said.append(f"{host.name}: a Ray this tool did not start runs there (pid {pid}: "
+                            f"{command[:100]}; {len(found.processes)} Ray process(es) in its "
+                            f"session {found.session}): stop it (the host_cleanup operation, "
+                            f"gated), or take the host out of the inventory")
             return said
         for said in self._each(look):
             problems += said
         return problems
+
+    def _survey(self, host: inventory.SSHHost, ports: list[int]) -> tuple[list[int], list[ForeignRay]]:
+        """(the ``ports`` taken on ``host``, the Ray there of sessions this tool did not start)."""
+        found = self.runner.survey(self.login(host), ports)
+        ours = {r["pid"] for r in self.store.platform_records.apps()
+                if r["host"] == host.name and r.get("pid")}
+        sessions: dict[int, list] = {}
+        for process in found["ray"]:
+            if process.session not in ours:
+                sessions.setdefault(process.session, []).append(process)
+        return found["taken"], [
+            ForeignRay(host.name, session, tuple(sorted((p.pid, p.start, p.command)
+                                                        for p in members)))
+            for session, members in sorted(sessions.items())]
+
+    def foreign_ray(self, host: str | None = None) -> list[ForeignRay]:
+        def look(one: inventory.SSHHost) -> list[ForeignRay]:
+            try:
+                return self._survey(one, [])[1]
+            except SSHError as e:
+                raise PlatformError(str(e)) from None
+        hosts = [self.host(host)] if host else self.hosts
+        return [found for each in self._each(look, hosts) for found in each]
+
+    def stop_foreign(self, found: ForeignRay, grace_seconds: float = 5.0) -> list[int]:
+        try:
+            return self.runner.stop_each(self.login(self.host(found.host)), [
+                Process(found.host, pid, start, command) for pid, start, command in found.processes],
+                grace_seconds)
+        except SSHError as e:
+            raise PlatformError(str(e)) from None
 
     # -- project -------------------------------------------------------------------------------
     def find_project(self, name: str) -> Project | None:

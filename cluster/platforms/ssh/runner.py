@@ -29,135 +29,8 @@ from pathlib import Path
 
 from core.errors import Unavailable
 
-# the helper run on the host, by ``python3 -`` (its commands: start, alive, stop)
-REMOTE = r'''
-import json, os, signal, subprocess, sys, time
-request = json.loads(sys.argv[1])
-
-def started(pid):
-    """The kernel's start time of a live process (None: gone, or a zombie nobody reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
-
-def owned(record):
-    """The session it started still runs: its leader is the process recorded, or the
-    leader is gone and members of its session are left (the pid names the session)."""
-    if not record.get("pid"):
-        return False
-    now = started(record["pid"])
-    return (now == record.get("start") or now is None) and bool(members(record["pid"]))
-
-def members(sid):
-    """Every live process of session ``sid`` (Ray's workers sit in groups of their own,
-    but stay in the node's session)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z" and int(fields[3]) == sid:
-                found.append(int(entry))
-    return found
-
-def signal_session(sid, sig):
-    for pid in members(sid):
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-
-if request["do"] == "start":
-    os.makedirs(os.path.dirname(os.path.expanduser(request["log"])) or ".", exist_ok=True)
-    log = open(os.path.expanduser(request["log"]), "ab")
-    proc = subprocess.Popen(request["argv"], cwd=os.path.expanduser(request.get("cwd") or "~"),
-                            env={**os.environ, **request.get("env", {})}, stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    print(json.dumps({"pid": proc.pid, "start": started(proc.pid)}))
-elif request["do"] == "alive":
-    print(json.dumps({"alive": [owned(r) for r in request["records"]]}))
-elif request["do"] == "find":
-    # the session leader whose environment holds key=value (its starter died before it
-    # recorded the pid)
-    needle, found = f"{request['key']}={request['value']}".encode(), None
-    for entry in os.listdir("/proc"):
-        try:
-            if entry.isdigit() and os.getsid(int(entry)) == int(entry):
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        found = {"pid": int(entry), "start": started(entry)}
-                        break
-        except OSError:
-            continue
-    print(json.dumps({"found": found}))
-elif request["do"] == "results":
-    # how each job run ended (cluster/job_runner.py writes RUN_DIR/result last), or None
-    # and whether it still runs
-    answers = []
-    for run in request["runs"]:
-        try:
-            with open(os.path.join(os.path.expanduser(run["dir"]), "result")) as f:
-                answers.append({"result": f.read().strip()})
-        except OSError:
-            answers.append({"result": None, "alive": owned(run["record"])})
-    print(json.dumps({"runs": answers}))
-elif request["do"] == "survey":
-    # Ray's processes on the host's network (whoever started them; a container's own
-    # network is another host) and which of the ports are taken
-    mine, network = {os.getpid(), os.getppid()}, os.stat("/proc/self/ns/net").st_ino
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in mine:
-            continue
-        try:
-            if os.stat(f"/proc/{entry}/ns/net").st_ino != network:
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-        except OSError:
-            continue
-        text = " ".join(argv)
-        if argv and (os.path.basename(argv[0]) in ("raylet", "gcs_server", "plasma_store")
-                     or "ray.scripts.scripts" in text or text.startswith("ray::")
-                     or any(os.path.basename(a) == "ray" for a in argv[:2])):
-            found.append({"pid": int(entry), "start": started(entry), "command": text[:200],
-                          "sid": os.getsid(int(entry))})
-    taken = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A":  # LISTEN
-                port = int(fields[1].rsplit(":", 1)[1], 16)
-                if port in request["ports"] and port not in taken:
-                    taken.append(port)
-    print(json.dumps({"ray": found, "taken": sorted(taken)}))
-elif request["do"] == "stop":
-    record = request["record"]
-    if not owned(record):
-        print(json.dumps({"stopped": False, "why": "not running (or not the process it started)"}))
-        sys.exit(0)
-    sid = record["pid"]
-    signal_session(sid, signal.SIGTERM)
-    deadline = time.monotonic() + request.get("grace", 5)
-    while members(sid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    signal_session(sid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while members(sid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    print(json.dumps({"stopped": True}))
-'''
+# the helper run on the host, by ``python3 -`` (sent on stdin: nothing is installed there)
+REMOTE = Path(__file__).with_name("remote_helper.py").read_text()
 
 
 # the helper runs with the host's python3; its absence is said apart from a failure in it
@@ -359,6 +232,12 @@ class SSHRunner:
         answer = self.python(host, {"do": "stop", "record": _record(process),
                                     "grace": grace_seconds}, timeout=grace_seconds + 60)
         return answer["stopped"]
+
+    def stop_each(self, host: Host, found: list[Process], grace_seconds: float = 5) -> list[int]:
+        """Stop exactly ``found`` (TERM, then KILL after ``grace_seconds``), each only while
+        its pid is still the process seen; the pids it stopped."""
+        return self.python(host, {"do": "stop_each", "records": [_record(p) for p in found],
+                                  "grace": grace_seconds}, timeout=grace_seconds + 60)["stopped"]
 
     def survey(self, host: Host, ports: list[int] = ()) -> dict:
         """What is on ``host`` already: Ray's processes, whoever started them (``ray``: pid,

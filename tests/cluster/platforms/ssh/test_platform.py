@@ -203,7 +203,8 @@ def test_check_names_each_host_and_what_is_wrong_there(world):
         "head: port(s) 6379 taken (the head listens there): free them, or set other ports in "
         "ray.*port",
         "w1: a Ray this tool did not start runs there (pid 4242: raylet --x; 2 Ray process(es) "
-        "in its session 4200): stop it, or take the host out of the inventory",
+        "in its session 4200): stop it (the host_cleanup operation, gated), or take the host "
+        "out of the inventory",
         "w2 (root@10.0.0.3:22) cannot be reached: No route to host"]
 
 

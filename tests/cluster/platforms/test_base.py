@@ -1,0 +1,119 @@
+"""The Platform interface's own behaviour (cluster/platforms/base.py): the records it speaks
+in, and the defaults a platform gets unless it overrides them. What every platform promises:
+tests/platform_contract."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from cluster.config import parse_config
+from cluster.platforms.base import (
+    RUN_TERMINAL,
+    STARTING,
+    App,
+    AppSpec,
+    ConfigShapeError,
+    JobRun,
+    JobSpec,
+    Platform,
+)
+from core.errors import Invalid
+
+SPEC = JobSpec(name="setup", script="jobs/setup_environment.py", arguments="--venv",
+               environment={"A": "1"})
+
+
+# -- records ---------------------------------------------------------------------------------------
+def test_a_job_specs_hash_is_stable_and_sees_every_field():
+    assert SPEC.spec_hash == JobSpec(name="setup", script="jobs/setup_environment.py",
+                                     arguments="--venv", environment={"A": "1"}).spec_hash
+    assert len(SPEC.spec_hash) == 16
+    changed = [replace(SPEC, name="other"), replace(SPEC, script="x.py"),
+               replace(SPEC, arguments=""), replace(SPEC, cpu=2.0), replace(SPEC, memory=4.0),
+               replace(SPEC, timeout=60), replace(SPEC, parent="git_sync"),
+               replace(SPEC, environment={"A": "2"})]
+    assert len({SPEC.spec_hash, *(s.spec_hash for s in changed)}) == 1 + len(changed)
+
+
+def test_a_job_specs_hash_does_not_depend_on_the_order_of_its_environment():
+    one = replace(SPEC, environment={"A": "1", "B": "2"})
+    assert one.spec_hash == replace(SPEC, environment={"B": "2", "A": "1"}).spec_hash
+
+
+@pytest.mark.parametrize("status", sorted(RUN_TERMINAL))
+def test_a_run_in_a_terminal_status_has_finished(status):
+    assert JobRun(id="r", job_id="j", status=status).finished
+
+
+@pytest.mark.parametrize("status", ["scheduling", "running", "starting"])
+def test_a_run_still_going_has_not_finished(status):
+    assert not JobRun(id="r", job_id="j", status=status).finished
+
+
+def test_a_config_shape_error_is_invalid_input_naming_each_field():
+    error = ConfigShapeError({"cai.nope": ["Unknown field."], "cai": ["Must be a mapping."]})
+    assert isinstance(error, Invalid)
+    assert str(error) == "cai.nope: Unknown field.; cai: Must be a mapping."
+    assert error.errors == {"cai.nope": ["Unknown field."], "cai": ["Must be a mapping."]}
+
+
+# -- the defaults a platform gets ------------------------------------------------------------------
+class Minimal(Platform):
+    """A platform that only creates apps (each in its own thread, as the default does)."""
+    name = "minimal"
+
+    def __init__(self, config=None, gate: threading.Barrier | None = None):
+        super().__init__(config)
+        self.gate = gate
+        self.threads: set[str] = set()
+        self.lock = threading.Lock()
+
+    def create_app(self, spec: AppSpec) -> App:
+        with self.lock:
+            self.threads.add(threading.current_thread().name)
+        if self.gate is not None:
+            self.gate.wait(timeout=10)  # every creation must be under way at once to pass
+        return App(id=f"id-{spec.name}", name=spec.name, status=STARTING, spec=spec)
+
+
+def specs(n: int) -> list[AppSpec]:
+    return [AppSpec(name=f"w-{i}", script="cluster/launcher.py", cpu=1, memory=1)
+            for i in range(n)]
+
+
+def test_many_apps_are_created_at_once_and_returned_in_the_order_asked():
+    platform = Minimal(gate=threading.Barrier(4))
+    apps = platform.create_apps(specs(4))
+    assert [a.name for a in apps] == ["w-0", "w-1", "w-2", "w-3"]
+    assert len(platform.threads) == 4
+
+
+def test_one_app_is_created_in_the_callers_thread():
+    platform = Minimal()
+    assert [a.name for a in platform.create_apps(specs(1))] == ["w-0"]
+    assert platform.threads == {threading.current_thread().name}
+    assert platform.create_apps([]) == []
+
+
+def test_the_project_is_named_after_the_cluster_and_nothing_is_in_the_way(tmp_path):
+    config = parse_config({"cluster_name": "rd-x", "state_dir": str(tmp_path / "s")}, environ={})
+    platform = Minimal(config)
+    assert platform.project_name == "rd-x"
+    assert platform.check() == [] and platform.job_environment() == {}
+    assert platform.node_environment() == {}
+    app = Minimal().create_app(specs(1)[0])
+    assert platform.public_url(app) is None and platform.app_log_tail(app) == ""
+    assert platform.job_run_log("r-1") == ""
+
+
+def test_the_default_config_section_hooks_change_nothing():
+    doc = {"workers": {"count": 2}}
+    section: dict = {}
+    assert Platform.map_legacy(doc, []) is doc
+    assert Platform.env_defaults(section, {"ANY": "1"}) == {} and section == {}
+    assert Platform.required_when_selected({}) == {}
+    assert Platform.published_port({"CDSW_APP_PORT": "8090"}) is None
+    assert Platform.control_plane_url(None, [], print) is None
+    assert Platform.usage() is None
