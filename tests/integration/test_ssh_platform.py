@@ -35,7 +35,12 @@ def onprem(tmp_path_factory, lab_ready):
         ssh = SSHLab(lab, tmp_path_factory.mktemp("ssh-platform"))
         for name in HOSTS:
             ssh.add(name)
-        config = ssh.write(ssh.config("onprem", HOSTS))
+        made = ssh.config("onprem", HOSTS)
+        wheels = ssh.work / "wheels"  # the hosts have no network: pip is offline there anyway
+        wheels.mkdir()
+        (wheels / "WHEELS.txt").write_text("the hosts' wheelhouse\n")
+        made["ssh"]["wheelhouse"] = str(wheels)
+        config = ssh.write(made)
         ssh.deployed = ssh.cli("--deploy", "--auto-approve", config=config)
         ssh.config_path = config
         yield ssh
@@ -59,6 +64,11 @@ def test_a_deploy_to_four_hosts_passes_every_checkpoint_and_serves(onprem):
     for host in HOSTS:
         sessions = {s for _, s, _ in onprem.processes(host)}
         assert len(sessions) == 1, onprem.processes(host)
+    # the project and the wheelhouse were copied to every host; pip there used only the latter
+    for host in HOSTS:
+        listed = onprem.lab.run(host, ["ls", "/root/.raydeploy/onprem/wheelhouse",
+                                       "/root/.raydeploy/onprem/project/cluster/launcher.py"])
+        assert "WHEELS.txt" in listed.stdout, (host, listed.stdout + listed.stderr)
     answer = onprem.python("import requests, sys; r = requests.get(sys.argv[1], timeout=10); "
                            "print(r.status_code, r.text)",
                            f"http://{onprem.address('head')}:8000/hello")
