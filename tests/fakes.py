@@ -340,3 +340,8 @@ def run(ctx, steps, gatekeeper=lambda req: "pending", run_record=None):
         return orch.execute(run_record)
     finally:
         orch.release()
+
+
+def summary(plan) -> list[tuple[str, str | None]]:
+    """A plan's actions as (kind, name or count), for tables of expected plans."""
+    return [(str(a.kind), a.name or str(a.details.get("count"))) for a in plan.actions]

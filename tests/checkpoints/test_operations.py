@@ -8,7 +8,7 @@ import time
 import pytest
 
 from checkpoints.operations import AppDeploy
-from tests.fakes import world
+from tests.fakes import summary, world
 
 ENTRY = {"name": "big", "import_path": "examples.apps.hello:app", "route_prefix": "/big"}
 UNSCHEDULABLE = ("Deployment 'Big' in application 'big' has 1 replicas that have taken more "
@@ -89,3 +89,16 @@ def test_replicas_whose_stated_resources_fit_nowhere_are_refused_before_anything
         five.precheck(w.ctx)
     assert w.ray.serve.get("big") is None  # Serve was never asked
     AppDeploy(entry=ENTRY).precheck(w.ctx)  # what the code asks is not known: not refused
+
+
+def test_a_resumed_node_add_waits_for_the_worker_it_started_instead_of_adding_another(tmp_path):
+    from checkpoints.operations import NodeAdd
+    from cluster.lifecycle import added_by_note
+    w = world(tmp_path)
+    add = NodeAdd(cpu=1, memory=1, gpus=0)
+    w.ctx.run_id = "run-1"
+    assert summary(add.plan(w.ctx)) == [("create", "None")]
+    app = w.platform.add_app("rd-worker-1")
+    w.platform.apps[app.id] = app.__class__(**{**app.__dict__, "spec": app.spec.__class__(
+        **{**app.spec.__dict__, "description": f"Ray worker {added_by_note('run-1')}"})})
+    assert summary(add.plan(w.ctx)) == [("wait", "rd-worker-1")]

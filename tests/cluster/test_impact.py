@@ -1,6 +1,6 @@
 """What removing nodes or adding replicas would do (cluster/impact.py): the load read from the
 live cluster (here a FakeRay), first-fit placement, and the shortfalls said for people. The
-planners that use it: tests/checkpoints/test_planners.py and test_operations.py."""
+planners that use it: tests/checkpoints/steps/ and tests/checkpoints/test_operations.py."""
 from __future__ import annotations
 
 from cluster.impact import (

@@ -5,9 +5,10 @@ from dataclasses import replace
 
 import pytest
 
+from cluster.layout import LAYOUT_KEY
 from cluster.lifecycle import NodeFailed, apps_running
 from cluster.platforms.base import FAILED, RUNNING, STARTING
-from tests.fakes import FakePlatform
+from tests.fakes import FakePlatform, world
 
 
 class CountingPlatform(FakePlatform):
@@ -40,3 +41,17 @@ def test_an_app_that_failed_or_went_ends_the_wait_with_its_name():
     platform.delete_app(bad.id)
     with pytest.raises(NodeFailed, match="rd-worker-2 is unknown"):
         apps_running(platform, [ok, bad])
+
+
+def test_a_new_worker_never_gets_a_port_the_head_will_bind_later(tmp_path):
+    # the Serve proxy binds serve_port only at serve_deploy: a worker started before must not
+    # take it (seen: "Failed to bind to address ...", the proxy never came up)
+    from cluster.layout import PortLayout, ray_args
+    from cluster.ports import pick_port
+    w = world(tmp_path)
+    layout = PortLayout(w.ctx.config, w.ctx.store)
+    first_free = pick_port(0, set(), layout.offset)  # what a worker would be given first
+    w.ctx.store.kv.set(LAYOUT_KEY, {**w.ctx.store.kv.get(LAYOUT_KEY), "serve_port": first_free})
+    app = w.ctx.cluster.lifecycle.add_workers(1)[0]
+    given = {v for k, v in ray_args(app).items() if k.endswith("port")}
+    assert first_free not in given and not given & layout.current().head_ports
