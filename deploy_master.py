@@ -26,6 +26,7 @@ from checkpoints.factory import make_context
 from cli.audit import cmd_audit
 from cli.control_plane import TIMEOUT, ControlPlane, read_token
 from cli.decide import cmd_decide
+from cli.hosts import cmd_cleanup_hosts
 from cli.list_checkpoints import cmd_list
 from cli.output import EXIT_FAILED, EXIT_REJECTED, EXIT_USAGE, LineReporter, say
 from cli.parser import build_parser
@@ -72,6 +73,10 @@ def cmd_remote(args, config, server: str) -> int:
         return remote.audit()
     if args.command == "plan":
         return remote.plan()
+    if args.command == "cleanup-hosts":
+        say("error: cleanup-hosts runs where the hosts are reached from; through a control "
+            "plane, ask it: POST /api/v1/hosts/cleanup", err=True)
+        return EXIT_USAGE
     if args.command:
         return remote.decide()
     if args.status:
@@ -108,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_plan(args, ctx)
         if args.command or running:  # deciding or running: the approval rules must hold
             require_identities(config, principals_for(config, for_cli=True))
+        if args.command == "cleanup-hosts":
+            return cmd_cleanup_hosts(args, ctx, actor)
         if args.command:
             return cmd_decide(args, ctx, actor)
         if args.status:

@@ -65,7 +65,8 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
                         help="apply exactly the plans saved by `plan --out FILE`: stop (exit 1) "
                              "at the first checkpoint whose live plan differs")
 
-    sub = parser.add_subparsers(dest="command", metavar="{plan,approve,reject,audit}")
+    sub = parser.add_subparsers(dest="command",
+                                metavar="{plan,approve,reject,audit,cleanup-hosts}")
     for name, helptext in (("approve", "approve the plan awaiting approval at a checkpoint"),
                            ("reject", "reject it (ends the run as rejected: final)")):
         p = sub.add_parser(name, parents=[sub_common], help=helptext)
@@ -86,6 +87,14 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
                           help="every checkpoint's plan, from the live cluster, before anything "
                                "changes (--out FILE saves it for --plan-file)")
     plan.add_argument("--out", metavar="FILE", help="save the plan as JSON")
+    cleanup = sub.add_parser("cleanup-hosts", parents=[sub_common],
+                             help="stop Ray that this tool did not start on the hosts (ssh): "
+                                  "exactly the processes the plan shows, after a destructive "
+                                  "approval")
+    cleanup.add_argument("--host", help="one host (its inventory name); default: every host")
+    for flag, helptext in (("--auto-approve", "approve the gate (needs the approver role)"),
+                           ("--no-wait", "at the gate without an approval, exit at once (3)")):
+        cleanup.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=helptext)
     audit = sub.add_parser("audit", parents=[sub_common],
                            help="print the audit trail (or check it: audit verify)")
     audit.add_argument("audit_command", nargs="?", choices=("list", "verify"), default="list")

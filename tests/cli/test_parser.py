@@ -98,3 +98,11 @@ def test_the_help_names_the_exit_codes_and_hides_the_internal_run_id():
     text = build_parser("Deploys.").format_help()
     assert "Deploys." in text and "3 awaiting approval, 4 rejected" in text
     assert "--run-id" not in text and parse("--resume", "--run-id", "run-1").run_id == "run-1"
+
+
+def test_cleanup_hosts_takes_a_host_and_the_gate_flags_before_or_after_it():
+    after = parse("cleanup-hosts", "--host", "w2", "--auto-approve")
+    assert (after.command, after.host, after.auto_approve, after.no_wait) == (
+        "cleanup-hosts", "w2", True, False)
+    before = parse("--no-wait", "cleanup-hosts")
+    assert (before.host, before.no_wait, before.auto_approve) == (None, True, False)

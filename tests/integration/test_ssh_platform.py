@@ -170,6 +170,33 @@ def test_ray_this_tool_did_not_start_is_stopped_only_with_an_approval_and_only_w
         processes.stop_session(someone.pid, grace_seconds=1)
         someone.wait()
 
+
+def test_the_cli_shows_the_processes_it_would_stop_and_stops_them_once_approved(onprem):
+    someone = onprem.lab.spawn("w2", ["bash", "-c", "exec -a raylet sleep 600"],
+                               note="someone's raylet")
+    try:
+        shown = onprem.cli("cleanup-hosts", "--host", "w2", "--no-wait",
+                           config=onprem.config_path)
+        assert shown.returncode == 3, shown.stdout + shown.stderr
+        assert "host_cleanup needs DESTRUCTIVE approval" in shown.stdout
+        assert f"{someone.pid}" in shown.stdout and "raylet 600" in shown.stdout
+        assert onprem.processes("w2")  # nothing stopped without the approval
+        approved = onprem.cli("approve", "host_cleanup", "--acknowledge-risks",
+                              config=onprem.config_path)
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+        resumed = onprem.cli("--resume", config=onprem.config_path)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        deadline = time.monotonic() + 10
+        while someone.poll() is None:
+            assert time.monotonic() < deadline, "the raylet still runs"
+            time.sleep(0.1)
+        audit = onprem.cli("audit", "--action", "host.cleanup", config=onprem.config_path)
+        assert "host.cleanup" in audit.stdout, audit.stdout + audit.stderr
+    finally:
+        if someone.poll() is None:
+            processes.stop_session(someone.pid, grace_seconds=1)
+        someone.wait()
+
 def test_teardown_leaves_no_process_on_any_host(onprem):
     down = onprem.cli("--teardown", "--auto-approve", config=onprem.config_path)
     assert down.returncode == 0, down.stdout + down.stderr
