@@ -14,9 +14,9 @@ test: lint prometheus browser sshd
 	@start=$$(date +%s); $(call PYTEST,); \
 	  echo "make test: $$(( $$(date +%s) - start ))s"; exit $$code
 
-# unit tests only (no Ray cluster, no server): seconds
+# unit tests only (no Ray cluster, no server): seconds, on every core (pytest-xdist)
 test-fast: lint
-	@$(call PYTEST,-m unit -q); exit $$code
+	@$(call PYTEST,-m unit -q -n auto); exit $$code
 
 # the multi-host lab's tests (network namespaces as hosts: needs root, else they skip)
 test-lab: $(VENV)/.installed sshd
