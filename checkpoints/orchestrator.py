@@ -33,7 +33,7 @@ from checkpoints.plan import Gate, Plan
 from checkpoints.runs import transition
 from cluster.health import serving
 from core import crashpoints
-from core.errors import DomainError, Invalid, NotFound
+from core.errors import Conflict, DomainError, Invalid, NotFound
 from core.facts import RESUMABLE, RUN_STATUS_FOR, Outcome, RunStatus
 from core.records import ApprovalRequest, Run
 from core.timing import TimedOut, poll_until
@@ -221,7 +221,11 @@ class Orchestrator:
         if run.status == RunStatus.CANCELLED:
             pass
         elif status != run.status:
-            transition(self.store, run_id, status, failed_checkpoint=stopped_at)
+            try:
+                transition(self.store, run_id, status, failed_checkpoint=stopped_at)
+            except Conflict:  # cancelled in the moment since it was read: the cancel stands
+                if self.store.runs.get_run(run_id).status != RunStatus.CANCELLED:
+                    raise
         else:  # already awaiting approval since the gate
             self.store.runs.update_run(run_id, failed_checkpoint=stopped_at)
         run = self.store.runs.get_run(run_id)

@@ -184,3 +184,17 @@ def test_unexpected_errors_are_recorded_not_raised(ctx):
     result = run(ctx, [Buggy("a", {})])
     assert result.status == "failed" and "ZeroDivisionError" in result.error
     assert ctx.store.events.read(kind_prefix="checkpoint.crash")
+
+
+def test_a_cancel_in_the_moment_a_failed_run_is_being_finished_stands(ctx, monkeypatch):
+    """The API cancels a run while its executor records the failure it just met (seen under
+    fuzzing: the executor's thread died on 'cannot go from cancelled to failed')."""
+    from checkpoints import orchestrator, runs
+    from tests.fakes import ALICE
+
+    def cancel_first(store, run_id, to, **fields):
+        runs.cancel(store, run_id, ALICE, "at the same moment")
+        return runs.transition(store, run_id, to, **fields)
+    monkeypatch.setattr(orchestrator, "transition", cancel_first)
+    result = run(ctx, [Scripted("a", {}, fail_apply=True)])
+    assert result.status == "cancelled" and "at the same moment" in result.error
