@@ -93,6 +93,7 @@ def test_another_clusters_deploy_to_a_host_running_ray_is_stopped_before_anythin
 
 def test_scale_in_is_gated_with_its_impact_then_drains_the_node_and_leaves_its_host_empty(
         onprem):
+    placed = {name: app["host"] for name, app in onprem.facts(onprem.config_path)["apps"].items()}
     config = yaml.safe_load(onprem.config_path.read_text())
     config["workers"]["count"] = 2
     onprem.write(config)
@@ -101,7 +102,7 @@ def test_scale_in_is_gated_with_its_impact_then_drains_the_node_and_leaves_its_h
     assert "worker_launch needs DESTRUCTIVE approval" in planned.stdout
     removed = re.search(r"delete worker onprem-worker-(\d) \(drain=True\)", planned.stdout)
     assert removed and "displaces" in planned.stdout, planned.stdout  # which node, what it breaks
-    gone = f"w{removed.group(1)}"
+    gone = placed[f"onprem-worker-{removed.group(1)}"]
     approved = onprem.cli("approve", "worker_launch", "--acknowledge-risks",
                           config=onprem.config_path)
     assert approved.returncode == 0, approved.stdout + approved.stderr

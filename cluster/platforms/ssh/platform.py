@@ -243,16 +243,33 @@ class SSHPlatform(SSHJobs, Platform):
         return self._apps([record])[0]
 
     def create_app(self, spec: AppSpec) -> App:
+        return self._launch(*self._reserve(spec))
+
+    def create_apps(self, specs: list[AppSpec]) -> list[App]:
+        """Hosts chosen in the order of ``specs`` (worker-1 on the first free worker host),
+        then every node started at once."""
+        reserved = [self._reserve(spec) for spec in specs]
+        with ThreadPoolExecutor(max_workers=max(1, min(len(reserved), 16))) as pool:
+            return list(pool.map(lambda r: self._launch(*r), reserved))
+
+    def _reserve(self, spec: AppSpec) -> tuple[dict, AppSpec, inventory.SSHHost | None]:
+        """The app's record, made (before its process exists) on the host chosen for it;
+        the host is None when an app of that name exists already (a retry)."""
         with self._lock:  # a host is chosen by one thread at a time
             records = self.store.platform_records.apps()
             existing = next((r for r in records if r["name"] == spec.name), None)
             if existing is not None:
-                return self._apps([existing])[0]
+                return existing, spec, None
             host = self._place(spec, records)
             record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
                       "spec": {**asdict(spec), "ip": host.address}, "host": host.name,
                       "pid": None, "pid_start": None, "created_at": time.time()}
-            self.store.platform_records.put_app(record)  # recorded before the process exists
+            self.store.platform_records.put_app(record)
+        return record, spec, host
+
+    def _launch(self, record: dict, spec: AppSpec, host: inventory.SSHHost | None) -> App:
+        if host is None:
+            return self._apps([record])[0]
         try:
             self._push(host)
             remote = self.remote(host)

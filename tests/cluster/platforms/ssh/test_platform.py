@@ -237,3 +237,10 @@ def test_more_workers_than_worker_hosts_is_a_problem_before_anything_starts(tmp_
     platform = SSHPlatform(config, Store(config.state_dir), runner=Hosts())
     assert platform.check() == ["workers.count is 3 but the inventory has 2 worker host(s): "
                                 "one node per host"]
+
+
+def test_workers_made_at_once_take_the_worker_hosts_in_order(world):
+    platform, hosts = world
+    made = platform.create_apps([node(f"onprem-worker-{i}", "worker") for i in (1, 2)])
+    assert [(a.name, a.ip) for a in made] == [("onprem-worker-1", "10.0.0.2"),
+                                              ("onprem-worker-2", "10.0.0.3")]
