@@ -149,6 +149,7 @@ def main() -> None:
 def prometheus(environ) -> None:
     """The cluster's Prometheus (RAYDEPLOY_PROMETHEUS_ARGS: its config file and data dir
     under the project files, the address to listen on, the retention)."""
+    sys.path.insert(0, os.getcwd())  # the project's (run as a script, only cluster/ is there)
     from cluster.prometheus import prometheus_binary, prometheus_command
     options = json.loads(environ["RAYDEPLOY_PROMETHEUS_ARGS"])
     binary = prometheus_binary()

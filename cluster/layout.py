@@ -64,12 +64,18 @@ RAY_DEFAULTS = {"port": 6379, "dashboard_port": 8265, "serve_port": 8000, "clien
 
 
 class PortLayout:
-    def __init__(self, config, store, shared_host: bool = True):
+    def __init__(self, config, store, shared_host: bool = True,
+                 prometheus_beside_head: bool | None = None):
         """``shared_host``: every node listens on one host, so each port is chosen free and
-        apart; else every node has its own network and Ray's defaults serve all."""
+        apart; else every node has its own network and Ray's defaults serve all.
+        ``prometheus_beside_head`` (default: ``shared_host``): the cluster's Prometheus can
+        run on the head's host, so the head is given its port (whether or not monitoring is
+        on yet: turning it on later needs no new head)."""
         self.config = config
         self.store = store
         self.shared_host = shared_host
+        self.prometheus_beside_head = shared_host if prometheus_beside_head is None \
+            else prometheus_beside_head
         self.offset = (zlib.crc32(str(config.state_dir).encode()) % 50) * 100
 
     def current(self) -> Layout | None:
@@ -88,7 +94,9 @@ class PortLayout:
                             serve_port=ray.serve_port or RAY_DEFAULTS["serve_port"],
                             client_port=ray.client_port or RAY_DEFAULTS["client_port"],
                             agent_port=RAY_DEFAULTS["agent_port"],
-                            worker_ports=RAY_DEFAULTS["worker_ports"])
+                            worker_ports=RAY_DEFAULTS["worker_ports"],
+                            prometheus_port=(self.config.monitoring.port or 9090)
+                            if self.prometheus_beside_head else None)
             self.store.kv.set(LAYOUT_KEY, asdict(layout))
             return layout
         taken = self.ports_in_use(apps)

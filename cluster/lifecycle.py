@@ -26,6 +26,7 @@ from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
 LAUNCHER = "cluster/launcher.py"
 TEMP_KEY = "cluster.temp_dir"
+RAY_TEMP_DIR = "/tmp/ray"  # Ray's own default (--temp-dir)
 
 
 def _private_dir(path: str) -> bool:
@@ -71,6 +72,12 @@ class NodeLifecycle:
         path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
         self.store.kv.set(TEMP_KEY, path)
         return path
+
+    @property
+    def head_temp_dir(self) -> str:
+        """The head's Ray temp dir on its host (Ray writes its list of scrape targets there):
+        a subdir of ``temp_dir`` on one host network, else Ray's default on its own host."""
+        return f"{self.temp_dir}/head" if self.platform.shares_host_network else RAY_TEMP_DIR
 
     # -- head -----------------------------------------------------------------------------------
     def start_head(self) -> App:
@@ -247,8 +254,8 @@ class NodeLifecycle:
         if self.platform.shares_host_network:
             # One temp dir per node: nodes starting at once in a shared one race for socket
             # names. (A node with a host of its own keeps Ray's default, in its own /tmp.)
-            node_dir = "head" if role == "head" else f"w{name.rsplit('-', 1)[1]}"
-            ray_args = {**ray_args, "temp_dir": f"{self.temp_dir}/{node_dir}"}
+            ray_args = {**ray_args, "temp_dir": self.head_temp_dir if role == "head"
+                        else f"{self.temp_dir}/w{name.rsplit('-', 1)[1]}"}
         return AppSpec(name=name, script=LAUNCHER, cpu=resources.cpu, memory=resources.memory,
                        gpus=0 if role == "head" else resources.gpus,
                        description=f"Ray {role} of {self.config.cluster_name}",

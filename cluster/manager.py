@@ -32,7 +32,8 @@ class ClusterManager:
         self.store = store
         self.platform = platform
         self.clock = clock
-        self.layout = PortLayout(config, store, platform.shares_host_network)
+        self.layout = PortLayout(config, store, platform.shares_host_network,
+                                 prometheus_beside_head=platform.beside_head)
         self.inventory = NodeInventory(config, platform, self.layout, self.token,
                                        dashboard_factory, store, address=ray_address)
         self.serve = ServeManager(config, self.inventory, clock)

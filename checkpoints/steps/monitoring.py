@@ -49,7 +49,7 @@ def desired(ctx: Context) -> tuple[str, AppSpec] | None:
     if url is None:
         return None
     mon = ctx.config.monitoring
-    sd_file = Path(ctx.cluster.lifecycle.temp_dir) / "head" / SD_FILE_NAME
+    sd_file = Path(ctx.cluster.lifecycle.head_temp_dir) / SD_FILE_NAME
     text = render_config(sd_file, scrape_targets(ctx.cluster), mon.scrape_interval_seconds,
                          cluster_label=ctx.config.cluster_name)
     listen = url.split("//", 1)[1]
@@ -159,7 +159,7 @@ class Monitoring(Checkpoint):
         """Ray writes Grafana dashboards for the cluster into the head's session dir."""
         if not ctx.platform.on_this_machine:
             return 0
-        source = Path(ctx.cluster.lifecycle.temp_dir) / "head" / "session_latest" / "metrics" \
+        source = Path(ctx.cluster.lifecycle.head_temp_dir) / "session_latest" / "metrics" \
             / "grafana" / "dashboards"
         files = sorted(source.glob("*.json")) if source.is_dir() else []
         if files:

@@ -77,11 +77,12 @@ class Prerequisites(Checkpoint):
         if not mon.enabled:
             return []
         problems = []
-        if not platform.shares_host_network:
+        if not platform.beside_head:
             problems.append("monitoring.enabled: Prometheus reads Ray's target list on the "
                             "head's host, which needs nodes on one host network (the local "
                             "platform" + (f", or {platform.one_network_setting}"
-                                          if platform.one_network_setting else "") + ")")
+                                          if platform.one_network_setting else "") +
+                            ") or a platform that runs it beside the head")
         if platform.on_this_machine and prometheus_binary() is None:
             problems.append("monitoring.enabled but prometheus is not installed: `make "
                             "prometheus` (Debian's package, --no-install-recommends)")

@@ -146,6 +146,13 @@ class Platform:
     control_plane_setting: ClassVar[str | None] = None
     one_network_setting: ClassVar[str | None] = None
 
+    @property
+    def beside_head(self) -> bool:
+        """Whether the cluster's apps that are not nodes (its Prometheus) run on the head's
+        host: they read the head's files (Ray's list of scrape targets) and listen at its
+        address. True on one host network; a platform that places them there says so."""
+        return self.shares_host_network
+
     # -- its config section ------------------------------------------------------------------
     settings_section: ClassVar[str | None] = None  # e.g. "cml" for a ``cml:`` section
     settings_schema: ClassVar[type[Schema] | None] = None  # marshmallow, loads the section

@@ -84,6 +84,19 @@ def test_the_recorded_layout_stands_while_the_head_lives(tmp_path):
     assert layout.current().port == 6379
 
 
+def test_on_hosts_of_their_own_the_head_gets_a_prometheus_port_only_where_it_can_run_beside(
+        tmp_path):
+    """Where the platform runs Prometheus on the head's host, the head is told its port (the
+    configured one, else 9090) so the dashboard's metrics pages reach it; elsewhere no port."""
+    config = parse_config({"state_dir": str(tmp_path / "s"), "monitoring": {"port": 9191}},
+                          environ={})
+    beside = PortLayout(config, Store(config.state_dir), shared_host=False,
+                        prometheus_beside_head=True).ensure(head_alive=False, apps=[])
+    assert beside.prometheus_port == 9191 and beside.head_env()["RAYDEPLOY_PROMETHEUS_PORT"] == "9191"
+    apart = layout_of(tmp_path / "apart", shared_host=False).ensure(head_alive=False, apps=[])
+    assert apart.prometheus_port is None and "RAYDEPLOY_PROMETHEUS_PORT" not in apart.head_env()
+
+
 def test_a_recorded_layout_reads_back_as_it_was_written(tmp_path):
     layout = layout_of(tmp_path, shared_host=False)
     chosen = layout.ensure(head_alive=False, apps=[])

@@ -2,11 +2,12 @@
 host keys made for the lab and checked strictly) and ops, the host the deployer runs on.
 
 A deploy to 1 head + 3 worker hosts passes every checkpoint and validation, the Serve app
-answers, each node runs on its own host; scale-in is gated with its impact and drains; a
-second cluster aimed at a host that already runs Ray is stopped by prerequisites naming the
-host, the pid and the command, before anything is made; teardown leaves no process on any
-host. Each way a host fails (no answer, a refused key, a changed host key, no Python) is one
-line naming the host, with nothing started or recorded."""
+answers, each node runs on its own host and Prometheus beside the head scrapes them all;
+scale-in is gated with its impact and drains; a second cluster aimed at a host that already
+runs Ray is stopped by prerequisites naming the host, the pid and the command, before
+anything is made; teardown leaves no process on any host. Each way a host fails (no answer,
+a refused key, a changed host key, no Python) is one line naming the host, with nothing
+started or recorded."""
 from __future__ import annotations
 
 import json
@@ -40,6 +41,7 @@ def onprem(tmp_path_factory, lab_ready):
         wheels.mkdir()
         (wheels / "WHEELS.txt").write_text("the hosts' wheelhouse\n")
         made["ssh"]["wheelhouse"] = str(wheels)
+        made["monitoring"] = {"enabled": True, "scrape_interval_seconds": 2}
         config = ssh.write(made)
         ssh.deployed = ssh.cli("--deploy", "--auto-approve", config=config)
         ssh.config_path = config
@@ -54,16 +56,20 @@ def test_a_deploy_to_four_hosts_passes_every_checkpoint_and_serves(onprem):
     assert "[8/8] validation" in out and "FAIL" not in out
     assert "PASS  nodes_alive            4 of 4 nodes ALIVE" in out
     assert "PASS  ray_job" in out
+    assert re.search(r"PASS  monitoring +prometheus at http://198\.18\.[0-9.]+:9090 scrapes "
+                     r"every Ray node", out), out
     facts = onprem.facts(onprem.config_path)
     assert facts["run"] == "succeeded"
     placed = {name: app["host"] for name, app in facts["apps"].items()}
     assert placed == {"onprem-head": "head", "onprem-worker-1": "w1", "onprem-worker-2": "w2",
                       "onprem-worker-3": "w3"}
     assert facts["alive"] == sorted(onprem.address(h) for h in HOSTS)
-    # each host runs its own node: Ray's processes in one session, the one recorded
+    # each host runs its own node: Ray's processes in one session, the one recorded; the
+    # head host Prometheus beside it, in a session of its own
     for host in HOSTS:
-        sessions = {s for _, s, _ in onprem.processes(host)}
-        assert len(sessions) == 1, onprem.processes(host)
+        sessions = {s: c for _, s, c in onprem.processes(host)}
+        assert len(sessions) == (2 if host == "head" else 1), onprem.processes(host)
+    assert any("prometheus" in c.split()[0] for _, _, c in onprem.processes("head"))
     # the project and the wheelhouse were copied to every host; pip there used only the latter
     for host in HOSTS:
         listed = onprem.lab.run(host, ["ls", "/root/.raydeploy/onprem/wheelhouse",

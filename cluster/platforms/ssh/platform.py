@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from cluster.layout import RAY_DEFAULTS
 from cluster.platforms.base import (
     FAILED,
     LIVE,
@@ -29,7 +28,6 @@ from cluster.platforms.base import (
     STOPPED,
     App,
     AppSpec,
-    ForeignRay,
     Platform,
     PlatformError,
     Project,
@@ -38,6 +36,7 @@ from cluster.platforms.ssh import inventory, settings
 from cluster.platforms.ssh.jobs import SSHJobs
 from cluster.platforms.ssh.project import Remote, project_archive
 from cluster.platforms.ssh.runner import Host, Process, SSHError, SSHRunner
+from cluster.platforms.ssh.survey import SSHHostsSurvey
 from core import crashpoints
 from core.errors import NotFound
 from store import Store, new_id
@@ -47,9 +46,10 @@ PROJECT_KEY = "ssh.project"
 ADOPT_AFTER = 5.0  # seconds a record may stay without a pid before its host is searched
 
 
-class SSHPlatform(SSHJobs, Platform):
+class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
     name = "ssh"
     has_own_hosts = True  # other work runs there: Ray it did not start is seen (host_cleanup)
+    beside_head = True  # Prometheus runs on the head host (``_place``)
     settings_section = "ssh"
     settings_schema = settings.SSHSchema
     required_when_selected = staticmethod(settings.required_when_selected)
@@ -104,72 +104,6 @@ class SSHPlatform(SSHJobs, Platform):
         hosts = list(self.hosts if hosts is None else hosts)
         with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), 16))) as pool:
             return list(pool.map(function, hosts))
-
-    def check(self) -> list[str]:
-        """Each host answers with its key, has Python, and runs no Ray of somebody else's
-        (nor holds a port the head needs); there are hosts enough for the workers."""
-        workers = [h for h in self.hosts if h.role == "worker"]
-        problems = []
-        if self.config.workers.count > len(workers):
-            problems.append(f"workers.count is {self.config.workers.count} but the inventory "
-                            f"has {len(workers)} worker host(s): one node per host")
-        head_recorded = any(r["host"] == self.head.name for r in self.store.platform_records.apps())
-        ray = self.config.ray
-        head_ports = [ray.port or RAY_DEFAULTS["port"], ray.dashboard_port or
-                      RAY_DEFAULTS["dashboard_port"], ray.serve_port or RAY_DEFAULTS["serve_port"],
-                      ray.client_port or RAY_DEFAULTS["client_port"]]
-
-        def look(host: inventory.SSHHost) -> list[str]:
-            try:
-                taken, foreign = self._survey(host, head_ports if host.role == "head"
-                                              and not head_recorded else [])
-            except SSHError as e:
-                return [str(e)]
-            said = []
-            if taken:
-                said.append(f"{host.name}: port(s) {', '.join(map(str, taken))} taken (the head "
-                            f"listens there): free them, or set other ports in ray.*port")
-            for found in foreign:
-                pid, _, command = found.first
-                said.append(f"{host.name}: a Ray this tool did not start runs there (pid {pid}: "
-                            f"{command[:100]}; {len(found.processes)} Ray process(es) in its "
-                            f"session {found.session}): stop it (the host_cleanup operation, "
-                            f"gated), or take the host out of the inventory")
-            return said
-        for said in self._each(look):
-            problems += said
-        return problems
-
-    def _survey(self, host: inventory.SSHHost, ports: list[int]) -> tuple[list[int], list[ForeignRay]]:
-        """(the ``ports`` taken on ``host``, the Ray there of sessions this tool did not start)."""
-        found = self.runner.survey(self.login(host), ports)
-        ours = {r["pid"] for r in self.store.platform_records.apps()
-                if r["host"] == host.name and r.get("pid")}
-        sessions: dict[int, list] = {}
-        for process in found["ray"]:
-            if process.session not in ours:
-                sessions.setdefault(process.session, []).append(process)
-        return found["taken"], [
-            ForeignRay(host.name, session, tuple(sorted((p.pid, p.start, p.command)
-                                                        for p in members)))
-            for session, members in sorted(sessions.items())]
-
-    def foreign_ray(self, host: str | None = None) -> list[ForeignRay]:
-        def look(one: inventory.SSHHost) -> list[ForeignRay]:
-            try:
-                return self._survey(one, [])[1]
-            except SSHError as e:
-                raise PlatformError(str(e)) from None
-        hosts = [self.host(host)] if host else self.hosts
-        return [found for each in self._each(look, hosts) for found in each]
-
-    def stop_foreign(self, found: ForeignRay, grace_seconds: float = 5.0) -> list[int]:
-        try:
-            return self.runner.stop_each(self.login(self.host(found.host)), [
-                Process(found.host, pid, start, command) for pid, start, command in found.processes],
-                grace_seconds)
-        except SSHError as e:
-            raise PlatformError(str(e)) from None
 
     # -- project -------------------------------------------------------------------------------
     def find_project(self, name: str) -> Project | None:

@@ -64,3 +64,18 @@ def test_embedded_with_every_node_on_one_host_network_is_not_refused(tmp_path):
     assert not any(NO_CONTROL_PLANE in p for p in Prerequisites().problems(w.ctx))
     w.platform.shares_host_network = False  # the same run, its nodes on hosts of their own
     assert any(NO_CONTROL_PLANE in p for p in Prerequisites().problems(w.ctx))
+
+
+MONITORING_REFUSED = "Prometheus reads Ray's target list on the head's host"
+
+
+def test_monitoring_needs_prometheus_beside_the_head(tmp_path, monkeypatch):
+    """Prometheus reads the head's target file: nodes on one host network, or a platform
+    that runs it on the head's host, may monitor; others are refused before anything is made."""
+    w = world(tmp_path / "one", monitoring={"enabled": True})
+    assert not any(MONITORING_REFUSED in p for p in Prerequisites().problems(w.ctx))
+    w.platform.shares_host_network = False  # hosts of their own, nothing beside the head
+    refused = [p for p in Prerequisites().problems(w.ctx) if MONITORING_REFUSED in p]
+    assert len(refused) == 1 and "runs it beside the head" in refused[0]
+    monkeypatch.setattr(type(w.platform), "beside_head", True)  # as a platform placing it there
+    assert not any(MONITORING_REFUSED in p for p in Prerequisites().problems(w.ctx))
