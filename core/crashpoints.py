@@ -10,12 +10,15 @@ read, once, when this module is imported; otherwise nothing here does anything. 
     apply-mid    after apply's n-th write to the platform or to Ray (default the first)
     verify       apply ended, verify is about to begin
     record       verify passed, the result is about to be recorded
+    unrecorded   a platform has just made a node (its process runs, or the service took the
+                 create) and the caller has not recorded or even heard it: the ambiguous
+                 failure (a lost answer, a kill -9) that creating by name must survive
 """
 from __future__ import annotations
 
 import os
 
-PHASES = ("plan", "gate", "apply-start", "apply-mid", "verify", "record")
+PHASES = ("plan", "gate", "apply-start", "apply-mid", "verify", "record", "unrecorded")
 EXIT_CODE = 137
 
 
@@ -51,6 +54,11 @@ def reached(phase: str) -> None:
 def wrote() -> None:
     """Called after each write to the platform or to Ray (apply's "mid" points)."""
     reached("apply-mid")
+
+
+def unrecorded() -> None:
+    """Called by a platform between making a node and recording (returning) it."""
+    reached("unrecorded")
 
 
 def active() -> bool:

@@ -87,9 +87,10 @@ class SSHLab:
                                     *args], cwd=str(ROOT), env={**ENV, **(env or {})},
                             timeout=timeout)
 
-    def python(self, code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return self.lab.run("ops", [PY, "-c", code, *args], cwd=str(ROOT), env=ENV,
-                            timeout=timeout)
+    def python(self, code: str, *args: str, timeout: float = 120,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+        return self.lab.run("ops", [PY, "-c", code, *args], cwd=str(ROOT),
+                            env={**ENV, **(env or {})}, timeout=timeout)
 
     def facts(self, config: Path) -> dict:
         done = self.python(FACTS, str(config))

@@ -168,6 +168,7 @@ class LocalPlatform(Platform):
             self.store.platform_records.put_app(record)
             self._release(spec.name)
             raise PlatformError(f"could not start application {spec.name}: {e}") from None
+        crashpoints.unrecorded()
         try:
             record.update(pid=proc.pid, pid_start=processes.start_time(proc.pid), status=RUNNING)
             self.store.platform_records.put_app(record)

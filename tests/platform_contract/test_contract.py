@@ -3,10 +3,16 @@ the in-memory fake, the local platform (processes of this machine), CML (through
 simulator) and ssh (hosts of the lab). A platform is done when it passes this suite
 (docs/architecture.md).
 
-    - creating an app is idempotent by its name (a retry after a lost answer finds it);
+    - creating an app is idempotent by its name: a retry after a lost answer finds it, and
+      so does a later process after the one creating it died between the platform making
+      the node and recording it (the ambiguous failure): one app, one process;
     - listing sees what this platform's project holds, and nothing of another's;
     - deleting is final: the app's process ends, and nothing else ends with it;
-    - an app's process outlives the command that created it: a later process finds it.
+    - an app's process outlives the command that created it: a later process finds it;
+    - a node's address is the one the platform gives it (in the launcher's platform-neutral
+      environment, and as the app's address where the platform knows it up front), and its
+      ports there are reachable from where the platform says the cluster is used from: the
+      deployer's host, or (``Platform.usage``) inside the platform.
 
 The ssh platform's harness runs on lab hosts with their own sshd (tests/ssh_lab.py).
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -22,8 +29,9 @@ import pytest
 
 from cluster import processes
 from cluster.config import parse_config
-from cluster.platforms.base import LIVE, App, AppSpec
+from cluster.platforms.base import LIVE, RUNNING, App, AppSpec
 from cluster.platforms.local import LocalPlatform
+from core import crashpoints
 from core.errors import NotFound
 from core.timing import poll_until
 from store import Store
@@ -32,20 +40,32 @@ from tests.fakes import FakePlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.platform_contract]
 
-# an app that says who it is: its pid in contract/<name>, in the project it runs in
+# an app that says who it is, in contract/<name> of the project it runs in: its pid, and
+# the address (as the launcher reads it) and port it listens at, answering its name there
 APP = textwrap.dedent("""\
-    import os, pathlib, time
+    import json, os, pathlib, socket
+    name = os.environ["CONTRACT_NAME"]
+    address = os.environ.get("RAYDEPLOY_NODE_ADDRESS") or \\
+        os.environ.get(os.environ.get("RAYDEPLOY_NODE_ADDRESS_FROM", "-"), "")
+    listener = socket.create_server((address or "127.0.0.1", 0))
     here = pathlib.Path("contract")
     here.mkdir(exist_ok=True)
-    (here / os.environ["CONTRACT_NAME"]).write_text(str(os.getpid()))
+    said = {"pid": os.getpid(), "address": address, "port": listener.getsockname()[1]}
+    (here / (name + ".tmp")).write_text(json.dumps(said))
+    (here / (name + ".tmp")).replace(here / name)
     while True:
-        time.sleep(3600)
+        connection, _ = listener.accept()
+        connection.sendall(name.encode())
+        connection.close()
     """)
+HOOKS = {"RAYDEPLOY_TEST_HOOKS": "1", "RAYDEPLOY_CRASH_AT": "contract:unrecorded"}
+DIES = "from core import crashpoints; crashpoints.enter('contract'); "  # at HOOKS' point
 
 
-def spec(name: str) -> AppSpec:
+def spec(name: str, platform=None) -> AppSpec:
+    """An app spec; with the ``platform``, what it tells every node (as the node lifecycle)."""
     return AppSpec(name=name, script="contract_app.py", cpu=1, memory=1,
-                   env={"CONTRACT_NAME": name})
+                   env={"CONTRACT_NAME": name, **(platform.node_environment() if platform else {})})
 
 
 class Fake:
@@ -58,6 +78,9 @@ class Fake:
 
     def later(self):  # a later process finds what an earlier one made (records)
         return self.platform
+
+    def create_dying(self, name: str) -> None:  # the answer lost (nothing here dies)
+        self.platform.create_app(spec(name))
 
     def stop(self):
         pass
@@ -80,19 +103,25 @@ class Local:
     def later(self):
         return LocalPlatform(Store(self.state), self.project, self.state)
 
-    def pid(self, name: str) -> int:
+    def said(self, name: str) -> dict:
         path = self.project / "contract" / name
         poll_until(path.exists, 30, f"{name} to say its pid", interval=0.05)
-        return int(path.read_text())
+        return json.loads(path.read_text())
+
+    CREATE = ("import sys; from store import Store; "
+              "from cluster.platforms.local import LocalPlatform; "
+              "from tests.platform_contract.test_contract import spec; "
+              "state, project, name = sys.argv[1:4]; "
+              "p = LocalPlatform(Store(state), project, state); "
+              "print(p.create_app(spec(name, p)).id)")
 
     def create_elsewhere(self, name: str) -> str:
-        return elsewhere("import sys; from store import Store; "
-                         "from cluster.platforms.local import LocalPlatform; "
-                         "from tests.platform_contract.test_contract import spec; "
-                         "state, project, name = sys.argv[1:4]; "
-                         "p = LocalPlatform(Store(state), project, state); "
-                         "print(p.create_app(spec(name)).id)",
-                         str(self.state), str(self.project), name)
+        return elsewhere(self.CREATE, str(self.state), str(self.project), name)
+
+    def create_dying(self, name: str) -> None:
+        elsewhere(DIES + self.CREATE, str(self.state), str(self.project), name, dies=True)
+
+    reach = staticmethod(lambda address, port: connect(address, port))
 
     def stop(self):
         for platform in (self.platform, self.other):
@@ -107,12 +136,19 @@ def cml_config(url: str, key: str, runtime: str, project: str):
                         environ={})
 
 
-def elsewhere(code: str, *args: str) -> str:
-    """What ``code`` prints, run by another process (a CLI run, say), which then exits."""
+def elsewhere(code: str, *args: str, dies: bool = False) -> str:
+    """What ``code`` prints, run by another process (a CLI run, say), which then exits;
+    ``dies``: killed (as by kill -9) where HOOKS say, between making a node and recording it."""
     done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+                          text=True, timeout=60, env={**os.environ, **(HOOKS if dies else {})})
+    assert done.returncode == (crashpoints.EXIT_CODE if dies else 0), done.stdout + done.stderr
     return done.stdout.strip()
+
+
+def connect(address: str, port: int) -> str:
+    """What the app answers at ``address:port`` (its name)."""
+    with socket.create_connection((address, port), timeout=10) as connection:
+        return connection.recv(100).decode()
 
 
 class CML:
@@ -139,18 +175,25 @@ class CML:
     def later(self):
         return self.make("contract")
 
-    def pid(self, name: str) -> int:
+    def said(self, name: str) -> dict:
         path = self.tmp / "sim" / "projects" / self.platform.project_id / "contract" / name
         poll_until(path.exists, 30, f"{name} to say its pid", interval=0.05)
-        return int(path.read_text())
+        return json.loads(path.read_text())
+
+    CREATE = ("import sys; from cluster.platforms.cml.platform import CMLPlatform; "
+              "from tests.platform_contract.test_contract import cml_config, spec; "
+              "url, key, runtime, name = sys.argv[1:5]; "
+              "p = CMLPlatform(cml_config(url, key, runtime, 'contract')); "
+              "print(p.create_app(spec(name, p)).id)")
 
     def create_elsewhere(self, name: str) -> str:
-        return elsewhere("import sys; from cluster.platforms.cml.platform import CMLPlatform; "
-                         "from tests.platform_contract.test_contract import cml_config, spec; "
-                         "url, key, runtime, name = sys.argv[1:5]; "
-                         "config = cml_config(url, key, runtime, 'contract'); "
-                         "print(CMLPlatform(config).create_app(spec(name)).id)",
-                         self.sim.url, self.key, self.runtime, name)
+        return elsewhere(self.CREATE, self.sim.url, self.key, self.runtime, name)
+
+    def create_dying(self, name: str) -> None:
+        elsewhere(DIES + self.CREATE, self.sim.url, self.key, self.runtime, name, dies=True)
+
+    # inside the workspace (Platform.usage): the simulator's pods are this machine's loopback
+    reach = staticmethod(lambda address, port: connect(address, port))
 
     def stop(self):
         self.sim.stop()
@@ -161,17 +204,20 @@ SSH_CALL = """
 import dataclasses, json, sys
 from cluster.config import load_config
 from cluster.platforms import make_platform
+from core import crashpoints
 from core.errors import NotFound
 from store import Store
 from tests.platform_contract.test_contract import spec
+from core import crashpoints
 config = load_config(sys.argv[1])
 platform = make_platform(config, Store(config.state_dir))
 if platform.find_project(config.cluster_name) is None:
     platform.create_project(config.cluster_name)
 method, argument = sys.argv[2], sys.argv[3]
+crashpoints.enter("contract")
 try:
     if method == "create_app":
-        answer = platform.create_app(spec(argument))
+        answer = platform.create_app(spec(argument, platform))
     elif method == "list_apps":
         answer = platform.list_apps()
     else:
@@ -189,13 +235,19 @@ class SSHPlatformIn:
     def __init__(self, ssh, config):
         self.ssh, self.config = ssh, config
 
-    def _call(self, method: str, argument: str = ""):
-        done = self.ssh.python(SSH_CALL, str(self.config), method, argument)
-        assert done.returncode == 0, done.stderr
+    def _call(self, method: str, argument: str = "", dies: bool = False):
+        done = self.ssh.python(SSH_CALL, str(self.config), method, argument,
+                               env=HOOKS if dies else None)
+        assert done.returncode == (crashpoints.EXIT_CODE if dies else 0), done.stderr
+        if dies:
+            return None
         answer = json.loads(done.stdout.strip().splitlines()[-1])
         if isinstance(answer, dict) and "not_found" in answer:
             raise NotFound(answer["not_found"])
         return answer
+
+    def node_environment(self) -> dict:
+        return {}  # the platform's own is added where the call runs (SSH_CALL)
 
     @staticmethod
     def _app(raw: dict) -> App:
@@ -241,14 +293,25 @@ class SSH:
     def later(self):
         return SSHPlatformIn(self.ssh, self.platform.config)
 
-    def pid(self, name: str) -> int:
+    def said(self, name: str) -> dict:
         path = f"/root/.raydeploy/contract/project/contract/{name}"
         poll_until(lambda: self.lab.run("h1", ["test", "-s", path]).returncode == 0, 30,
                    f"{name} to say its pid", interval=0.2)
-        return int(self.lab.run("h1", ["cat", path]).stdout)
+        return json.loads(self.lab.run("h1", ["cat", path]).stdout)
 
     def create_elsewhere(self, name: str) -> str:
         return self.platform.create_app(spec(name)).id
+
+    def create_dying(self, name: str) -> None:
+        self.platform._call("create_app", name, dies=True)
+
+    def reach(self, address: str, port: int) -> str:
+        """From the deployer's host (ops), where the hosts are reachable."""
+        done = self.ssh.python("import sys; from tests.platform_contract.test_contract import "
+                               "connect; print(connect(sys.argv[1], int(sys.argv[2])))",
+                               address, str(port))
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
 
     def stop(self):
         try:
@@ -282,6 +345,30 @@ def test_creating_an_app_is_idempotent_by_its_name(world):
     assert [a.name for a in world.platform.list_apps()].count("contract-a") == 1
 
 
+def test_creating_is_idempotent_by_name_after_the_creator_died_unrecorded(world):
+    """The creating process is killed right after the platform made the node and before it
+    was recorded or answered: a later create of that name finds it, nothing is made twice."""
+    world.create_dying("contract-a")
+    later = world.later()
+    app = later.create_app(spec("contract-a"))  # the retry (a --resume)
+    assert [a.name for a in later.list_apps()] == ["contract-a"]
+    if not world.runs_processes:
+        return
+    poll_until(lambda: any(a.id == app.id and a.status == RUNNING for a in later.list_apps()),
+               60, "the app to be found running")
+    assert running_with("contract-a") == [world.said("contract-a")["pid"]]  # one process
+
+
+def test_a_nodes_address_is_reachable_from_where_the_platform_says(world):
+    if not world.runs_processes:
+        pytest.skip("nothing runs on this platform")
+    app = world.platform.create_app(spec("contract-a", world.platform))
+    said = world.said("contract-a")
+    assert said["address"], "the platform gave the node no address"
+    assert app.ip in (None, said["address"])  # where known up front, the same
+    assert world.reach(said["address"], said["port"]) == "contract-a"
+
+
 def test_listing_sees_what_the_project_holds_and_nothing_of_another(world):
     a = world.platform.create_app(spec("contract-a"))
     world.platform.create_app(spec("contract-b"))
@@ -299,7 +386,7 @@ def test_deleting_is_final_and_ends_nothing_else(world):
     try:
         app = world.platform.create_app(spec("contract-a"))
         poll_until(lambda: live(world.platform, "contract-a"), 60, "the app to run")
-        pid = world.pid("contract-a")
+        pid = world.said("contract-a")["pid"]
         world.platform.delete_app(app.id)
         poll_until(lambda: not processes.session_alive(pid) and not _alive(pid), 30,
                    "the app's process to end", interval=0.05)
@@ -321,8 +408,25 @@ def test_an_apps_process_outlives_the_command_that_created_it(world):
     app_id = world.create_elsewhere("contract-a")
     later = world.later()
     poll_until(lambda: live(later, "contract-a"), 60, "the app to run")
-    assert _alive(world.pid("contract-a"))
+    assert _alive(world.said("contract-a")["pid"])
     later.delete_app(app_id)
+
+
+def running_with(name: str) -> list[int]:
+    """The live processes of this machine (the lab's hosts share its pid namespace) started
+    as the contract app ``name``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if f"CONTRACT_NAME={name}".encode() in environ and _alive(int(entry)):
+            found.append(int(entry))
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -36,6 +36,7 @@ from cluster.platforms.cml.client import (
     with_git_token,
 )
 from cluster.platforms.cml.settings import runtime_choices
+from core import crashpoints
 from core.errors import NotFound
 from core.timing import SYSTEM_CLOCK
 
@@ -305,6 +306,7 @@ class CMLPlatform(Platform):
                            lambda: self.client.request("POST", self._path("/applications"),
                                                        f"create application {spec.name}", json=body),
                            f"create application {spec.name}", absent=absent)
+        crashpoints.unrecorded()
         return self._app(raw)
 
     def create_apps(self, specs: list[AppSpec]) -> list[App]:

@@ -215,6 +215,7 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
             record["status"] = FAILED
             self.store.platform_records.put_app(record)
             raise PlatformError(f"could not start {spec.name} on {host.name}: {e}") from None
+        crashpoints.unrecorded()
         record.update(pid=started.pid, pid_start=started.start, status=RUNNING)
         self.store.platform_records.put_app(record)
         crashpoints.wrote()
