@@ -89,7 +89,7 @@ WRITERS = {
                {"checkpoints/orchestrator.py", "checkpoints/background.py"}),
     "platform_records": ({"put_app", "delete_app", "put_job", "put_run"},
                          {"cluster/platforms/local.py", "cluster/platforms/ssh/platform.py",
-                          "cluster/platforms/ssh/jobs.py"}),
+                          "cluster/platforms/recorded_jobs.py"}),
     "idempotency": ({"claim", "answer", "release"}, {"api_server/idempotency.py"}),
     "deliveries": ({"add_delivery", "update_delivery"}, {"checkpoints/notifications.py"}),
 }

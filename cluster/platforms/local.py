@@ -27,13 +27,12 @@ from cluster.platforms.base import (
     STOPPED,
     App,
     AppSpec,
-    Job,
-    JobRun,
     JobSpec,
     Platform,
     PlatformError,
     Project,
 )
+from cluster.platforms.recorded_jobs import RecordedJobs
 from cluster.ports import pick_loopback
 from core import crashpoints
 from core.errors import DomainError, NotFound
@@ -54,7 +53,7 @@ def inherited_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith("LC_")}
 
 
-class LocalPlatform(Platform):
+class LocalPlatform(RecordedJobs, Platform):
     name = "local"
     shares_host_network = True  # every node on one machine: ports must not collide
     on_this_machine = True
@@ -251,56 +250,17 @@ class LocalPlatform(Platform):
         """An app or job run ``name`` ended: what held its place may go (nothing here)."""
 
     # -- jobs -------------------------------------------------------------------------------------
-    def list_jobs(self) -> list[Job]:
-        return [Job(id=r["id"], name=r["name"], spec=JobSpec(**r["spec"]))
-                for r in self.store.platform_records.jobs()]
-
-    def create_job(self, spec: JobSpec, parent_id: str | None = None) -> Job:
-        now = time.time()
-        job = {"id": new_id("job"), "name": spec.name, "spec": asdict(spec), "created_at": now,
-               "updated_at": now}
-        self.store.platform_records.put_job(job)
-        crashpoints.wrote()
-        return Job(id=job["id"], name=spec.name, spec=spec)
-
-    def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None = None) -> Job:
-        current = next((j for j in self.store.platform_records.jobs() if j["id"] == job_id), None)
-        if current is None:
-            raise NotFound(f"job {job_id} not found")
-        current.update(spec=asdict(spec), updated_at=time.time())
-        self.store.platform_records.put_job(current)
-        crashpoints.wrote()
-        return Job(id=job_id, name=spec.name, spec=spec)
-
-    def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
-        job = next((j for j in self.list_jobs() if j.id == job_id), None)
-        if job is None:
-            raise NotFound(f"job {job_id} not found")
-        run_id = new_id("jobrun")
+    def _start_run(self, spec: JobSpec, run_id: str) -> dict:
         run_dir = self.logs_dir / "jobs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
-        spec = job.spec
         env = self._environment(None, spec.environment)
         command = [sys.executable, job_runner.__file__, self._run_dir(run_dir), str(spec.timeout),
                    "--", sys.executable, spec.script, *shlex.split(spec.arguments)]
         proc = self._start(run_id, command, env, subprocess.DEVNULL, run_dir=run_dir)
-        record = {"id": run_id, "job_id": job_id, "spec_hash": spec_hash, "status": "running",
-                  "pid": proc.pid, "pid_start": processes.start_time(proc.pid),
-                  "log_path": str(run_dir / "output.log"), "created_at": time.time()}
-        self.store.platform_records.put_run(record)
         calls.debug("local run job %s -> pid %d", spec.name, proc.pid)
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
-        crashpoints.wrote()
-        return self._job_run(record)
-
-    def get_job_run(self, job_id: str, run_id: str) -> JobRun:
-        record = self.store.platform_records.run(run_id)
-        if record is None or record["job_id"] != job_id:
-            raise NotFound(f"job run {run_id} of job {job_id} not found")
-        return self._job_run(record)
-
-    def job_runs(self, job_id: str) -> list[JobRun]:
-        return [self._job_run(r) for r in self.store.platform_records.runs(job_id)]
+        return {"pid": proc.pid, "pid_start": processes.start_time(proc.pid),
+                "log_path": str(run_dir / "output.log")}
 
     def job_run_log(self, run_id: str) -> str:
         record = self.store.platform_records.run(run_id)
@@ -309,21 +269,17 @@ class LocalPlatform(Platform):
         except OSError:
             return ""
 
-    def _job_run(self, record: dict) -> JobRun:
-        if record["status"] == "running":
-            result = Path(record["log_path"]).with_name("result")
-            if result.exists():  # written by cluster.job_runner as its last act
-                status, _, code = result.read_text().partition(" ")
-                record.update(status=status, exit_code=int(code), finished_at=time.time())
-                self.store.platform_records.put_run(record)
-                self._release(record["id"])
-            elif not processes.is_ours(record["pid"], record["pid_start"]):
-                record.update(status="failed", finished_at=time.time())  # died without a result
-                self.store.platform_records.put_run(record)
-                self._release(record["id"])
-        return JobRun(id=record["id"], job_id=record["job_id"], status=record["status"],
-                      spec_hash=record["spec_hash"], exit_code=record.get("exit_code"),
-                      created_at=record["created_at"])
+    def _settle(self, record: dict) -> tuple[str, int | None] | None:
+        result = Path(record["log_path"]).with_name("result")
+        if result.exists():  # written by cluster.job_runner as its last act
+            status, _, code = result.read_text().partition(" ")
+            ended = status, int(code)
+        elif not processes.is_ours(record["pid"], record["pid_start"]):
+            ended = "failed", None  # died without a result
+        else:
+            return None
+        self._release(record["id"])
+        return ended
 
 
 def stop_recorded_apps(state_dir: Path) -> None:
