@@ -41,7 +41,10 @@ def with_removal_impact(ctx: Context, loads, actions: list[Action], apps: dict[s
                         why: str | None = None) -> list[Action]:
     """The removal actions (their ``name`` is a worker app's name), each with what it
     displaces and what it breaks, the removals taken together: the displaced replicas and
-    actors are placed on the nodes that stay, node by node."""
+    actors are placed on the nodes that stay, node by node. Where the platform names the
+    machine a node runs on, the action says it (``host``)."""
+    actions = [replace(a, details={**a.details, "host": host})
+               if (host := ctx.platform.host_of(apps[a.name])) else a for a in actions]
     if loads is None:
         note = {"notes": ["impact unknown: Ray's state could not be read"]}
         return [replace(a, impact=note) for a in actions]

@@ -122,7 +122,9 @@ class ForeignRay:
 
     @property
     def first(self) -> tuple:
-        return self.processes[0]
+        """What started the session (its leader) when it still runs, else the lowest pid
+        (pids wrap around: the lowest is not always the oldest)."""
+        return next((p for p in self.processes if p[0] == self.session), self.processes[0])
 
 
 class Platform:
@@ -229,6 +231,11 @@ class Platform:
     def public_url(self, app: App) -> str | None:
         """Where the platform publishes the app (CML: ``https://<subdomain>.<domain>``,
         forwarded to its ``CDSW_APP_PORT``); None where apps have no URL of their own."""
+        return None
+
+    def host_of(self, app: App) -> str | None:
+        """The machine the app runs on, as its operators name it (plans show it beside a
+        node that goes); None where the platform names none."""
         return None
 
     def app_log_tail(self, app: App, lines: int = 15) -> str:

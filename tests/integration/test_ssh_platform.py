@@ -106,9 +106,11 @@ def test_scale_in_is_gated_with_its_impact_then_drains_the_node_and_leaves_its_h
     planned = onprem.cli("--deploy", "--no-wait", config=onprem.config_path)
     assert planned.returncode == 3, planned.stdout + planned.stderr
     assert "worker_launch needs DESTRUCTIVE approval" in planned.stdout
-    removed = re.search(r"delete worker onprem-worker-(\d) \(drain=True\)", planned.stdout)
+    removed = re.search(r"delete worker onprem-worker-(\d) \(drain=True, host=(\w+)\)",
+                        planned.stdout)
     assert removed and "displaces" in planned.stdout, planned.stdout  # which node, what it breaks
     gone = placed[f"onprem-worker-{removed.group(1)}"]
+    assert removed.group(2) == gone  # the approver is told which machine empties
     approved = onprem.cli("approve", "worker_launch", "--acknowledge-risks",
                           config=onprem.config_path)
     assert approved.returncode == 0, approved.stdout + approved.stderr

@@ -240,6 +240,10 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
         self.stop_app(app_id)
         self.store.platform_records.delete_app(app_id)
 
+    def host_of(self, app: App) -> str | None:
+        record = self.store.platform_records.app(app.id)
+        return record["host"] if record else None
+
     def app_log_tail(self, app: App, lines: int = 15) -> str:
         record = self.store.platform_records.app(app.id)
         if record is None:

@@ -79,6 +79,16 @@ def test_fewer_workers_remove_the_least_busy_newest_one_and_say_why(tmp_path):
     assert "least impact" in action.impact["notes"][0]
 
 
+def test_a_removal_names_the_machine_where_the_platform_names_one(tmp_path):
+    w = world(tmp_path, workers={"count": 1})
+    w.worker(1)
+    w.worker(2)
+    assert "host" not in w.plan("worker_launch").actions[0].details  # none named: none said
+    w.platform.host_of = lambda app: f"rack-{app.name[-1]}"  # as the ssh platform's inventory
+    action = w.plan("worker_launch").actions[0]
+    assert action.details["host"] == f"rack-{action.name[-1]}"
+
+
 def test_the_idle_worker_goes_even_when_it_is_the_oldest(tmp_path):
     w = world(tmp_path, workers={"count": 1})
     w.worker(1)

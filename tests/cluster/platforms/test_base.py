@@ -15,6 +15,7 @@ from cluster.platforms.base import (
     App,
     AppSpec,
     ConfigShapeError,
+    ForeignRay,
     JobRun,
     JobSpec,
     Platform,
@@ -117,3 +118,11 @@ def test_the_default_config_section_hooks_change_nothing():
     assert Platform.published_port({"CDSW_APP_PORT": "8090"}) is None
     assert Platform.control_plane_url(None, [], print) is None
     assert Platform.usage() is None
+
+
+def test_foreign_ray_is_shown_by_what_started_its_session_even_after_pids_wrapped():
+    started = (30000, 1, "python -m ray.scripts.scripts start --block")
+    wrapped = ForeignRay("h1", 30000, ((212, 9, "ray::IDLE"), started))  # a later, lower pid
+    assert wrapped.first == started
+    gone = ForeignRay("h1", 30000, ((212, 9, "ray::IDLE"), (31000, 2, "raylet")))  # no leader
+    assert gone.first == (212, 9, "ray::IDLE")
