@@ -10,9 +10,10 @@ import pytest
 
 from cluster.config import parse_config
 from cluster.platforms.base import FAILED, RUNNING, AppSpec, JobSpec, PlatformError
-from cluster.platforms.ssh.platform import SSHPlatform
+from cluster.platforms.ssh.platform import SEEN_FOR, SSHPlatform
 from cluster.platforms.ssh.runner import Process, SSHError
 from store import Store
+from tests.fakes import FakeClock
 
 HOSTS = [{"name": "head", "address": "10.0.0.1", "role": "head"},
          {"name": "w1", "address": "10.0.0.2"}, {"name": "w2", "address": "10.0.0.3"}]
@@ -96,7 +97,7 @@ def world(tmp_path):
                            "ssh": {"hosts": HOSTS, "known_hosts": str(tmp_path / "kh")}},
                           environ={})
     hosts = Hosts()
-    return SSHPlatform(config, Store(config.state_dir), runner=hosts), hosts
+    return SSHPlatform(config, Store(config.state_dir), runner=hosts, clock=FakeClock()), hosts
 
 
 def node(name: str, role: str) -> AppSpec:
@@ -135,11 +136,27 @@ def test_a_node_whose_process_ended_is_failed_and_a_host_that_does_not_answer_to
     assert {a.status for a in platform.list_apps()} == {RUNNING}
     hosts.running["head"].clear()  # the head's process ended
     hosts.down.add("w1")  # w1 does not answer
+    platform.clock.advance(SEEN_FOR)  # the hosts are asked again
     statuses = {a.id: a.status for a in platform.list_apps()}
     assert statuses == {head.id: FAILED, worker.id: FAILED}
     hosts.down.clear()  # w1 answers again: its node still runs (nothing was recorded)
     statuses = {a.id: a.status for a in platform.list_apps()}
     assert statuses == {head.id: FAILED, worker.id: RUNNING}
+
+
+def test_a_node_seen_running_is_not_asked_of_its_host_again_within_a_second(world):
+    """Waits list the nodes every 0.1 s: each host is asked at most once a second."""
+    platform, hosts = world
+    worker = platform.create_app(node("onprem-worker-1", "worker"))
+    asked = []
+    alive_all = hosts.alive_all
+    hosts.alive_all = lambda host, started: asked.append(host.name) or alive_all(host, started)
+    assert platform.get_app(worker.id).status == RUNNING and asked == []  # seen as it started
+    hosts.running["w1"].clear()  # it ends
+    platform.clock.advance(SEEN_FOR / 2)
+    assert platform.get_app(worker.id).status == RUNNING and asked == []  # not asked yet
+    platform.clock.advance(SEEN_FOR / 2)
+    assert platform.get_app(worker.id).status == FAILED and asked == ["w1"]
 
 
 def test_a_node_that_cannot_be_stopped_keeps_its_record(world):
