@@ -54,8 +54,14 @@ class WorkerLaunch(Checkpoint):
             actions += impact.with_removal_impact(ctx, loads, removals, {a.name: a for a in live},
                                                   why=CHOSEN if extra else None)
         if missing > 0:
-            actions.append(Action(Kind.CREATE, "workers", None, {
-                "count": missing, "cpu": want.cpu, "memory": want.memory, "gpus": want.gpus}))
+            details = {"count": missing, "cpu": want.cpu, "memory": want.memory, "gpus": want.gpus}
+            leaving = [a for a in inventory.worker_apps(live_only=False, apps=apps)
+                       if a.name in {x.name for x in actions}]  # cleaned up or removed first
+            hosts = ctx.platform.hosts_for_workers(missing, leaving)
+            if hosts is not None:  # the machines they take, where the platform chooses them
+                details["hosts"] = ", ".join(hosts) + (f" (only {len(hosts)} free)"
+                                                       if len(hosts) < missing else "")
+            actions.append(Action(Kind.CREATE, "workers", None, details))
         not_alive = self._not_alive(ctx, keep)
         if not_alive and not actions:  # started earlier, not joined yet: wait for them
             actions.append(Action(Kind.WAIT, "workers", None, {"not_alive": sorted(not_alive)}))

@@ -233,6 +233,11 @@ class Platform:
         forwarded to its ``CDSW_APP_PORT``); None where apps have no URL of their own."""
         return None
 
+    def hosts_for_workers(self, count: int, leaving: list[App] = ()) -> list[str] | None:
+        """The machines ``count`` new workers would run on, in order, once ``leaving`` went
+        (plans show them); None where the platform chooses none itself."""
+        return None
+
     def host_of(self, app: App) -> str | None:
         """The machine the app runs on, as its operators name it (plans show it beside a
         node that goes); None where the platform names none."""

@@ -263,13 +263,22 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
         except PlatformError as e:
             return str(e)
 
+    def hosts_for_workers(self, count: int, leaving: list[App] = ()) -> list[str]:
+        gone = {a.id for a in leaving}
+        records = [r for r in self.store.platform_records.apps() if r["id"] not in gone]
+        return [h.name for h in self._free(records)[:count]]
+
+    def _free(self, records: list[dict]) -> list[inventory.SSHHost]:
+        """The worker hosts no worker of ``records`` holds, in the inventory's order."""
+        held = {r["host"] for r in records if r["spec"]["env"].get("RAYDEPLOY_ROLE") == "worker"}
+        return [h for h in self.hosts if h.role == "worker" and h.name not in held]
+
     def _place(self, spec: AppSpec, records: list[dict]) -> inventory.SSHHost:
         """The head (and Prometheus) on the head host; a worker on a worker host no other
         worker of this cluster holds."""
         if spec.env.get("RAYDEPLOY_ROLE") != "worker":
             return self.head
-        held = {r["host"] for r in records if r["spec"]["env"].get("RAYDEPLOY_ROLE") == "worker"}
-        free = [h for h in self.hosts if h.role == "worker" and h.name not in held]
+        free = self._free(records)
         if not free:
             workers = [h.name for h in self.hosts if h.role == "worker"]
             raise PlatformError(f"no worker host is free for {spec.name}: every one of "

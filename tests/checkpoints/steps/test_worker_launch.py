@@ -54,6 +54,24 @@ def test_workers_are_created_when_none_run(tmp_path):
     assert summary(w.plan("worker_launch")) == [("create", "2")]
 
 
+def test_new_workers_name_the_machines_they_take_where_the_platform_chooses_them(tmp_path):
+    w = world(tmp_path)
+    assert "hosts" not in w.plan("worker_launch").actions[0].details  # none chosen: none said
+    asked = []
+    w.platform.hosts_for_workers = lambda count, leaving=(): asked.append(
+        (count, [a.name for a in leaving])) or ["gpu-1"]
+    assert w.plan("worker_launch").actions[0].details["hosts"] == "gpu-1 (only 1 free)"
+    assert asked == [(2, [])]
+
+
+def test_new_workers_take_the_machines_of_the_workers_that_go_first(tmp_path):
+    w = world(tmp_path, workers={"count": 1, "cpu": 2})  # the running worker is replaced
+    w.worker(1)
+    w.platform.hosts_for_workers = lambda count, leaving=(): [f"freed-by-{a.name}" for a in leaving]
+    create = next(a for a in w.plan("worker_launch").actions if a.kind == "create")
+    assert create.details["hosts"] == "freed-by-rd-worker-1"
+
+
 def test_nothing_to_do_when_the_workers_run_and_are_alive(tmp_path):
     w = world(tmp_path)
     w.worker(1), w.worker(2)

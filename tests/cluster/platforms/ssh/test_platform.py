@@ -105,6 +105,17 @@ def node(name: str, role: str) -> AppSpec:
                    env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_RAY_ARGS": "{}"})
 
 
+def test_the_hosts_new_workers_would_take_are_the_free_ones_in_order(world):
+    """What a plan shows: where new workers go, counting hosts the plan frees first."""
+    platform, _ = world
+    assert platform.hosts_for_workers(2) == ["w1", "w2"]
+    first = platform.create_app(node("onprem-worker-1", "worker"))
+    assert platform.hosts_for_workers(2) == ["w2"]  # one free: the plan says so
+    assert platform.hosts_for_workers(2, leaving=[first]) == ["w1", "w2"]
+    second = platform.create_apps([node("onprem-worker-2", "worker")])[0]
+    assert platform.host_of(second) == "w2" and platform.hosts_for_workers(1) == []
+
+
 def test_the_head_goes_to_the_head_host_and_each_worker_to_a_worker_host_of_its_own(world):
     platform, hosts = world
     head = platform.create_app(node("onprem-head", "head"))
