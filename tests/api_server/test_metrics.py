@@ -13,6 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.timing import poll_until
 from tests.conftest import ROOT, clean_env, write_config
 
 
@@ -84,8 +85,12 @@ def test_gunicorn_workers_metrics_add_up(tmp_path):
             assert requests.get(url + "/health", timeout=5).status_code == 200
         key = ("raydeploy_api_request_seconds_count",
                (("method", "GET"), ("route", "/health"), ("status", "200")))
-        counts = {samples(requests.get(url + "/metrics", timeout=5).text).get(key)
-                  for _ in range(6)}  # whichever worker answers, it reports all of them
+
+        def counted():
+            return samples(requests.get(url + "/metrics", timeout=5).text).get(key)
+        # a request is counted as its answer goes out: the last may land a moment later
+        poll_until(lambda: counted() == 30.0, 15, "every /health request to be counted")
+        counts = {counted() for _ in range(6)}  # whichever worker answers, it reports all
         assert counts == {30.0}
     finally:
         from cluster import processes
