@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 from checkpoints.base import Checkpoint, Context
@@ -156,18 +155,20 @@ class Monitoring(Checkpoint):
 
     @staticmethod
     def _copy_dashboards(ctx: Context) -> int:
-        """Ray writes Grafana dashboards for the cluster into the head's session dir."""
-        if not ctx.platform.on_this_machine:
+        """Ray writes Grafana dashboards for the cluster into the head's session dir (on
+        the head's host: copied from there where the platform reaches its files)."""
+        source = f"{ctx.cluster.lifecycle.head_temp_dir}/session_latest/metrics/grafana/dashboards"
+        try:
+            found = ctx.platform.head_files(source, ".json") or {}
+        except DomainError as e:  # the dashboards are a convenience: say so, go on
+            ctx.reporter.message(f"Ray's Grafana dashboards not copied: {e}")
             return 0
-        source = Path(ctx.cluster.lifecycle.head_temp_dir) / "session_latest" / "metrics" \
-            / "grafana" / "dashboards"
-        files = sorted(source.glob("*.json")) if source.is_dir() else []
-        if files:
+        if found:
             target = ctx.config.state_dir / "grafana"
             target.mkdir(parents=True, exist_ok=True)
-            for f in files:
-                shutil.copyfile(f, target / f.name)
-        return len(files)
+            for name, text in found.items():
+                (target / Path(name).name).write_text(text)
+        return len(found)
 
     def verify(self, ctx: Context) -> list[str]:
         if not ctx.config.monitoring.enabled:

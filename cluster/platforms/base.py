@@ -14,6 +14,7 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import Invalid, Unavailable
@@ -237,6 +238,15 @@ class Platform:
         """The machines ``count`` new workers would run on, in order, once ``leaving`` went
         (plans show them); None where the platform chooses none itself."""
         return None
+
+    def head_files(self, directory: str, suffix: str) -> dict[str, str] | None:
+        """{name: text} of the files ending ``suffix`` in ``directory`` on the head's host
+        (what Ray writes there: its Grafana dashboards); None where they are not at hand."""
+        if not self.on_this_machine:
+            return None
+        path = Path(directory)
+        return {f.name: f.read_text(errors="replace") for f in sorted(path.glob(f"*{suffix}"))
+                if f.is_file()} if path.is_dir() else {}
 
     def host_of(self, app: App) -> str | None:
         """The machine the app runs on, as its operators name it (plans show it beside a

@@ -70,6 +70,9 @@ def test_a_deploy_to_four_hosts_passes_every_checkpoint_and_serves(onprem):
         sessions = {s: c for _, s, c in onprem.processes(host)}
         assert len(sessions) == (2 if host == "head" else 1), onprem.processes(host)
     assert any("prometheus" in c.split()[0] for _, _, c in onprem.processes("head"))
+    # Ray's Grafana dashboards, written on the head host, copied to the deployer's state dir
+    grafana = onprem.lab.run("ops", ["ls", str(onprem.work / "onprem" / "grafana")])
+    assert "default_grafana_dashboard.json" in grafana.stdout.split(), grafana.stdout + grafana.stderr
     # the project and the wheelhouse were copied to every host; pip there used only the latter
     for host in HOSTS:
         listed = onprem.lab.run(host, ["ls", "/root/.raydeploy/onprem/wheelhouse",

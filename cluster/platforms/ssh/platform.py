@@ -248,6 +248,12 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
         self.stop_app(app_id)
         self.store.platform_records.delete_app(app_id)
 
+    def head_files(self, directory: str, suffix: str) -> dict[str, str]:
+        try:
+            return self.runner.files(self.login(self.head), directory, suffix)
+        except SSHError as e:
+            raise PlatformError(str(e)) from None
+
     def host_of(self, app: App) -> str | None:
         record = self.store.platform_records.app(app.id)
         return record["host"] if record else None

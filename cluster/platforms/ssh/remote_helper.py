@@ -9,6 +9,7 @@ sent on stdin by cluster/platforms/ssh/runner.py, nothing is installed there): o
     survey      Ray's processes on the host's network, whoever started them, and ports taken
     stop        a recorded session: TERM, then KILL after the grace time
     stop_each   exactly the processes given (each still the one seen), nothing else
+    files       the text of a directory's files with a suffix (Ray's Grafana dashboards)
 
 The standard library only (the host's own python3 runs it). Its waits sleep here, on the
 host: it is no part of the control plane's process (tests/test_architecture.py knows).
@@ -176,8 +177,23 @@ def stop_each(request):
     return {"stopped": [r["pid"] for r in records]}
 
 
+def files(request):
+    """The text of each file of a directory whose name ends with the suffix (none: {})."""
+    directory, found = os.path.expanduser(request["dir"]), {}
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return {"files": found}
+    for name in names:
+        path = os.path.join(directory, name)
+        if name.endswith(request["suffix"]) and os.path.isfile(path):
+            with open(path, errors="replace") as f:
+                found[name] = f.read()
+    return {"files": found}
+
+
 COMMANDS = {"start": start, "alive": alive, "find": find, "results": results,
-            "survey": survey, "stop": stop, "stop_each": stop_each}
+            "survey": survey, "stop": stop, "stop_each": stop_each, "files": files}
 
 
 def main():

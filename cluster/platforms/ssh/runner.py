@@ -218,6 +218,10 @@ class SSHRunner:
         return self.python(host, {"do": "results", "runs": [
             {"dir": d, "record": _record(p)} for d, p in runs]})["runs"]
 
+    def files(self, host: Host, directory: str, suffix: str) -> dict[str, str]:
+        """{name: text} of the files in ``directory`` on ``host`` whose name ends ``suffix``."""
+        return self.python(host, {"do": "files", "dir": directory, "suffix": suffix})["files"]
+
     def put(self, host: Host, archive: bytes, directory: str, timeout: float = 300) -> None:
         """Unpack a gzipped tar ``archive`` into ``directory`` on ``host`` (made first)."""
         done = self.run(host, ["sh", "-c", 'mkdir -p "$1" && tar -xzf - -C "$1"', "sh",

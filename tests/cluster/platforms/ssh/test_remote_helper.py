@@ -57,3 +57,12 @@ def test_a_session_that_ended_is_gone_for_both():
     done.wait()
     assert processes.session_members(done.pid) == remote_helper.members(done.pid) == []
     assert processes.start_time(done.pid) is None and remote_helper.started(done.pid) is None
+
+
+def test_the_helper_reads_a_directorys_files_with_a_suffix_and_nothing_else(tmp_path):
+    (tmp_path / "a.json").write_text('{"a": 1}')
+    (tmp_path / "b.txt").write_text("no")
+    (tmp_path / "c.json").mkdir()  # a directory, not a file
+    found = remote_helper.files({"dir": str(tmp_path), "suffix": ".json"})["files"]
+    assert found == {"a.json": '{"a": 1}'}
+    assert remote_helper.files({"dir": str(tmp_path / "none"), "suffix": ".json"}) == {"files": {}}
