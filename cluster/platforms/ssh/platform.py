@@ -247,6 +247,7 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
     def delete_app(self, app_id: str) -> None:
         self.stop_app(app_id)
         self.store.platform_records.delete_app(app_id)
+        self._seen.pop(app_id, None)
 
     def head_files(self, directory: str, suffix: str) -> dict[str, str]:
         try:
