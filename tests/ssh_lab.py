@@ -45,11 +45,17 @@ class SSHLab:
     """SSH hosts on the lab network ``lan`` and the ops host; files under ``work`` (seen
     by ops at the same path)."""
 
-    def __init__(self, lab: Lab, work: Path):
+    def __init__(self, lab: Lab, work: Path, runner: bool = False):
+        """``runner``: also a host ``ci`` (a CI runner) on a network of its own, ``ci``,
+        that only ops shares: it reaches ops, never the hosts."""
         self.lab, self.work = lab, work
         self.keys = SSHKeys.make(work / "ssh")
         lab.add_network("lan", "198.18.0.0/24")
-        lab.add_host("ops", ["lan"], dirs={str(work): str(work)})
+        if runner:
+            lab.add_network("ci", "198.18.1.0/24")
+        lab.add_host("ops", ["lan", "ci"] if runner else ["lan"], dirs={str(work): str(work)})
+        if runner:
+            lab.add_host("ci", ["ci"], dirs={str(work): str(work)})
 
     def add(self, name: str, **kwargs):
         return add_ssh_host(self.lab, name, self.keys, networks=("lan",), **kwargs)
@@ -80,11 +86,11 @@ class SSHLab:
     def write(self, config: dict) -> Path:
         return write_config(self.work / f"{config['cluster_name']}.yaml", config)
 
-    def cli(self, *args: str, config: Path, env: dict | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
-        """deploy_master.py in ops."""
-        return self.lab.run("ops", [PY, str(ROOT / "deploy_master.py"), "--config", str(config),
-                                    *args], cwd=str(ROOT), env={**ENV, **(env or {})},
+    def cli(self, *args: str, config: Path, env: dict | None = None, timeout: float = 600,
+            host: str = "ops") -> subprocess.CompletedProcess:
+        """deploy_master.py in ops (or ``host``)."""
+        return self.lab.run(host, [PY, str(ROOT / "deploy_master.py"), "--config", str(config),
+                                   *args], cwd=str(ROOT), env={**ENV, **(env or {})},
                             timeout=timeout)
 
     def python(self, code: str, *args: str, timeout: float = 120,
