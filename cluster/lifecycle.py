@@ -257,7 +257,7 @@ class NodeLifecycle:
             ray_args = {**ray_args, "temp_dir": self.head_temp_dir if role == "head"
                         else f"{self.temp_dir}/w{name.rsplit('-', 1)[1]}"}
         return AppSpec(name=name, script=LAUNCHER, cpu=resources.cpu, memory=resources.memory,
-                       gpus=0 if role == "head" else resources.gpus,
+                       gpus=0 if role == "head" else resources.gpus, role=role,
                        description=f"Ray {role} of {self.config.cluster_name}",
                        env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_APP_NAME": name,
                             "RAYDEPLOY_RAY_ARGS": json.dumps(ray_args, sort_keys=True),

@@ -55,7 +55,7 @@ def desired(ctx: Context) -> tuple[str, AppSpec] | None:
     args = {"config": CONFIG_FILE, "data": DATA_DIR, "listen": listen, "retention": mon.retention}
     setup = hashlib.sha256((text + json.dumps(args, sort_keys=True)).encode()).hexdigest()[:16]
     spec = AppSpec(name=app_name(ctx), script=LAUNCHER, cpu=mon.cpu, memory=mon.memory,
-                   gpus=0, description=f"Prometheus of {ctx.config.cluster_name}",
+                   gpus=0, role="prometheus", description=f"Prometheus of {ctx.config.cluster_name}",
                    env={"RAYDEPLOY_ROLE": "prometheus", SETUP_KEY: setup,
                         "RAYDEPLOY_PROMETHEUS_ARGS": json.dumps(args, sort_keys=True)})
     return text, spec

@@ -64,6 +64,9 @@ class AppSpec:
     env: dict = field(default_factory=dict)
     description: str = ""
     public: bool = False  # its URL needs no platform login (CML: bypass_authentication)
+    # what the node is to the cluster: head | worker | prometheus (a service beside the
+    # head); a platform that chooses machines places by it ("" : no node of a cluster)
+    role: str = ""
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,8 @@ class CMLPlatform(Platform):
         spec = AppSpec(name=raw["name"], script=raw.get("script", ""), cpu=float(raw.get("cpu") or 0),
                        memory=float(raw.get("memory") or 0), gpus=int(raw.get("nvidia_gpu") or 0),
                        env=env, description=raw.get("description", ""),
-                       public=bool(raw.get("bypass_authentication")))
+                       public=bool(raw.get("bypass_authentication")),
+                       role=env.get("RAYDEPLOY_ROLE", ""))  # CML keeps no role: the launcher's
         return App(id=raw["id"], name=raw["name"], status=APP_STATUS.get(raw.get("status"), FAILED),
                    spec=spec, ip=None, created_at=epoch(raw.get("created_at")))
 

@@ -277,13 +277,13 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
 
     def _free(self, records: list[dict]) -> list[inventory.SSHHost]:
         """The worker hosts no worker of ``records`` holds, in the inventory's order."""
-        held = {r["host"] for r in records if r["spec"]["env"].get("RAYDEPLOY_ROLE") == "worker"}
+        held = {r["host"] for r in records if _role(r["spec"]) == "worker"}
         return [h for h in self.hosts if h.role == "worker" and h.name not in held]
 
     def _place(self, spec: AppSpec, records: list[dict]) -> inventory.SSHHost:
         """The head (and Prometheus) on the head host; a worker on a worker host no other
         worker of this cluster holds."""
-        if spec.env.get("RAYDEPLOY_ROLE") != "worker":
+        if spec.role != "worker":
             return self.head
         free = self._free(records)
         if not free:
@@ -360,6 +360,11 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
                 self.store.platform_records.put_app(record)
         statuses.update({r["id"]: FAILED for r in records if r["status"] == FAILED})
         return statuses
+
+
+def _role(spec: dict) -> str:
+    """A recorded spec's role (records made before specs had one: the launcher's)."""
+    return spec.get("role") or spec["env"].get("RAYDEPLOY_ROLE", "")
 
 
 def _local(path: str, base: Path) -> Path:

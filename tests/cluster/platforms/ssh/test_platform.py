@@ -101,7 +101,7 @@ def world(tmp_path):
 
 
 def node(name: str, role: str) -> AppSpec:
-    return AppSpec(name=name, script="cluster/launcher.py", cpu=1, memory=1,
+    return AppSpec(name=name, script="cluster/launcher.py", cpu=1, memory=1, role=role,
                    env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_RAY_ARGS": "{}"})
 
 
@@ -272,3 +272,16 @@ def test_workers_made_at_once_take_the_worker_hosts_in_order(world):
     made = platform.create_apps([node(f"onprem-worker-{i}", "worker") for i in (1, 2)])
     assert [(a.name, a.ip) for a in made] == [("onprem-worker-1", "10.0.0.2"),
                                               ("onprem-worker-2", "10.0.0.3")]
+
+
+def test_a_worker_recorded_before_specs_had_a_role_still_holds_its_host(world):
+    """Upgrading keeps placement: an older record says the role only in the launcher's env."""
+    platform, _ = world
+    old = {"id": "app-old", "name": "onprem-worker-1", "status": "stopped", "host": "w1",
+           "pid": None, "pid_start": None, "created_at": 1.0,
+           "spec": {"name": "onprem-worker-1", "script": "cluster/launcher.py", "cpu": 1,
+                    "memory": 1, "gpus": 0, "env": {"RAYDEPLOY_ROLE": "worker"},
+                    "description": "", "public": False, "ip": "10.0.0.2"}}
+    platform.store.platform_records.put_app(old)
+    assert platform.hosts_for_workers(2) == ["w2"]
+    assert platform.get_app("app-old").spec.role == ""  # read back as it was
