@@ -58,6 +58,7 @@ def ray_args(app: App) -> dict:
     return json.loads(app.spec.env.get("RAYDEPLOY_RAY_ARGS", "{}"))
 
 
+PROMETHEUS_PORT = 9090  # Prometheus's own default: the cluster's, unless monitoring.port
 # Ray's own defaults: what nodes with a network each (pods, hosts) listen on
 RAY_DEFAULTS = {"port": 6379, "dashboard_port": 8265, "serve_port": 8000, "client_port": 10001,
                 "agent_port": 52365, "worker_ports": (10002, 19999)}
@@ -95,7 +96,7 @@ class PortLayout:
                             client_port=ray.client_port or RAY_DEFAULTS["client_port"],
                             agent_port=RAY_DEFAULTS["agent_port"],
                             worker_ports=RAY_DEFAULTS["worker_ports"],
-                            prometheus_port=(self.config.monitoring.port or 9090)
+                            prometheus_port=(self.config.monitoring.port or PROMETHEUS_PORT)
                             if self.prometheus_beside_head else None)
             self.store.kv.set(LAYOUT_KEY, asdict(layout))
             return layout
@@ -110,7 +111,7 @@ class PortLayout:
                         worker_ports=pick_port_range(WORKER_PORTS_PER_NODE, taken, self.offset),
                         autoscaler_metrics_port=pick_port(44217, taken, self.offset),
                         dashboard_metrics_port=pick_port(44227, taken, self.offset),
-                        prometheus_port=pick(self.config.monitoring.port, 9090))
+                        prometheus_port=pick(self.config.monitoring.port, PROMETHEUS_PORT))
         self.store.kv.set(LAYOUT_KEY, asdict(layout))
         return layout
 

@@ -55,8 +55,9 @@ class WorkerLaunch(Checkpoint):
                                                   why=CHOSEN if extra else None)
         if missing > 0:
             details = {"count": missing, "cpu": want.cpu, "memory": want.memory, "gpus": want.gpus}
+            going = {x.name for x in actions}  # cleaned up or removed first
             leaving = [a for a in inventory.worker_apps(live_only=False, apps=apps)
-                       if a.name in {x.name for x in actions}]  # cleaned up or removed first
+                       if a.name in going]
             hosts = ctx.platform.hosts_for_workers(missing, leaving)
             if hosts is not None:  # the machines they take, where the platform chooses them
                 details["hosts"] = ", ".join(hosts) + (f" (only {len(hosts)} free)"

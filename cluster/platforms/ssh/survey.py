@@ -4,12 +4,14 @@ where monitoring needs it), and Ray of others found and stopped for the gated ho
 operation."""
 from __future__ import annotations
 
-from cluster.layout import RAY_DEFAULTS
+from cluster.layout import PROMETHEUS_PORT, RAY_DEFAULTS
 from cluster.platforms.base import ForeignRay, PlatformError
 from cluster.platforms.ssh import inventory
 from cluster.platforms.ssh.runner import Process, SSHError
+from cluster.prometheus import DEBIAN_BINARY
 
-PROMETHEUS = "command -v prometheus || test -x /usr/bin/prometheus"
+# prometheus_binary() on the host: on PATH, else where Debian puts it
+PROMETHEUS = f"command -v prometheus || test -x {DEBIAN_BINARY}"
 
 
 class SSHHostsSurvey:
@@ -29,7 +31,7 @@ class SSHHostsSurvey:
                       RAY_DEFAULTS["dashboard_port"], ray.serve_port or RAY_DEFAULTS["serve_port"],
                       ray.client_port or RAY_DEFAULTS["client_port"]]
         if self.config.monitoring.enabled:
-            head_ports.append(self.config.monitoring.port or 9090)
+            head_ports.append(self.config.monitoring.port or PROMETHEUS_PORT)
 
         def look(host: inventory.SSHHost) -> list[str]:
             said, head = [], host.role == "head"
