@@ -21,7 +21,7 @@ from typing import Any
 
 from core.errors import Unavailable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS platform_apps (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, pid INTEGER,
     pid_start TEXT, status TEXT NOT NULL, created_at REAL NOT NULL, stopped_at REAL,
-    host TEXT
+    extra TEXT
 );
 CREATE TABLE IF NOT EXISTS platform_jobs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, created_at REAL NOT NULL,
@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS platform_jobs (
 CREATE TABLE IF NOT EXISTS platform_job_runs (
     id TEXT PRIMARY KEY, job_id TEXT NOT NULL, spec_hash TEXT NOT NULL, status TEXT NOT NULL,
     pid INTEGER, pid_start TEXT, exit_code INTEGER, log_path TEXT, created_at REAL NOT NULL,
-    finished_at REAL, hosts TEXT
+    finished_at REAL, extra TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, event TEXT NOT NULL, target TEXT NOT NULL, run_id TEXT,
@@ -103,17 +103,27 @@ MIGRATIONS = {
     # the ssh platform's records: the host an app runs on, the hosts of a job run (JSON)
     5: ["ALTER TABLE platform_apps ADD COLUMN host TEXT",
         "ALTER TABLE platform_job_runs ADD COLUMN hosts TEXT"],
+    # what a platform records beside the columns every platform has (the ssh platform's
+    # host of an app, hosts of a job run) is the platform's: one JSON column, ``extra``
+    6: ["ALTER TABLE platform_apps ADD COLUMN extra TEXT",
+        "UPDATE platform_apps SET extra = json_object('host', host) WHERE host IS NOT NULL",
+        "ALTER TABLE platform_apps DROP COLUMN host",
+        "ALTER TABLE platform_job_runs ADD COLUMN extra TEXT",
+        "UPDATE platform_job_runs SET extra = json_object('hosts', json(hosts)) "
+        "WHERE hosts IS NOT NULL",
+        "ALTER TABLE platform_job_runs DROP COLUMN hosts"],
 }
 # (stores made before 2026-12 keep an approvals.idempotency_key column nobody writes: SQLite
 # cannot drop a UNIQUE column, and rebuilding the table for it is not worth a migration)
 
 
 def _migrate(conn: sqlite3.Connection, statement: str) -> None:
-    """One migration statement; a column it adds that is there already counts as added."""
+    """One migration statement; a column it adds that is there already counts as added, and
+    one it moves or drops that is gone already counts as dropped."""
     try:
         conn.execute(statement)
     except sqlite3.OperationalError as e:
-        if "duplicate column name" not in str(e):
+        if "duplicate column name" not in str(e) and "no such column" not in str(e):
             raise
 
 

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from store import Store
 from store.db import (
     SCHEMA_VERSION,
     Database,
@@ -56,7 +57,7 @@ def test_a_store_of_a_newer_tool_is_refused_and_left_as_it_is(tmp_path):
     conn.close()
 
 
-def test_a_store_of_version_4_gains_the_hosts_of_the_ssh_platform(tmp_path):
+def test_a_store_of_version_4_keeps_its_platform_records(tmp_path):
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as conn:  # the two tables as version 4 made them
         conn.executescript("""
@@ -73,10 +74,38 @@ def test_a_store_of_version_4_gains_the_hosts_of_the_ssh_platform(tmp_path):
     conn.close()
     db = Database(path)
     assert db.schema_version() == SCHEMA_VERSION
-    assert "host" in columns(db, "platform_apps") and "hosts" in columns(db, "platform_job_runs")
-    assert dict(db.query_one("SELECT name, host FROM platform_apps")) == \
-        {"name": "rd-head", "host": None}  # the rows it had are kept
+    assert "extra" in columns(db, "platform_apps") and "extra" in columns(db, "platform_job_runs")
+    assert dict(db.query_one("SELECT name, pid, extra FROM platform_apps")) == \
+        {"name": "rd-head", "pid": 1, "extra": None}  # the rows it had are kept
     db.close()
+
+
+def test_the_ssh_hosts_of_a_version_5_store_become_its_records_own_keys(tmp_path):
+    path = tmp_path / "state"
+    Store(path).close()
+    with sqlite3.connect(path / "state.db") as conn:  # as version 5 made the two tables
+        conn.executescript("""
+            UPDATE meta SET value='5' WHERE key='schema_version';
+            ALTER TABLE platform_apps DROP COLUMN extra;
+            ALTER TABLE platform_apps ADD COLUMN host TEXT;
+            INSERT INTO platform_apps VALUES ('a1', 'rd-head', '{}', 1, 'x', 'running', 1.0,
+                                              NULL, 'w1');
+            INSERT INTO platform_apps VALUES ('a2', 'rd-local', '{}', 2, 'y', 'running', 2.0,
+                                              NULL, NULL);
+            ALTER TABLE platform_job_runs DROP COLUMN extra;
+            ALTER TABLE platform_job_runs ADD COLUMN hosts TEXT;
+            INSERT INTO platform_job_runs VALUES ('r1', 'j1', 'h', 'running', NULL, NULL, NULL,
+                                                  NULL, 1.0, NULL, '{"w1":{"pid":7}}');
+        """)
+    conn.close()
+    store = Store(path)
+    assert store.db.schema_version() == SCHEMA_VERSION
+    assert {"host", "hosts"}.isdisjoint(columns(store.db, "platform_apps") |
+                                        columns(store.db, "platform_job_runs"))
+    assert store.platform_records.app("a1")["host"] == "w1"
+    assert "host" not in store.platform_records.app("a2")
+    assert store.platform_records.run("r1")["hosts"] == {"w1": {"pid": 7}}
+    store.close()
 
 
 def test_a_migration_whose_column_is_there_already_counts_as_done(tmp_path):

@@ -1,5 +1,6 @@
 """Small keyed facts (JSON values) and the records of the processes a local or ssh platform
-started: apps, jobs and job runs, with their specs and hosts read back as data."""
+started: apps, jobs and job runs, with their specs and what the platform records beyond the
+common columns (the ssh platform's hosts) read back as data."""
 import pytest
 
 from store import Store
@@ -43,7 +44,8 @@ def test_apps_read_back_with_their_spec_oldest_first_and_are_replaced_by_id(stor
     assert [a["name"] for a in store.platform_records.apps()] == ["rd-head", "rd-worker-1"]
     head = store.platform_records.app("a1")
     assert head["spec"] == {"cpu": 1, "env": {"A": "b"}}
-    assert (head["pid"], head["pid_start"], head["host"], head["stopped_at"]) == (42, "123", None, None)
+    assert (head["pid"], head["pid_start"], head["stopped_at"]) == (42, "123", None)
+    assert "host" not in head  # a platform's own keys are the ones it gave
     store.platform_records.put_app(app("a1", "rd-head", 1.0, status="stopped", stopped_at=5.0))
     assert (store.platform_records.app("a1")["status"], len(store.platform_records.apps())) == \
         ("stopped", 2)
@@ -70,6 +72,14 @@ def test_a_jobs_runs_read_back_newest_first_with_their_hosts(store):
     store.platform_records.put_run({**run("other", 3.0), "job_id": "job-2"})
     assert [r["id"] for r in store.platform_records.runs("job-1")] == ["r3", "r2", "r1"]
     assert store.platform_records.run("r2")["hosts"] == ["10.0.0.2", "10.0.0.3"]
-    assert store.platform_records.run("r1")["hosts"] is None
+    assert "hosts" not in store.platform_records.run("r1")
     assert store.platform_records.run("r1")["exit_code"] == 0
     assert store.platform_records.run("missing") is None
+
+
+def test_what_a_platform_records_of_its_own_is_read_back_as_it_gave_it(store):
+    placed = {"host": "w1", "gpus": [0, 1], "labels": {"rack": "r2"}}
+    store.platform_records.put_app(app("a1", "rd-worker-1", 1.0, **placed))
+    assert {k: store.platform_records.app("a1")[k] for k in placed} == placed
+    store.platform_records.put_app(app("a1", "rd-worker-1", 1.0))  # replaced: gone with it
+    assert not set(placed) & set(store.platform_records.app("a1"))
