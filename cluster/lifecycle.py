@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
 import threading
 import zlib
@@ -19,7 +17,7 @@ from cluster.dashboard import DashboardError
 from cluster.inventory import NodeInventory, NoHead
 from cluster.launcher import RAY_COMMAND
 from cluster.layout import PortLayout
-from cluster.platforms.base import FAILED, RUNNING, STOPPED, App, AppSpec, Platform
+from cluster.platforms.base import FAILED, RUNNING, STOPPED, App, AppSpec, Platform, Ran
 from core import crashpoints
 from core.errors import Conflict, DomainError, NotFound
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
@@ -170,28 +168,30 @@ class NodeLifecycle:
         app = self.removable_worker(app_id)
         node = self.inventory.ray_node_for(app)
         if node is not None and node["state"] == "ALIVE":
-            self._drain(node, drain_seconds, on_wait)
+            self._drain(app, node, drain_seconds, on_wait)
         self.platform.delete_app(app.id)
         self.platform.delete_file(f"nodes/{app.name}.json")
         return app
 
-    def _drain(self, node: dict, drain_seconds: float, on_wait=None) -> None:
+    def _drain(self, app: App, node: dict, drain_seconds: float, on_wait=None) -> None:
         hosted = self._deployments_on(node["node_ip"])
-        command = [sys.executable, *RAY_COMMAND, "drain-node",
+        command = ["python", *RAY_COMMAND, "drain-node",
                    f"--address={self.inventory.head_address()}", f"--node-id={node['node_id']}",
                    "--reason=DRAIN_NODE_REASON_PREEMPTION",
                    "--reason-message=removed by raydeploy",
                    f"--deadline-remaining-seconds={int(drain_seconds)}"]
-        result = subprocess.run(command, env={**os.environ, **self.auth_env()},
-                                capture_output=True, text=True, timeout=60)
+        try:  # where the node runs, with its Ray (the platform's seam)
+            result = self.platform.run_on_node(app, command, self.auth_env(), timeout=60)
+        except DomainError as e:  # its machine not reached: as a drain that failed
+            result = Ran(None, str(e))
         crashpoints.wrote()
-        if result.returncode != 0:
+        if result.code != 0:
             still = self.inventory.ray_node_for_ip(node["node_ip"])
             if still is not None and still["state"] == "ALIVE":  # never stopped undrained
-                reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+                how = "timed out" if result.code is None else f"exit {result.code}"
+                reason = result.output.strip().splitlines()[-1:] or ["no output"]
                 raise NodeDrainFailed(f"node {node['node_ip']} could not be drained (ray "
-                                      f"drain-node exit {result.returncode}: {reason[0][:300]}): "
-                                      f"it keeps running")
+                                      f"drain-node {how}: {reason[0][:300]}): it keeps running")
             return  # it left by itself meanwhile
         if not hosted:  # nothing of Serve's to move
             return

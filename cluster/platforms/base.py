@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,6 +132,16 @@ class ForeignRay:
         """What started the session (its leader) when it still runs, else the lowest pid
         (pids wrap around: the lowest is not always the oldest)."""
         return next((p for p in self.processes if p[0] == self.session), self.processes[0])
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How a command run on a node ended: its exit code (None: it ran out of time, and was
+    killed) and the end of its output (stdout and stderr)."""
+    code: int | None
+    output: str
+
+    OUTPUT_CHARS: ClassVar[int] = 4000  # the end of the output that is kept
 
 
 class Platform:
@@ -255,6 +268,26 @@ class Platform:
         """The machine the app runs on, as its operators name it (plans show it beside a
         node that goes); None where the platform names none."""
         return None
+
+    def run_on_node(self, app: App, argv: list[str], env: dict[str, str] | None = None,
+                    timeout: float = 60.0) -> Ran:
+        """Run a short command where ``app``'s node runs, as the node would (``python`` as
+        the first word: the interpreter its Ray runs under), ``env`` added to its
+        environment (it may hold the cluster's token: it is never put on a command line),
+        and wait for its end. The default runs it on this machine with this interpreter:
+        where the control plane runs beside the nodes (nodes of this machine, or a control
+        plane inside the platform). PlatformError when the node's machine cannot be reached."""
+        argv = [sys.executable, *argv[1:]] if argv[:1] == ["python"] else list(argv)
+        try:
+            done = subprocess.run(argv, env={**os.environ, **(env or {})}, text=True,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout
+            return Ran(None, (out or "")[-Ran.OUTPUT_CHARS:])
+        except OSError as e:
+            raise PlatformError(f"could not run {argv[0]} for {app.name}: {e.strerror}") from None
+        return Ran(done.returncode, done.stdout[-Ran.OUTPUT_CHARS:])
 
     def app_log_tail(self, app: App, lines: int = 15) -> str:
         """The end of an app's log, to show when it failed ("" where logs are not at hand)."""

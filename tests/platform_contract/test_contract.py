@@ -12,7 +12,11 @@ simulator) and ssh (hosts of the lab). A platform is done when it passes this su
     - a node's address is the one the platform gives it (in the launcher's platform-neutral
       environment, and as the app's address where the platform knows it up front), and its
       ports there are reachable from where the platform says the cluster is used from: the
-      deployer's host, or (``Platform.usage``) inside the platform.
+      deployer's host, or (``Platform.usage``) inside the platform;
+    - a command runs where the node runs (``run_on_node``): it reaches the node, can bind
+      the node's address (that machine's), is given what it is given by its environment
+      (never its command line), and says how it ended: its exit code, or none when it ran
+      out of time.
 
 The ssh platform's harness runs on lab hosts with their own sshd (tests/ssh_lab.py).
 """
@@ -29,7 +33,7 @@ import pytest
 
 from cluster import processes
 from cluster.config import parse_config
-from cluster.platforms.base import LIVE, RUNNING, App, AppSpec
+from cluster.platforms.base import LIVE, RUNNING, App, AppSpec, Ran
 from cluster.platforms.local import LocalPlatform
 from core import crashpoints
 from core.errors import NotFound
@@ -57,6 +61,16 @@ APP = textwrap.dedent("""\
         connection, _ = listener.accept()
         connection.sendall(name.encode())
         connection.close()
+    """)
+# run on a node (``run_on_node``): the node's answer at its address, that address bound
+# (only on the machine that has it), and the secret the command was given
+ON_NODE = textwrap.dedent("""\
+    import os, socket, sys
+    address, port = sys.argv[1], int(sys.argv[2])
+    with socket.create_connection((address, port), timeout=10) as connection:
+        print(connection.recv(100).decode())
+    socket.create_server((address, 0)).close()
+    print("bound", os.environ["CONTRACT_SECRET"])
     """)
 HOOKS = {"RAYDEPLOY_TEST_HOOKS": "1", "RAYDEPLOY_CRASH_AT": "contract:unrecorded"}
 DIES = "from core import crashpoints; crashpoints.enter('contract'); "  # at HOOKS' point
@@ -218,6 +232,10 @@ crashpoints.enter("contract")
 try:
     if method == "create_app":
         answer = platform.create_app(spec(argument, platform))
+    elif method == "run_on_node":
+        given = json.loads(argument)
+        answer = platform.run_on_node(platform.get_app(given["app"]), given["argv"],
+                                      given["env"], given["timeout"])
     elif method == "list_apps":
         answer = platform.list_apps()
     else:
@@ -264,6 +282,11 @@ class SSHPlatformIn:
 
     def delete_app(self, app_id: str) -> None:
         self._call("delete_app", app_id)
+
+    def run_on_node(self, app: App, argv: list[str], env: dict | None = None,
+                    timeout: float = 60.0) -> Ran:
+        return Ran(**self._call("run_on_node", json.dumps(
+            {"app": app.id, "argv": argv, "env": env or {}, "timeout": timeout})))
 
 
 class SSH:
@@ -367,6 +390,21 @@ def test_a_nodes_address_is_reachable_from_where_the_platform_says(world):
     assert said["address"], "the platform gave the node no address"
     assert app.ip in (None, said["address"])  # where known up front, the same
     assert world.reach(said["address"], said["port"]) == "contract-a"
+
+
+def test_a_command_runs_where_the_node_runs_and_says_how_it_ended(world):
+    if not world.runs_processes:
+        pytest.skip("nothing runs on this platform")
+    app = world.platform.create_app(spec("contract-a", world.platform))
+    said = world.said("contract-a")
+    ran = world.platform.run_on_node(app, ["python", "-c", ON_NODE, said["address"],
+                                           str(said["port"])], {"CONTRACT_SECRET": "s3cret"}, 30)
+    assert (ran.code, ran.output.split()) == (0, ["contract-a", "bound", "s3cret"]), ran
+    failed = world.platform.run_on_node(app, ["python", "-c", "print('no'); exit(3)"], {}, 30)
+    assert (failed.code, failed.output.strip()) == (3, "no")
+    slow = world.platform.run_on_node(app, ["python", "-c", "import time; print('started', "
+                                            "flush=True); time.sleep(60)"], {}, 2)
+    assert (slow.code, slow.output.strip()) == (None, "started")
 
 
 def test_listing_sees_what_the_project_holds_and_nothing_of_another(world):

@@ -31,6 +31,7 @@ from cluster.platforms.base import (
     Platform,
     PlatformError,
     Project,
+    Ran,
 )
 from cluster.platforms.ssh import inventory, settings
 from cluster.platforms.ssh.jobs import SSHJobs
@@ -248,6 +249,22 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
         self.stop_app(app_id)
         self.store.platform_records.delete_app(app_id)
         self._seen.pop(app_id, None)
+
+    def run_on_node(self, app: App, argv: list[str], env: dict[str, str] | None = None,
+                    timeout: float = 60.0) -> Ran:
+        """On the app's host, in the project's copy there; ``python`` is the venv's (the
+        interpreter the launcher runs a node under), or the configured one without it."""
+        record = self.store.platform_records.app(app.id)
+        if record is None:
+            raise NotFound(f"application {app.id} not found")
+        host = self.host(record["host"])
+        try:
+            remote = self.remote(host)
+            done = self.runner.execute(self.login(host), argv, env, remote.project, timeout,
+                                       python=(f"{remote.venv}/bin/python", self.settings.python))
+        except SSHError as e:
+            raise PlatformError(f"could not run {argv[0]} for {app.name}: {e}") from None
+        return Ran(done["code"], done["output"])
 
     def head_files(self, directory: str, suffix: str) -> dict[str, str]:
         try:

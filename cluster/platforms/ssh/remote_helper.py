@@ -1,6 +1,7 @@
-"""What the ssh platform's runner runs on a host (``python3 - REQUEST``: this file's text is
-sent on stdin by cluster/platforms/ssh/runner.py, nothing is installed there): one request
-(JSON) in, one answer (JSON) out.
+"""What the ssh platform's runner runs on a host (``python3 -``: this file's text is sent on
+stdin by cluster/platforms/ssh/runner.py, after a line ``REQUEST = '<json>'``, so no request
+is ever on a command line; nothing is installed there): one request (JSON) in, one answer
+(JSON) out.
 
     start       a process in a session of its own, its output appended to a log: pid, start
     alive       whether each recorded session still runs (the pid still the process started)
@@ -10,18 +11,23 @@ sent on stdin by cluster/platforms/ssh/runner.py, nothing is installed there): o
     stop        a recorded session: TERM, then KILL after the grace time
     stop_each   exactly the processes given (each still the one seen), nothing else
     files       the text of a directory's files with a suffix (Ray's Grafana dashboards)
+    run         a short command, waited for: its exit code (None: killed at its timeout)
+                and the end of its output (``python`` first: the first interpreter given
+                that is there)
 
 The standard library only (the host's own python3 runs it). Its waits sleep here, on the
 host: it is no part of the control plane's process (tests/test_architecture.py knows).
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 RAY_BINARIES = ("raylet", "gcs_server", "plasma_store")
+KEEP = 4000  # the end of a command's output that ``run`` answers (base.Ran.OUTPUT_CHARS)
 
 
 def started(pid):
@@ -192,12 +198,29 @@ def files(request):
     return {"files": found}
 
 
-COMMANDS = {"start": start, "alive": alive, "find": find, "results": results,
+def run(request):
+    argv = request["argv"]
+    if argv[:1] == ["python"]:  # the first of the interpreters given that is there
+        found = [shutil.which(os.path.expanduser(p)) for p in request.get("python", ())]
+        argv = [next((p for p in found if p), sys.executable), *argv[1:]]
+    try:
+        done = subprocess.run(argv, cwd=os.path.expanduser(request.get("cwd") or "~"),
+                              env={**os.environ, **request.get("env", {})},
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=request["timeout"])
+    except subprocess.TimeoutExpired as e:
+        return {"code": None, "output": (e.stdout or b"").decode(errors="replace")[-KEEP:]}
+    except OSError as e:
+        return {"code": 127, "output": f"{argv[0]}: {e.strerror}"}
+    return {"code": done.returncode, "output": done.stdout.decode(errors="replace")[-KEEP:]}
+
+
+COMMANDS = {"start": start, "run": run, "alive": alive, "find": find, "results": results,
             "survey": survey, "stop": stop, "stop_each": stop_each, "files": files}
 
 
 def main():
-    request = json.loads(sys.argv[1])
+    request = json.loads(REQUEST)  # noqa: F821 (the line the runner puts before this file)
     sys.stdout.write(json.dumps(COMMANDS[request["do"]](request)) + "\n")
 
 

@@ -35,7 +35,14 @@ REMOTE = Path(__file__).with_name("remote_helper.py").read_text()
 
 # the helper runs with the host's python3; its absence is said apart from a failure in it
 NO_PYTHON = 127
-WITH_PYTHON = f'python3 -c "" >/dev/null 2>&1 || exit {NO_PYTHON}; exec python3 - "$1"'
+WITH_PYTHON = f'python3 -c "" >/dev/null 2>&1 || exit {NO_PYTHON}; exec python3 -'
+
+
+def helper_input(request: dict) -> str:
+    """The helper's program with its request in it: what a request holds (a node's
+    environment, with the cluster's Ray token) goes through the SSH channel, never on a
+    command line (this machine's or the host's, where any user of it reads /proc/*/cmdline)."""
+    return f"REQUEST = {json.dumps(request)!r}\n{REMOTE}"
 
 
 PERSIST = 60  # seconds a shared connection outlives its last use (the next command reuses it)
@@ -180,8 +187,8 @@ class SSHRunner:
 
     def python(self, host: Host, request: dict, timeout: float = 60) -> dict:
         """The REMOTE helper on ``host`` (python3 there), its JSON answer."""
-        done = self.run(host, ["sh", "-c", WITH_PYTHON, "sh", json.dumps(request)],
-                        timeout=timeout, input=REMOTE)
+        done = self.run(host, ["sh", "-c", WITH_PYTHON], timeout=timeout,
+                        input=helper_input(request))
         if done.returncode == NO_PYTHON:
             raise SSHError(f"{host.name} ({host.address}) has no python3 that runs: install "
                            f"Python there (the nodes run on it)")
@@ -197,6 +204,15 @@ class SSHRunner:
         answer = self.python(host, {"do": "start", "argv": argv, "log": log, "env": env or {},
                                     "cwd": cwd})
         return Process(host.name, int(answer["pid"]), answer["start"])
+
+    def execute(self, host: Host, argv: list[str], env: dict | None = None,
+                cwd: str | None = None, timeout: float = 60, python: tuple = ()) -> dict:
+        """Run ``argv`` on ``host`` and wait for it (``env`` through the helper: never on a
+        command line; ``python`` as ``argv[0]``: the first of ``python`` there): ``code``
+        (None: killed at ``timeout``) and the end of its ``output``."""
+        return self.python(host, {"do": "run", "argv": argv, "env": env or {}, "cwd": cwd,
+                                  "timeout": timeout, "python": list(python)},
+                           timeout=timeout + 30)
 
     def alive(self, host: Host, process: Process) -> bool:
         """Whether the session it started still runs (the pid not reused by another)."""

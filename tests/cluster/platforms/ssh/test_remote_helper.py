@@ -3,6 +3,7 @@ cluster/processes.py does here, as it runs on hosts with the standard library on
 nothing installed: the two must agree. Both read the same real processes of this machine."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -66,3 +67,33 @@ def test_the_helper_reads_a_directorys_files_with_a_suffix_and_nothing_else(tmp_
     found = remote_helper.files({"dir": str(tmp_path), "suffix": ".json"})["files"]
     assert found == {"a.json": '{"a": 1}'}
     assert remote_helper.files({"dir": str(tmp_path / "none"), "suffix": ".json"}) == {"files": {}}
+
+
+# run by the helper: the command lines of the processes above it (the helper, and what
+# started it), and the secret it was given
+ANCESTORS = ("import os; pid = os.getppid(); seen = []\n"
+             "while pid > 1:\n"
+             "    seen.append(open(f'/proc/{pid}/cmdline', 'rb').read().decode(errors='replace'))\n"
+             "    pid = int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+             "print(os.environ['RAY_AUTH_TOKEN'], any('s3cret' in c for c in seen))")
+
+
+def test_a_request_and_its_secrets_reach_the_helper_on_its_input_never_a_command_line():
+    """As the runner calls it over SSH (``sh -c WITH_PYTHON``, the program on stdin), here:
+    the command it runs gets the secret, and no process above it has it in its command line."""
+    from cluster.platforms.ssh.runner import WITH_PYTHON, helper_input
+    request = {"do": "run", "argv": ["python", "-c", ANCESTORS], "timeout": 30,
+               "env": {"RAY_AUTH_TOKEN": "s3cret"}, "python": ["/nonexistent/python", sys.executable]}
+    done = subprocess.run(["sh", "-c", WITH_PYTHON], input=helper_input(request),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (answer["code"], answer["output"].split()) == (0, ["s3cret", "False"])
+
+
+def test_a_command_the_helper_runs_says_how_it_ended():
+    missing = remote_helper.run({"argv": ["/nonexistent/tool"], "timeout": 5})
+    assert missing["code"] == 127 and "/nonexistent/tool" in missing["output"]
+    slow = remote_helper.run({"argv": [sys.executable, "-c", "import time; print('up', flush=True);"
+                                                             " time.sleep(30)"], "timeout": 1})
+    assert (slow["code"], slow["output"].strip()) == (None, "up")
