@@ -176,10 +176,13 @@ def all_checks(cluster: ClusterManager, health_only: bool = False,
         return [head]
     checks = [head, *node_checks(cluster, cluster.config.workers.count)]
     if not health_only:
+        job = None
+        if ray_job:  # submitted first: its driver starts while the other checks run
+            from cluster.job_check import submit  # (it builds on this module's Check)
+            job = submit(cluster, reuse=reuse_job)
         checks += resource_checks(cluster) + serve_checks(cluster)
-        if ray_job:
-            from cluster.job_check import job_check  # (it builds on this module's Check)
-            checks.append(job_check(cluster, reuse=reuse_job))
+        if job is not None:
+            checks.append(job())
         if cluster.config.monitoring.enabled:
             from cluster.monitoring import monitoring_check
             checks.append(monitoring_check(cluster))

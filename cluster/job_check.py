@@ -3,7 +3,9 @@ Jobs API, the cluster's token, entrypoint ``python``) runs a task on every ALIVE
 returns. It fails naming each node that took no task, or with the end of the job's log when
 the driver itself fails (``No module named 'ray'``: the nodes' ``python`` is not Ray's), or
 when a task holds a secret (``launcher.OWN_SECRETS`` and the platform's ``secret_env``).
-The job is removed afterwards, whatever its end."""
+Its answer is the driver's result line, read as soon as it is printed. A job that did not
+answer is stopped; ended jobs of earlier checks are removed (see ``_sweep``): a cluster's
+job list holds the last check's job, at most."""
 from __future__ import annotations
 
 import base64
@@ -21,6 +23,8 @@ MARK = "RAYDEPLOY_NODES "
 PROVEN_KEY = "validation.ray_job"  # the nodes the last passing job ran on, and when
 REUSE_SECONDS = 600.0
 ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
+PREFIX = "raydeploy-validation-"  # the submission id of every validation job
+SETTLE_SECONDS = 10.0  # after its end, a validation job is deleted by a later check
 
 # what the job runs: a zero-CPU task pinned to each ALIVE node (it runs however busy the
 # node is with Serve replicas), then one line naming the nodes that answered
@@ -53,46 +57,67 @@ def job_check(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False) 
     """``reuse``: a job that passed on exactly the nodes ALIVE now, less than
     ``REUSE_SECONDS`` ago, stands (a deploy's re-run on a healthy cluster stays fast; a node
     that changed, or ``python -m validation``, runs one again)."""
+    return submit(cluster, task_seconds, reuse)()
+
+
+def submit(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False):
+    """Submit the job (what ``job_check`` does, in two halves: other checks run while the
+    job's driver starts); returns the function that waits for its check."""
     try:
         client = cluster.inventory.dashboard()
     except DomainError as e:
-        return Check("ray_job", False, str(e))
+        return _known(Check("ray_job", False, str(e)))
     if reuse:
         proven = _still_proven(cluster, client)
         if proven is not None:
-            return proven
-    job_id = f"raydeploy-validation-{uuid.uuid4().hex[:12]}"
+            return _known(proven)
+    _sweep(client, cluster.clock.time())
+    job_id = f"{PREFIX}{uuid.uuid4().hex[:12]}"
     try:
         client.submit_job(entrypoint(task_seconds, cluster.platform.secret_env), job_id,
                           {"raydeploy": "validation"})
     except DomainError as e:
-        return Check("ray_job", False, f"the Jobs API refused a job: {e}")
-    try:
-        check = _outcome(cluster, client, job_id, task_seconds)
-    finally:
-        _remove(client, job_id)
-    if not check.ok:  # a pass of before stands no more
-        cluster.store.kv.delete(PROVEN_KEY)
-    return check
+        return _known(Check("ray_job", False, f"the Jobs API refused a job: {e}"))
+
+    def result() -> Check:
+        state: dict = {}
+        try:
+            check = _outcome(cluster, client, job_id, task_seconds, state)
+        finally:
+            if "logs" not in state:
+                _stop_unanswered(client, job_id)
+        if not check.ok:  # a pass of before stands no more
+            cluster.store.kv.delete(PROVEN_KEY)
+        return check
+    return result
 
 
-def _outcome(cluster, client, job_id: str, task_seconds: float) -> Check:
-    state: dict = {}
+def _known(check: Check):
+    return lambda: check
 
-    def ended() -> bool:
+
+def _outcome(cluster, client, job_id: str, task_seconds: float, state: dict) -> Check:
+    """The job's check, as soon as its driver printed its result line (the job then ends by
+    itself: its driver's shutdown is no part of the answer), or it ended without one."""
+    def answered() -> bool:
         state.update(client.job(job_id))
+        if state.get("status") == "RUNNING":
+            logs = client.job_logs(job_id)
+            if MARK in logs:
+                state["logs"] = logs
+                return True
         return state.get("status") in ENDED
     try:
-        poll_until(ended, JOB_SECONDS + task_seconds, f"Ray job {job_id} to end", clock=cluster.clock,
-                   interval=0.1)
+        poll_until(answered, JOB_SECONDS + task_seconds, f"Ray job {job_id} to answer",
+                   clock=cluster.clock, interval=0.1)
     except TimedOut:
         return Check("ray_job", False, f"job {job_id} still {state.get('status')} after "
                                        f"{JOB_SECONDS + task_seconds:.0f}s{_log_tail(client, job_id)}")
-    if state["status"] != "SUCCEEDED":
+    if "logs" not in state and state["status"] != "SUCCEEDED":
         return Check("ray_job", False, f"job {job_id} {state['status']}: "
                                        f"{(state.get('message') or '').strip()[:200]}"
                                        f"{_log_tail(client, job_id)}")
-    logs = client.job_logs(job_id)
+    logs = state.get("logs") or client.job_logs(job_id)
     line = next((ln for ln in logs.splitlines() if ln.startswith(MARK)), None)
     if line is None:
         return Check("ray_job", False, f"job {job_id} printed no result{_log_tail(client, job_id)}")
@@ -146,13 +171,25 @@ def _log_tail(client, job_id: str) -> str:
     return ("; its log ends: " + " | ".join(lines[-3:])[-400:]) if lines else ""
 
 
-def _remove(client, job_id: str) -> None:
-    """Stop the job if it still runs, then forget it (a job is deleted only once ended)."""
+def _stop_unanswered(client, job_id: str) -> None:
+    """A job that did not answer is stopped (one that answered ends by itself)."""
     try:
         if client.job(job_id).get("status") not in ENDED:
             client.stop_job(job_id)
-            poll_until(lambda: client.job(job_id).get("status") in ENDED, 15,
-                       f"Ray job {job_id} to stop", interval=0.5)
-        client.delete_job(job_id)
-    except (DomainError, TimedOut):
-        pass  # a leftover validation job is harmless, and named by its id and metadata
+    except DomainError:
+        pass  # it is named by its id and metadata, and swept once ended
+
+
+def _sweep(client, now: float) -> None:
+    """Forget the validation jobs of before that ended at least ``SETTLE_SECONDS`` ago:
+    Ray writes a job deleted as it ends back as FAILED ("Job supervisor actor died",
+    ray-project/ray#65251), so none is deleted by the check that ran it."""
+    try:
+        for job in client.jobs():
+            ended_ms = job.get("end_time")
+            if str(job.get("submission_id") or "").startswith(PREFIX) and \
+                    job.get("status") in ENDED and \
+                    (ended_ms is None or now - ended_ms / 1000 >= SETTLE_SECONDS):
+                client.delete_job(job["submission_id"])
+    except DomainError:
+        pass

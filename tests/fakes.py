@@ -213,7 +213,9 @@ class FakeDashboard:
         return list(self.ray.actors)
 
     def jobs(self):
-        return list(self.ray.jobs)
+        return list(self.ray.jobs) + [{"submission_id": k, "status": v["status"],
+                                       "metadata": v["metadata"], "end_time": v.get("end_time")}
+                                      for k, v in self.ray.submitted.items()]
 
     def submit_job(self, entrypoint, submission_id, metadata):
         from cluster.job_check import MARK

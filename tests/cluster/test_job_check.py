@@ -6,20 +6,58 @@ import base64
 import re
 
 from cluster.health import all_checks
-from cluster.job_check import DRIVER, entrypoint, job_check
-from tests.fakes import world
+from cluster.job_check import DRIVER, SETTLE_SECONDS, entrypoint, job_check
+from tests.fakes import FakeClock, world
 
 
 def workers(w, n=2):
     return [w.worker(i)[1] for i in range(1, n + 1)]
 
 
-def test_a_job_that_reaches_every_node_passes_and_is_removed(tmp_path):
+def validation_jobs(w) -> list[str]:
+    return [k for k in w.ray.submitted if k.startswith("raydeploy-validation-")]
+
+
+def test_a_job_that_reaches_every_node_passes_and_a_later_check_removes_it_once_settled(
+        tmp_path):
+    """Ray writes a job deleted as it ends back as FAILED (ray-project/ray#65251): the job
+    stays until a later check, which removes it once it ended SETTLE_SECONDS ago, and
+    nothing else the cluster ran."""
     w = world(tmp_path)
     workers(w)
+    now_ms = w.ctx.cluster.clock.time() * 1000
+    w.ray.submitted["user-job"] = {"status": "SUCCEEDED", "logs": "", "metadata": {},
+                                   "end_time": now_ms - 60_000}
     check = job_check(w.ctx.cluster)
     assert check.ok and "each of the 3 nodes" in check.detail
-    assert w.ray.submitted == {}  # deleted once ended
+    [first] = validation_jobs(w)
+    w.ray.submitted[first]["end_time"] = now_ms - (SETTLE_SECONDS - 1) * 1000
+    assert job_check(w.ctx.cluster).ok
+    assert first in w.ray.submitted and len(validation_jobs(w)) == 2  # too recent to delete
+    w.ray.submitted[first]["end_time"] = now_ms - SETTLE_SECONDS * 1000
+    assert job_check(w.ctx.cluster).ok
+    assert first not in w.ray.submitted and "user-job" in w.ray.submitted
+
+
+def test_the_answer_is_the_drivers_line_while_its_job_still_ends(tmp_path):
+    """The result is taken as soon as the driver printed it: its shutdown is no part of the
+    answer, and the job is not stopped (it ends by itself)."""
+    w = world(tmp_path)
+    workers(w)
+    w.ray.job_end = ("RUNNING", "")
+    assert job_check(w.ctx.cluster).ok
+    assert [w.ray.submitted[j]["status"] for j in validation_jobs(w)] == ["RUNNING"]
+
+
+def test_a_job_that_never_answers_fails_the_check_and_is_stopped(tmp_path):
+    w = world(tmp_path)
+    workers(w)
+    w.ray.job_end = ("RUNNING", "still importing\n")
+    w.ctx.cluster.clock = FakeClock()  # its waits pass at once
+    check = job_check(w.ctx.cluster, task_seconds=5)
+    assert not check.ok and "still RUNNING after 65s" in check.detail
+    assert check.detail.endswith("its log ends: still importing")
+    assert [w.ray.submitted[j]["status"] for j in validation_jobs(w)] == ["STOPPED"]
 
 
 def test_a_node_that_takes_no_task_is_named_by_its_app_and_address(tmp_path):
@@ -39,7 +77,7 @@ def test_a_driver_that_fails_says_why_with_the_end_of_its_log(tmp_path):
     check = job_check(w.ctx.cluster)
     assert not check.ok and "FAILED" in check.detail
     assert check.detail.endswith("ModuleNotFoundError: No module named 'ray'")
-    assert w.ray.submitted == {}
+    assert [w.ray.submitted[j]["status"] for j in validation_jobs(w)] == ["FAILED"]
 
 
 def test_the_entrypoint_is_python_with_the_driver_and_its_time_limit():
@@ -85,3 +123,16 @@ def test_a_fresh_job_that_fails_ends_the_reuse_of_an_earlier_pass(tmp_path):
     w.ray.job_end = ("FAILED", "it fails now")
     assert not job_check(w.ctx.cluster).ok  # python -m validation: always a fresh job
     assert not job_check(w.ctx.cluster, reuse=True).ok  # the earlier pass no longer stands
+
+
+def test_validation_submits_the_job_before_its_other_checks_and_says_it_last(tmp_path):
+    """The driver starts (a second, on a real cluster) while the resource and Serve checks run."""
+    w = world(tmp_path)
+    workers(w)
+    w.ray.app("hello", "/hello")
+    submitted_by_then, probe = [], w.ctx.cluster.serve.probe
+    w.ctx.cluster.serve.probe = lambda path, timeout=3.0: (
+        submitted_by_then.append(len(w.ray.submitted)), probe(path, timeout))[1]
+    checks = all_checks(w.ctx.cluster, ray_job=True)
+    assert submitted_by_then and set(submitted_by_then) == {1}
+    assert checks[-1].name == "ray_job" and all(c.ok for c in checks)
