@@ -61,10 +61,15 @@ class NodeInventory:
     def worker_prefix(self) -> str:
         return f"{self.config.cluster_name}-worker-"
 
+    def is_worker(self, name: str) -> bool:
+        """Whether ``name`` is one of this cluster's workers' (``<prefix><n>``): an app of the
+        project that only looks like one (``<cluster>-worker-old``) is not the cluster's."""
+        return name.startswith(self.worker_prefix) and name[len(self.worker_prefix):].isdigit()
+
     def apps(self) -> list[App]:
         """This cluster's node apps on the platform (one listing: an API call on CML)."""
         return [a for a in self._platform_apps()
-                if a.name == self.head_name or a.name.startswith(self.worker_prefix)]
+                if a.name == self.head_name or self.is_worker(a.name)]
 
     @contextmanager
     def one_listing(self):
@@ -95,8 +100,7 @@ class NodeInventory:
     def owned_apps(self) -> list[App]:
         """Every platform app of this cluster: its nodes and its Prometheus."""
         return [a for a in self._platform_apps()
-                if a.name in (self.head_name, self.prometheus_name)
-                or a.name.startswith(self.worker_prefix)]
+                if a.name in (self.head_name, self.prometheus_name) or self.is_worker(a.name)]
 
     def head_app(self, live_only: bool = True, apps: list[App] | None = None) -> App | None:
         for app in self.apps() if apps is None else apps:
@@ -106,7 +110,7 @@ class NodeInventory:
 
     def worker_apps(self, live_only: bool = True, apps: list[App] | None = None) -> list[App]:
         apps = self.apps() if apps is None else apps
-        return sorted((a for a in apps if a.name.startswith(self.worker_prefix)
+        return sorted((a for a in apps if self.is_worker(a.name)
                        and (not live_only or a.status in LIVE)),
                       key=lambda a: int(a.name.rsplit("-", 1)[1]))
 

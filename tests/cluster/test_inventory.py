@@ -73,3 +73,15 @@ def test_teardown_forgets_the_addresses(tmp_path):
     ctx.cluster.lifecycle.teardown()
     again = make_context(cfg, platform=platform, dashboard_factory=ray.client)
     assert again.store.kv.get("cluster.node_ips") is None
+
+
+def test_an_app_that_only_looks_like_a_worker_is_not_the_clusters(tmp_path):
+    """Apps of the project that someone else made (on CML, say) share its listing: a name
+    with the workers' prefix but no index is neither listed nor removed with the cluster."""
+    cfg, platform, ray, ctx = cluster(tmp_path, workers=2)
+    platform.add_app("rd-worker-old")
+    platform.add_app("rd-worker-2-copy")
+    inventory = ctx.cluster.inventory
+    assert [a.name for a in inventory.worker_apps()] == ["rd-worker-1", "rd-worker-2"]
+    assert sorted(a.name for a in inventory.owned_apps()) == \
+        ["rd-head", "rd-worker-1", "rd-worker-2"]
