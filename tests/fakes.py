@@ -54,19 +54,15 @@ class FakeClock:
 
 
 # -- a platform and a Ray dashboard, in memory ---------------------------------------------------
-class FakePlatform(Platform):
-    """The Platform interface over dicts: apps get loopback addresses as on the local
-    platform; nothing runs. Tests shape the world through ``add_app`` and ``runs``."""
+class FakeNodes(Platform):
+    """A platform of nodes only (the interface's defaults for a project, jobs and files),
+    over a dict: apps get loopback addresses as on the local platform; nothing runs."""
     name = "fake"
     shares_host_network = True
 
     def __init__(self, config=None):
         super().__init__(config)
         self.apps: dict[str, App] = {}
-        self.jobs: dict[str, Job] = {}
-        self.runs: dict[str, list[JobRun]] = {}
-        self.files: dict[str, str] = {}
-        self.project: Project | None = None
         self._ids = itertools.count(1)
         self._clock = itertools.count(1)
 
@@ -80,15 +76,6 @@ class FakePlatform(Platform):
         self.apps[app.id] = app
         return app
 
-    # projects
-    def find_project(self, name):
-        return self.project if self.project and self.project.name == name else None
-
-    def create_project(self, name):
-        self.project = self.project or Project(id="proj-1", name=name)
-        return self.project
-
-    # applications
     def list_apps(self):
         return list(self.apps.values())
 
@@ -106,6 +93,27 @@ class FakePlatform(Platform):
 
     def delete_app(self, app_id):
         self.apps.pop(app_id, None)
+
+
+class FakePlatform(FakeNodes):
+    """FakeNodes with a project, jobs and files (as CML has them). Tests shape the world
+    through ``add_app`` and ``runs``."""
+    has_jobs = has_project_files = True
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.jobs: dict[str, Job] = {}
+        self.runs: dict[str, list[JobRun]] = {}
+        self.files: dict[str, str] = {}
+        self.project: Project | None = None
+
+    # projects
+    def find_project(self, name):
+        return self.project if self.project and self.project.name == name else None
+
+    def create_project(self, name):
+        self.project = self.project or Project(id="proj-1", name=name)
+        return self.project
 
     # jobs
     def list_jobs(self):

@@ -66,9 +66,15 @@ class Prerequisites(Checkpoint):
                             f"on hosts of their own): run through the control plane{how} or "
                             "set serve.management_api.enabled: false")
         try:  # a bad jobs_config.yaml stops the run here, before any project or node exists
-            load_jobs_config(config.jobs_config)
+            jobs = load_jobs_config(config.jobs_config)
         except ConfigError as e:
             problems.append(f"jobs_config: {e}")
+        else:
+            if jobs and not platform.has_jobs:
+                problems.append(f"jobs_config lists {', '.join(j['name'] for j in jobs)}, and "
+                                f"the {platform.name} platform runs no jobs (the nodes' "
+                                f"environment is its own): point jobs_config at a file "
+                                f"without jobs")
         return problems
 
     @staticmethod
@@ -77,7 +83,10 @@ class Prerequisites(Checkpoint):
         if not mon.enabled:
             return []
         problems = []
-        if not platform.beside_head:
+        if not platform.has_project_files:
+            problems.append(f"monitoring.enabled: Prometheus reads its config from the "
+                            f"project's files, and the {platform.name} platform keeps none")
+        elif not platform.beside_head:
             problems.append("monitoring.enabled: Prometheus reads Ray's target list on the "
                             "head's host, which needs nodes on one host network (the local "
                             "platform" + (f", or {platform.one_network_setting}"

@@ -1,8 +1,11 @@
 """Where cluster nodes run: the ``Platform`` base class and the records it speaks in.
 
-A platform has projects, jobs (with runs) and applications, plus files in the project that
-every app of the project can read. CML has exactly these; the local platform imitates them
-with processes, so the checkpoints and the cluster manager are written once.
+A platform provides nodes (applications: created by name with a role and resources,
+listed, stopped, deleted; each with its address where the platform knows it up front) and
+runs a command where a node runs. A project, jobs (with runs) and project files that every
+node reads are optional: CML has exactly these, the local and ssh platforms make them (with
+processes, and on hosts), and a platform without them gets the defaults here (nothing to
+make, no jobs, no files), so the checkpoints and the cluster manager are written once.
 
 A platform declares what it can do (capabilities, with defaults here) and owns its config
 section (``settings_section``/``settings_schema``, its environment overrides and older config
@@ -20,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from core.errors import Invalid, Unavailable
+from core.errors import Invalid, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from marshmallow import Schema
@@ -311,17 +314,7 @@ class Platform:
         """Stop exactly the processes of ``found`` that are still the ones seen; their pids."""
         raise PlatformError(f"the {self.name} platform stops no process it did not start")
 
-    # -- operations every platform implements --------------------------------------------------
-    def find_project(self, name: str) -> Project | None: raise NotImplementedError
-    def create_project(self, name: str) -> Project: raise NotImplementedError
-
-    def list_jobs(self) -> list[Job]: raise NotImplementedError
-    def create_job(self, spec: JobSpec, parent_id: str | None) -> Job: raise NotImplementedError
-    def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None) -> Job: raise NotImplementedError
-    def start_job_run(self, job_id: str, spec_hash: str) -> JobRun: raise NotImplementedError
-    def get_job_run(self, job_id: str, run_id: str) -> JobRun: raise NotImplementedError
-    def job_runs(self, job_id: str) -> list[JobRun]: raise NotImplementedError
-
+    # -- nodes: what every platform implements ------------------------------------------------
     def list_apps(self) -> list[App]: raise NotImplementedError
     def create_app(self, spec: AppSpec) -> App: raise NotImplementedError
 
@@ -337,6 +330,51 @@ class Platform:
     def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None: raise NotImplementedError
     def delete_app(self, app_id: str) -> None: raise NotImplementedError
 
-    def write_file(self, path: str, content: str) -> None: raise NotImplementedError
-    def read_file(self, path: str) -> str | None: raise NotImplementedError
-    def delete_file(self, path: str) -> None: raise NotImplementedError
+    # -- optional: a project, jobs, project files (CML has all three; local and ssh make
+    # them; the defaults are a platform's that has none) --------------------------------------
+    # A project holds the code the nodes run (CML's project, ssh's copy on each host, the
+    # local workspace). Without one, nodes run the code where they find it (in their image,
+    # say): there is nothing to make.
+    def find_project(self, name: str) -> Project | None:
+        return Project(id=name, name=name)
+
+    def create_project(self, name: str) -> Project:
+        return Project(id=name, name=name)
+
+    # Jobs with runs: the environment jobs of ``jobs_config``. Without them, a config that
+    # lists jobs is refused at prerequisites, naming them (the nodes' environment is then
+    # the platform's to provide).
+    has_jobs: bool = False
+
+    def list_jobs(self) -> list[Job]:
+        return []
+
+    def create_job(self, spec: JobSpec, parent_id: str | None) -> Job:
+        raise PlatformError(f"the {self.name} platform runs no jobs (job {spec.name})")
+
+    def update_job(self, job_id: str, spec: JobSpec, parent_id: str | None) -> Job:
+        raise PlatformError(f"the {self.name} platform runs no jobs (job {spec.name})")
+
+    def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
+        raise PlatformError(f"the {self.name} platform runs no jobs (job {job_id})")
+
+    def get_job_run(self, job_id: str, run_id: str) -> JobRun:
+        raise NotFound(f"job run {run_id} of job {job_id} not found")
+
+    def job_runs(self, job_id: str) -> list[JobRun]:
+        return []
+
+    # Files of the project every node reads and writes (what a node publishes: its address
+    # where the platform does not know it up front; Prometheus's config). Without them a
+    # platform knows every node's address up front (``App.ip``), and monitoring is refused
+    # at prerequisites.
+    has_project_files: bool = False
+
+    def write_file(self, path: str, content: str) -> None:
+        raise PlatformError(f"the {self.name} platform keeps no project files ({path})")
+
+    def read_file(self, path: str) -> str | None:
+        return None
+
+    def delete_file(self, path: str) -> None:
+        pass

@@ -57,6 +57,7 @@ class LocalPlatform(RecordedJobs, Platform):
     name = "local"
     shares_host_network = True  # every node on one machine: ports must not collide
     on_this_machine = True
+    has_project_files = True  # a directory of the state dir
 
     @classmethod
     def create(cls, config, store: Store) -> LocalPlatform:

@@ -15,6 +15,7 @@ from store import new_id
 
 class RecordedJobs:
     """Mixed into a Platform with a ``store``; it implements ``_start_run`` and ``_settle``."""
+    has_jobs = True
 
     def list_jobs(self) -> list[Job]:
         return [Job(id=r["id"], name=r["name"], spec=JobSpec(**r["spec"]))

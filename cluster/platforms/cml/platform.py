@@ -57,6 +57,7 @@ class ProjectMissing(PlatformError):
 class CMLPlatform(Platform):
     name = "cml"
     chains_jobs = True  # a child job starts by itself when its parent's run succeeds
+    has_jobs = has_project_files = True  # CML Jobs; the project's directory
     secret_env = ("CDSW_APIV2_KEY", "CML_API_KEY")  # every app gets its owner's workspace key
     control_plane_setting = "cml.control_plane: app"
     one_network_setting = "cml.shared_host_network"

@@ -56,6 +56,7 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
     name = "ssh"
     has_own_hosts = True  # other work runs there: Ray it did not start is seen (host_cleanup)
     beside_head = True  # Prometheus runs on the head host (``_place``)
+    has_project_files = True  # the head host's
     settings_section = "ssh"
     settings_schema = settings.SSHSchema
     required_when_selected = staticmethod(settings.required_when_selected)

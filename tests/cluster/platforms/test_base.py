@@ -19,6 +19,7 @@ from cluster.platforms.base import (
     JobRun,
     JobSpec,
     Platform,
+    PlatformError,
 )
 from core.errors import Invalid
 
@@ -126,3 +127,41 @@ def test_foreign_ray_is_shown_by_what_started_its_session_even_after_pids_wrappe
     assert wrapped.first == started
     gone = ForeignRay("h1", 30000, ((212, 9, "ray::IDLE"), (31000, 2, "raylet")))  # no leader
     assert gone.first == (212, 9, "ray::IDLE")
+
+
+# -- a platform of nodes only: the defaults for a project, jobs and files ----------------------
+def nodes_only(tmp_path, jobs: str = "jobs: []\n", **config):
+    from checkpoints.factory import make_context
+    from tests.fakes import FakeNodes, FakeRay
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "jobs.yaml").write_text(jobs)
+    cfg = parse_config({"cluster_name": "rd", "state_dir": str(tmp_path / "s"),
+                        "project_dir": str(tmp_path), "jobs_config": str(tmp_path / "jobs.yaml"),
+                        "serve": {"applications": []}, **config}, environ={})
+    return make_context(cfg, platform=FakeNodes(cfg), dashboard_factory=FakeRay().client)
+
+
+def test_a_platform_of_nodes_only_has_a_project_to_make_no_jobs_and_no_files(tmp_path):
+    from checkpoints.steps.job_creation import JobCreation
+    from checkpoints.steps.project_setup import ProjectSetup
+    ctx = nodes_only(tmp_path)
+    assert ProjectSetup().plan(ctx).actions == () and ProjectSetup().verify(ctx) == []
+    assert JobCreation().plan(ctx).actions == () and JobCreation().verify(ctx) == []
+    assert ctx.platform.read_file("ray_version") is None
+    ctx.platform.delete_file("nodes/rd-worker-1.json")  # nothing to delete: no error
+    with pytest.raises(PlatformError, match="the fake platform keeps no project files"):
+        ctx.platform.write_file("monitoring/prometheus.yml", "x")
+    with pytest.raises(PlatformError, match="the fake platform runs no jobs"):
+        ctx.platform.create_job(SPEC, None)
+
+
+def test_prerequisites_name_what_a_platform_of_nodes_only_cannot_do_for_the_config(tmp_path):
+    from checkpoints.steps.prerequisites import Prerequisites
+    ctx = nodes_only(tmp_path, jobs="jobs:\n  - {name: setup, script: jobs/setup.py}\n",
+                     monitoring={"enabled": True})
+    problems = Prerequisites().problems(ctx)
+    assert any(p.startswith("jobs_config lists setup, and the fake platform runs no jobs")
+               for p in problems), problems
+    assert any("the fake platform keeps none" in p for p in problems), problems
+    plain = Prerequisites().problems(nodes_only(tmp_path / "plain"))
+    assert not any("runs no jobs" in p or "keeps none" in p for p in plain), plain
