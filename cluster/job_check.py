@@ -103,7 +103,7 @@ def _outcome(cluster, client, job_id: str, task_seconds: float, state: dict) -> 
         state.update(client.job(job_id))
         if state.get("status") == "RUNNING":
             logs = client.job_logs(job_id)
-            if MARK in logs:
+            if _result_line(logs) is not None:
                 state["logs"] = logs
                 return True
         return state.get("status") in ENDED
@@ -118,7 +118,7 @@ def _outcome(cluster, client, job_id: str, task_seconds: float, state: dict) -> 
                                        f"{(state.get('message') or '').strip()[:200]}"
                                        f"{_log_tail(client, job_id)}")
     logs = state.get("logs") or client.job_logs(job_id)
-    line = next((ln for ln in logs.splitlines() if ln.startswith(MARK)), None)
+    line = _result_line(logs)
     if line is None:
         return Check("ray_job", False, f"job {job_id} printed no result{_log_tail(client, job_id)}")
     result = json.loads(line[len(MARK):])
@@ -131,6 +131,12 @@ def _outcome(cluster, client, job_id: str, task_seconds: float, state: dict) -> 
     cluster.store.kv.set(PROVEN_KEY, {"nodes": sorted(result["alive"]), "at": cluster.clock.time()})
     return Check("ray_job", True, f"a Ray job (entrypoint python, the cluster's token) ran a "
                                   f"task on each of the {len(result['alive'])} nodes")
+
+
+def _result_line(logs: str) -> str | None:
+    """The driver's result line (a whole line: the driver printed it, and flushed)."""
+    return next((ln for ln in logs.splitlines(keepends=True)
+                 if ln.startswith(MARK) and ln.endswith("\n")), None)
 
 
 def _still_proven(cluster, client) -> Check | None:

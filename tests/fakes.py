@@ -231,7 +231,7 @@ class FakeDashboard:
         answered = [n for n in alive if n not in self.ray.taskless]
         status, log = self.ray.job_end
         logs = log or MARK + json.dumps({"alive": alive, "answered": answered,
-                                         "secrets": self.ray.task_secrets})
+                                         "secrets": self.ray.task_secrets}) + "\n"
         self.ray.submitted[submission_id] = {"status": status, "logs": logs,
                                              "entrypoint": entrypoint, "metadata": metadata}
 

@@ -49,6 +49,15 @@ def test_the_answer_is_the_drivers_line_while_its_job_still_ends(tmp_path):
     assert [w.ray.submitted[j]["status"] for j in validation_jobs(w)] == ["RUNNING"]
 
 
+def test_a_result_line_still_being_written_is_not_taken_for_the_answer(tmp_path):
+    w = world(tmp_path)
+    workers(w)
+    w.ray.job_end = ("RUNNING", 'RAYDEPLOY_NODES {"alive": ["node-rd-he')  # no end of line yet
+    w.ctx.cluster.clock = FakeClock()
+    check = job_check(w.ctx.cluster, task_seconds=5)
+    assert not check.ok and "still RUNNING" in check.detail  # never parsed half
+
+
 def test_a_job_that_never_answers_fails_the_check_and_is_stopped(tmp_path):
     w = world(tmp_path)
     workers(w)
