@@ -189,6 +189,27 @@ def test_the_inbox_shows_what_a_plan_changes_a_setting_a_line(page, server):
     assert "changes=" not in card.inner_text()
 
 
+def test_a_page_whose_data_comes_late_does_not_replace_the_page_opened_after_it(page, server):
+    """The inbox asks the API once per waiting gate: slow, it must not replace the run page
+    the user went on to (seen: a run's timeline replaced by the inbox under load)."""
+    api, _ = server
+    from store import Store
+    run = Store(api_state(server)).runs.create_run("deploy", ["project_setup"], "olga", "cli")
+    sign_in(page, api, BOB)
+    page.evaluate("""() => {  // the inbox's first call answers 1.5 s late
+        const plain = window.fetch;
+        window.fetch = (url, options) => String(url).includes("state=pending")
+            ? new Promise((done) => setTimeout(done, 1500)).then(() => plain(url, options))
+            : plain(url, options);
+    }""")
+    page.evaluate("location.hash = '#/inbox'")
+    page.evaluate(f"location.hash = '#/runs/{run.id}'")
+    page.locator(f"h1:has-text('Run {run.id}')").wait_for()
+    page.wait_for_timeout(2500)  # the inbox's answer came meanwhile
+    assert page.locator(f"h1:has-text('Run {run.id}')").count() == 1
+    assert page.locator("h1:has-text('Approvals waiting')").count() == 0
+
+
 def test_a_live_runs_timeline_updates_without_reload(page, server):
     api, config = server
     with waiting_run(api, config) as run:

@@ -4,6 +4,10 @@
 const TOKEN_KEY = "raydeploy.token";
 let me = null; // {principal, roles, auth_enabled, forbid_self_approval}
 let stopStream = null; // closes the run timeline's event stream
+// bumped by each route(): a page whose data arrives after the next route began renders
+// nothing (a slow inbox must not replace the run page the user went on to)
+let generation = 0;
+function current() { const mine = generation; return () => mine === generation; }
 
 // -- helpers ----------------------------------------------------------------------------------
 function el(tag, props = {}, ...children) {
@@ -64,12 +68,14 @@ function failure(error) {
 
 // -- inbox ----------------------------------------------------------------------------------------
 async function inbox() {
+  const live = current();
   const pending = (await api("/api/v1/approvals?state=pending")).approvals;
   const cards = [];
   for (const item of pending) {
     const gate = await api(`/api/v1/approvals/${encodeURIComponent(item.checkpoint)}`);
     cards.push(gateCard(item, gate));
   }
+  if (!live()) return;
   view(el("h1", { text: "Approvals waiting" }),
        cards.length ? cards : el("p", { class: "meta", id: "inbox-empty", text: "Nothing waits for a decision." }));
 }
@@ -161,6 +167,7 @@ function decideForm(item, shown, risk) {
 
 // -- runs ---------------------------------------------------------------------------------------
 async function runs() {
+  const live = current();
   const list = (await api("/api/v1/deployments?limit=50")).deployments;
   const rows = list.map((run) => el("tr", {},
     el("td", {}, el("a", { href: `#/runs/${run.id}`, text: run.id })),
@@ -169,6 +176,7 @@ async function runs() {
     el("td", { text: run.requester }),
     el("td", { text: when(run.created_at) }),
     el("td", { class: "error", text: run.error || "" })));
+  if (!live()) return;
   view(el("h1", { text: "Runs" }),
        el("table", { id: "runs" }, el("tr", {}, ["run", "mode", "status", "requester", "started", "error"].map((h) => el("th", { text: h }))), rows));
 }
@@ -189,7 +197,9 @@ async function runDetail(runId) {
         el("td", { text: c.duration != null ? `${c.duration.toFixed(2)} s` : "" }),
         el("td", { class: "error", text: c.error || "" }))));
   };
+  const live = current();
   await refresh();
+  if (!live()) return;
   stopStream = follow(runId, (event) => {
     log.append(el("div", { text: `${event.kind || event.event}: ${event.message || JSON.stringify(event)}` }));
     log.scrollTop = log.scrollHeight;
@@ -249,6 +259,7 @@ function resources(all = {}) {
 }
 
 async function cluster() {
+  const live = current();
   const [nodes, apps] = await Promise.all([api("/api/v1/resources/nodes"), api("/api/v1/applications")]);
   const nodeRows = nodes.nodes.map((n) => el("tr", {},
     el("td", { text: n.platform_app_name || n.node_name || "" }),
@@ -266,6 +277,7 @@ async function cluster() {
     el("ul", { class: "replicas" }, (details[i].deployments || []).flatMap((d) =>
       (d.replicas || []).map((r) => el("li", { class: `replica status-${r.state}`,
         text: `${d.name} ${r.replica_id || ""}: ${r.state || ""}${r.node_ip ? " on " + r.node_ip : ""}` }))))));
+  if (!live()) return;
   view(el("h1", { text: "Cluster" }),
        el("p", { class: "meta", text: `${nodes.alive_nodes} of ${nodes.total_nodes} nodes alive` }),
        el("table", { id: "nodes" }, el("tr", {}, ["node", "type", "address", "Ray", "platform", "resources"].map((h) => el("th", { text: h }))), nodeRows),
@@ -285,6 +297,7 @@ async function audit() {
   } });
   const query = new URLSearchParams({ limit: "200" });
   for (const [key, value] of params) if (value) query.set(key, value);
+  const live = current();
   const events = (await api(`/api/v1/audit?${query}`)).events.slice(-200).reverse();
   const rows = events.map((e) => el("tr", {},
     el("td", { text: when(e.created_at) }),
@@ -293,6 +306,7 @@ async function audit() {
     el("td", { text: e.action }),
     el("td", { text: e.target }),
     el("td", { class: e.result === "ok" ? "" : "error", text: e.result })));
+  if (!live()) return;
   view(el("h1", { text: "Audit trail" }), el("div", { class: "filters" }, inputs, apply),
        el("table", { id: "audit" }, el("tr", {}, ["when", "who", "source", "action", "target", "result"].map((h) => el("th", { text: h }))), rows));
 }
@@ -301,6 +315,8 @@ async function audit() {
 const ROUTES = { inbox, runs, cluster, audit };
 
 async function route() {
+  generation += 1;
+  const live = current();
   if (stopStream) { stopStream(); stopStream = null; }
   const [path] = (location.hash.replace(/^#\//, "") || "inbox").split("?");
   const [page, id] = path.split("/");
@@ -313,7 +329,7 @@ async function route() {
     else await (ROUTES[page] || inbox)();
   } catch (error) {
     if (error.status === 401) { showLogin(); return; }
-    view(failure(error));
+    if (live()) view(failure(error));
   }
 }
 
