@@ -38,6 +38,7 @@ log = logging.getLogger("raydeploy.notifications")
 TIMEOUT = (3.0, 5.0)  # connect, read: one attempt never takes longer
 RETRY_STATUS = {429, 500, 502, 503, 504}
 EXIT_FLUSH_SECONDS = 5.0  # how long a CLI process waits for its deliveries at exit
+EXITED = "; the process that emitted it exited"  # said of what was not sent when it exited
 
 
 class DeliveryError(Exception):
@@ -181,11 +182,15 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)  # notified when nothing is left to send
         self._thread: threading.Thread | None = None
         self._busy = 0
-        self._current: tuple | None = None  # (config, store, delivery) being sent
+        # delivery id -> (config, store, delivery): submitted and not done (queued, or being
+        # sent): what abandon records as failed, with no gap between the queue and the sender
+        self._open: dict[str, tuple] = {}
+        self._abandoned = False  # the process is exiting: nothing is recorded pending again
 
     def submit(self, config, store, delivery: Delivery) -> None:
         with self._lock:
             self._busy += 1
+            self._open[delivery.id] = (config, store, delivery)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="notifications",
                                                 daemon=True)
@@ -200,32 +205,27 @@ class Dispatcher:
 
     def abandon(self) -> None:
         """At exit: what is not sent yet is recorded as failed (never left pending forever)."""
-        left = [self._current] if self._current else []
-        while True:
-            try:
-                left.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        for _config, store, delivery in left:
-            current = store.deliveries.get_delivery(delivery.id)
-            if current is not None and current.status == "pending":
-                store.deliveries.update_delivery(delivery.id, status="failed", attempts=current.attempts,
-                                      last_error=(current.last_error or "not sent")
-                                      + "; the process that emitted it exited")
+        with self._lock:  # (a retry's "pending" is written under it: before this, or as failed)
+            self._abandoned = True
+            for _config, store, delivery in list(self._open.values()):
+                current = store.deliveries.get_delivery(delivery.id)
+                if current is not None and current.status == "pending":
+                    store.deliveries.update_delivery(
+                        delivery.id, status="failed", attempts=current.attempts,
+                        last_error=(current.last_error or "not sent") + EXITED)
 
     def _run(self) -> None:
         session = requests.Session()
         session.trust_env = False
         while True:
             config, store, delivery = self._queue.get()
-            self._current = (config, store, delivery)
             try:
                 self.deliver(config, store, delivery, session)
             except Exception:  # noqa: BLE001 - a bug here must not stop later deliveries
                 log.exception("notification %s: delivery crashed", delivery.id)
             finally:
-                self._current = None
                 with self._idle:
+                    self._open.pop(delivery.id, None)
                     self._busy -= 1
                     if self._busy == 0:
                         self._idle.notify_all()
@@ -248,8 +248,14 @@ class Dispatcher:
             except DeliveryError as e:
                 error = str(e)
                 if e.retry and attempts < limit:
-                    store.deliveries.update_delivery(delivery.id, status="pending", attempts=attempts,
-                                          last_error=str(e))
+                    with self._lock:
+                        if self._abandoned:  # the process exits: this is the last word
+                            store.deliveries.update_delivery(delivery.id, status="failed",
+                                                             attempts=attempts,
+                                                             last_error=str(e) + EXITED)
+                            return
+                        store.deliveries.update_delivery(delivery.id, status="pending",
+                                                         attempts=attempts, last_error=str(e))
                     self.clock.sleep(min(30.0, 0.5 * 2 ** (attempts - 1)))
                     continue
                 store.deliveries.update_delivery(delivery.id, status="failed", attempts=attempts,

@@ -116,3 +116,66 @@ def test_a_runs_deliveries_to_a_target_keep_their_order_across_emitters(tmp_path
     before = clock.monotonic()
     dispatcher.deliver(config, store, first, session=None)
     assert sender.calls[-1] == (first.id, before)  # the earliest waits for nothing
+
+
+def test_at_exit_every_delivery_not_done_is_recorded_failed_wherever_it_was(tmp_path):
+    """Being sent (taken from the queue), queued behind it, or between the two: abandon
+    records each as failed; nothing is left pending. A delivery already done stays so."""
+    import threading
+
+    from checkpoints.notifications import Dispatcher
+    config, store, clock = _world(tmp_path)
+    sending, release = threading.Event(), threading.Event()
+
+    def send(target, payload, delivery_id, session):
+        if payload["event"] == "run.started":
+            return
+        sending.set()
+        release.wait(30)  # a receiver that never answers
+
+    dispatcher = Dispatcher(clock=clock, send=send)
+    done = store.deliveries.add_delivery("run.started", "ops", {"event": "run.started"})
+    dispatcher.submit(config, store, done)
+    assert dispatcher.flush(10)
+    held, queued = (store.deliveries.add_delivery(e, "ops", {"event": e}) for e in
+                    ("approval.required", "run.succeeded"))
+    dispatcher.submit(config, store, held)
+    dispatcher.submit(config, store, queued)
+    assert sending.wait(10)
+    try:
+        dispatcher.abandon()  # (the process then exits: the sender never writes again)
+        statuses = {d.id: (d.status, d.last_error) for d in store.deliveries.recent()}
+    finally:
+        release.set()
+    assert statuses[done.id][0] == "delivered"
+    for delivery in (held, queued):
+        status, error = statuses[delivery.id]
+        assert status == "failed" and error.endswith("the process that emitted it exited")
+
+
+def test_an_attempt_that_fails_after_the_exit_began_is_not_recorded_pending_again(tmp_path):
+    """The receiver's timeout ends an attempt just after abandon recorded the delivery as
+    failed: the retry it would plan is not written back as pending (seen in CI)."""
+    import threading
+
+    from checkpoints.notifications import EXITED, DeliveryError, Dispatcher
+    config, store, clock = _world(tmp_path)
+    sending, release = threading.Event(), threading.Event()
+    attempts = []
+
+    def send(target, payload, delivery_id, session):
+        attempts.append(delivery_id)
+        sending.set()
+        release.wait(30)
+        raise DeliveryError("no answer (ReadTimeout)", retry=True)
+
+    dispatcher = Dispatcher(clock=clock, send=send)
+    delivery = store.deliveries.add_delivery("approval.required", "ops", {"event": "x"})
+    dispatcher.submit(config, store, delivery)
+    assert sending.wait(10)
+    dispatcher.abandon()
+    release.set()  # the attempt times out now
+    assert dispatcher.flush(10)
+    done = store.deliveries.get_delivery(delivery.id)
+    assert (done.status, done.attempts, len(attempts)) == ("failed", 1, 1)
+    assert done.last_error == "no answer (ReadTimeout)" + EXITED

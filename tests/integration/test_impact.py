@@ -24,10 +24,12 @@ def wait_for(predicate, timeout=120):
 
 def test_a_plan_that_strands_an_apps_replicas_is_breaking_and_never_reported_a_success(
         cluster, tmp_path):
+    quick = {**cluster.config, "workers": {**cluster.config["workers"], "drain_timeout_seconds": 5}}
+    # the run that breaks the app gives it 5 s to serve again; the API that deploys it waits
+    # as long as a deploy does (three replicas start on a loaded machine)
     config = write_config(tmp_path / "quick.yaml", {
-        **cluster.config, "workers": {**cluster.config["workers"], "drain_timeout_seconds": 5},
-        "serve": {**cluster.config["serve"], "verify_timeout_seconds": 5}})
-    server = ApiServer(config)
+        **quick, "serve": {**cluster.config["serve"], "verify_timeout_seconds": 5}})
+    server = ApiServer(write_config(tmp_path / "api.yaml", quick))
     try:
         # three 0.7 GB model replicas on three 1 GB nodes: one per node, no room for more
         deployed = requests.post(f"{server.url}/api/v1/applications", timeout=60, json={
