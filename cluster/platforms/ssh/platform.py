@@ -262,7 +262,8 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
         try:
             remote = self.remote(host)
             done = self.runner.execute(self.login(host), argv, env, remote.project, timeout,
-                                       python=(f"{remote.venv}/bin/python", self.settings.python))
+                                       python=(f"{remote.venv}/bin/python", self.settings.python),
+                                       keep=Ran.OUTPUT_CHARS)
         except SSHError as e:
             raise PlatformError(f"could not run {argv[0]} for {app.name}: {e}") from None
         return Ran(done["code"], done["output"])

@@ -12,8 +12,8 @@ is ever on a command line; nothing is installed there): one request (JSON) in, o
     stop_each   exactly the processes given (each still the one seen), nothing else
     files       the text of a directory's files with a suffix (Ray's Grafana dashboards)
     run         a short command, waited for: its exit code (None: killed at its timeout)
-                and the end of its output (``python`` first: the first interpreter given
-                that is there)
+                and the last ``keep`` characters of its output (``python`` first:
+                the first interpreter given that is there)
 
 The standard library only (the host's own python3 runs it). Its waits sleep here, on the
 host: it is no part of the control plane's process (tests/test_architecture.py knows).
@@ -27,7 +27,6 @@ import sys
 import time
 
 RAY_BINARIES = ("raylet", "gcs_server", "plasma_store")
-KEEP = 4000  # the end of a command's output that ``run`` answers (base.Ran.OUTPUT_CHARS)
 
 
 def started(pid):
@@ -209,10 +208,11 @@ def run(request):
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=request["timeout"])
     except subprocess.TimeoutExpired as e:
-        return {"code": None, "output": (e.stdout or b"").decode(errors="replace")[-KEEP:]}
+        out = (e.stdout or b"").decode(errors="replace")
+        return {"code": None, "output": out[-request["keep"]:]}
     except OSError as e:
         return {"code": 127, "output": f"{argv[0]}: {e.strerror}"}
-    return {"code": done.returncode, "output": done.stdout.decode(errors="replace")[-KEEP:]}
+    return {"code": done.returncode, "output": done.stdout.decode(errors="replace")[-request["keep"]:]}
 
 
 COMMANDS = {"start": start, "run": run, "alive": alive, "find": find, "results": results,

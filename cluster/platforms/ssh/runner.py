@@ -206,12 +206,13 @@ class SSHRunner:
         return Process(host.name, int(answer["pid"]), answer["start"])
 
     def execute(self, host: Host, argv: list[str], env: dict | None = None,
-                cwd: str | None = None, timeout: float = 60, python: tuple = ()) -> dict:
+                cwd: str | None = None, timeout: float = 60, python: tuple = (),
+                *, keep: int) -> dict:
         """Run ``argv`` on ``host`` and wait for it (``env`` through the helper: never on a
         command line; ``python`` as ``argv[0]``: the first of ``python`` there): ``code``
-        (None: killed at ``timeout``) and the end of its ``output``."""
+        (None: killed at ``timeout``) and the last ``keep`` characters of its ``output``."""
         return self.python(host, {"do": "run", "argv": argv, "env": env or {}, "cwd": cwd,
-                                  "timeout": timeout, "python": list(python)},
+                                  "timeout": timeout, "python": list(python), "keep": keep},
                            timeout=timeout + 30)
 
     def alive(self, host: Host, process: Process) -> bool:

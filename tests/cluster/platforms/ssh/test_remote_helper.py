@@ -82,7 +82,7 @@ def test_a_request_and_its_secrets_reach_the_helper_on_its_input_never_a_command
     """As the runner calls it over SSH (``sh -c WITH_PYTHON``, the program on stdin), here:
     the command it runs gets the secret, and no process above it has it in its command line."""
     from cluster.platforms.ssh.runner import WITH_PYTHON, helper_input
-    request = {"do": "run", "argv": ["python", "-c", ANCESTORS], "timeout": 30,
+    request = {"do": "run", "argv": ["python", "-c", ANCESTORS], "timeout": 30, "keep": 4000,
                "env": {"RAY_AUTH_TOKEN": "s3cret"}, "python": ["/nonexistent/python", sys.executable]}
     done = subprocess.run(["sh", "-c", WITH_PYTHON], input=helper_input(request),
                           capture_output=True, text=True, timeout=60)
@@ -92,8 +92,9 @@ def test_a_request_and_its_secrets_reach_the_helper_on_its_input_never_a_command
 
 
 def test_a_command_the_helper_runs_says_how_it_ended():
-    missing = remote_helper.run({"argv": ["/nonexistent/tool"], "timeout": 5})
+    missing = remote_helper.run({"argv": ["/nonexistent/tool"], "timeout": 5, "keep": 4000})
     assert missing["code"] == 127 and "/nonexistent/tool" in missing["output"]
     slow = remote_helper.run({"argv": [sys.executable, "-c", "import time; print('up', flush=True);"
-                                                             " time.sleep(30)"], "timeout": 1})
+                                                             " time.sleep(30)"],
+                              "timeout": 1, "keep": 4000})
     assert (slow["code"], slow["output"].strip()) == (None, "up")
