@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 from cluster.config import parse_config  # noqa: E402
 from cluster.lifecycle import apps_running  # noqa: E402
-from cluster.platforms.base import RUNNING, AppSpec  # noqa: E402
 from cluster.platforms.cml import CMLPlatform  # noqa: E402
 from cluster.platforms.cml.client import CMLClient  # noqa: E402
+from cluster.platforms.records import RUNNING, AppSpec
 from cml_simulator.running import SimulatorProcess  # noqa: E402
 from core.timing import poll_until  # noqa: E402
 from store import Store  # noqa: E402

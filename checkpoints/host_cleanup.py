@@ -12,7 +12,7 @@ from __future__ import annotations
 from checkpoints.base import Context
 from checkpoints.operation import Operation
 from checkpoints.plan import NO_GATE, Action, Gate, Kind, Plan, policy_for
-from cluster.platforms.base import ForeignRay
+from cluster.platforms.records import ForeignRay
 from core.errors import Invalid
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from checkpoints.base import Context
 from checkpoints.plan import Action
 from cluster.impact import Demand, NodeLoad, Shortfall, additions, cluster_loads, node_impact, shortfalls
-from cluster.platforms.base import App
+from cluster.platforms.records import App
 from core.errors import DomainError
 
 

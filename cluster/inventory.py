@@ -1,6 +1,8 @@
 """The node inventory: what runs, asked of the live platform and the live cluster (never only
-records). The head is the app named ``<cluster>-head``, workers are ``<cluster>-worker-<n>``,
-and a Ray node belongs to an app when it runs on the app's address.
+records). The cluster's apps are those the platform lists with its tag (``TAG_CLUSTER``);
+the head is the one of kind head, workers are of kind worker with an index (their names,
+``<cluster>-head`` and ``<cluster>-worker-<n>``, are for people and the platform). A Ray
+node belongs to an app when it runs on the app's address.
 
 An explicit address (``RAY_ADDRESS``, given to the API and to validation) names the Ray
 cluster to read instead: its dashboard, Serve proxy and nodes, whatever head app the
@@ -18,7 +20,8 @@ from contextlib import contextmanager
 
 from cluster.dashboard import DashboardClient, DashboardError
 from cluster.layout import PortLayout
-from cluster.platforms.base import LIVE, App, Platform
+from cluster.platforms.base import Platform
+from cluster.platforms.records import LIVE, TAG_CLUSTER, TAG_INDEX, App, node_tags
 from cluster.ray_address import ENV, RayAddress, RayAddressUnreachable, resolve_dashboard
 from core.errors import Conflict
 from core.records import NodeView
@@ -53,23 +56,31 @@ class NodeInventory:
         self._snapshot = threading.local()  # see one_listing
 
     # -- names and apps ---------------------------------------------------------------------
+    def tags(self, kind: str, index: int | None = None) -> dict[str, str]:
+        """The tags of this cluster's app of ``kind`` (a worker: with its index)."""
+        return node_tags(self.config.cluster_name, kind, index)
+
     @property
     def head_name(self) -> str:
         return f"{self.config.cluster_name}-head"
 
-    @property
-    def worker_prefix(self) -> str:
-        return f"{self.config.cluster_name}-worker-"
+    def worker_name(self, index: int) -> str:
+        return f"{self.config.cluster_name}-worker-{index}"
 
-    def is_worker(self, name: str) -> bool:
-        """Whether ``name`` is one of this cluster's workers' (``<prefix><n>``): an app of the
-        project that only looks like one (``<cluster>-worker-old``) is not the cluster's."""
-        return name.startswith(self.worker_prefix) and name[len(self.worker_prefix):].isdigit()
+    @property
+    def prometheus_name(self) -> str:
+        return f"{self.config.cluster_name}-prometheus"
+
+    @staticmethod
+    def worker_index(app: App) -> int | None:
+        """A worker app's index (None: not a worker of a cluster)."""
+        index = app.spec.tags.get(TAG_INDEX, "") if app.spec.role == "worker" else ""
+        return int(index) if index.isdigit() else None
 
     def apps(self) -> list[App]:
         """This cluster's node apps on the platform (one listing: an API call on CML)."""
         return [a for a in self._platform_apps()
-                if a.name == self.head_name or self.is_worker(a.name)]
+                if a.spec.role == "head" or self.worker_index(a) is not None]
 
     @contextmanager
     def one_listing(self):
@@ -87,32 +98,29 @@ class NodeInventory:
             self._snapshot.active, self._snapshot.apps = False, None
 
     def _platform_apps(self) -> list[App]:
+        """Every app of the platform tagged with this cluster."""
+        mine = {TAG_CLUSTER: self.config.cluster_name}
         if not getattr(self._snapshot, "active", False):
-            return self.platform.list_apps()
+            return self.platform.apps_tagged(mine)
         if self._snapshot.apps is None:
-            self._snapshot.apps = self.platform.list_apps()
+            self._snapshot.apps = self.platform.apps_tagged(mine)
         return self._snapshot.apps
-
-    @property
-    def prometheus_name(self) -> str:
-        return f"{self.config.cluster_name}-prometheus"
 
     def owned_apps(self) -> list[App]:
         """Every platform app of this cluster: its nodes and its Prometheus."""
         return [a for a in self._platform_apps()
-                if a.name in (self.head_name, self.prometheus_name) or self.is_worker(a.name)]
+                if a.spec.role in ("head", "prometheus") or self.worker_index(a) is not None]
 
     def head_app(self, live_only: bool = True, apps: list[App] | None = None) -> App | None:
         for app in self.apps() if apps is None else apps:
-            if app.name == self.head_name and (not live_only or app.status in LIVE):
+            if app.spec.role == "head" and (not live_only or app.status in LIVE):
                 return app
         return None
 
     def worker_apps(self, live_only: bool = True, apps: list[App] | None = None) -> list[App]:
         apps = self.apps() if apps is None else apps
-        return sorted((a for a in apps if self.is_worker(a.name)
-                       and (not live_only or a.status in LIVE)),
-                      key=lambda a: int(a.name.rsplit("-", 1)[1]))
+        return sorted((a for a in apps if self.worker_index(a) is not None
+                       and (not live_only or a.status in LIVE)), key=self.worker_index)
 
     # -- addresses ----------------------------------------------------------------------------
     def node_ip(self, app: App) -> str | None:
@@ -321,7 +329,7 @@ class NodeInventory:
             node = self.ray_node_for(app, ray_nodes) if ray_nodes else None
             if node:
                 seen.add(node["node_id"])
-            out.append(_view(node, app, "head" if app.name == self.head_name else "worker", usage))
+            out.append(_view(node, app, app.spec.role, usage))
         for node in ray_nodes:
             if node["node_id"] not in seen and node["state"] == "ALIVE":
                 out.append(_view(node, None, "head" if node["is_head_node"] else "worker", usage))

@@ -10,7 +10,7 @@ import json
 import zlib
 from dataclasses import asdict, dataclass
 
-from cluster.platforms.base import LIVE, App
+from cluster.platforms.records import LIVE, App
 from cluster.ports import pick_port, pick_port_range, port_free
 
 LAYOUT_KEY = "cluster.layout"

@@ -17,7 +17,8 @@ from cluster.dashboard import DashboardError
 from cluster.inventory import NodeInventory, NoHead
 from cluster.launcher import RAY_COMMAND
 from cluster.layout import PortLayout
-from cluster.platforms.base import FAILED, RUNNING, STOPPED, App, AppSpec, Platform, Ran
+from cluster.platforms.base import Platform
+from cluster.platforms.records import FAILED, RUNNING, STOPPED, App, AppSpec, Ran
 from core import crashpoints
 from core.errors import Conflict, DomainError, NotFound
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
@@ -91,7 +92,7 @@ class NodeLifecycle:
             with self._lock:
                 taken = self.layout.ports_in_use(apps) | layout.head_ports
                 args.update(self.layout.private_ports(taken))
-        return self.platform.create_app(self._node_spec(self.inventory.head_name, "head", head, args,
+        return self.platform.create_app(self._node_spec("head", None, head, args,
                                                         **layout.head_env()))
 
     def wait_head(self, app: App, timeout: float = 120, on_wait=None) -> None:
@@ -116,7 +117,7 @@ class NodeLifecycle:
         resources = resources or self.config.workers
         with self._lock:  # names and ports are chosen together, then the starts run in parallel
             apps = self.inventory.apps()
-            used = {int(a.name.rsplit("-", 1)[1])
+            used = {self.inventory.worker_index(a)
                     for a in self.inventory.worker_apps(live_only=False, apps=apps)}
             # the head's ports too: its Serve proxy and Prometheus ports are bound only later,
             # and a worker given one of them first makes the proxy fail to bind (seen)
@@ -128,8 +129,8 @@ class NodeLifecycle:
                 args = _resource_args(resources, resources.gpus)
                 if self.platform.shares_host_network:
                     args.update(self.layout.worker_node_ports(taken))
-                spec = self._node_spec(f"{self.inventory.worker_prefix}{index}", "worker",
-                                       resources, args, RAY_HEAD_ADDRESS=head_address)
+                spec = self._node_spec("worker", index, resources, args,
+                                       RAY_HEAD_ADDRESS=head_address)
                 if added_by:
                     spec = replace(spec, description=f"{spec.description} {added_by_note(added_by)}")
                 specs.append(spec)
@@ -156,7 +157,7 @@ class NodeLifecycle:
         app = next((a for a in self.inventory.apps() if a.id == app_id), None)
         if app is None:
             raise NotFound(f"no node app with id {app_id}")
-        if app.name == self.inventory.head_name:
+        if app.spec.role == "head":
             raise Conflict("the head node cannot be removed (tear the cluster down instead)")
         return app
 
@@ -233,7 +234,7 @@ class NodeLifecycle:
         the app names."""
         apps = self.inventory.owned_apps()
         ordered = self.inventory.worker_apps(live_only=False, apps=apps) + [
-            a for a in apps if a.name in (self.inventory.head_name, self.inventory.prometheus_name)]
+            a for a in apps if a.spec.role in ("head", "prometheus")]
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda a: self.platform.delete_app(a.id), ordered))
         for app in ordered:
@@ -249,15 +250,19 @@ class NodeLifecycle:
         return [a.name for a in ordered]
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _node_spec(self, name: str, role: str, resources: NodeResources, ray_args: dict,
+    def _node_spec(self, role: str, index: int | None, resources: NodeResources, ray_args: dict,
                    **env) -> AppSpec:
+        """The spec of the head (``index`` None) or of worker ``index``."""
+        inventory = self.inventory
+        name = inventory.head_name if role == "head" else inventory.worker_name(index)
         if self.platform.shares_host_network:
             # One temp dir per node: nodes starting at once in a shared one race for socket
             # names. (A node with a host of its own keeps Ray's default, in its own /tmp.)
             ray_args = {**ray_args, "temp_dir": self.head_temp_dir if role == "head"
-                        else f"{self.temp_dir}/w{name.rsplit('-', 1)[1]}"}
+                        else f"{self.temp_dir}/w{index}"}
         return AppSpec(name=name, script=LAUNCHER, cpu=resources.cpu, memory=resources.memory,
-                       gpus=0 if role == "head" else resources.gpus, role=role,
+                       gpus=0 if role == "head" else resources.gpus,
+                       tags=inventory.tags(role, index),
                        description=f"Ray {role} of {self.config.cluster_name}",
                        env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_APP_NAME": name,
                             "RAYDEPLOY_RAY_ARGS": json.dumps(ray_args, sort_keys=True),

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 
-from cluster.platforms.base import FAILED, STOPPED, AppSpec
+from cluster.platforms.records import FAILED, STOPPED, AppSpec
 from cluster.ports import pick_port
 from cml_simulator.common import (
     USER,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-from cluster.platforms.base import JobSpec
+from cluster.platforms.records import JobSpec
 from cml_simulator.common import (
     USER,
     SimError,

@@ -16,16 +16,8 @@ from checkpoints.orchestrator import Orchestrator
 from checkpoints.plan import Action, Kind, Plan
 from cluster.config import parse_config
 from cluster.layout import LAYOUT_KEY
-from cluster.platforms.base import (
-    RUNNING,
-    App,
-    AppSpec,
-    Job,
-    JobRun,
-    JobSpec,
-    Platform,
-    Project,
-)
+from cluster.platforms.base import Platform, existing
+from cluster.platforms.records import RUNNING, App, AppSpec, Job, JobRun, JobSpec, Project, legacy_tags
 from core.errors import NotFound
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout, wherever it is
@@ -67,11 +59,16 @@ class FakeNodes(Platform):
         self._clock = itertools.count(1)
 
     def add_app(self, name: str, cpu=1.0, memory=1.0, gpus=0, status=RUNNING, ip=None,
-                env=None) -> App:
+                env=None, tags=None) -> App:
+        """An app; without ``tags``, those the tool gives an app of that name (``rd-head``,
+        ``rd-worker-2``, ``rd-prometheus``; none for another name)."""
         n = next(self._ids)
+        if tags is None:
+            tags = next((t for kind in ("head", "worker", "prometheus")
+                         if (t := legacy_tags(name, kind))), {})
         app = App(id=f"app-{n}", name=name, status=status,
                   spec=AppSpec(name=name, script="cluster/launcher.py", cpu=cpu, memory=memory,
-                               gpus=gpus, env=env or {}),
+                               gpus=gpus, env=env or {}, tags=tags),
                   ip=ip or f"127.0.0.{n + 1}", created_at=float(next(self._clock)))
         self.apps[app.id] = app
         return app
@@ -80,8 +77,9 @@ class FakeNodes(Platform):
         return list(self.apps.values())
 
     def create_app(self, spec: AppSpec) -> App:
-        existing = next((a for a in self.apps.values() if a.name == spec.name), None)
-        return existing or self.add_app(spec.name, spec.cpu, spec.memory, spec.gpus, env=spec.env)
+        found = existing(spec, [(a, a.spec) for a in self.apps.values()])
+        return found or self.add_app(spec.name, spec.cpu, spec.memory, spec.gpus, env=spec.env,
+                                        tags=spec.tags)
 
     def get_app(self, app_id):
         if app_id not in self.apps:

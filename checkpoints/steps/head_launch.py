@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import Action, Kind, Plan
-from cluster.platforms.base import FAILED, RUNNING, STOPPED
+from cluster.platforms.records import FAILED, RUNNING, STOPPED
 from cluster.serve import app_paths
 from core.errors import DomainError
 
@@ -25,8 +25,7 @@ class HeadLaunch(Checkpoint):
         apps = inventory.apps()
         head = inventory.head_app(apps=apps)
         if head is None:
-            stale = [a for a in apps if a.name == inventory.head_name
-                     and a.status in (FAILED, STOPPED)]
+            stale = [a for a in apps if a.spec.role == "head" and a.status in (FAILED, STOPPED)]
             details = {"cpu": config.head.cpu, "memory": config.head.memory, "gpus": 0}
             if stale:
                 details["previous"] = f"{stale[0].status} app cleaned up"
@@ -77,7 +76,7 @@ class HeadLaunch(Checkpoint):
         if any(a.kind == Kind.REPLACE for a in plan.actions):
             cluster.lifecycle.teardown()
         for app in cluster.inventory.apps():  # failed/stopped leftovers of an earlier head
-            if app.name == cluster.inventory.head_name and app.status in (FAILED, STOPPED):
+            if app.spec.role == "head" and app.status in (FAILED, STOPPED):
                 ctx.platform.delete_app(app.id)
         waiting = next((a for a in plan.actions if a.kind == Kind.WAIT), None)
         head = cluster.inventory.head_app() if waiting else cluster.lifecycle.start_head()

@@ -14,7 +14,7 @@ from checkpoints.base import Checkpoint, Context
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Action, Kind, Plan
 from cluster.jobs_config import load_jobs_config
-from cluster.platforms.base import RUN_KEY_ENV, JobSpec
+from cluster.platforms.records import RUN_KEY_ENV, JobSpec
 from core.timing import TimedOut, poll_until
 
 

@@ -18,7 +18,7 @@ from checkpoints.base import Checkpoint, Context
 from checkpoints.plan import Action, Kind, Plan
 from cluster.lifecycle import LAUNCHER
 from cluster.monitoring import prometheus_url, scrape_targets, target_problems
-from cluster.platforms.base import FAILED, LIVE, RUNNING, STOPPED, AppSpec
+from cluster.platforms.records import FAILED, LIVE, RUNNING, STOPPED, AppSpec
 from cluster.prometheus import SD_FILE_NAME, PrometheusClient, render_config
 from core.errors import DomainError
 from core.timing import TimedOut, poll_until
@@ -35,7 +35,7 @@ def app_name(ctx: Context) -> str:
 
 def prometheus_apps(ctx: Context) -> list:
     """The cluster's Prometheus app(s) on the platform, whatever their status."""
-    return [a for a in ctx.cluster.inventory.owned_apps() if a.name == app_name(ctx)]
+    return [a for a in ctx.cluster.inventory.owned_apps() if a.spec.role == "prometheus"]
 
 
 def prometheus_app(ctx: Context, live_only: bool = True):
@@ -55,7 +55,8 @@ def desired(ctx: Context) -> tuple[str, AppSpec] | None:
     args = {"config": CONFIG_FILE, "data": DATA_DIR, "listen": listen, "retention": mon.retention}
     setup = hashlib.sha256((text + json.dumps(args, sort_keys=True)).encode()).hexdigest()[:16]
     spec = AppSpec(name=app_name(ctx), script=LAUNCHER, cpu=mon.cpu, memory=mon.memory,
-                   gpus=0, role="prometheus", description=f"Prometheus of {ctx.config.cluster_name}",
+                   gpus=0, tags=ctx.cluster.inventory.tags("prometheus"),
+                   description=f"Prometheus of {ctx.config.cluster_name}",
                    env={"RAYDEPLOY_ROLE": "prometheus", SETUP_KEY: setup,
                         "RAYDEPLOY_PROMETHEUS_ARGS": json.dumps(args, sort_keys=True)})
     return text, spec

@@ -6,7 +6,7 @@ from checkpoints import impact
 from checkpoints.base import Checkpoint, Context, serving_problems
 from checkpoints.plan import Action, Kind, Plan
 from cluster.lifecycle import NodeFailed
-from cluster.platforms.base import FAILED, STOPPED
+from cluster.platforms.records import FAILED, STOPPED
 
 WORKER_TIMEOUT = 180
 START_ATTEMPTS = 2  # a worker that ended while starting is started once more

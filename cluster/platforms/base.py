@@ -1,11 +1,15 @@
-"""Where cluster nodes run: the ``Platform`` base class and the records it speaks in.
+"""Where cluster nodes run: the ``Platform`` base class (the records it speaks in: ``records``).
 
-A platform provides nodes (applications: created by name with a role and resources,
-listed, stopped, deleted; each with its address where the platform knows it up front) and
-runs a command where a node runs. A project, jobs (with runs) and project files that every
-node reads are optional: CML has exactly these, the local and ssh platforms make them (with
-processes, and on hosts), and a platform without them gets the defaults here (nothing to
-make, no jobs, no files), so the checkpoints and the cluster manager are written once.
+A platform provides nodes (applications: created with resources and tags, listed by tag,
+stopped, deleted; each with its address where the platform knows it up front) and runs a
+command where a node runs. An app's tags are its identity (what Ray's NodeProvider calls
+tags: the cluster, the kind of node, the worker's index); its name is for people and the
+platform (unique in a CML project), made from the tags by the caller.
+
+A project, jobs (with runs) and project files that every node reads are optional: CML has
+exactly these, the local and ssh platforms make them (with processes, and on hosts), and a
+platform without them gets the defaults here (nothing to make, no jobs, no files), so the
+checkpoints and the cluster manager are written once.
 
 A platform declares what it can do (capabilities, with defaults here) and owns its config
 section (``settings_section``/``settings_schema``, its environment overrides and older config
@@ -13,16 +17,23 @@ shapes). Code outside ``cluster/platforms/<name>`` asks capabilities, never name
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cluster.platforms.records import (
+    App,
+    AppSpec,
+    ForeignRay,
+    Job,
+    JobRun,
+    JobSpec,
+    Project,
+    Ran,
+)
 from core.errors import Invalid, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -43,108 +54,17 @@ class ConfigShapeError(Invalid):
         self.errors = errors
 
 
-# App statuses, shared by every platform (CML's APPLICATION_* names without the prefix).
-STARTING, RUNNING, STOPPING, STOPPED, FAILED = "starting", "running", "stopping", "stopped", "failed"
-LIVE = (STARTING, RUNNING)
-# Job run statuses (CML's ENGINE_* names without the prefix).
-RUN_TERMINAL = {"succeeded", "failed", "timedout", "stopped", "skipped"}
-# In a job run's environment: the job spec (and script) it ran, so a later run of the same
-# spec can be skipped. Platforms whose child jobs start by themselves carry it in the job.
-RUN_KEY_ENV = "RAYDEPLOY_RUN_KEY"
-
-
-@dataclass(frozen=True)
-class Project:
-    id: str
-    name: str
-    status: str = "success"  # creating | success | failure (CML's creation_status)
-
-
-@dataclass(frozen=True)
-class AppSpec:
-    name: str
-    script: str  # a Python file, relative to the project directory
-    cpu: float
-    memory: float  # GB
-    gpus: int = 0
-    env: dict = field(default_factory=dict)
-    description: str = ""
-    public: bool = False  # its URL needs no platform login (CML: bypass_authentication)
-    # what the node is to the cluster: head | worker | prometheus (a service beside the
-    # head); a platform that chooses machines places by it ("" : no node of a cluster)
-    role: str = ""
-
-
-@dataclass(frozen=True)
-class App:
-    id: str
-    name: str
-    status: str
-    spec: AppSpec
-    ip: str | None = None  # known up front on the local platform; published by the node on CML
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    name: str
-    script: str
-    arguments: str = ""
-    cpu: float = 1.0
-    memory: float = 2.0
-    timeout: int = 3600
-    parent: str | None = None  # name of the parent job
-    environment: dict = field(default_factory=dict)
-
-    @property
-    def spec_hash(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    name: str
-    spec: JobSpec
-
-
-@dataclass(frozen=True)
-class JobRun:
-    id: str
-    job_id: str
-    status: str
-    spec_hash: str = ""
-    exit_code: int | None = None
-    created_at: float = 0.0
-
-    @property
-    def finished(self) -> bool:
-        return self.status in RUN_TERMINAL
-
-
-@dataclass(frozen=True)
-class ForeignRay:
-    """Ray running on one of the platform's hosts that this tool did not start: the
-    processes of one session there (pid, kernel start time, command), as seen."""
-    host: str
-    session: int
-    processes: tuple  # ((pid, start, command), ...), by pid
-
-    @property
-    def first(self) -> tuple:
-        """What started the session (its leader) when it still runs, else the lowest pid
-        (pids wrap around: the lowest is not always the oldest)."""
-        return next((p for p in self.processes if p[0] == self.session), self.processes[0])
-
-
-@dataclass(frozen=True)
-class Ran:
-    """How a command run on a node ended: its exit code (None: it ran out of time, and was
-    killed) and the end of its output (stdout and stderr)."""
-    code: int | None
-    output: str
-
-    OUTPUT_CHARS: ClassVar[int] = 4000  # the end of the output that is kept
+def existing(spec: AppSpec, recorded: list[tuple[Any, AppSpec]]):
+    """Of ``recorded`` ((an app as the platform keeps it, its spec), ...), the one that is
+    ``spec``'s app (its tags), or None. An app's name is unique (CML's rule; the others keep
+    logs and places by it): one of that name with other tags is refused (PlatformError)."""
+    for item, other in recorded:
+        if other.identity == spec.identity:
+            return item
+    if any(other.name == spec.name for _, other in recorded):
+        raise PlatformError(f"cannot create application {spec.name}: an application of that "
+                            f"name exists with other tags (not this one); rename or remove it")
+    return None
 
 
 class Platform:
@@ -315,7 +235,17 @@ class Platform:
         raise PlatformError(f"the {self.name} platform stops no process it did not start")
 
     # -- nodes: what every platform implements ------------------------------------------------
+    # ``list_apps`` answers every app of the project, stopped ones too, each with the tags it
+    # was created with; ``create_app`` is idempotent by the spec's tags (``AppSpec.identity``):
+    # an app with them is answered as it is, after a lost answer or a crash alike.
     def list_apps(self) -> list[App]: raise NotImplementedError
+
+    def apps_tagged(self, tags: dict[str, str]) -> list[App]:
+        """The apps whose tags include ``tags`` (Ray's ``non_terminated_nodes(tag_filters)``,
+        with the ended ones too). A platform that can ask for them by tag overrides it."""
+        wanted = tags.items()
+        return [a for a in self.list_apps() if wanted <= a.spec.tags.items()]
+
     def create_app(self, spec: AppSpec) -> App: raise NotImplementedError
 
     def create_apps(self, specs: list[AppSpec]) -> list[App]:

@@ -19,20 +19,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cluster import job_runner, processes
-from cluster.platforms.base import (
-    FAILED,
-    LIVE,
-    RUNNING,
-    STARTING,
-    STOPPED,
-    App,
-    AppSpec,
-    JobSpec,
-    Platform,
-    PlatformError,
-    Project,
-)
+from cluster.platforms.base import Platform, PlatformError, existing
 from cluster.platforms.recorded_jobs import RecordedJobs
+from cluster.platforms.records import FAILED, LIVE, RUNNING, STARTING, STOPPED, App, AppSpec, JobSpec, Project
 from cluster.ports import pick_loopback
 from core import crashpoints
 from core.errors import DomainError, NotFound
@@ -146,9 +135,10 @@ class LocalPlatform(RecordedJobs, Platform):
     def create_app(self, spec: AppSpec) -> App:
         # the records as stored: their status (a /proc look-up each) is not needed here, and
         # hundreds of apps made at once would otherwise each look up every other one
-        existing = next((r for r in self.store.platform_records.apps() if r["name"] == spec.name), None)
-        if existing is not None:
-            return self._app(existing)
+        found = existing(spec, [(r, AppSpec.from_record(r["spec"]))
+                                for r in self.store.platform_records.apps()])
+        if found is not None:
+            return self._app(found)
         if not (self.project_dir / spec.script).is_file():
             raise PlatformError(f"cannot start application {spec.name}: its script {spec.script} "
                                 f"is not in the project directory {self.project_dir}")
@@ -208,8 +198,6 @@ class LocalPlatform(RecordedJobs, Platform):
         return alive_start is None or alive_start == record["pid_start"]
 
     def _app(self, record: dict) -> App:
-        spec = dict(record["spec"])
-        ip = spec.pop("ip", None)
         status = record["status"]
         if status == STARTING and not record["pid"] and time.time() - record["created_at"] > 5:
             # the process that started it died between the start and recording the pid
@@ -221,8 +209,9 @@ class LocalPlatform(RecordedJobs, Platform):
         if status in LIVE and record["pid"] and not processes.is_ours(record["pid"],
                                                                        record["pid_start"]):
             status = FAILED
-        return App(id=record["id"], name=record["name"], status=status, spec=AppSpec(**spec),
-                   ip=ip, created_at=record["created_at"])
+        return App(id=record["id"], name=record["name"], status=status,
+                   spec=AppSpec.from_record(record["spec"]), ip=record["spec"].get("ip"),
+                   created_at=record["created_at"])
 
     # -- where processes run (the CML simulator's pods override these) ----------------------------
     def _place(self, name: str, taken: set[str]) -> str:

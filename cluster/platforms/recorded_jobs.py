@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from cluster.platforms.base import Job, JobRun, JobSpec
+from cluster.platforms.records import Job, JobRun, JobSpec
 from core import crashpoints
 from core.errors import NotFound
 from store import new_id

@@ -7,7 +7,7 @@ import pytest
 
 from checkpoints.host_cleanup import HostCleanup
 from checkpoints.plan import Kind
-from cluster.platforms.base import ForeignRay
+from cluster.platforms.records import ForeignRay
 from core.errors import Invalid
 from tests.fakes import world
 

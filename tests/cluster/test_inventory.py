@@ -9,6 +9,7 @@ from dataclasses import replace
 from checkpoints.factory import make_context
 from cluster.config import parse_config
 from cluster.layout import LAYOUT_KEY
+from cluster.platforms.records import node_tags
 from tests.fakes import FakePlatform, FakeRay
 
 
@@ -85,3 +86,19 @@ def test_an_app_that_only_looks_like_a_worker_is_not_the_clusters(tmp_path):
     assert [a.name for a in inventory.worker_apps()] == ["rd-worker-1", "rd-worker-2"]
     assert sorted(a.name for a in inventory.owned_apps()) == \
         ["rd-head", "rd-worker-1", "rd-worker-2"]
+
+
+def test_the_clusters_apps_are_those_tagged_with_it_whatever_their_names(tmp_path):
+    """Identity is by tags: an app named like a worker without the cluster's tags is not
+    one (made by hand, or another cluster's), and a worker tagged as one is, by its index."""
+    cfg, platform, ray, ctx = cluster(tmp_path, workers=1)
+    platform.add_app("rd-worker-7", tags={})  # someone's app that only has the name
+    platform.add_app("rd-worker-3", tags=node_tags("rd-worker", "head"))  # cluster rd-worker's
+    platform.add_app("renamed-by-hand", tags=node_tags("rd", "worker", 12))
+    platform.add_app("rd-worker-2", tags=node_tags("rd", "worker", 2))
+    inventory = ctx.cluster.inventory
+    assert [a.name for a in inventory.worker_apps()] == \
+        ["rd-worker-1", "rd-worker-2", "renamed-by-hand"]  # by index (1, 2, 12), not by name
+    assert inventory.head_app().name == "rd-head"
+    assert sorted(a.name for a in inventory.owned_apps()) == \
+        ["rd-head", "rd-worker-1", "rd-worker-2", "renamed-by-hand"]

@@ -19,7 +19,7 @@ from cluster.layout import (
     PortLayout,
     ray_args,
 )
-from cluster.platforms.base import RUNNING, STARTING, STOPPED, App, AppSpec
+from cluster.platforms.records import RUNNING, STARTING, STOPPED, App, AppSpec
 from store import Store
 
 LAYOUT = Layout(port=6379, dashboard_port=8265, serve_port=8000, client_port=10001,

@@ -7,7 +7,7 @@ import pytest
 
 from cluster.layout import LAYOUT_KEY
 from cluster.lifecycle import NodeFailed, apps_running
-from cluster.platforms.base import FAILED, RUNNING, STARTING
+from cluster.platforms.records import FAILED, RUNNING, STARTING
 from tests.fakes import FakePlatform, world
 
 

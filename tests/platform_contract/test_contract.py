@@ -3,10 +3,12 @@ the in-memory fake, the local platform (processes of this machine), CML (through
 simulator) and ssh (hosts of the lab). A platform is done when it passes this suite
 (docs/architecture.md).
 
-    - creating an app is idempotent by its name: a retry after a lost answer finds it, and
+    - creating an app is idempotent by its tags: a retry after a lost answer finds it, and
       so does a later process after the one creating it died between the platform making
-      the node and recording it (the ambiguous failure): one app, one process;
-    - listing sees what this platform's project holds, and nothing of another's;
+      the node and recording it (the ambiguous failure): one app, one process; an app of the
+      same name with other tags is refused, the first one untouched;
+    - listing sees what this platform's project holds, and nothing of another's; listing by
+      tag sees the apps with those tags and no other;
     - deleting is final: the app's process ends, and nothing else ends with it;
     - an app's process outlives the command that created it: a later process finds it;
     - a node's address is the one the platform gives it (in the launcher's platform-neutral
@@ -33,8 +35,9 @@ import pytest
 
 from cluster import processes
 from cluster.config import parse_config
-from cluster.platforms.base import LIVE, RUNNING, App, AppSpec, Ran
+from cluster.platforms.base import PlatformError
 from cluster.platforms.local import LocalPlatform
+from cluster.platforms.records import LIVE, RUNNING, App, AppSpec, Ran
 from core import crashpoints
 from core.errors import NotFound
 from core.timing import poll_until
@@ -76,10 +79,12 @@ HOOKS = {"RAYDEPLOY_TEST_HOOKS": "1", "RAYDEPLOY_CRASH_AT": "contract:unrecorded
 DIES = "from core import crashpoints; crashpoints.enter('contract'); "  # at HOOKS' point
 
 
-def spec(name: str, platform=None) -> AppSpec:
-    """An app spec; with the ``platform``, what it tells every node (as the node lifecycle)."""
+def spec(name: str, platform=None, tags: dict | None = None) -> AppSpec:
+    """An app spec, tagged as one of the suite's (by its name, unless ``tags`` say else);
+    with the ``platform``, what it tells every node (as the node lifecycle)."""
     return AppSpec(name=name, script="contract_app.py", cpu=1, memory=1,
-                   env={"CONTRACT_NAME": name, **(platform.node_environment() if platform else {})})
+                   env={"CONTRACT_NAME": name, **(platform.node_environment() if platform else {})},
+                   tags={"contract-suite": "1", "contract-app": name} if tags is None else tags)
 
 
 class Fake:
@@ -220,6 +225,7 @@ from cluster.config import load_config
 from cluster.platforms import make_platform
 from core import crashpoints
 from core.errors import NotFound
+from cluster.platforms.base import PlatformError
 from store import Store
 from tests.platform_contract.test_contract import spec
 from core import crashpoints
@@ -231,7 +237,10 @@ method, argument = sys.argv[2], sys.argv[3]
 crashpoints.enter("contract")
 try:
     if method == "create_app":
-        answer = platform.create_app(spec(argument, platform))
+        given = json.loads(argument)
+        answer = platform.create_app(spec(given["name"], platform, given["tags"]))
+    elif method == "apps_tagged":
+        answer = platform.apps_tagged(json.loads(argument))
     elif method == "run_on_node":
         given = json.loads(argument)
         answer = platform.run_on_node(platform.get_app(given["app"]), given["argv"],
@@ -242,6 +251,8 @@ try:
         answer = getattr(platform, method)(argument)
 except NotFound as e:
     answer = {"not_found": str(e)}
+except PlatformError as e:
+    answer = {"platform_error": str(e)}
 print(json.dumps(answer, default=dataclasses.asdict))
 """
 
@@ -262,6 +273,8 @@ class SSHPlatformIn:
         answer = json.loads(done.stdout.strip().splitlines()[-1])
         if isinstance(answer, dict) and "not_found" in answer:
             raise NotFound(answer["not_found"])
+        if isinstance(answer, dict) and "platform_error" in answer:
+            raise PlatformError(answer["platform_error"])
         return answer
 
     def node_environment(self) -> dict:
@@ -272,10 +285,14 @@ class SSHPlatformIn:
         return App(**{**raw, "spec": AppSpec(**raw["spec"])})
 
     def create_app(self, app_spec: AppSpec) -> App:
-        return self._app(self._call("create_app", app_spec.name))
+        return self._app(self._call("create_app", json.dumps({"name": app_spec.name,
+                                                              "tags": app_spec.tags})))
 
     def list_apps(self) -> list[App]:
         return [self._app(a) for a in self._call("list_apps")]
+
+    def apps_tagged(self, tags: dict) -> list[App]:
+        return [self._app(a) for a in self._call("apps_tagged", json.dumps(tags))]
 
     def get_app(self, app_id: str) -> App:
         return self._app(self._call("get_app", app_id))
@@ -326,7 +343,8 @@ class SSH:
         return self.platform.create_app(spec(name)).id
 
     def create_dying(self, name: str) -> None:
-        self.platform._call("create_app", name, dies=True)
+        self.platform._call("create_app", json.dumps({"name": name, "tags": spec(name).tags}),
+                            dies=True)
 
     def reach(self, address: str, port: int) -> str:
         """From the deployer's host (ops), where the hosts are reachable."""
@@ -361,16 +379,26 @@ def live(platform, name: str) -> bool:
     return any(a.name == name and a.status in LIVE for a in platform.list_apps())
 
 
-def test_creating_an_app_is_idempotent_by_its_name(world):
+def test_creating_an_app_is_idempotent_by_its_tags(world):
     first = world.platform.create_app(spec("contract-a"))
     again = world.platform.create_app(spec("contract-a"))  # a retry after a lost answer
-    assert again.id == first.id
+    assert again.id == first.id and again.spec.tags == spec("contract-a").tags
     assert [a.name for a in world.platform.list_apps()].count("contract-a") == 1
 
 
-def test_creating_is_idempotent_by_name_after_the_creator_died_unrecorded(world):
+def test_an_app_of_the_same_name_with_other_tags_is_refused(world):
+    """Names are unique (CML's rule, and what people and logs go by): a spec of a taken name
+    that is another app (its tags differ) is refused, and the first app stays as it was."""
+    first = world.platform.create_app(spec("contract-a"))
+    with pytest.raises(PlatformError, match="contract-a.*other tags"):
+        world.platform.create_app(spec("contract-a", tags={"contract-app": "another"}))
+    assert [(a.id, a.spec.tags) for a in world.platform.list_apps()] == [(first.id,
+                                                                          first.spec.tags)]
+
+
+def test_creating_is_idempotent_by_tags_after_the_creator_died_unrecorded(world):
     """The creating process is killed right after the platform made the node and before it
-    was recorded or answered: a later create of that name finds it, nothing is made twice."""
+    was recorded or answered: a later create with its tags finds it, nothing is made twice."""
     world.create_dying("contract-a")
     later = world.later()
     app = later.create_app(spec("contract-a"))  # the retry (a --resume)
@@ -411,9 +439,16 @@ def test_listing_sees_what_the_project_holds_and_nothing_of_another(world):
     a = world.platform.create_app(spec("contract-a"))
     world.platform.create_app(spec("contract-b"))
     world.other.create_app(spec("contract-c"))  # another project's (another cluster's)
+    world.platform.create_app(spec("contract-d", tags={"contract-suite": "2"}))
     world.platform.delete_app(a.id)
-    assert sorted(x.name for x in world.platform.list_apps()) == ["contract-b"]
-    assert sorted(x.name for x in world.later().list_apps()) == ["contract-b"]
+    assert sorted(x.name for x in world.platform.list_apps()) == ["contract-b", "contract-d"]
+    later = world.later()
+    assert sorted(x.name for x in later.list_apps()) == ["contract-b", "contract-d"]
+    assert [x.name for x in later.apps_tagged({"contract-suite": "1"})] == ["contract-b"]
+    assert [x.name for x in later.apps_tagged({"contract-app": "contract-b",
+                                               "contract-suite": "1"})] == ["contract-b"]
+    assert later.apps_tagged({"contract-app": "contract-c"}) == []  # another project's
+    assert later.apps_tagged({"contract-suite": "1", "contract-app": "contract-d"}) == []
 
 
 def test_deleting_is_final_and_ends_nothing_else(world):

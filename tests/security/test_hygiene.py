@@ -20,8 +20,8 @@ from tests.security.conftest import awaiting, make_app
 
 
 def test_node_processes_do_not_inherit_the_deployers_secrets(tmp_path, monkeypatch):
-    from cluster.platforms.base import AppSpec
     from cluster.platforms.local import LocalPlatform
+    from cluster.platforms.records import AppSpec
     monkeypatch.setenv("CML_API_KEY", "deployer-secret-key")
     monkeypatch.setenv("RAYDEPLOY_API_TOKENS", "a:admin:deployer-secret-token-0123")
     project = tmp_path / "project"

@@ -16,14 +16,14 @@ from tests.security.conftest import APPROVER, OPERATOR, TOKENS, make_app
 def with_worker(tmp_path):
     """An API over a local platform with one running "worker" app (a plain process: removing
     a node needs no Ray when the cluster has no head to drain it through)."""
-    from cluster.platforms.base import AppSpec
+    from cluster.platforms.records import AppSpec, node_tags
     app = make_app(tmp_path, tokens=TOKENS)
     svc = app.extensions["raydeploy"]
     project = svc.config.project_dir
     (project / "sleeper.py").write_text("import time\nwhile True: time.sleep(1)\n")
     platform = svc.ctx.platform
     worker = platform.create_app(AppSpec(name="apitest-worker-1", script="sleeper.py", cpu=1,
-                                         memory=1))
+                                         memory=1, tags=node_tags("apitest", "worker", 1)))
     yield app.test_client(), svc, worker
     for leftover in platform.list_apps():
         platform.delete_app(leftover.id)
@@ -64,12 +64,13 @@ def test_removing_a_node_waits_for_an_approval_bound_to_its_plan(with_worker):
 
 
 def test_the_operations_policy_can_lift_the_gate(tmp_path):
-    from cluster.platforms.base import AppSpec
+    from cluster.platforms.records import AppSpec, node_tags
     app = make_app(tmp_path, tokens=TOKENS, approvals={"operations": {"node_remove": "none"}})
     svc = app.extensions["raydeploy"]
     (svc.config.project_dir / "sleeper.py").write_text("import time\nwhile True: time.sleep(1)\n")
     worker = svc.ctx.platform.create_app(AppSpec(name="apitest-worker-1", script="sleeper.py",
-                                                 cpu=1, memory=1))
+                                                 cpu=1, memory=1,
+                                                 tags=node_tags("apitest", "worker", 1)))
     try:
         response = app.test_client().delete(f"/api/v1/resources/nodes/{worker.id}",
                                             headers=OPERATOR)

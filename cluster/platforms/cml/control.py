@@ -42,10 +42,11 @@ import requests
 import yaml
 
 from cluster.config.desired import DESIRED_SECTIONS
-from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, PlatformError
+from cluster.platforms.base import PlatformError
 from cluster.platforms.cml.client import environment_patch
 from cluster.platforms.cml.control_app import DIGEST_ENV  # it checks its config against it
 from cluster.platforms.cml.platform import ProjectMissing
+from cluster.platforms.records import FAILED, RUNNING, STOPPED, AppSpec
 from core.errors import Invalid, Unavailable
 from core.timing import SYSTEM_CLOCK, Clock, TimedOut, poll_until
 
@@ -180,7 +181,7 @@ def existing(platform, config) -> str:
 
 
 def _placeholder(spec: AppSpec):
-    from cluster.platforms.base import App
+    from cluster.platforms.records import App
     return App(id="", name=spec.name, status="", spec=spec)
 
 

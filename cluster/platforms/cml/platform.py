@@ -11,44 +11,31 @@ import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from cluster.platforms.base import (
-    FAILED,
+from cluster.platforms.base import Platform, PlatformError, existing
+from cluster.platforms.cml import settings
+from cluster.platforms.cml.client import (
+    CMLClient,
+    environment_patch,
+    subdomain,
+    with_git_token,
+)
+from cluster.platforms.cml.records import app_environment, app_record, job_record, run_record
+from cluster.platforms.cml.settings import runtime_choices
+from cluster.platforms.records import (
     RUN_KEY_ENV,
-    RUNNING,
-    STARTING,
-    STOPPED,
     App,
     AppSpec,
     Job,
     JobRun,
     JobSpec,
-    Platform,
-    PlatformError,
     Project,
 )
-from cluster.platforms.cml import settings
-from cluster.platforms.cml.client import (
-    CMLClient,
-    environment_out,
-    environment_patch,
-    epoch,
-    subdomain,
-    with_git_token,
-)
-from cluster.platforms.cml.settings import runtime_choices
 from core import crashpoints
 from core.errors import NotFound
 from core.timing import SYSTEM_CLOCK
 
 FILES = ".raydeploy_files"
 VENV = ".venv"  # the project venv jobs/setup_environment.py builds
-APP_STATUS = {"APPLICATION_STARTING": STARTING, "APPLICATION_RUNNING": RUNNING,
-              "APPLICATION_STOPPING": "stopping", "APPLICATION_STOPPED": STOPPED,
-              "APPLICATION_FAILED": FAILED, "APPLICATION_UNKNOWN": FAILED}
-RUN_STATUS = {"ENGINE_SUCCEEDED": "succeeded", "ENGINE_FAILED": "failed",
-              "ENGINE_TIMEDOUT": "timedout", "ENGINE_STOPPED": "stopped",
-              "ENGINE_SKIPPED": "skipped"}  # everything else: still going
-
 
 class ProjectMissing(PlatformError):
     """The project this config names does not exist (yet)."""
@@ -262,16 +249,6 @@ class CMLPlatform(Platform):
         return control.url_for(cls, config, digests, say, make)
 
     # -- applications ------------------------------------------------------------------------------
-    def _app(self, raw: dict) -> App:
-        env = environment_out(raw.get("environment"))
-        spec = AppSpec(name=raw["name"], script=raw.get("script", ""), cpu=float(raw.get("cpu") or 0),
-                       memory=float(raw.get("memory") or 0), gpus=int(raw.get("nvidia_gpu") or 0),
-                       env=env, description=raw.get("description", ""),
-                       public=bool(raw.get("bypass_authentication")),
-                       role=env.get("RAYDEPLOY_ROLE", ""))  # CML keeps no role: the launcher's
-        return App(id=raw["id"], name=raw["name"], status=APP_STATUS.get(raw.get("status"), FAILED),
-                   spec=spec, ip=None, created_at=epoch(raw.get("created_at")))
-
     def _list(self, suffix: str, key: str, what: str) -> list[dict]:
         """Every item of a list under the project: none while the project is not made yet; a
         project chosen by id that does not exist says so (not a bare 404)."""
@@ -287,10 +264,10 @@ class CMLPlatform(Platform):
             raise
 
     def list_apps(self) -> list[App]:
-        return [self._app(a) for a in self._list("/applications", "applications", "list applications")]
+        return [app_record(a) for a in self._list("/applications", "applications", "list applications")]
 
     def get_app(self, app_id: str) -> App:
-        return self._app(self.client.request("GET", self._path(f"/applications/{app_id}"),
+        return app_record(self.client.request("GET", self._path(f"/applications/{app_id}"),
                                              f"get application {app_id}"))
 
     def _find_app(self, name: str) -> dict | None:
@@ -298,33 +275,40 @@ class CMLPlatform(Platform):
                                         f"find application {name}")
 
     def create_app(self, spec: AppSpec, absent: bool = False) -> App:
-        """``absent``: the caller has just listed the apps and this name is not among them."""
+        """``absent``: the caller has just listed the apps and this one is not among them.
+        The spec's name is unique in the project (CML's rule), so an app with its tags is
+        looked up by its name (``existing``: one with other tags is refused)."""
         body = {"name": spec.name, "subdomain": subdomain(spec.name), "script": spec.script,
                 "description": spec.description, "cpu": spec.cpu, "memory": spec.memory,
-                "nvidia_gpu": spec.gpus, "environment": spec.env,
+                "nvidia_gpu": spec.gpus, "environment": app_environment(spec),
                 "bypass_authentication": spec.public}
         body["runtime_identifier"] = self.runtime_identifier
-        raw = self._create(lambda: self._find_app(spec.name),
+
+        def find() -> dict | None:
+            raw = self._find_app(spec.name)
+            return existing(spec, [(raw, app_record(raw).spec)] if raw else [])
+
+        raw = self._create(find,
                            lambda: self.client.request("POST", self._path("/applications"),
                                                        f"create application {spec.name}", json=body),
                            f"create application {spec.name}", absent=absent)
         crashpoints.unrecorded()
-        return self._app(raw)
+        return app_record(raw)
 
     def create_apps(self, specs: list[AppSpec]) -> list[App]:
         """Many apps at once, as a careful CML user makes them: one listing says which exist
         already (a resumed launch keeps them), then every missing one is created at once, the
-        client's rate limit setting the pace (not a pool size), each looked up by name after
-        an ambiguous failure before it is tried again, so none is ever created twice."""
+        client's rate limit setting the pace (not a pool size), each looked up after an
+        ambiguous failure before it is tried again, so none is ever created twice."""
         if not specs:
             return []
-        existing = {a.name: a for a in self.list_apps()}
-        missing = list({s.name: s for s in specs if s.name not in existing}.values())
+        existing = {a.spec.identity: a for a in self.list_apps()}
+        missing = list({s.identity: s for s in specs if s.identity not in existing}.values())
         if missing:
             with ThreadPoolExecutor(max_workers=min(len(missing), self.client.max_in_flight)) as pool:
-                existing.update((a.name, a) for a in
+                existing.update((a.spec.identity, a) for a in
                                 pool.map(lambda s: self.create_app(s, absent=True), missing))
-        return [existing[s.name] for s in specs]
+        return [existing[s.identity] for s in specs]
 
     def stop_app(self, app_id: str, grace_seconds: float = 5.0) -> None:
         self.client.request("POST", self._path(f"/applications/{app_id}:stop"),
@@ -338,18 +322,10 @@ class CMLPlatform(Platform):
             pass
 
     # -- jobs --------------------------------------------------------------------------------------
-    def _job(self, raw: dict, by_id: dict[str, str]) -> Job:
-        env = environment_out(raw.get("environment"))
-        spec = JobSpec(name=raw["name"], script=raw.get("script", ""),
-                       arguments=raw.get("arguments", ""), cpu=float(raw.get("cpu") or 0),
-                       memory=float(raw.get("memory") or 0), timeout=int(raw.get("timeout") or 0),
-                       parent=by_id.get(raw.get("parent_id") or ""), environment=env)
-        return Job(id=raw["id"], name=raw["name"], spec=spec)
-
     def list_jobs(self) -> list[Job]:
         raw = self._list("/jobs", "jobs", "list jobs")
         by_id = {j["id"]: j["name"] for j in raw}
-        return [self._job(j, by_id) for j in raw]
+        return [job_record(j, by_id) for j in raw]
 
     def _job_body(self, spec: JobSpec, parent_id: str | None) -> dict:
         body = {"name": spec.name, "script": spec.script, "arguments": spec.arguments,
@@ -380,21 +356,15 @@ class CMLPlatform(Platform):
                             json=body)
         return next(j for j in self.list_jobs() if j.id == job_id)
 
-    def _run(self, raw: dict) -> JobRun:
-        env = environment_out(raw.get("environment"))
-        return JobRun(id=raw["id"], job_id=raw["job_id"],
-                      status=RUN_STATUS.get(raw.get("status"), "running"),
-                      spec_hash=env.get(RUN_KEY_ENV, ""), created_at=epoch(raw.get("created_at")))
-
     def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
         raw = self.client.request("POST", self._path(f"/jobs/{job_id}/runs"), f"run job {job_id}",
                                   json={"environment": {RUN_KEY_ENV: spec_hash}})
-        return self._run(raw)
+        return run_record(raw)
 
     def get_job_run(self, job_id: str, run_id: str) -> JobRun:
-        return self._run(self.client.request("GET", self._path(f"/jobs/{job_id}/runs/{run_id}"),
+        return run_record(self.client.request("GET", self._path(f"/jobs/{job_id}/runs/{run_id}"),
                                              f"get run {run_id} of job {job_id}"))
 
     def job_runs(self, job_id: str) -> list[JobRun]:
-        return [self._run(r) for r in self.client.list(self._path(f"/jobs/{job_id}/runs"),
+        return [run_record(r) for r in self.client.list(self._path(f"/jobs/{job_id}/runs"),
                                                        "job_runs", f"list runs of job {job_id}")]

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import shlex
 
-from cluster.platforms.base import JobSpec, PlatformError
+from cluster.platforms.base import PlatformError
 from cluster.platforms.recorded_jobs import RecordedJobs
+from cluster.platforms.records import JobSpec
 from cluster.platforms.ssh.runner import Process, SSHError
 
 RUNNER = "cluster/job_runner.py"

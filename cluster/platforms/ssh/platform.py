@@ -20,19 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from cluster.platforms.base import (
-    FAILED,
-    LIVE,
-    RUNNING,
-    STARTING,
-    STOPPED,
-    App,
-    AppSpec,
-    Platform,
-    PlatformError,
-    Project,
-    Ran,
-)
+from cluster.platforms.base import Platform, PlatformError, existing
+from cluster.platforms.records import FAILED, LIVE, RUNNING, STARTING, STOPPED, App, AppSpec, Project, Ran
 from cluster.platforms.ssh import inventory, settings
 from cluster.platforms.ssh.jobs import SSHJobs
 from cluster.platforms.ssh.project import Remote, project_archive
@@ -198,12 +187,12 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
 
     def _reserve(self, spec: AppSpec) -> tuple[dict, AppSpec, inventory.SSHHost | None]:
         """The app's record, made (before its process exists) on the host chosen for it;
-        the host is None when an app of that name exists already (a retry)."""
+        the host is None when an app with its tags exists already (a retry)."""
         with self._lock:  # a host is chosen by one thread at a time
             records = self.store.platform_records.apps()
-            existing = next((r for r in records if r["name"] == spec.name), None)
-            if existing is not None:
-                return existing, spec, None
+            found = existing(spec, [(r, AppSpec.from_record(r["spec"])) for r in records])
+            if found is not None:
+                return found, spec, None
             host = self._place(spec, records)
             record = {"id": new_id("app"), "name": spec.name, "status": STARTING,
                       "spec": {**asdict(spec), "ip": host.address}, "host": host.name,
@@ -296,7 +285,7 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
 
     def _free(self, records: list[dict]) -> list[inventory.SSHHost]:
         """The worker hosts no worker of ``records`` holds, in the inventory's order."""
-        held = {r["host"] for r in records if _role(r["spec"]) == "worker"}
+        held = {r["host"] for r in records if AppSpec.from_record(r["spec"]).role == "worker"}
         return [h for h in self.hosts if h.role == "worker" and h.name not in held]
 
     def _place(self, spec: AppSpec, records: list[dict]) -> inventory.SSHHost:
@@ -341,11 +330,10 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
             now.update(found)
         apps = []
         for record in records:
-            spec = dict(record["spec"])
-            ip = spec.pop("ip", None)
             status = now.get(record["id"], FAILED) if record["status"] in LIVE else record["status"]
             apps.append(App(id=record["id"], name=record["name"], status=status,
-                            spec=AppSpec(**spec), ip=ip, created_at=record["created_at"]))
+                            spec=AppSpec.from_record(record["spec"]), ip=record["spec"].get("ip"),
+                            created_at=record["created_at"]))
         return apps
 
     def _refresh(self, host: inventory.SSHHost, records: list[dict]) -> dict[str, str]:
@@ -379,11 +367,6 @@ class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
                 self.store.platform_records.put_app(record)
         statuses.update({r["id"]: FAILED for r in records if r["status"] == FAILED})
         return statuses
-
-
-def _role(spec: dict) -> str:
-    """A recorded spec's role (records made before specs had one: the launcher's)."""
-    return spec.get("role") or spec["env"].get("RAYDEPLOY_ROLE", "")
 
 
 def _local(path: str, base: Path) -> Path:

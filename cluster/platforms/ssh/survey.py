@@ -5,7 +5,8 @@ operation."""
 from __future__ import annotations
 
 from cluster.layout import PROMETHEUS_PORT, RAY_DEFAULTS
-from cluster.platforms.base import ForeignRay, PlatformError
+from cluster.platforms.base import PlatformError
+from cluster.platforms.records import ForeignRay
 from cluster.platforms.ssh import inventory
 from cluster.platforms.ssh.runner import Process, SSHError
 from cluster.prometheus import DEBIAN_BINARY

@@ -9,7 +9,7 @@ import pytest
 
 from checkpoints.errors import CheckpointFailed
 from checkpoints.plan import Kind
-from cluster.platforms.base import Project
+from cluster.platforms.records import Project
 from tests.fakes import FakeClock, summary, world
 
 

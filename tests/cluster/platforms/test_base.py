@@ -9,18 +9,8 @@ from dataclasses import replace
 import pytest
 
 from cluster.config import parse_config
-from cluster.platforms.base import (
-    RUN_TERMINAL,
-    STARTING,
-    App,
-    AppSpec,
-    ConfigShapeError,
-    ForeignRay,
-    JobRun,
-    JobSpec,
-    Platform,
-    PlatformError,
-)
+from cluster.platforms.base import ConfigShapeError, Platform, PlatformError
+from cluster.platforms.records import RUN_TERMINAL, STARTING, App, AppSpec, ForeignRay, JobRun, JobSpec
 from core.errors import Invalid
 
 SPEC = JobSpec(name="setup", script="jobs/setup_environment.py", arguments="--venv",

@@ -2,8 +2,8 @@
 import time
 
 from cluster import processes
-from cluster.platforms.base import FAILED, RUNNING, STOPPED, AppSpec, JobSpec
 from cluster.platforms.local import LocalPlatform
+from cluster.platforms.records import FAILED, RUNNING, STOPPED, AppSpec, JobSpec
 from core.timing import poll_until
 from store import Store
 

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pytest
 
 from cluster.config import parse_config
-from cluster.platforms.base import FAILED, RUNNING, STARTING, App, AppSpec
 from cluster.platforms.cml.control import ControlAppFailed, control_config, wait_for
+from cluster.platforms.records import FAILED, RUNNING, STARTING, App, AppSpec
 from tests.fakes import FakeClock
 
 APP = App(id="a1", name="ray-control", status=STARTING, spec=AppSpec("ray-control", "s.py", 1, 1))

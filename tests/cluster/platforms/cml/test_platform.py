@@ -1,14 +1,16 @@
 """CMLPlatform (the Platform interface over the CML API) against the simulator."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import requests
 
 from cluster.config import parse_config
 from cluster.lifecycle import apps_running
-from cluster.platforms.base import AppSpec, JobSpec
 from cluster.platforms.cml.client import CMLClient, subdomain, with_git_token
 from cluster.platforms.cml.platform import CMLPlatform, ProjectMissing
+from cluster.platforms.records import AppSpec, JobSpec, node_tags
 from core.timing import poll_until
 from tests.cml_simulator.helpers import KEY, Simulator, runtime_of, write_script
 
@@ -69,12 +71,31 @@ def test_project_files_apps_and_jobs(sim, tmp_path):
     assert platform.read_file("nodes/x.json") is None
 
     spec = AppSpec(name="simtest-worker-1", script="cluster/launcher.py", cpu=1, memory=1,
-                   env={"RAYDEPLOY_ROLE": "none"})
+                   env={"RAYDEPLOY_ROLE": "none"}, tags=node_tags("simtest", "worker", 1))
     app = platform.create_app(spec)
     assert platform.create_app(spec).id == app.id
-    assert [a.name for a in platform.list_apps()] == ["simtest-worker-1"]
+    listed = platform.list_apps()
+    assert [(a.name, a.spec.tags, a.spec.env) for a in listed] == \
+        [("simtest-worker-1", spec.tags, spec.env)]  # the tags kept beside the environment
     platform.delete_app(app.id)
     assert platform.list_apps() == []
+
+    # an app made before apps had tags: its kind in its environment, the rest in its name
+    for name, role in (("simtest-worker-4", "worker"), ("simtest-head", "head"),
+                       ("simtest-worker-old", "worker")):
+        platform.client.request("POST", platform._path("/applications"), "create", json={
+            "name": name, "subdomain": subdomain(name), "script": "cluster/launcher.py",
+            "cpu": 1, "memory": 1, "runtime_identifier": platform.runtime_identifier,
+            "environment": {"RAYDEPLOY_ROLE": role}})
+    old = {a.name: a for a in platform.list_apps()}
+    assert {name: a.spec.tags for name, a in old.items()} == {
+        "simtest-worker-4": node_tags("simtest", "worker", 4),
+        "simtest-head": node_tags("simtest", "head"), "simtest-worker-old": {}}
+    assert platform.create_app(replace(spec, name="simtest-head",
+                                       tags=node_tags("simtest", "head"))).id == \
+        old["simtest-head"].id  # found by its tags: not made twice after an upgrade
+    for app in old.values():
+        platform.delete_app(app.id)
 
     job = platform.create_job(JobSpec(name="hello", script="hello.py", timeout=60))
     assert platform.create_job(JobSpec(name="hello", script="hello.py")).id == job.id

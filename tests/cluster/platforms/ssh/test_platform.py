@@ -9,7 +9,8 @@ import itertools
 import pytest
 
 from cluster.config import parse_config
-from cluster.platforms.base import FAILED, RUNNING, AppSpec, JobSpec, PlatformError
+from cluster.platforms.base import PlatformError
+from cluster.platforms.records import FAILED, RUNNING, AppSpec, JobSpec, node_tags
 from cluster.platforms.ssh.platform import SEEN_FOR, SSHPlatform
 from cluster.platforms.ssh.runner import Process, SSHError
 from store import Store
@@ -101,7 +102,9 @@ def world(tmp_path):
 
 
 def node(name: str, role: str) -> AppSpec:
-    return AppSpec(name=name, script="cluster/launcher.py", cpu=1, memory=1, role=role,
+    index = int(name.rsplit("-", 1)[1]) if role == "worker" else None
+    return AppSpec(name=name, script="cluster/launcher.py", cpu=1, memory=1,
+                   tags=node_tags("onprem", role, index),
                    env={"RAYDEPLOY_ROLE": role, "RAYDEPLOY_RAY_ARGS": "{}"})
 
 
@@ -274,8 +277,9 @@ def test_workers_made_at_once_take_the_worker_hosts_in_order(world):
                                               ("onprem-worker-2", "10.0.0.3")]
 
 
-def test_a_worker_recorded_before_specs_had_a_role_still_holds_its_host(world):
-    """Upgrading keeps placement: an older record says the role only in the launcher's env."""
+def test_a_worker_recorded_before_specs_had_tags_still_holds_its_host(world):
+    """Upgrading keeps placement and identity: an older record says the role only in the
+    launcher's env, and its name says the rest."""
     platform, _ = world
     old = {"id": "app-old", "name": "onprem-worker-1", "status": "stopped", "host": "w1",
            "pid": None, "pid_start": None, "created_at": 1.0,
@@ -284,4 +288,4 @@ def test_a_worker_recorded_before_specs_had_a_role_still_holds_its_host(world):
                     "description": "", "public": False, "ip": "10.0.0.2"}}
     platform.store.platform_records.put_app(old)
     assert platform.hosts_for_workers(2) == ["w2"]
-    assert platform.get_app("app-old").spec.role == ""  # read back as it was
+    assert platform.get_app("app-old").spec.tags == node_tags("onprem", "worker", 1)
