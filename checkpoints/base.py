@@ -110,6 +110,13 @@ class Checkpoint:
         """Problems left after apply; empty when the checkpoint's goal holds."""
         return []
 
+    def ahead(self, ctx: Context) -> None:
+        """Called when a checkpoint before this one in the run passed: start, in the
+        background, what this one will wait for, once what that needs is there (validation:
+        its Ray job, once the cluster has its nodes). What it starts changes nothing this
+        checkpoint's plan looks at, and nothing depends on it: this checkpoint uses it only
+        where it checks out, as it would check anything else. Its errors are ignored."""
+
     def approval_reasons(self, plan: Plan) -> list[str]:
         """Non-destructive reasons this plan needs an approval (destructive ones are generic)."""
         return []

@@ -200,12 +200,18 @@ class Orchestrator:
         self.ctx.cancelled = lambda: self.store.runs.get_run(run_id).status == RunStatus.CANCELLED
         total = len(run.selection)
         expected = run.options.get("expected_fingerprints") or {}
-        for name in run.remaining:
+        remaining = run.remaining
+        for at, name in enumerate(remaining):
             index = run.selection.index(name) + 1
             outcome = self._run_checkpoint(run_id, self._checkpoint(run, name), index, total,
                                            expected.get(name))
             if not outcome.done:
                 return self._finish(run_id, RUN_STATUS_FOR[outcome], name)
+            for later in remaining[at + 1:]:  # what they will wait for, started now
+                try:
+                    self._checkpoint(run, later).ahead(self.ctx)
+                except DomainError:
+                    pass
         if run.mode not in ("operation", "teardown"):
             preview.remember_success(self.ctx, run_id)
         return self._finish(run_id, RunStatus.SUCCEEDED, None)

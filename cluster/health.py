@@ -166,11 +166,11 @@ def _state(cluster: ClusterManager, name: str) -> str:
 
 
 def all_checks(cluster: ClusterManager, health_only: bool = False,
-               ray_job: bool = False, reuse_job: bool = False) -> list[Check]:
+               ray_job: bool = False, reuse_job: bool = False, job_ahead=None) -> list[Check]:
     """``ray_job``: also run a Ray job on every node (``cluster.job_check``): a deploy's
-    validation (``reuse_job``: one that passed on the same nodes minutes ago stands) and
-    ``python -m validation`` do; the API's GET /cluster/health does not (a read starts
-    nothing on the cluster)."""
+    validation (``reuse_job``: one that passed on the same nodes minutes ago stands;
+    ``job_ahead``: the wait for one it started ahead) and ``python -m validation`` do; the
+    API's GET /cluster/health does not (a read starts nothing on the cluster)."""
     head = head_check(cluster)
     if not head.ok:
         return [head]
@@ -179,7 +179,7 @@ def all_checks(cluster: ClusterManager, health_only: bool = False,
         job = None
         if ray_job:  # submitted first: its driver starts while the other checks run
             from cluster.job_check import submit  # (it builds on this module's Check)
-            job = submit(cluster, reuse=reuse_job)
+            job = submit(cluster, reuse=reuse_job, after=job_ahead)
         checks += resource_checks(cluster) + serve_checks(cluster)
         if job is not None:
             checks.append(job())

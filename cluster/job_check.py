@@ -5,11 +5,16 @@ the driver itself fails (``No module named 'ray'``: the nodes' ``python`` is not
 when a task holds a secret (``launcher.OWN_SECRETS`` and the platform's ``secret_env``).
 Its answer is the driver's result line, read as soon as it is printed. A job that did not
 answer is stopped; ended jobs of earlier checks are removed (see ``_sweep``): a cluster's
-job list holds the last check's job, at most."""
+job list holds the last check's job, at most.
+
+A deploy starts it ahead (``ahead``), as soon as the cluster has its nodes, so the driver
+runs while Serve deploys; its pass is remembered for the nodes it ran on, as every pass
+is, and validation stands on it while the same nodes are ALIVE."""
 from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 
 from cluster.health import Check
@@ -60,9 +65,34 @@ def job_check(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False) 
     return submit(cluster, task_seconds, reuse)()
 
 
-def submit(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False):
+def ahead(cluster):
+    """Start the job in the background for a check to come (a deploy's validation, while
+    the checkpoints before it run) once every configured node is ALIVE and no pass stands
+    for them; returns the wait for it, or None when nothing was started. Its pass is
+    remembered (``reuse`` stands on it); a failure is not reported here: the check to come
+    runs a job of its own then, and says what it found."""
+    try:
+        client = cluster.inventory.dashboard()
+        alive = [n for n in client.nodes() if n.get("state") == "ALIVE"]
+    except DomainError:
+        return None
+    if len(alive) < cluster.config.workers.count + 1 or _still_proven(cluster, client):
+        return None
+    wait = submit(cluster)
+    thread = threading.Thread(target=wait, name="validation-job-ahead", daemon=True)
+    thread.start()
+    return thread.join
+
+
+def submit(cluster, task_seconds: float = TASK_SECONDS, reuse: bool = False, after=None):
     """Submit the job (what ``job_check`` does, in two halves: other checks run while the
-    job's driver starts); returns the function that waits for its check."""
+    job's driver starts); returns the function that waits for its check. ``after``: a job
+    started ``ahead``, waited for first (with ``reuse``, its pass stands)."""
+    if after is not None:
+        def when_it_ended() -> Check:
+            after()
+            return submit(cluster, task_seconds, reuse)()
+        return when_it_ended
     try:
         client = cluster.inventory.dashboard()
     except DomainError as e:
@@ -128,7 +158,8 @@ def _outcome(cluster, client, job_id: str, task_seconds: float, state: dict) -> 
                                        f"{', '.join(_names(cluster, silent))}")
     if result.get("secrets"):  # the launcher keeps them from every Ray process
         return Check("ray_job", False, f"the cluster's tasks hold {', '.join(result['secrets'])}")
-    cluster.store.kv.set(PROVEN_KEY, {"nodes": sorted(result["alive"]), "at": cluster.clock.time()})
+    cluster.store.kv.set(PROVEN_KEY, {"nodes": sorted(result["alive"]), "at": cluster.clock.time(),
+                                      "job": job_id})
     return Check("ray_job", True, f"a Ray job (entrypoint python, the cluster's token) ran a "
                                   f"task on each of the {len(result['alive'])} nodes")
 
@@ -152,8 +183,9 @@ def _still_proven(cluster, client) -> Check | None:
         return None
     if alive != proven["nodes"] or not 0 <= age < REUSE_SECONDS:
         return None
-    return Check("ray_job", True, f"a Ray job ran a task on each of these {len(alive)} nodes "
-                                  f"{age:.0f}s ago (the same nodes: not run again)")
+    return Check("ray_job", True, f"a Ray job ({proven.get('job', 'of an earlier check')}) ran a "
+                                  f"task on each of these {len(alive)} nodes {age:.0f}s ago; the "
+                                  f"same nodes are ALIVE now (not run again)")
 
 
 def _names(cluster, node_ids: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ from checkpoints.access import Actor
 from checkpoints.factory import make_context
 from checkpoints.orchestrator import Orchestrator
 from cluster.config import parse_config
+from cluster.platforms.base import PlatformError
 from store import LeaseHeld
 from tests.fakes import FakeClock, Scripted, run
 
@@ -198,3 +199,25 @@ def test_a_cancel_in_the_moment_a_failed_run_is_being_finished_stands(ctx, monke
     monkeypatch.setattr(orchestrator, "transition", cancel_first)
     result = run(ctx, [Scripted("a", {}, fail_apply=True)])
     assert result.status == "cancelled" and "at the same moment" in result.error
+
+
+def test_later_checkpoints_start_ahead_after_each_one_that_passes(ctx):
+    """Checkpoint.ahead: called for every later checkpoint of the run once one passed
+    (skipped counts), never for one that already ran, nor after a failure; its errors are
+    not the run's."""
+    calls = []
+
+    class Ahead(Scripted):
+        def ahead(self, ctx):
+            calls.append(self.name)
+            if self.name == "c":
+                raise PlatformError("nothing to start yet")
+
+    state = {"a": True}
+    broken = Ahead("b", state, fail_apply=True)
+    steps = [Ahead("a", state), broken, Ahead("c", state)]
+    result = run(ctx, steps)
+    assert result.status == "failed" and calls == ["b", "c"]  # after a; none after b failed
+    broken.fail_apply, calls[:] = False, []
+    assert run(ctx, steps, run_record=result).status == "succeeded"
+    assert calls == ["c"]  # after b passed; none after the last

@@ -6,7 +6,7 @@ import base64
 import re
 
 from cluster.health import all_checks
-from cluster.job_check import DRIVER, SETTLE_SECONDS, entrypoint, job_check
+from cluster.job_check import DRIVER, SETTLE_SECONDS, ahead, entrypoint, job_check
 from tests.fakes import FakeClock, world
 
 
@@ -120,7 +120,7 @@ def test_a_deploy_reuses_a_pass_on_the_same_nodes_and_runs_again_when_they_chang
     assert job_check(w.ctx.cluster, reuse=True).ok  # none recorded yet: a job runs
     w.ray.job_end = ("FAILED", "it would fail now")  # so a job that runs again is seen
     again = job_check(w.ctx.cluster, reuse=True)
-    assert again.ok and "the same nodes: not run again" in again.detail
+    assert again.ok and "the same nodes are ALIVE now (not run again)" in again.detail
     w.worker(3)  # another node: the proof does not cover it
     assert not job_check(w.ctx.cluster, reuse=True).ok
 
@@ -145,3 +145,33 @@ def test_validation_submits_the_job_before_its_other_checks_and_says_it_last(tmp
     checks = all_checks(w.ctx.cluster, ray_job=True)
     assert submitted_by_then and set(submitted_by_then) == {1}
     assert checks[-1].name == "ray_job" and all(c.ok for c in checks)
+
+
+def test_a_job_started_ahead_once_the_nodes_are_there_is_the_one_validation_uses(tmp_path):
+    """A deploy starts the job while Serve deploys: only once every configured node is
+    ALIVE and no pass stands; validation then waits for it, and stands on its pass (no
+    second job)."""
+    w = world(tmp_path)
+    w.worker(1)
+    assert ahead(w.ctx.cluster) is None and validation_jobs(w) == []  # a worker still missing
+    w.worker(2)
+    wait = ahead(w.ctx.cluster)
+    assert wait is not None and len(validation_jobs(w)) == 1
+    checks = all_checks(w.ctx.cluster, ray_job=True, reuse_job=True, job_ahead=wait)
+    job = next(c for c in checks if c.name == "ray_job")
+    assert job.ok and validation_jobs(w)[0] in job.detail and len(validation_jobs(w)) == 1
+    assert ahead(w.ctx.cluster) is None  # a pass stands for these nodes: nothing to start
+
+
+def test_a_job_started_ahead_that_failed_is_run_again_by_validation(tmp_path):
+    """The early job's failure is not the answer: validation runs its own, and says it."""
+    w = world(tmp_path)
+    workers(w)
+    w.ray.job_end = ("FAILED", "a node was still starting")
+    wait = ahead(w.ctx.cluster)
+    wait()
+    [early] = validation_jobs(w)
+    w.ray.job_end = ("SUCCEEDED", "")
+    check = job_check(w.ctx.cluster, reuse=True)
+    assert check.ok and "each of the 3 nodes" in check.detail
+    assert validation_jobs(w) and early not in validation_jobs(w)  # its own (the early one swept)

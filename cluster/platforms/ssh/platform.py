@@ -37,8 +37,9 @@ PROJECT_KEY = "ssh.project"
 ADOPT_AFTER = 5.0  # seconds a record may stay without a pid before its host is searched
 # seconds a node seen running is taken to run without asking its host again: waits poll
 # every 0.1 s, and each ask starts Python on the host (measured: 14 a second on 4 hosts
-# during a deploy, CPU the starting Ray nodes had to share)
-SEEN_FOR = 1.0
+# during a deploy, CPU the starting Ray nodes had to share; 4 a second with 1 s here). A
+# node that ends while a wait goes on is seen this much later at most.
+SEEN_FOR = 3.0
 
 
 class SSHPlatform(SSHHostsSurvey, SSHJobs, Platform):
