@@ -80,7 +80,9 @@ class Hosts:
 
     def survey(self, host, ports=()):
         self._up(host)
-        return {"ray": self.foreign.get(host.name, []),
+        ours = [Process(host.name, pid, p["start"], " ".join(p["argv"]), pid)
+                for pid, p in self.running.get(host.name, {}).items()]
+        return {"ray": ours + self.foreign.get(host.name, []),
                 "taken": [p for p in self.taken.get(host.name, []) if p in ports]}
 
     def close(self):
@@ -158,8 +160,8 @@ def test_a_node_whose_process_ended_is_failed_and_a_host_that_does_not_answer_to
     assert statuses == {head.id: FAILED, worker.id: RUNNING}
 
 
-def test_a_node_seen_running_is_not_asked_of_its_host_again_within_a_second(world):
-    """Waits list the nodes every 0.1 s: each host is asked at most once a second."""
+def test_a_node_seen_running_is_not_asked_of_its_host_again_for_a_while(world):
+    """Waits list the nodes every 0.1 s: each host is asked at most once in SEEN_FOR."""
     platform, hosts = world
     worker = platform.create_app(node("onprem-worker-1", "worker"))
     asked = []
@@ -289,3 +291,20 @@ def test_a_worker_recorded_before_specs_had_tags_still_holds_its_host(world):
     platform.store.platform_records.put_app(old)
     assert platform.hosts_for_workers(2) == ["w2"]
     assert platform.get_app("app-old").spec.tags == node_tags("onprem", "worker", 1)
+
+
+def test_a_node_the_survey_saw_running_is_not_asked_of_its_host_again(world):
+    """A plan surveys every host (prerequisites), then lists the nodes: one round trip to
+    each host, not two. A node the survey did not see (its process ended) is asked."""
+    platform, hosts = world
+    head = platform.create_app(node("onprem-head", "head"))
+    worker = platform.create_app(node("onprem-worker-1", "worker"))
+    platform.clock.advance(SEEN_FOR)  # what the starts saw is old
+    asked = []
+    alive_all = hosts.alive_all
+    hosts.alive_all = lambda host, started: asked.append(host.name) or alive_all(host, started)
+    hosts.running["w1"].clear()  # the worker's process ended
+    assert platform.check() == []
+    assert {a.id: a.status for a in platform.list_apps()} == {head.id: RUNNING,
+                                                              worker.id: FAILED}
+    assert asked == ["w1"]  # the head was seen by the survey
