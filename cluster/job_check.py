@@ -184,7 +184,7 @@ def _still_proven(cluster, client) -> Check | None:
     if alive != proven["nodes"] or not 0 <= age < REUSE_SECONDS:
         return None
     return Check("ray_job", True, f"a Ray job ({proven.get('job', 'of an earlier check')}) ran a "
-                                  f"task on each of these {len(alive)} nodes {age:.0f}s ago; the "
+                                  f"task on each of the {len(alive)} nodes {age:.0f}s ago; the "
                                   f"same nodes are ALIVE now (not run again)")
 
 
