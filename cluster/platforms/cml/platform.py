@@ -357,9 +357,16 @@ class CMLPlatform(Platform):
         return next(j for j in self.list_jobs() if j.id == job_id)
 
     def start_job_run(self, job_id: str, spec_hash: str) -> JobRun:
-        raw = self.client.request("POST", self._path(f"/jobs/{job_id}/runs"), f"run job {job_id}",
-                                  json={"environment": {RUN_KEY_ENV: spec_hash}})
-        return run_record(raw)
+        """Start a run once: after an ambiguous failure (the run may have started, its answer
+        lost) a run of this spec that was not there before is the one started."""
+        before = {r.id for r in self.job_runs(job_id)}
+
+        def find() -> JobRun | None:
+            return next((r for r in self.job_runs(job_id)
+                         if r.id not in before and r.spec_hash == spec_hash), None)
+        return self._create(find, lambda: run_record(self.client.request(
+            "POST", self._path(f"/jobs/{job_id}/runs"), f"run job {job_id}",
+            json={"environment": {RUN_KEY_ENV: spec_hash}})), f"run job {job_id}", absent=True)
 
     def get_job_run(self, job_id: str, run_id: str) -> JobRun:
         return run_record(self.client.request("GET", self._path(f"/jobs/{job_id}/runs/{run_id}"),

@@ -147,6 +147,12 @@ def test_creates_stay_unique_under_injected_faults(tmp_path, seed):
             platform.create_job(JobSpec(name=f"job-{n}", script="x.py"))
         for n in range(3):
             platform.create_app(AppSpec(name=f"faulty-app-{n}", script="missing.py", cpu=1, memory=1))
+        # a run started after a lost answer is found, not started again (and not an old one)
+        job = next(j for j in platform.list_jobs() if j.name == "job-0")
+        runs = [platform.start_job_run(job.id, f"spec-{n % 2}") for n in range(4)]
+        listed = platform.job_runs(job.id)
+        assert len({r.id for r in runs}) == 4 and sorted(r.id for r in listed) == \
+            sorted(r.id for r in runs)
         counts = faulty.counts()
         assert (counts["projects"], counts["jobs"], counts["applications"]) == (1, 8, 3)
         assert counts["injected_errors"] > 0 and counts["injected_429"] > 0
