@@ -73,10 +73,10 @@ def ahead(cluster):
     runs a job of its own then, and says what it found."""
     try:
         client = cluster.inventory.dashboard()
-        alive = [n for n in client.nodes() if n.get("state") == "ALIVE"]
+        alive = _alive(client)
     except DomainError:
         return None
-    if len(alive) < cluster.config.workers.count + 1 or _still_proven(cluster, client):
+    if len(alive) < cluster.config.workers.count + 1 or _still_proven(cluster, client, alive):
         return None
     wait = submit(cluster)
     thread = threading.Thread(target=wait, name="validation-job-ahead", daemon=True)
@@ -170,15 +170,20 @@ def _result_line(logs: str) -> str | None:
                  if ln.startswith(MARK) and ln.endswith("\n")), None)
 
 
-def _still_proven(cluster, client) -> Check | None:
-    """The last pass, if Ray's ALIVE nodes (as the job's driver saw them: the dashboard's
-    list, no platform listing) are the same ones now."""
+def _alive(client) -> list[str]:
+    """Ray's ALIVE nodes (as the job's driver sees them: the dashboard's list, no platform
+    listing), their ids in order."""
+    return sorted(n["node_id"] for n in client.nodes() if n.get("state") == "ALIVE")
+
+
+def _still_proven(cluster, client, alive: list[str] | None = None) -> Check | None:
+    """The last pass, if Ray's ALIVE nodes (``alive``, else asked) are the same ones now."""
     proven = cluster.store.kv.get(PROVEN_KEY)
     if not proven:
         return None
     age = cluster.clock.time() - proven["at"]
     try:
-        alive = sorted(n["node_id"] for n in client.nodes() if n.get("state") == "ALIVE")
+        alive = _alive(client) if alive is None else alive
     except DomainError:
         return None
     if alive != proven["nodes"] or not 0 <= age < REUSE_SECONDS:

@@ -131,7 +131,8 @@ def is_ray(argv):
 
 def survey(request):
     """Ray's processes on this host's network (a container's own network is another host),
-    whoever started them, and which of the ports something listens on."""
+    whoever started them, which of the ports something listens on, and ``alive`` of the
+    records given (what ``alive`` answers, in the same round trip)."""
     mine, network = {os.getpid(), os.getppid()}, os.stat("/proc/self/ns/net").st_ino
     found = []
     for entry in os.listdir("/proc"):
@@ -159,7 +160,8 @@ def survey(request):
             port = int(fields[1].rsplit(":", 1)[1], 16)
             if fields[3] == "0A" and port in request["ports"]:  # LISTEN
                 taken.add(port)
-    return {"ray": found, "taken": sorted(taken)}
+    return {"ray": found, "taken": sorted(taken),
+            "alive": [owned(r) for r in request.get("records", [])]}
 
 
 def stop(request):

@@ -260,12 +260,15 @@ class SSHRunner:
         return self.python(host, {"do": "stop_each", "records": [_record(p) for p in found],
                                   "grace": grace_seconds}, timeout=grace_seconds + 60)["stopped"]
 
-    def survey(self, host: Host, ports: list[int] = ()) -> dict:
+    def survey(self, host: Host, ports: list[int] = (), started: list[Process] = ()) -> dict:
         """What is on ``host`` already: Ray's processes, whoever started them (``ray``: pid,
-        start, command), and which of ``ports`` something listens on (``taken``)."""
-        answer = self.python(host, {"do": "survey", "ports": list(ports)})
+        start, command), which of ``ports`` something listens on (``taken``), and
+        ``alive_all`` of ``started`` (``alive``), in one round trip."""
+        answer = self.python(host, {"do": "survey", "ports": list(ports),
+                                    "records": [_record(p) for p in started]})
         return {"ray": [Process(host.name, r["pid"], r["start"], r["command"], r["sid"])
-                        for r in answer["ray"]], "taken": answer["taken"]}
+                        for r in answer["ray"]], "taken": answer["taken"],
+                "alive": answer["alive"]}
 
     def close(self) -> None:
         """End the shared connections (``ssh -O exit``), and remove their sockets."""

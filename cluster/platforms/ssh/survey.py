@@ -64,16 +64,15 @@ class SSHHostsSurvey:
         """(the ``ports`` taken on ``host``, the Ray there of sessions this tool did not start).
         The nodes of ours it saw running count as seen (``SSHPlatform._seen``): a listing
         right after (the plan's next checkpoint) does not ask the host again."""
-        found = self.runner.survey(self.login(host), ports)
         recorded = [r for r in self.store.platform_records.apps()
                     if r["host"] == host.name and r.get("pid")]
-        ours = {r["pid"] for r in recorded}
+        found = self.runner.survey(self.login(host), ports, [
+            Process(host.name, r["pid"], r["pid_start"]) for r in recorded])
         seen = self.clock.monotonic()
-        for record in recorded:  # the helper's ``owned``: its session runs, led by it or by none
-            leader = next((p for p in found["ray"] if p.pid == record["pid"]), None)
-            if (leader is None or leader.start == record["pid_start"]) and \
-                    any(p.session == record["pid"] for p in found["ray"]):
+        for record, running in zip(recorded, found["alive"], strict=True):
+            if running:
                 self._seen[record["id"]] = seen
+        ours = {r["pid"] for r in recorded}
         sessions: dict[int, list] = {}
         for process in found["ray"]:
             if process.session not in ours:

@@ -78,12 +78,13 @@ class Hosts:
         return [{"result": self.ended.get((host.name, d)),
                  "alive": p.pid in self.running.get(host.name, {})} for d, p in runs]
 
-    def survey(self, host, ports=()):
+    def survey(self, host, ports=(), started=()):
         self._up(host)
         ours = [Process(host.name, pid, p["start"], " ".join(p["argv"]), pid)
                 for pid, p in self.running.get(host.name, {}).items()]
         return {"ray": ours + self.foreign.get(host.name, []),
-                "taken": [p for p in self.taken.get(host.name, []) if p in ports]}
+                "taken": [p for p in self.taken.get(host.name, []) if p in ports],
+                "alive": [p.pid in self.running.get(host.name, {}) for p in started]}
 
     def close(self):
         pass

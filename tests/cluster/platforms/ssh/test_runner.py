@@ -37,9 +37,10 @@ try:
         process = Process(host.name, **request["process"])
         print(json.dumps({request["do"]: getattr(runner, request["do"])(host, process)}))
     elif request["do"] == "survey":
-        found = runner.survey(host, request["ports"])
+        found = runner.survey(host, request["ports"], [Process(host.name, **r) for r in
+                                                       request.get("records", [])])
         print(json.dumps({"ray": [[p.pid, p.command] for p in found["ray"]],
-                          "taken": found["taken"]}))
+                          "taken": found["taken"], "alive": found["alive"]}))
 except SSHError as e:
     print(json.dumps({"error": str(e), "kind": type(e).__name__}))
 finally:
@@ -93,10 +94,14 @@ def test_a_process_outlives_the_session_that_started_it_and_stops_only_by_its_re
     assert sessions == [str(record["pid"]), "sleep"]
     # a record whose start time is not the process's (a reused pid) stops nothing
     other = {**record, "start": str(int(record["start"]) + 1)}
+    # a survey answers the same for them (a plan's one round trip to the host)
+    assert ask(ssh_lab, "h1", do="survey", ports=[], records=[record, other])["alive"] == \
+        [True, False]
     assert ask(ssh_lab, "h1", do="stop", process=other) == {"stop": False}
     assert ask(ssh_lab, "h1", do="alive", process=record) == {"alive": True}
     assert ask(ssh_lab, "h1", do="stop", process=record) == {"stop": True}
     assert ask(ssh_lab, "h1", do="alive", process=record) == {"alive": False}
+    assert ask(ssh_lab, "h1", do="survey", ports=[], records=[record])["alive"] == [False]
     state = lab.run("h1", ["ps", "-o", "stat=", "-p", str(record["pid"])]).stdout.strip()
     assert state == "" or state.startswith("Z")  # gone (or ended, waiting for whoever reaps orphans here)
 
@@ -106,7 +111,7 @@ def test_what_is_on_a_host_already_is_seen_with_its_pid_and_command(ssh_lab):
     before anything is started there: found, never stopped."""
     lab, _, hosts = ssh_lab
     clean = ask(ssh_lab, "h1", do="survey", ports=[6379, 8265])
-    assert clean == {"ray": [], "taken": []}
+    assert clean == {"ray": [], "taken": [], "alive": []}
     # someone's Ray on h1: a raylet (a stand-in named so), and the GCS port taken
     raylet = lab.spawn("h1", ["bash", "-c", "exec -a raylet sleep 600"], note="someone's raylet")
     gcs = lab.spawn("h1", [PY, "-c", f"import socket,time; s=socket.socket(); "
